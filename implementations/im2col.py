@@ -1,0 +1,201 @@
+"""``im2col``: the fast NumPy implementation.
+
+Convolution becomes one GEMM per group over a column matrix whose rows are output
+pixels and whose columns are the (channel, kernel-row, kernel-column) taps they read:
+``cols`` has shape ``(N * OH * OW, C * R * S)`` (the textbook layout). The backward pass
+is two GEMMs and ``col2im``, which scatters column gradients back onto the input with a
+loop over kernel offsets (never over output pixels). Pooling uses the same window view,
+padded with the reducer's identity.
+
+float16 and bfloat16 are computed in float32 and rounded once at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from .contract import FEATURES, Implementation
+from .geometry import ConvParams, PoolParams, effective_kernel, output_size
+
+#: dtype the arithmetic runs in, per input dtype name.
+_COMPUTE = {"float64": np.float64, "float32": np.float32, "float16": np.float32, "bfloat16": np.float32}
+
+
+def _compute_dtype(array: np.ndarray) -> type:
+    return _COMPUTE[np.dtype(array.dtype).name]
+
+
+def pad_input(x: np.ndarray, padding, extent, value: float = 0.0) -> np.ndarray:
+    """Pad H and W by ``padding``; grow bottom/right further to ``extent`` if needed."""
+    (top, bottom), (left, right) = padding
+    bottom = max(bottom, extent[0] - top - x.shape[2])
+    right = max(right, extent[1] - left - x.shape[3])
+    if not (top or bottom or left or right):
+        return x
+    xp = np.full((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), value, x.dtype)
+    xp[:, :, top:top + x.shape[2], left:left + x.shape[3]] = x
+    return xp
+
+
+def window_view(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
+    """Read-only view ``(N, C, OH, OW, R, S)`` of every window of the padded input."""
+    sn, sc, sh_, sw_ = xp.strides
+    (sh, sw), (dh, dw) = stride, dilation
+    shape = (*xp.shape[:2], *out_hw, *kernel)
+    strides = (sn, sc, sh_ * sh, sw_ * sw, sh_ * dh, sw_ * dw)
+    return as_strided(xp, shape, strides, writeable=False)
+
+
+def _extent(out_hw, kernel, stride, dilation) -> tuple[int, int]:
+    return tuple((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out_hw, kernel, stride, dilation))
+
+
+def im2col(x: np.ndarray, kernel, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), out_hw=None):
+    """Column matrix ``(N * OH * OW, C * R * S)`` of ``x``; ``out_hw`` defaults to the floor rule."""
+    if out_hw is None:
+        out_hw = tuple(
+            output_size(n, *pad, effective_kernel(k, d), s)
+            for n, pad, k, d, s in zip(x.shape[2:], padding, kernel, dilation, stride)
+        )
+    xp = pad_input(x, padding, _extent(out_hw, kernel, stride, dilation))
+    view = window_view(xp, kernel, stride, dilation, out_hw)  # (N, C, OH, OW, R, S)
+    n, c = x.shape[:2]
+    return view.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_hw[0] * out_hw[1], c * kernel[0] * kernel[1])
+
+
+def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation, out_hw) -> np.ndarray:
+    """Adjoint of :func:`im2col`: sum every column entry back onto the input pixel it read."""
+    n, c, h, w = x_shape
+    (r_, s_), (sh, sw), (dh, dw) = kernel, stride, dilation
+    (top, bottom), (left, right) = padding
+    oh, ow = out_hw
+    extent = _extent(out_hw, kernel, stride, dilation)
+    dxp = np.zeros((n, c, max(h + top + bottom, extent[0]), max(w + left + right, extent[1])), cols.dtype)
+    taps = cols.reshape(n, oh, ow, c, r_, s_).transpose(0, 3, 4, 5, 1, 2)  # (N, C, R, S, OH, OW)
+    for r in range(r_):
+        for s in range(s_):
+            dxp[:, :, r * dh:r * dh + (oh - 1) * sh + 1:sh, s * dw:s * dw + (ow - 1) * sw + 1:sw] += taps[:, :, r, s]
+    return dxp[:, :, top:top + h, left:left + w]
+
+
+def _conv_cols(x: np.ndarray, p: ConvParams) -> np.ndarray:
+    return im2col(x, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
+
+
+def _grouped(mat: np.ndarray, groups: int) -> np.ndarray:
+    """(M, G * L) -> (G, M, L): one slice per group."""
+    return mat.reshape(mat.shape[0], groups, -1).transpose(1, 0, 2)
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams) -> np.ndarray:
+    ct = _compute_dtype(x)
+    n, k = p.y_shape[:2]
+    oh, ow = p.out_hw
+    cols = _conv_cols(x.astype(ct, copy=False), p)  # (N*OH*OW, C*R*S)
+    wg = w.astype(ct, copy=False).reshape(p.groups, k // p.groups, -1)  # (G, Kg, Cg*R*S)
+    if p.groups == 1:
+        y = cols @ wg[0].T
+    else:
+        y = np.matmul(_grouped(cols, p.groups), wg.transpose(0, 2, 1))  # (G, M, Kg)
+        y = y.transpose(1, 0, 2).reshape(cols.shape[0], k)
+    if b is not None:
+        y += b.astype(ct)
+    return y.reshape(n, oh, ow, k).transpose(0, 3, 1, 2).astype(x.dtype)
+
+
+def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams):
+    ct = _compute_dtype(x)
+    k = p.w_shape[0]
+    dy_mat = dy.astype(ct, copy=False).transpose(0, 2, 3, 1).reshape(-1, k)  # (M, K)
+    cols = _conv_cols(x.astype(ct, copy=False), p)
+    wg = w.astype(ct, copy=False).reshape(p.groups, k // p.groups, -1)  # (G, Kg, L)
+    dyg = _grouped(dy_mat, p.groups)  # (G, M, Kg)
+    colsg = _grouped(cols, p.groups)  # (G, M, L)
+    dw = np.matmul(dyg.transpose(0, 2, 1), colsg).reshape(p.w_shape)
+    dcols = np.matmul(dyg, wg).transpose(1, 0, 2).reshape(cols.shape)
+    dx = col2im(dcols, p.x_shape, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
+    db = dy_mat.sum(axis=0)
+    return dx.astype(x.dtype), dw.astype(x.dtype), db.astype(x.dtype)
+
+
+def _pool_view(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
+    """(N, C, OH, OW, kh * kw) windows of the input padded with ``value``."""
+    xp = pad_input(x, p.padding, p.padded_extent, value)
+    view = window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw)
+    return view.reshape(*view.shape[:4], -1)
+
+
+def _pool_counts(p: PoolParams, dtype) -> np.ndarray:
+    """(OH, OW) number of window elements that count towards each average.
+
+    Padding counts only with ``count_include_pad``; the overhang that ``ceil_mode`` adds
+    past the padding never counts.
+    """
+    (top, bottom), (left, right) = p.padding
+    h, w = p.x_shape[2:]
+    mask = pad_input(np.ones((1, 1, h, w), dtype), p.padding, (h + top + bottom, w + left + right),
+                     1.0 if p.count_include_pad else 0.0)
+    mask = pad_input(mask, ((0, 0), (0, 0)), p.padded_extent, 0.0)
+    return window_view(mask, p.kernel, p.stride, (1, 1), p.out_hw).sum(axis=(-2, -1))[0, 0]
+
+
+def _scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
+    """Sum window gradients ``(N, C, OH, OW, kh * kw)`` back onto the unpadded input."""
+    kh, kw = p.kernel
+    cols = dwin.reshape(*dwin.shape[:4], kh, kw).transpose(0, 2, 3, 1, 4, 5)
+    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding, (1, 1), p.out_hw)
+
+
+def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
+    view = _pool_view(x, p, -np.inf)
+    first = np.argmax(view, axis=-1)[..., None]  # first maximum; NaN counts as the maximum
+    return np.take_along_axis(view, first, axis=-1)[..., 0]
+
+
+def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
+    ct = _compute_dtype(x)
+    view = _pool_view(x, p, -np.inf)
+    first = np.argmax(view, axis=-1)
+    dwin = (np.arange(view.shape[-1]) == first[..., None]) * dy.astype(ct)[..., None]
+    return _scatter_windows(dwin, p).astype(x.dtype)
+
+
+def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
+    ct = _compute_dtype(x)
+    sums = _pool_view(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
+    return (sums / _pool_counts(p, ct)).astype(x.dtype)
+
+
+def avg_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
+    ct = _compute_dtype(x)
+    share = dy.astype(ct) / _pool_counts(p, ct)
+    dwin = np.broadcast_to(share[..., None], (*share.shape, p.kernel[0] * p.kernel[1]))
+    return _scatter_windows(dwin, p).astype(x.dtype)
+
+
+class Im2col(Implementation):
+    """Vectorised NumPy: im2col + GEMM forward, GEMM + col2im backward."""
+
+    name = "im2col"
+    devices = ("cpu",)
+    dtypes = ("float64", "float32", "float16", "bfloat16")
+    features = frozenset(FEATURES)
+
+    def conv2d(self, x, w, b, params):
+        return conv2d(x, w, b, params)
+
+    def conv2d_backward(self, x, w, dy, params):
+        return conv2d_backward(x, w, dy, params)
+
+    def max_pool2d(self, x, params):
+        return max_pool2d(x, params)
+
+    def max_pool2d_backward(self, x, dy, params):
+        return max_pool2d_backward(x, dy, params)
+
+    def avg_pool2d(self, x, params):
+        return avg_pool2d(x, params)
+
+    def avg_pool2d_backward(self, x, dy, params):
+        return avg_pool2d_backward(x, dy, params)

@@ -1,0 +1,81 @@
+"""convcert's sessions. ``nox`` alone runs conformance, the CPU benchmarks and the report.
+
+Every session installs what it needs into its own virtualenv. Installs go through
+``constraints/ci.txt`` (torch pinned to the CPU wheel this project's CI has on disk);
+set ``CONVCERT_CONSTRAINTS=`` (empty) to resolve freely, or to another file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+PYTHON = None  # the interpreter nox runs under; the project supports 3.10+
+nox.options.sessions = ["conformance", "benchmarks", "report"]
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _constraints() -> list[str]:
+    path = os.environ.get("CONVCERT_CONSTRAINTS", str(ROOT / "constraints" / "ci.txt"))
+    return ["-c", path] if path else []
+
+
+def install(session: nox.Session, *extras: str) -> None:
+    """Install this project with ``extras`` (all frameworks included: each adapter that
+    installs is certified, one that does not is reported unavailable)."""
+    spec = f".[{','.join(extras)}]" if extras else "."
+    session.install(*_constraints(), spec)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The project's tests: foundation, conformance (mutants included), adapters, benchmarks smoke."""
+    install(session, "test", "frameworks", "triton")
+    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(name="list", python=PYTHON)
+def list_(session: nox.Session) -> None:
+    """List implementations: devices, dtypes, claimed features, why one is unavailable."""
+    install(session, "frameworks")
+    session.run("python", "-m", "implementations", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def conformance(session: nox.Session) -> None:
+    """Run every available implementation through the catalogue; write the matrix to reports/out/."""
+    install(session, "conformance", "frameworks")
+    session.run("python", "-m", "conformance", "matrix", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def certify(session: nox.Session) -> None:
+    """Certify one implementation: ``nox -s certify -- SPEC [--device cpu|cuda] [--dtype ...]``."""
+    if not session.posargs:
+        session.error("usage: nox -s certify -- SPEC [--device cpu|cuda] [--dtype float32 ...]")
+    install(session, "conformance", "frameworks")
+    session.run("python", "-m", "conformance", "certify", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def references(session: nox.Session) -> None:
+    """Regenerate the golden references and prove the stored files did not change."""
+    install(session, "conformance", "torch")
+    session.run("python", "-m", "conformance", "references", *(session.posargs or ["--check"]))
+
+
+@nox.session(python=PYTHON)
+def benchmarks(session: nox.Session) -> None:
+    """Time every available implementation: ``nox -s benchmarks -- --profile cpu|smoke|gpu``."""
+    install(session, "bench", "frameworks")
+    session.run("python", "-m", "benchmarks", "run", *(session.posargs or ["--profile", "cpu"]))
+
+
+@nox.session(python=PYTHON)
+def report(session: nox.Session) -> None:
+    """Render the comparison report (Markdown, HTML, CSV, plots) from the result files."""
+    install(session, "bench")
+    session.run("python", "-m", "reports", *session.posargs)
