@@ -6,7 +6,8 @@ Layout at the contract is logical NCHW; operations are cross-correlation.
 
 from __future__ import annotations
 
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -48,6 +49,10 @@ class Implementation:
     devices: tuple[str, ...] = ("cpu",)
     dtypes: tuple[str, ...] = ("float64", "float32")
     features: frozenset[str] = frozenset()
+    #: Precision the arithmetic really runs in where it is lower than the dtype's, e.g.
+    #: ``{"float32": "tf32"}`` for TF32 tensor cores. The conformance error bound judges
+    #: that dtype's results at this precision, and reports say so.
+    reduced_precision: Mapping[str, str] = MappingProxyType({})
 
     # -- data movement ---------------------------------------------------------------
     def to_device(self, array: np.ndarray, device: str) -> Any:
@@ -102,6 +107,7 @@ class Implementation:
             "devices": list(self.devices),
             "dtypes": list(self.dtypes),
             "features": sorted(self.features),
+            "reduced_precision": dict(self.reduced_precision),
             "environment": self.environment(),
         }
 

@@ -1,0 +1,1 @@
+"""convcert benchmarks: workloads, timing and metrics of every implementation."""

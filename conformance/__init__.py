@@ -1,0 +1,1 @@
+"""convcert conformance: the case catalogue, golden references, error bounds and certification."""
