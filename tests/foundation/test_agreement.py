@@ -1,0 +1,202 @@
+"""naive vs im2col vs an independent oracle (PyTorch float64) on random problems.
+
+Every feature is drawn: stride, dilation, groups, every padding mode and asymmetric
+explicit padding, ceil_mode and count_include_pad. Agreement is to 1e-10 relative to the
+magnitude of the summed terms, in float64.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from implementations import ConvParams, PoolParams, get
+
+NAIVE, IM2COL = get("naive"), get("im2col")
+RTOL = 1e-10
+MANY = settings(max_examples=150)  # 'many random problems', still a few seconds
+
+# Sizes stay tiny: the naive reference loops in Python over every output pixel.
+SMALL = st.integers(1, 3)
+PADDING = st.one_of(
+    st.sampled_from(["valid", "same", "same_lower", "full"]),
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+)
+
+
+@st.composite
+def conv_problems(draw):
+    """A valid ConvParams with small random geometry, plus a seed for its data."""
+    groups = draw(SMALL)
+    c, k = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    kernel = (draw(SMALL), draw(SMALL))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    stride = (draw(SMALL), draw(SMALL))
+    eff = [(r - 1) * d + 1 for r, d in zip(kernel, dilation)]
+    h, w = draw(st.integers(eff[0], eff[0] + 5)), draw(st.integers(eff[1], eff[1] + 5))
+    params = ConvParams.create(
+        (draw(st.integers(1, 2)), c, h, w), (k, c // groups, *kernel), stride, draw(PADDING), dilation, groups
+    )
+    return params, draw(st.integers(0, 2**32 - 1))
+
+
+@st.composite
+def pool_problems(draw):
+    """A valid PoolParams with small random geometry (padding < kernel), plus a seed."""
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    padding = tuple(
+        (draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))) for k in kernel
+    )
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(kernel[0], 9)), draw(st.integers(kernel[1], 9)))
+    params = PoolParams.create(
+        shape, kernel, (draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding,
+        draw(st.booleans()), draw(st.booleans()),
+    )
+    return params, draw(st.integers(0, 2**32 - 1))
+
+
+def assert_agree(name, found, expected, scale):
+    """|found - expected| <= RTOL * scale elementwise, scale = sum of |terms| (>= 1)."""
+    assert found.shape == expected.shape, f"{name}: shape {found.shape} != {expected.shape}"
+    err = np.abs(found - expected) / np.maximum(scale, 1.0)
+    worst = np.unravel_index(np.argmax(err), err.shape) if err.size else ()
+    assert err.size == 0 or err[worst] <= RTOL, (
+        f"{name}: worst index {worst}: found {found[worst]!r}, expected {expected[worst]!r}, "
+        f"relative error {err[worst]:.3g} > {RTOL}"
+    )
+
+
+def conv_data(params, seed):
+    rng = np.random.default_rng(seed)
+    return (
+        rng.standard_normal(params.x_shape),
+        rng.standard_normal(params.w_shape),
+        rng.standard_normal(params.w_shape[0]),
+        rng.standard_normal(params.y_shape),
+    )
+
+
+def conv_results(impl, params, x, w, b, dy):
+    return dict(zip(("y", "dx", "dw", "db"), (impl.conv2d(x, w, b, params), *impl.conv2d_backward(x, w, dy, params))))
+
+
+def conv_scales(params, x, w, b, dy):
+    """Magnitude of the summed terms of each output: the same computation on |inputs|."""
+    return conv_results(NAIVE, params, np.abs(x), np.abs(w), np.abs(b), np.abs(dy))
+
+
+def pool_results(impl, params, x, dy):
+    return {
+        "max": impl.max_pool2d(x, params),
+        "dmax": impl.max_pool2d_backward(x, dy, params),
+        "avg": impl.avg_pool2d(x, params),
+        "davg": impl.avg_pool2d_backward(x, dy, params),
+    }
+
+
+@MANY
+@given(conv_problems())
+def test_im2col_conv_forward_and_gradients_match_naive(problem):
+    params, seed = problem
+    data = conv_data(params, seed)
+    expected, scales = conv_results(NAIVE, params, *data), conv_scales(params, *data)
+    for name, found in conv_results(IM2COL, params, *data).items():
+        assert_agree(f"{params} {name}", found, expected[name], scales[name])
+
+
+@MANY
+@given(pool_problems())
+def test_im2col_pooling_forward_and_gradients_match_naive(problem):
+    params, seed = problem
+    rng = np.random.default_rng(seed)
+    x, dy = rng.standard_normal(params.x_shape), rng.standard_normal(params.y_shape)
+    expected = pool_results(NAIVE, params, x, dy)
+    for name, found in pool_results(IM2COL, params, x, dy).items():
+        assert_agree(f"{params} {name}", found, expected[name], np.abs(expected[name]) + 1.0)
+
+
+def torch_conv(params, x, w, b, dy):
+    """PyTorch float64 oracle: explicit F.pad for any padding, then autograd."""
+    import torch
+    import torch.nn.functional as F
+
+    (top, bottom), (left, right) = params.padding
+    xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    y = F.conv2d(F.pad(xt, (left, right, top, bottom)), wt, bt, params.stride, 0, params.dilation, params.groups)
+    y.backward(torch.tensor(dy))
+    return {"y": y.detach().numpy(), "dx": xt.grad.numpy(), "dw": wt.grad.numpy(), "db": bt.grad.numpy()}
+
+
+def torch_pool(params, x, dy):
+    import torch
+    import torch.nn.functional as F
+
+    out = {}
+    for name, op, kwargs in (
+        ("max", F.max_pool2d, {}),
+        ("avg", F.avg_pool2d, {"count_include_pad": params.count_include_pad}),
+    ):
+        xt = torch.tensor(x, requires_grad=True)
+        pad = (params.padding[0][0], params.padding[1][0])
+        y = op(xt, params.kernel, params.stride, pad, ceil_mode=params.ceil_mode, **kwargs)
+        y.backward(torch.tensor(dy))
+        out[name], out["d" + name] = y.detach().numpy(), xt.grad.numpy()
+    return out
+
+
+@MANY
+@given(conv_problems())
+def test_naive_and_im2col_conv_match_torch_float64(problem):
+    pytest.importorskip("torch")
+    params, seed = problem
+    data = conv_data(params, seed)
+    expected, scales = torch_conv(params, *data), conv_scales(params, *data)
+    for impl in (NAIVE, IM2COL):
+        for name, found in conv_results(impl, params, *data).items():
+            assert_agree(f"{impl.name} {params} {name}", found, expected[name], scales[name])
+
+
+@MANY
+@given(pool_problems())
+def test_naive_and_im2col_pooling_match_torch_float64(problem):
+    pytest.importorskip("torch")
+    params, seed = problem
+    assume(params.is_symmetric and all(2 * p[0] <= k for p, k in zip(params.padding, params.kernel)))
+    rng = np.random.default_rng(seed)
+    x, dy = rng.standard_normal(params.x_shape), rng.standard_normal(params.y_shape)
+    expected = torch_pool(params, x, dy)
+    for impl in (NAIVE, IM2COL):
+        for name, found in pool_results(impl, params, x, dy).items():
+            assert_agree(f"{impl.name} {params} {name}", found, expected[name], np.abs(expected[name]) + 1.0)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum_of_a_tie():
+    x = np.ones((1, 1, 2, 2))
+    params = PoolParams.create(x.shape, kernel=2)
+    for impl in (NAIVE, IM2COL):
+        dx = impl.max_pool2d_backward(x, np.full((1, 1, 1, 1), 3.0), params)
+        np.testing.assert_array_equal(dx[0, 0], [[3.0, 0.0], [0.0, 0.0]], err_msg=impl.name)
+
+
+def test_avg_pool_count_include_pad_never_counts_ceil_mode_overhang():
+    # in 3, k 2, s 2, pad 1, ceil: windows [-1, 0], [1, 2], [3, 4]? the third starts at
+    # index 3 = in + pad_before -> dropped; so outputs are 2 and the counts are 2 and 2.
+    x = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+    p = PoolParams.create(x.shape, 2, 2, 1, ceil_mode=True, count_include_pad=True)
+    assert p.out_hw == (2, 2)
+    for impl in (NAIVE, IM2COL):
+        y = impl.avg_pool2d(x, p)
+        assert y[0, 0, 0, 0] == pytest.approx(1.0 / 4)  # one input pixel, three padding
+        assert y[0, 0, 1, 1] == pytest.approx((5 + 6 + 8 + 9) / 4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("impl", [NAIVE, IM2COL], ids=lambda i: i.name)
+def test_low_precision_inputs_come_back_in_their_dtype(impl, dtype):
+    ml_dtypes = pytest.importorskip("ml_dtypes") if dtype == "bfloat16" else None
+    np_dtype = ml_dtypes.bfloat16 if ml_dtypes else np.dtype(dtype)
+    p = ConvParams.create((1, 2, 5, 5), (2, 2, 3, 3))
+    x, w = np.ones(p.x_shape, np_dtype), np.ones(p.w_shape, np_dtype)
+    y = impl.conv2d(x, w, None, p)
+    assert y.dtype == np_dtype and float(y[0, 0, 0, 0]) == 18.0
+    assert all(g.dtype == np_dtype for g in impl.conv2d_backward(x, w, np.ones(p.y_shape, np_dtype), p))
