@@ -209,7 +209,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.update(self.task, advance=1, status=status)
             return
-        step = max(self.total // 20, 1)
+        step = max(self.total // 10, 1)
         if self.done // step != self.last_plain or self.done == self.total:
             self.last_plain = self.done // step
             print(f"[{self.title}] {self.done}/{self.total} cases, {status}", file=sys.stderr, flush=True)

@@ -226,7 +226,7 @@ def generate(problems: Iterable[Problem] = CATALOGUE, *, verify: bool = True,
     return files
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "wb") as f:
@@ -238,7 +238,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 def write(directory: Path = GOLDEN_DIR, **kw) -> dict[str, bytes]:
     files = generate(**kw)
     for name, data in files.items():
-        _write_atomic(directory / name, data)
+        write_atomic(directory / name, data)
     return files
 
 
