@@ -99,9 +99,9 @@ class Problem:
     @cached_property
     def descriptor(self) -> str:
         """Readable, unique name of the problem (without the operation and dtype)."""
-        n, c, h, w = self.x_shape
+        p = self.params  # validates first: a bad problem raises the geometry's ValueError
+        n, c, h, w = p.x_shape
         parts = [f"n{n}c{c}h{h}w{w}"]
-        p = self.params
         if self.family == "conv2d":
             k, _, r, s = self.w_shape  # type: ignore[misc]
             parts.append(f"k{k}r{r}s{s}")
