@@ -5,7 +5,7 @@
                                        [--case NAME] [--out DIR]
     python -m conformance references [--check]
 
-``certify`` exits 0 only when everything claimed passes; ``matrix`` exits 1 when any
+``certify`` exits 0 only when everything claimed passes (2 when the device is unusable); ``matrix`` exits 1 when any
 certified implementation fails; ``references --check`` exits 1 when the golden data differs
 from a fresh generation.
 """
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .certify import DTYPES, Certificate, certify
+from .certify import DTYPES, Certificate, DeviceUnavailable, certify
 from .references import write_atomic
 
 OUT = Path("reports") / "out"
@@ -62,9 +62,13 @@ def _summary(cert: Certificate) -> str:
 def cmd_certify(args: argparse.Namespace) -> int:
     from .cases import find_case
 
-    cases = [find_case(name) for name in args.case] if args.case else None
-    cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                   progress=not args.no_progress, cases=cases)
+    try:
+        cases = [find_case(name) for name in args.case] if args.case else None
+        cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
+                       progress=not args.no_progress, cases=cases)
+    except (DeviceUnavailable, ImportError, ValueError) as exc:
+        print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     json_path, md_path = write_certificate(cert, out)
     print(_summary(cert))

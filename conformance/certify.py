@@ -219,6 +219,18 @@ class _Progress:
             self.bar.stop()
 
 
+class DeviceUnavailable(RuntimeError):
+    """A claimed device cannot be used here (no CUDA, say): nothing is certified on it."""
+
+
+def _check_device(impl: Implementation, device: str) -> None:
+    try:
+        impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
+    except Exception as exc:
+        raise DeviceUnavailable(f"device={device!r}: {impl.name} cannot place a tensor there "
+                                f"({type(exc).__name__}: {exc})") from exc
+
+
 def certify(
     impl_or_spec: Implementation | str,
     *,
@@ -244,6 +256,9 @@ def certify(
     for d in dtypes:
         if d not in DTYPES:
             raise ValueError(f"dtype={d!r}: must be one of {DTYPES}")
+    for device in devices:
+        if device in impl.devices:
+            _check_device(impl, device)
     selection = "given cases" if cases is not None else ("quick" if quick else "full")
     chosen = list(cases) if cases is not None else (quick_cases() if quick else all_cases())
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")

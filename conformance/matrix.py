@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 from implementations import FEATURES, available, load, registered, unavailable_reason
 
 from .cases import all_cases, quick_cases
-from .certify import DTYPES, Certificate, certify
+from .certify import DTYPES, Certificate, DeviceUnavailable, certify
 
 
 def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:
@@ -56,8 +56,12 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: boo
         if device not in impl.devices:
             entries.append(_entry(impl.name, None, f"does not run on {device} (devices: {impl.devices})"))
             continue
-        cert = certify(impl if ":" not in name else name, devices=(device,), dtypes=DTYPES, quick=quick,
-                       progress=progress)
+        try:
+            cert = certify(impl if ":" not in name else name, devices=(device,), dtypes=DTYPES, quick=quick,
+                           progress=progress)
+        except DeviceUnavailable as exc:
+            entries.append(_entry(impl.name, None, str(exc)))
+            continue
         if on_certificate:
             on_certificate(impl.name, cert)
         entries.append(_entry(impl.name, cert))

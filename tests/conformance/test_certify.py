@@ -10,7 +10,7 @@ from conformance.__main__ import main
 from conformance.certify import certify
 from conformance.runner import run_case
 from conformance.cases import find_case
-from implementations import FEATURES, Unsupported, get
+from implementations import FEATURES, Unsupported
 from implementations.im2col import Im2col
 
 
@@ -138,3 +138,22 @@ def test_a_crash_on_a_claimed_case_is_a_failure_with_the_exception_named():
 
     r = run_case(Crashes(), find_case("max_pool2d-n2c2h6w6-k2-pad_valid"), "cpu", "float32")
     assert r.status == "fail" and "TypeError: boom" in r.checks[0].message
+
+
+class ClaimsCuda(Im2col):
+    name = "claims-cuda"
+    devices = ("cpu", "cuda")
+
+    def to_device(self, array, device):
+        if device == "cuda":
+            raise RuntimeError("no CUDA device here")
+        return super().to_device(array, device)
+
+
+def test_an_unusable_claimed_device_stops_certification_with_a_clear_message(tmp_path, capsys):
+    from conformance.certify import DeviceUnavailable
+
+    with pytest.raises(DeviceUnavailable, match="device='cuda'.*no CUDA device here"):
+        certify(ClaimsCuda(), devices=["cuda"])
+    assert main(["certify", f"{__name__}:ClaimsCuda", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "not certified" in capsys.readouterr().err
