@@ -53,7 +53,8 @@ def compare(case: str, output: str, found: np.ndarray, expected: np.ndarray, bou
     """Compare ``found`` with ``expected`` elementwise under ``bound``; the worst element decides."""
     f = np.asarray(found)
     if f.shape != np.shape(expected):
-        return behaviour(case, output, False, f"shape {f.shape}, expected {np.shape(expected)}")
+        return behaviour(case, output, False, f"shape {f.shape}, expected {np.shape(expected)}",
+                         found=f"shape {f.shape}", expected=f"shape {np.shape(expected)}")
     r = error_ratio(f, expected, bound)
     msg = (f"{case}: {output}{list(r.index)} = {r.found!r}, expected {r.expected!r}, "
            f"|error| {abs(r.found - r.expected):.3g} > bound {r.bound:.3g} "
@@ -62,9 +63,10 @@ def compare(case: str, output: str, found: np.ndarray, expected: np.ndarray, bou
                  "" if r.passed else msg)
 
 
-def behaviour(case: str, rule: str, ok: bool, detail: str = "") -> Check:
+def behaviour(case: str, rule: str, ok: bool, detail: str = "", *, found: Any = None,
+              expected: Any = None) -> Check:
     """A behavioural rule (``dtype``, ``shape``, ``inputs unmodified``, ``no crash``)."""
-    return Check(rule, "behaviour", ok, 0.0 if ok else float("inf"),
+    return Check(rule, "behaviour", ok, 0.0 if ok else float("inf"), found=found, expected=expected,
                  message="" if ok else f"{case}: {rule}: {detail}")
 
 

@@ -185,7 +185,8 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec:
         exp = expectations[name]
         value = np.asarray(value)
         got = np.dtype(value.dtype).name
-        checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}"))
+        checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}",
+                                found=got, expected=dtype))
         checks.append(compare(result.label, name, value.astype(np.float64) if value.dtype != object else value,
                               exp.expected, exp.bound, kind=exp.kind))
     for k, v in after.items():

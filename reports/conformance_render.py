@@ -90,9 +90,10 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += ["| case | feature | output | worst index | found | expected | bound | ratio |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for f in failures[:max_failures]:
+            blank = lambda v: "" if v is None else _md_escape(v)  # noqa: E731
             lines.append(
-                f"| {f['case']} | {f['feature']} | {f.get('output', '')} | {f.get('index', '')} | "
-                f"{_md_escape(f.get('found', ''))} | {_md_escape(f.get('expected', ''))} | "
+                f"| {f['case']} | {f['feature']} | {f.get('output', '')} | {f.get('index') or ''} | "
+                f"{blank(f.get('found'))} | {blank(f.get('expected'))} | "
                 f"{_ratio(f.get('bound'))} | {_ratio(f.get('ratio'))} |")
         if len(failures) > max_failures:
             lines.append(f"\n… and {len(failures) - max_failures} more (all in the JSON certificate).")
