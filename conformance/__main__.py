@@ -3,6 +3,7 @@
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
                                        [--case NAME] [--out DIR]
+    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S]
     python -m conformance references [--check]
 
 ``certify`` exits 0 only when everything claimed passes (2 when the device is unusable); ``matrix`` exits 1 when any
@@ -118,6 +119,22 @@ def cmd_references(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explore(args: argparse.Namespace) -> int:
+    from implementations import load
+
+    from .properties import explore
+
+    impl = load(args.spec)
+    found = explore(impl, args.dtype, args.examples, args.seed)
+    for problem, messages in found:
+        print(f"minimal failing problem: {problem.family}-{problem.descriptor}")
+        for m in messages[:5]:
+            print(f"  {m}")
+    if not found:
+        print(f"{impl.name}: no failure in {args.examples} random problems per family ({args.dtype})")
+    return 1 if found else 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +159,13 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(run=cmd_certify)
+
+    e = sub.add_parser("explore", help="search random problems for a failure and shrink it (Hypothesis)")
+    e.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
+    e.add_argument("--dtype", default="float32", choices=DTYPES)
+    e.add_argument("--examples", type=int, default=500, help="random problems per family (default %(default)s)")
+    e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
+    e.set_defaults(run=cmd_explore)
 
     r = sub.add_parser("references", help="regenerate the golden reference data")
     r.add_argument("--check", action="store_true", help="prove the stored files equal a fresh generation")

@@ -80,3 +80,27 @@ def check_problem(impl: Implementation, problem: Problem, dtype: str = "float64"
 def failures(impl: Implementation, problem: Problem, dtype: str = "float64") -> list[str]:
     """Messages of every failed check (empty when the problem passes or is not claimed)."""
     return [c.message for r in check_problem(impl, problem, dtype) for c in r.checks if not c.passed]
+
+
+def explore(impl: Implementation, dtype: str = "float32", max_examples: int = 500,
+            seed: int | None = None) -> list[tuple[Problem, list[str]]]:
+    """Search random problems for a failure of ``impl``; each found one shrinks to a minimal problem.
+
+    One search per family (convolution, max pooling, average pooling); returns
+    ``(minimal problem, failure messages)`` for every family that fails. ``seed=None``
+    explores freely; an int makes the search reproducible.
+    """
+    from hypothesis import find, settings
+    from hypothesis.errors import NoSuchExample
+
+    strategies = [conv_problems(), pool_problems("max_pool2d"), pool_problems("avg_pool2d")]
+    found = []
+    for strategy in strategies:
+        config = settings(max_examples=max_examples, database=None, derandomize=seed is not None, deadline=None)
+        try:
+            problem = find(strategy, lambda p: bool(failures(impl, p, dtype)), settings=config,
+                           random=None if seed is None else __import__("random").Random(seed))
+        except NoSuchExample:
+            continue
+        found.append((problem, failures(impl, problem, dtype)))
+    return found

@@ -28,3 +28,11 @@ def test_a_failing_mutant_shrinks_to_a_minimal_problem(mutant, attr):
     p = problem.params
     assert max(getattr(p, attr)) == 2  # the smallest value that shows the bug
     assert p.x_shape[0] == 1 and p.groups == 1 and not problem.bias
+
+
+def test_explore_command_prints_a_minimal_failing_problem_and_exits_one(capsys):
+    from conformance.__main__ import main
+
+    assert main(["explore", "conformance.mutants:GroupsMixed", "--examples", "200", "--seed", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "minimal failing problem: conv2d-n1c2h1w1-k2r1s1-pad_valid-g2-nobias" in out
