@@ -114,9 +114,11 @@ class CaseResult:
         return {
             "case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
             "status": self.status, "filed_under": list(self.filed_under), "mode": self.mode,
-            "worst_ratio": _finite(self.worst_ratio), "reason": self.reason, "repro": self.repro,
-            "seconds": round(self.seconds, 4),
-            "checks": [c.to_dict() for c in self.checks if not c.passed or c.kind != "behaviour"],
+            "worst_ratio": _finite(self.worst_ratio), "reason": self.reason,
+            "repro": self.repro if self.status == FAIL else "", "seconds": round(self.seconds, 4),
+            # passing checks in brief (the certificate stays small); failures in full
+            "checks": [c.to_dict() if not c.passed else {"output": c.output, "kind": c.kind, "ratio": c.ratio}
+                       for c in self.checks if not c.passed or c.kind != "behaviour"],
         }
 
 
