@@ -18,11 +18,13 @@ import numpy as np
 from implementations import Implementation, Unsupported
 
 from . import references
-from .cases import Case, Problem
+from .cases import CATALOGUE, Case, Problem
 from .compare import Check, behaviour, compare
 from .tolerance import error_bound, exact_applies
 
 PASS, FAIL, UNSUPPORTED, NOT_CLAIMED = "pass", "fail", "unsupported", "not claimed"
+#: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
+CATALOGUED = frozenset(CATALOGUE)
 
 
 def np_dtype(name: str) -> np.dtype:
@@ -51,7 +53,7 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     nothing, else the naive reference on the fly), so the bound covers only arithmetic.
     """
     reduced_map = dict(reduced)
-    stored = references.golden(problem) if _is_catalogued(problem) else None
+    stored = references.golden(problem) if problem in CATALOGUED else None
     raw = stored[0] if stored else problem.inputs()
     typed = {k: (None if v is None else v.astype(np_dtype(dtype))) for k, v in raw.items()}
     rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
@@ -68,22 +70,12 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
         if problem.family == "max_pool2d" and name == "y":
             kind = "exact"  # a selection: always bit for bit
         elif problem.mode == "exact" and not (problem.family == "avg_pool2d" and name == "dx"):
+            # (average-pool dx sums the shares dy / count, which are not integers)
             kind = "exact" if exact_applies(dtype, sums, reduced_map) else "float"
         bound = error_bound(dtype, lengths[name], mags[name], ref, reduced_precision=reduced_map,
                             extra_roundings=extra, exact=kind == "exact")
         expectations[name] = Expectation(ref, bound, kind)
     return typed, expectations
-
-
-def _is_catalogued(problem: Problem) -> bool:
-    from .cases import CATALOGUE
-
-    return problem in _catalogue_set(CATALOGUE)
-
-
-@lru_cache(maxsize=1)
-def _catalogue_set(catalogue: tuple) -> frozenset:
-    return frozenset(catalogue)
 
 
 @dataclass
