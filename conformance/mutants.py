@@ -126,6 +126,27 @@ class MaxPoolGradToAllTies(Mutant):
         return base._scatter_windows(dwin, params).astype(x.dtype)
 
 
+class MaxPoolGradToLastTie(Mutant):
+    """The max-pool gradient goes to the last tied maximum (a ``>=`` scan)."""
+
+    name = "mutant-maxpool-grad-last-tie"
+
+    def max_pool2d_backward(self, x, dy, params):
+        view = base._pool_view(x.astype(np.float64), params, -np.inf)
+        last = view.shape[-1] - 1 - np.argmax(view[..., ::-1], axis=-1)
+        dwin = (np.arange(view.shape[-1]) == last[..., None]) * dy.astype(np.float64)[..., None]
+        return base._scatter_windows(dwin, params).astype(x.dtype)
+
+
+class BiasIgnored(Mutant):
+    """Forgets to add the bias."""
+
+    name = "mutant-bias-ignored"
+
+    def conv2d(self, x, w, b, params):
+        return base.conv2d(x, w, None, params)
+
+
 class CountIncludePadInverted(Mutant):
     """Average pooling reads ``count_include_pad`` the wrong way round."""
 
@@ -325,6 +346,8 @@ GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (BiasGradAveraged, "conv2d_backward"),
     (DwFirstSampleOnly, "conv2d_backward"),
     (MaxPoolGradToAllTies, "max_pool2d_backward"),
+    (MaxPoolGradToLastTie, "max_pool2d_backward"),
+    (BiasIgnored, "conv2d"),
     (CountIncludePadInverted, "count_include_pad"),
     (CeilModeIgnored, "ceil_mode"),
     (InputModifiedInPlace, "conv2d"),
