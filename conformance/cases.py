@@ -1,0 +1,299 @@
+"""The case catalogue, as data.
+
+A :class:`Problem` is one geometry with deterministic inputs (convolution, max pooling or
+average pooling); each problem yields a forward :class:`Case` and a backward one. Names
+read as problem descriptors, e.g. ``conv2d-n2c4h9w7-k6r3s2-st2-pad_same-dil2-g2-bias``;
+the dtype is chosen at run time and appended in reports.
+
+Every problem comes in two input *modes*: ``float`` (random values on a 2**-20 grid, so the
+float64 reference is exact) and ``exact`` (small integers, see ``tolerance.exact_applies``).
+
+A case *requires* its operation plus every option its geometry uses (stride, dilation,
+groups, asymmetric padding, ceil_mode, count_include_pad); it runs only when the
+implementation claims all of them. It is *filed under* those options, or under the
+operation when it uses none, so a bug in one option shows as that option's failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable
+
+import numpy as np
+
+from implementations.geometry import ConvParams, PoolParams
+
+FAMILIES = ("conv2d", "max_pool2d", "avg_pool2d")
+MODES = ("float", "exact")
+#: Backward operation of each forward operation.
+BACKWARD = {op: f"{op}_backward" for op in FAMILIES}
+#: Float-mode values are multiples of 2**-20 with |v| < 4: 22 significant bits, so they
+#: are exact float32 numbers that float16, bfloat16 and TF32 must round. Their products
+#: are multiples of 2**-40 below 16, so sums of fewer than MAX_EXACT_TERMS of them are
+#: exact in float64: the golden outputs are exact, whatever the platform or summation order.
+FLOAT_GRID = 2**20
+MAX_EXACT_TERMS = 512
+#: Exact-mode values are integers in [-EXACT_RANGE, EXACT_RANGE] (bias twice that).
+EXACT_RANGE = 2
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
+
+
+def _pad_label(padding: Any) -> str:
+    if isinstance(padding, str):
+        return f"pad_{padding}"
+    if isinstance(padding, int):
+        return f"pad{padding}"
+    if all(isinstance(p, int) for p in padding):
+        return f"pad{padding[0]}x{padding[1]}"
+    (t, b), (l, r) = padding
+    return f"pad{t}_{b}x{l}_{r}"
+
+
+def _axes(label: str, value: tuple[int, int], default: tuple[int, int] | None) -> list[str]:
+    if value == default:
+        return []
+    return [f"{label}{value[0]}" if value[0] == value[1] else f"{label}{value[0]}x{value[1]}"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One geometry and its deterministic inputs.
+
+    ``family`` is ``conv2d``, ``max_pool2d`` or ``avg_pool2d``; convolutions give
+    ``w_shape``, poolings ``kernel``. ``note`` says what the problem is there to catch.
+    """
+
+    family: str
+    x_shape: tuple[int, int, int, int]
+    w_shape: tuple[int, int, int, int] | None = None
+    kernel: Any = None
+    stride: Any = None
+    padding: Any = "valid"
+    dilation: Any = 1
+    groups: int = 1
+    bias: bool = True
+    ceil_mode: bool = False
+    count_include_pad: bool = False
+    mode: str = "float"
+    note: str = field(default="", compare=False)
+
+    # -- geometry --------------------------------------------------------------------
+    @cached_property
+    def params(self) -> ConvParams | PoolParams:
+        """The resolved geometry (raises ValueError for an invalid problem)."""
+        if self.family == "conv2d":
+            return ConvParams.create(
+                self.x_shape, self.w_shape, stride=1 if self.stride is None else self.stride,
+                padding=self.padding, dilation=self.dilation, groups=self.groups,
+            )
+        return PoolParams.create(
+            self.x_shape, self.kernel, stride=self.stride, padding=self.padding,
+            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+        )
+
+    @cached_property
+    def descriptor(self) -> str:
+        """Readable, unique name of the problem (without the operation and dtype)."""
+        p = self.params  # validates first: a bad problem raises the geometry's ValueError
+        n, c, h, w = p.x_shape
+        parts = [f"n{n}c{c}h{h}w{w}"]
+        if self.family == "conv2d":
+            k, _, r, s = self.w_shape  # type: ignore[misc]
+            parts.append(f"k{k}r{r}s{s}")
+            parts += _axes("st", p.stride, (1, 1))
+            parts.append(_pad_label(self.padding))
+            parts += _axes("dil", p.dilation, (1, 1))
+            if self.groups > 1:
+                parts.append(f"g{self.groups}")
+            parts.append("bias" if self.bias else "nobias")
+        else:
+            parts += _axes("k", p.kernel, None)
+            parts += _axes("st", p.stride, p.kernel)
+            parts.append(_pad_label(self.padding))
+            if self.ceil_mode:
+                parts.append("ceil")
+            if self.count_include_pad:
+                parts.append("incl")
+        if self.mode == "exact":
+            parts.append("exact")
+        return "-".join(parts)
+
+    @cached_property
+    def options(self) -> frozenset[str]:
+        """Contract options (FEATURES beyond the operations) that this geometry uses."""
+        p = self.params
+        used = set()
+        if not p.is_symmetric:
+            used.add("asymmetric_padding")
+        if self.family == "conv2d":
+            if p.stride != (1, 1):
+                used.add("stride")
+            if p.dilation != (1, 1):
+                used.add("dilation")
+            if p.groups > 1:
+                used.add("groups")
+        else:
+            if p.stride != p.kernel:
+                used.add("stride")
+            if p.ceil_mode:
+                used.add("ceil_mode")
+            if self.family == "avg_pool2d" and p.count_include_pad and any(map(any, p.padding)):
+                used.add("count_include_pad")
+        return frozenset(used)
+
+    @cached_property
+    def seed(self) -> int:
+        """Seed derived from the descriptor: independent of catalogue order."""
+        return int.from_bytes(hashlib.sha256(f"{self.family}-{self.descriptor}".encode()).digest()[:4], "little")
+
+    # -- inputs ----------------------------------------------------------------------
+    def _values(self, rng: np.random.Generator, shape: tuple[int, ...], scale: int = 1) -> np.ndarray:
+        if self.mode == "exact":
+            r = EXACT_RANGE * scale
+            return rng.integers(-r, r + 1, size=shape).astype(np.float64)
+        grid = np.round(rng.standard_normal(shape) * FLOAT_GRID) / FLOAT_GRID
+        return np.clip(grid, -4 + 1 / FLOAT_GRID, 4 - 1 / FLOAT_GRID)
+
+    def inputs(self) -> dict[str, np.ndarray | None]:
+        """Float64 inputs ``x``, ``dy`` (upstream gradient) and, for conv, ``w`` and ``b``."""
+        rng = np.random.default_rng(self.seed)
+        out: dict[str, np.ndarray | None] = {"x": self._values(rng, self.x_shape)}
+        if self.family == "conv2d":
+            out["w"] = self._values(rng, self.w_shape)  # type: ignore[arg-type]
+            out["b"] = self._values(rng, (self.w_shape[0],), scale=2) if self.bias else None  # type: ignore[index]
+        out["dy"] = self._values(rng, self.params.y_shape)
+        return out
+
+    def cases(self) -> tuple["Case", "Case"]:
+        return Case(self, self.family), Case(self, BACKWARD[self.family])
+
+
+@dataclass(frozen=True)
+class Case:
+    """One operation on one problem: what an implementation is asked to compute."""
+
+    problem: Problem
+    op: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.op}-{self.problem.descriptor}"
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """Every feature the implementation must claim for this case to run."""
+        return self.problem.options | {self.op}
+
+    @property
+    def filed_under(self) -> frozenset[str]:
+        """Features whose status this case decides: its options, else its operation."""
+        return self.problem.options or frozenset({self.op})
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        if self.op == "conv2d_backward":
+            return ("dx", "dw", "db")
+        return ("dx",) if self.op.endswith("_backward") else ("y",)
+
+
+def _conv(x, w, note, **kw) -> list[Problem]:
+    return [Problem("conv2d", x, w_shape=w, note=note, mode=m, **kw) for m in MODES]
+
+
+def _pool(families: Iterable[str], x, kernel, note, **kw) -> list[Problem]:
+    return [Problem(f, x, kernel=kernel, note=note, mode=m, **kw) for f in families for m in MODES]
+
+
+_BOTH = ("max_pool2d", "avg_pool2d")
+
+#: The catalogue. Sizes stay tiny so that a full certification is quick; each problem
+#: is there for the reason in its note.
+CATALOGUE: tuple[Problem, ...] = tuple(
+    _conv((2, 3, 7, 6), (4, 3, 3, 3), "batch > 1, odd and even sizes, bias")
+    + _conv((1, 2, 5, 5), (3, 2, 3, 3), "batch 1, explicit symmetric padding, no bias", padding=1, bias=False)
+    + _conv((1, 2, 6, 8), (2, 2, 2, 3), "non-square kernel on a non-square input (a transposed kernel shows)")
+    + _conv((2, 4, 5, 3), (3, 4, 1, 1), "1x1 kernel")
+    + _conv((1, 2, 4, 5), (2, 2, 4, 5), "kernel as large as the input: 1x1 output")
+    + _conv((1, 2, 3, 3), (2, 2, 5, 5), "kernel as large as the padded input", padding=1, bias=False)
+    + _conv((2, 3, 1, 9), (2, 3, 1, 3), "H = 1 (the 1-D case)", padding=(0, 1))
+    + _conv((1, 2, 6, 5), (2, 2, 3, 3), "'same' with an odd kernel: symmetric", padding="same")
+    + _conv((1, 2, 6, 5), (2, 2, 2, 4), "'same' with even kernels: odd pixel bottom/right", padding="same")
+    + _conv((1, 2, 6, 5), (2, 2, 2, 4), "'same_lower': odd pixel top/left", padding="same_lower")
+    + _conv((1, 2, 4, 5), (2, 2, 3, 2), "'full' padding (signal-processing full mode)", padding="full")
+    + _conv((1, 2, 5, 6), (2, 2, 3, 3), "explicit asymmetric padding", padding=((1, 2), (0, 1)))
+    + _conv((2, 2, 7, 8), (3, 2, 3, 3), "stride 2 with padding", stride=2, padding=1)
+    + _conv((1, 2, 8, 7), (2, 2, 2, 3), "rectangular stride 3x2", stride=(3, 2))
+    + _conv((1, 2, 7, 7), (2, 2, 2, 2), "stride larger than the kernel", stride=3)
+    + _conv((1, 3, 5, 6), (2, 3, 1, 1), "1x1 kernel with stride 2", stride=2, bias=False)
+    + _conv((1, 2, 7, 7), (2, 2, 3, 3), "dilation 2", padding=2, dilation=2)
+    + _conv((1, 2, 9, 6), (2, 2, 2, 3), "rectangular dilation 3x1", dilation=(3, 1))
+    + _conv((2, 4, 5, 5), (4, 2, 3, 3), "groups 2", padding=1, groups=2)
+    + _conv((1, 3, 5, 6), (3, 1, 3, 3), "depthwise", padding=1, groups=3)
+    + _conv((1, 2, 5, 5), (4, 1, 3, 2), "depthwise with channel multiplier 2", groups=2, bias=False)
+    + _conv((2, 4, 9, 7), (6, 2, 3, 2), "stride, 'same', dilation and groups together",
+            stride=2, padding="same", dilation=2, groups=2)
+    + _conv((1, 2, 7, 8), (2, 2, 3, 3), "'same' with stride 2: asymmetric on one axis", stride=2, padding="same")
+    + _conv((1, 2, 6, 5), (2, 2, 2, 2), "'full' with stride and dilation", stride=2, padding="full", dilation=2)
+    + _pool(_BOTH, (2, 2, 6, 6), 2, "non-overlapping windows (stride = kernel)")
+    + _pool(_BOTH, (1, 2, 6, 7), (2, 3), "non-square window on a non-square input")
+    + _pool(_BOTH, (1, 2, 5, 5), 2, "padding with stride = kernel: border windows hold fewer pixels", padding=1)
+    + _pool(_BOTH, (1, 2, 7, 8), 3, "overlapping windows with padding", stride=2, padding=1)
+    + _pool(_BOTH, (1, 2, 5, 5), 3, "stride 1, padding 1 (every pixel in 9 windows)", stride=1, padding=1)
+    + _pool(_BOTH, (1, 1, 8, 8), 2, "stride larger than the window", stride=3)
+    + _pool(_BOTH, (1, 2, 7, 7), 2, "ceil_mode: a partial last window", ceil_mode=True)
+    + _pool(_BOTH, (1, 1, 5, 5), 2, "ceil_mode: the last window would start in the padding and is dropped",
+            stride=2, padding=1, ceil_mode=True)
+    + _pool(_BOTH, (1, 1, 6, 6), 3, "ceil_mode adds a window", stride=2, ceil_mode=True)
+    + _pool(_BOTH, (1, 2, 5, 5), 2, "explicit asymmetric padding", stride=1, padding=((0, 1), (1, 0)))
+    + _pool(_BOTH, (1, 2, 6, 7), 3, "'same' with stride 2", stride=2, padding="same")
+    + _pool(_BOTH, (2, 2, 1, 8), (1, 3), "H = 1", stride=(1, 2), padding=(0, 1))
+    + _pool(_BOTH, (1, 2, 3, 4), (3, 4), "window as large as the input (global pooling)")
+    + _pool(("avg_pool2d",), (1, 2, 7, 8), 3, "count_include_pad with padding", stride=2, padding=1,
+            count_include_pad=True)
+    + _pool(("avg_pool2d",), (1, 1, 6, 6), 3, "count_include_pad with ceil_mode: the overhang never counts",
+            stride=2, padding=1, ceil_mode=True, count_include_pad=True)
+    + _pool(("avg_pool2d",), (1, 2, 5, 5), 2, "count_include_pad with asymmetric padding", stride=1,
+            padding=((0, 1), (1, 0)), count_include_pad=True)
+)
+
+
+def all_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
+    return [case for problem in problems for case in problem.cases()]
+
+
+def quick_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
+    """A representative subset: the first case of each (operation, filed-under) group."""
+    seen: set = set()
+    out = []
+    for case in all_cases(problems):
+        key = (case.op, case.filed_under)
+        if key not in seen:
+            seen.add(key)
+            out.append(case)
+    return out
+
+
+def find_case(name: str, problems: Iterable[Problem] = CATALOGUE) -> Case:
+    """The catalogue case called ``name`` (a trailing ``-<dtype>`` is ignored)."""
+    cases = {c.name: c for c in all_cases(problems)}
+    if name in cases:
+        return cases[name]
+    base = name.rsplit("-", 1)[0]
+    if base in cases:
+        return cases[base]
+    raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases)")
+
+
+def _check_unique() -> None:
+    names = [c.name for c in all_cases()]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:  # pragma: no cover - a catalogue edit error
+        raise RuntimeError(f"duplicate case names in the catalogue: {sorted(dupes)}")
+
+
+_check_unique()

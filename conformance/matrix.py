@@ -1,0 +1,77 @@
+"""The conformance matrix: every available implementation certified on one device, as data."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Sequence
+
+from implementations import FEATURES, available, load, registered, unavailable_reason
+
+from .cases import all_cases, quick_cases
+from .certify import DTYPES, Certificate, DeviceUnavailable, certify
+
+
+def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:
+    if cert is None:
+        return {"name": name, "available": False, "reason": reason}
+    grid: dict[str, dict[str, Any]] = {f: {} for f in FEATURES}
+    worst: dict[str, float | str] = {}
+    for s in cert.features:
+        grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"], "reason": s.reason}
+        if s.status in ("pass", "fail"):
+            prev = worst.get(s.dtype, 0.0)
+            worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev
+    worst = {d: (v if v != float("inf") else "inf") for d, v in worst.items()}
+    findings = cert.findings.get(f"{cert.devices[0]}/float32") or next(iter(cert.findings.values()), {})
+    return {
+        "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,
+        "features": grid, "worst_ratio": worst, "failures": len(cert.failures),
+        "seconds": round(cert.seconds, 2), "findings": findings,
+        "environment": cert.environment["implementation"],
+    }
+
+
+def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: bool = False,
+          on_certificate: Callable[[str, Certificate], None] | None = None,
+          progress: bool = False) -> dict[str, Any]:
+    """Certify every named (default: every registered) implementation on ``device``.
+
+    Registered implementations that are unavailable, or that fail to load, appear with
+    the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
+    """
+    t0 = time.perf_counter()
+    names = list(names) if names else registered()
+    usable = set(available())
+    entries = []
+    for name in names:
+        if ":" not in name and name not in usable:
+            entries.append(_entry(name, None, unavailable_reason(name) or "unavailable"))
+            continue
+        try:
+            impl = load(name)
+        except Exception as exc:  # an adapter that fails to import is reported, not raised
+            entries.append(_entry(name, None, f"failed to load: {type(exc).__name__}: {exc}"))
+            continue
+        if device not in impl.devices:
+            entries.append(_entry(impl.name, None, f"does not run on {device} (devices: {impl.devices})"))
+            continue
+        try:
+            cert = certify(impl if ":" not in name else name, devices=(device,), dtypes=DTYPES, quick=quick,
+                           progress=progress)
+        except DeviceUnavailable as exc:
+            entries.append(_entry(impl.name, None, str(exc)))
+            continue
+        if on_certificate:
+            on_certificate(impl.name, cert)
+        entries.append(_entry(impl.name, cert))
+    return {
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device": device,
+        "selection": "quick" if quick else "full",
+        "cases": len(quick_cases() if quick else all_cases()),
+        "dtypes": list(DTYPES),
+        "features": list(FEATURES),
+        "implementations": entries,
+        "seconds": round(time.perf_counter() - t0, 2),
+    }

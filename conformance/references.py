@@ -1,0 +1,299 @@
+"""Golden reference data: inputs, outputs and gradients of every catalogue problem.
+
+Computed by the float64 ``naive`` reference, cross-checked at generation time by
+``im2col`` and (when installed) PyTorch float64, and the gradients validated by central
+finite differences. Stored as one uncompressed ``.npz`` per family under
+``conformance/golden/`` with a ``MANIFEST.json`` of sha256 checksums. The bytes are
+deterministic: fixed seeds, inputs on a grid that makes float64 arithmetic exact, a zip
+writer with fixed timestamps, ``.npy`` format 1.0.
+
+``python -m conformance references`` regenerates the files; ``--check`` regenerates in
+memory and proves the stored arrays did not change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from implementations import im2col as fast
+from implementations import naive
+from implementations.geometry import PoolParams
+
+from .cases import CATALOGUE, FAMILIES, MAX_EXACT_TERMS, Problem
+from .tolerance import error_bound, error_ratio
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+MANIFEST = "MANIFEST.json"
+INPUTS = ("x", "w", "b", "dy")
+Arrays = dict[str, np.ndarray]
+
+
+# -- the reference ---------------------------------------------------------------------
+def _run(module, problem: Problem, a: Arrays) -> Arrays:
+    """Forward and backward of ``problem`` by ``module`` (naive or im2col), in float64."""
+    p = problem.params
+    if problem.family == "conv2d":
+        dx, dw, db = module.conv2d_backward(a["x"], a["w"], a["dy"], p)
+        return {"y": module.conv2d(a["x"], a["w"], a.get("b"), p), "dx": dx, "dw": dw, "db": db}
+    forward = getattr(module, problem.family)
+    backward = getattr(module, f"{problem.family}_backward")
+    return {"y": forward(a["x"], p), "dx": backward(a["x"], a["dy"], p)}
+
+
+def compute(problem: Problem, inputs: Arrays) -> Arrays:
+    """Float64 outputs and gradients of ``problem`` on ``inputs`` by the naive reference."""
+    return {k: np.asarray(v, dtype=np.float64) for k, v in _run(naive, problem, inputs).items()}
+
+
+def magnitudes(problem: Problem, inputs: Arrays) -> Arrays:
+    """``sum(|terms|)`` of every output: the operation on absolute values (for the bound).
+
+    Max pooling keeps ``x`` (the argmax decides where gradients go) and takes ``|dy|``.
+    Computed by im2col in float64: it only feeds the error bound.
+    """
+    a = {k: (None if v is None else np.abs(v)) for k, v in inputs.items()}
+    if problem.family == "max_pool2d":
+        a["x"] = inputs["x"]
+    out = _run(fast, problem, a)
+    if problem.family == "max_pool2d":
+        out["y"] = np.abs(out["y"])
+    return {k: np.asarray(v, dtype=np.float64) for k, v in out.items()}
+
+
+def reduction_lengths(problem: Problem) -> dict[str, int]:
+    """Upper bound on the number of terms summed into one element of each output."""
+    p = problem.params
+    if problem.family == "conv2d":
+        n, k, oh, ow = p.y_shape
+        _, cg, r, s = p.w_shape
+        return {"y": cg * r * s + int(problem.bias), "dx": (k // p.groups) * r * s,
+                "dw": n * oh * ow, "db": n * oh * ow}
+    (kh, kw), (sh, sw) = p.kernel, p.stride
+    overlap = -(-kh // sh) * -(-kw // sw)
+    return {"y": kh * kw, "dx": overlap}
+
+
+# -- finite differences ----------------------------------------------------------------
+def _has_ties(problem: Problem, x: np.ndarray) -> bool:
+    p: PoolParams = problem.params  # type: ignore[assignment]
+    xp = fast.pad_input(x, p.padding, p.padded_extent, -np.inf)
+    view = fast.window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw).reshape(*p.y_shape, -1)
+    top = view.max(axis=-1, keepdims=True)
+    return bool(((view == top).sum(axis=-1) > 1).any())
+
+
+def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays, h: float = 2.0**-10) -> dict[str, float]:
+    """Relative error of each reference gradient against a central difference.
+
+    Checks the directional derivative of ``L = sum(y * dy)`` along a random direction
+    ``v`` of each input: ``(L(a + h v) - L(a - h v)) / 2h`` against ``sum(grad * v)``.
+    Convolution and average pooling are linear and max pooling piecewise linear (away
+    from ties, which are skipped), so the difference is exact up to float64 rounding.
+    """
+    rng = np.random.default_rng(problem.seed + 1)
+    wrt = {"x": "dx"}
+    if problem.family == "conv2d":
+        wrt.update({"w": "dw"})
+        if inputs.get("b") is not None:
+            wrt["b"] = "db"
+    if problem.family == "max_pool2d" and _has_ties(problem, inputs["x"]):
+        wrt = {}
+
+    def loss(a: Arrays) -> float:
+        return float(np.sum(_run(naive, problem, a)["y"] * inputs["dy"]))
+
+    errors = {}
+    for name, grad in wrt.items():
+        v = rng.standard_normal(inputs[name].shape)
+        plus = dict(inputs, **{name: inputs[name] + h * v})
+        minus = dict(inputs, **{name: inputs[name] - h * v})
+        fd = (loss(plus) - loss(minus)) / (2 * h)
+        analytic = float(np.sum(outputs[grad] * v))
+        scale = float(np.sum(np.abs(outputs[grad] * v))) + 1e-300
+        errors[grad] = abs(fd - analytic) / scale
+    return errors
+
+
+# -- independent oracles ---------------------------------------------------------------
+def _torch_outputs(problem: Problem, inputs: Arrays) -> Arrays | None:
+    """PyTorch float64 forward and autograd gradients, or None where torch cannot express it."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    p = problem.params
+    t = {k: (None if v is None else torch.tensor(v, requires_grad=k != "dy")) for k, v in inputs.items()}
+    (top, bottom), (left, right) = p.padding
+    if problem.family == "conv2d":
+        xp = F.pad(t["x"], (left, right, top, bottom))
+        y = F.conv2d(xp, t["w"], t.get("b"), stride=p.stride, dilation=p.dilation, groups=p.groups)
+    else:
+        if not p.is_symmetric or top > p.kernel[0] // 2 or left > p.kernel[1] // 2:
+            return None  # torch pooling takes symmetric padding of at most half the window
+        pool = F.max_pool2d if problem.family == "max_pool2d" else F.avg_pool2d
+        extra = {} if problem.family == "max_pool2d" else {"count_include_pad": p.count_include_pad}
+        y = pool(t["x"], p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode, **extra)
+    y.backward(t["dy"])
+    out = {"y": y.detach().numpy(), "dx": t["x"].grad.numpy()}
+    if problem.family == "conv2d":
+        out["dw"] = t["w"].grad.numpy()
+        out["db"] = t["b"].grad.numpy() if t.get("b") is not None else t["dy"].sum((0, 2, 3)).numpy()
+    return out
+
+
+def cross_check(problem: Problem, inputs: Arrays, outputs: Arrays) -> dict[str, str]:
+    """Compare the reference with im2col and torch float64; {oracle: "agrees" | why not}."""
+    mags = magnitudes(problem, inputs)
+    lengths = reduction_lengths(problem)
+    verdicts = {}
+    oracles: dict[str, Callable[[], Arrays | None]] = {
+        "im2col": lambda: _run(fast, problem, inputs),
+        "torch": lambda: _torch_outputs(problem, inputs),
+    }
+    for oracle, run in oracles.items():
+        other = run()
+        if other is None:
+            verdicts[oracle] = "not applicable (not installed or geometry not expressible)"
+            continue
+        worst = []
+        for name, ref in outputs.items():
+            bound = error_bound("float64", lengths[name], mags[name], ref, extra_roundings=2)
+            r = error_ratio(other[name], ref, bound)
+            if not r.passed:
+                worst.append(f"{name}[{r.index}] = {r.found!r}, reference {r.expected!r}")
+        verdicts[oracle] = "agrees" if not worst else "DISAGREES: " + "; ".join(worst)
+    return verdicts
+
+
+# -- storage ---------------------------------------------------------------------------
+def _npz_bytes(arrays: Arrays) -> bytes:
+    """Deterministic uncompressed .npz: sorted members, fixed timestamps, .npy 1.0."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        for key in sorted(arrays):
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), version=(1, 0), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def generate(problems: Iterable[Problem] = CATALOGUE, *, verify: bool = True,
+             log: Callable[[str], None] | None = None) -> dict[str, bytes]:
+    """File name -> bytes of every golden file (and the manifest).
+
+    With ``verify``, every problem is cross-checked by im2col and torch and its gradients
+    by finite differences; a disagreement raises RuntimeError (never store a wrong reference).
+    """
+    per_family: dict[str, Arrays] = {f: {} for f in FAMILIES}
+    agreed: dict[str, int] = {}
+    for problem in problems:
+        longest = max(reduction_lengths(problem).values())
+        if longest >= MAX_EXACT_TERMS:
+            raise ValueError(f"{problem.descriptor}: sums of {longest} terms; the golden data "
+                             f"is exact only below {MAX_EXACT_TERMS} (see cases.FLOAT_GRID)")
+        inputs = problem.inputs()
+        outputs = compute(problem, inputs)
+        if verify:
+            verdicts = cross_check(problem, inputs, outputs)
+            bad = {o: v for o, v in verdicts.items() if v.startswith("DISAGREES")}
+            fd = {k: e for k, e in finite_difference_errors(problem, inputs, outputs).items() if e > 1e-9}
+            if bad or fd:
+                raise RuntimeError(f"{problem.family}-{problem.descriptor}: {bad or ''} {fd or ''}")
+            for o, v in verdicts.items():
+                agreed[o] = agreed.get(o, 0) + (v == "agrees")
+        for name, value in {**inputs, **outputs}.items():
+            if value is not None:
+                per_family[problem.family][f"{problem.descriptor}/{name}"] = value
+    files = {f"{family}.npz": _npz_bytes(arrays) for family, arrays in per_family.items()}
+    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    if verify and log:
+        log(f"cross-checked: {', '.join(f'{o} agrees on {n} problems' for o, n in agreed.items())}; "
+            "gradients validated by finite differences")
+    return files
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def write(directory: Path = GOLDEN_DIR, **kw) -> dict[str, bytes]:
+    files = generate(**kw)
+    for name, data in files.items():
+        write_atomic(directory / name, data)
+    return files
+
+
+def verify_manifest(directory: Path = GOLDEN_DIR) -> list[str]:
+    """Files whose sha256 differs from the manifest (hand edits), or that are missing."""
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except FileNotFoundError:
+        return [f"{MANIFEST} is missing: run python -m conformance references"]
+    problems = []
+    for name, digest in manifest.items():
+        path = directory / name
+        if not path.exists():
+            problems.append(f"{name} is missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"{name}: sha256 differs from {MANIFEST} (edited by hand?)")
+    return problems
+
+
+def check(directory: Path = GOLDEN_DIR, **kw) -> list[str]:
+    """Regenerate in memory and list every difference from the stored files (empty: unchanged)."""
+    differences = verify_manifest(directory)
+    for name, data in generate(**kw).items():
+        path = directory / name
+        if not path.exists():
+            differences.append(f"{name} would be created")
+        elif path.read_bytes() != data:
+            differences.append(f"{name} differs from a fresh generation")
+    return differences
+
+
+# -- lookup ----------------------------------------------------------------------------
+class GoldenError(RuntimeError):
+    """The stored golden data fails its checksums."""
+
+
+@lru_cache(maxsize=None)
+def _golden(family: str) -> dict[str, np.ndarray]:
+    problems = verify_manifest()
+    if problems:
+        raise GoldenError("golden data is not intact: " + "; ".join(problems)
+                          + " -- regenerate with `python -m conformance references`")
+    with np.load(GOLDEN_DIR / f"{family}.npz", allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def golden(problem: Problem) -> tuple[Arrays, Arrays] | None:
+    """Stored (inputs, outputs) of a catalogue problem; None for a problem not stored."""
+    store = _golden(problem.family)
+    prefix = f"{problem.descriptor}/"
+    arrays = {k[len(prefix):]: v for k, v in store.items() if k.startswith(prefix)}
+    if not arrays:
+        return None
+    inputs = {k: arrays.get(k) for k in INPUTS if k in arrays or k == "b"}
+    if problem.family != "conv2d":
+        inputs.pop("b", None)
+    outputs = {k: v for k, v in arrays.items() if k not in INPUTS}
+    return inputs, outputs

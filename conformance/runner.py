@@ -1,0 +1,199 @@
+"""Run one case on one implementation, device and dtype, and judge it.
+
+The suite builds the geometry, converts inputs at the boundary (``to_device`` /
+``to_numpy``), calls the operation once, and checks: no crash, the output shape and
+dtype, that the inputs are unchanged, and every output against the float64 reference
+under its bound (``tolerance``). ``Unsupported`` is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from implementations import Implementation, Unsupported
+
+from . import references
+from .cases import CATALOGUE, Case, Problem
+from .compare import Check, behaviour, compare
+from .tolerance import error_bound, exact_applies
+
+PASS, FAIL, UNSUPPORTED, NOT_CLAIMED = "pass", "fail", "unsupported", "not claimed"
+#: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
+CATALOGUED = frozenset(CATALOGUE)
+
+
+def np_dtype(name: str) -> np.dtype:
+    """NumPy dtype of a contract dtype name (bfloat16 comes from ml_dtypes)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Reference, bound and comparison kind of one output of one problem in one dtype."""
+
+    expected: np.ndarray
+    bound: np.ndarray
+    kind: str  # "exact" or "float"
+
+
+@lru_cache(maxsize=4096)
+def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] = ()) -> tuple[dict, dict]:
+    """Inputs rounded to ``dtype`` and the :class:`Expectation` of every output.
+
+    The reference is computed on the *rounded* inputs (golden data where rounding changed
+    nothing, else the naive reference on the fly), so the bound covers only arithmetic.
+    """
+    reduced_map = dict(reduced)
+    stored = references.golden(problem) if problem in CATALOGUED else None
+    raw = stored[0] if stored else problem.inputs()
+    typed = {k: (None if v is None else v.astype(np_dtype(dtype))) for k, v in raw.items()}
+    rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
+    unchanged = all(v is None or np.array_equal(v, raw[k]) for k, v in rounded.items())
+    outputs = stored[1] if stored and unchanged else references.compute(problem, rounded)
+    mags = references.magnitudes(problem, rounded)
+    lengths = references.reduction_lengths(problem)
+    expectations = {}
+    for name, ref in outputs.items():
+        kind, extra, sums = "float", 0, mags[name]
+        if problem.family == "avg_pool2d":
+            extra = 2  # the division by the window count (or reciprocal and product)
+            sums = mags[name] * np.prod(problem.params.kernel)
+        if problem.family == "max_pool2d" and name == "y":
+            kind = "exact"  # a selection: always bit for bit
+        elif problem.mode == "exact" and not (problem.family == "avg_pool2d" and name == "dx"):
+            # (average-pool dx sums the shares dy / count, which are not integers)
+            kind = "exact" if exact_applies(dtype, sums, reduced_map) else "float"
+        bound = error_bound(dtype, lengths[name], mags[name], ref, reduced_precision=reduced_map,
+                            extra_roundings=extra, exact=kind == "exact")
+        expectations[name] = Expectation(ref, bound, kind)
+    return typed, expectations
+
+
+@dataclass
+class CaseResult:
+    """Outcome of one case on one (device, dtype)."""
+
+    case: str
+    op: str
+    device: str
+    dtype: str
+    status: str
+    filed_under: tuple[str, ...]
+    mode: str
+    checks: list[Check] = field(default_factory=list)
+    reason: str = ""
+    repro: str = ""
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.case}-{self.dtype}"
+
+    @property
+    def worst_ratio(self) -> float:
+        return max((c.ratio for c in self.checks), default=0.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
+            "status": self.status, "filed_under": list(self.filed_under), "mode": self.mode,
+            "worst_ratio": _finite(self.worst_ratio), "reason": self.reason,
+            "repro": self.repro if self.status == FAIL else "", "seconds": round(self.seconds, 4),
+            # passing checks in brief (the certificate stays small); failures in full
+            "checks": [c.to_dict() if not c.passed else {"output": c.output, "kind": c.kind, "ratio": c.ratio}
+                       for c in self.checks if not c.passed or c.kind != "behaviour"],
+        }
+
+
+def _finite(v: float) -> float | str:
+    return v if np.isfinite(v) else str(v)
+
+
+def repro_command(spec: str, case: str, device: str, dtype: str) -> str:
+    return f"python -m conformance certify {spec} --case {case} --device {device} --dtype {dtype}"
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _call(impl: Implementation, case: Case, native: dict) -> tuple:
+    p = case.problem.params
+    op = case.op
+    if op == "conv2d":
+        return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
+    if op == "conv2d_backward":
+        return tuple(impl.conv2d_backward(native["x"], native["w"], native["dy"], p))
+    if op.endswith("_backward"):
+        return (getattr(impl, op)(native["x"], native["dy"], p),)
+    return (getattr(impl, op)(native["x"], p),)
+
+
+def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None) -> CaseResult:
+    """Run and judge ``case`` on ``impl`` (see the module docstring)."""
+    spec = spec or impl.name
+    result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
+                        case.problem.mode, repro=repro_command(spec, case.name, device, dtype))
+    missing = sorted(case.requires - impl.features)
+    if device not in impl.devices or dtype not in impl.dtypes or missing:
+        result.reason = (f"needs {', '.join(missing)}" if missing
+                         else f"{device}/{dtype} not claimed")
+        return result
+    typed, expectations = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
+    used = {"x", "dy"} if case.op.endswith("_backward") else {"x", "w", "b"}
+    if case.op == "conv2d_backward":
+        used = {"x", "w", "dy"}
+    pristine = {k: v for k, v in typed.items() if k in used and v is not None}
+    start = time.perf_counter()
+    try:
+        native = {k: impl.to_device(v.copy(), device) for k, v in pristine.items()}
+        if "b" in used and "b" not in native:
+            native["b"] = None
+        raw = _call(impl, case, native)
+        impl.synchronize(device)
+        found = [impl.to_numpy(t) for t in raw]
+        after = {k: impl.to_numpy(v) for k, v in native.items() if v is not None}
+    except Unsupported as exc:
+        result.status, result.reason = UNSUPPORTED, exc.reason
+        return result
+    except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
+        result.checks.append(behaviour(result.label, "no crash", False, f"raised {type(exc).__name__}: {exc}"))
+        result.status, result.seconds = FAIL, time.perf_counter() - start
+        return result
+    result.seconds = time.perf_counter() - start
+    checks = result.checks
+    if len(found) != len(case.outputs):
+        checks.append(behaviour(result.label, "outputs", False,
+                                f"returned {len(found)} arrays, expected {len(case.outputs)}"))
+    for name, value in zip(case.outputs, found):
+        exp = expectations[name]
+        value = np.asarray(value)
+        got = np.dtype(value.dtype).name
+        checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}",
+                                found=got, expected=dtype))
+        checks.append(compare(result.label, name, value.astype(np.float64) if value.dtype != object else value,
+                              exp.expected, exp.bound, kind=exp.kind))
+    for k, v in after.items():
+        checks.append(behaviour(result.label, f"{k} unmodified", _same_bits(v, pristine[k]),
+                                "the implementation wrote into its input"))
+    result.status = PASS if all(c.passed for c in checks) else FAIL
+    return result
+
+
+def failure_records(result: CaseResult) -> list[dict[str, Any]]:
+    """One record per failed check: case, feature, output, worst index, found, expected, bound, repro."""
+    return [
+        {"case": result.label, "feature": "+".join(result.filed_under), "op": result.op,
+         "device": result.device, "dtype": result.dtype, **c.to_dict(), "repro": result.repro}
+        for c in result.checks if not c.passed
+    ]

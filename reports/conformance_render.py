@@ -1,0 +1,198 @@
+"""Renderings of conformance data: certificates (Markdown) and the matrix (Markdown, HTML).
+
+Input is the data written by ``conformance`` (``Certificate.to_dict()`` and the matrix
+dict of ``conformance.matrix``); output is text. Nothing here runs a case.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+#: One symbol per status in the compact matrix cells.
+SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "unsupported": "U", "not run": "–"}
+LEGEND = ("✓ pass · ✗ fail · U every case unsupported (a claimed feature that never ran fails) · "
+          "– not run (needs an unclaimed feature) · · not claimed")
+ORDER = ("float64", "float32", "float16", "bfloat16")
+HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
+       "The error ratio is max |found - expected| / bound, where the bound is "
+       "`conformance.tolerance.error_bound`: gamma(L+1) * sum|terms| for a sum of L terms at the "
+       "unit roundoff of the precision the arithmetic runs in, plus one ulp of the output dtype; "
+       "exact-mode cases (small integers, every partial sum representable) allow no error at all. "
+       "A ratio <= 1 passes.")
+
+
+def _ratio(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return ""
+    return f"{v:.2g}" if v else "0"
+
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _feature_grid(cert: dict[str, Any], device: str) -> dict[str, dict[str, dict[str, Any]]]:
+    grid: dict[str, dict[str, dict[str, Any]]] = {}
+    for s in cert["features"]:
+        if s["device"] == device:
+            grid.setdefault(s["feature"], {})[s["dtype"]] = s
+    return grid
+
+
+def _cell(s: dict[str, Any] | None) -> str:
+    if s is None:
+        return ""
+    status = s["status"]
+    if status in ("pass", "fail"):
+        extra = f" {s['unsupported']} unsupported" if s.get("unsupported") else ""
+        label = "**FAIL**" if status == "fail" else "pass"
+        return f"{label} ({_ratio(s['worst_ratio'])}; {s['passed']}✓ {s['failed']}✗{extra})"
+    if status in ("unsupported", "not run"):
+        return f"{status}: {_md_escape(s['reason'])}"
+    return status
+
+
+def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
+    """A certificate for people: verdict, per-feature table, failures with repro, findings."""
+    impl = cert["implementation"]
+    verdict = "PASSED" if cert["passed"] else "FAILED"
+    lines = [
+        f"# Conformance certificate: `{impl['name']}` — {verdict}",
+        "",
+        f"- spec: `{cert['spec']}` (class `{impl['class']}`)",
+        f"- claims: devices {', '.join(impl['devices'])}; dtypes {', '.join(impl['dtypes'])}; "
+        f"features {', '.join(impl['features']) or 'none'}",
+        f"- reduced precision declared: {impl.get('reduced_precision') or 'none'}",
+        f"- certified on: devices {', '.join(cert['devices'])}; dtypes {', '.join(cert['dtypes'])}; "
+        f"cases: {cert['selection']}",
+        f"- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
+        f"- started {cert['started']} UTC, took {cert['seconds']} s",
+        f"- environment: " + ", ".join(f"{k} {v}" for k, v in cert["environment"].items()),
+        "",
+        "Cells: status (worst error ratio; cases passed ✓ and failed ✗). " + HOW,
+    ]
+    for device in cert["devices"]:
+        grid = _feature_grid(cert, device)
+        dtypes = [d for d in ORDER if d in cert["dtypes"]]
+        lines += ["", f"## Features on {device}", "",
+                  "| feature | " + " | ".join(dtypes) + " |",
+                  "| --- | " + " | ".join("---" for _ in dtypes) + " |"]
+        for feature, row in grid.items():
+            lines.append(f"| {feature} | " + " | ".join(_cell(row.get(d)) for d in dtypes) + " |")
+    failures = cert["failures"]
+    lines += ["", f"## Failures ({len(failures)})", ""]
+    if not failures:
+        lines.append("None.")
+    else:
+        lines += ["| case | feature | output | worst index | found | expected | bound | ratio |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for f in failures[:max_failures]:
+            blank = lambda v: "" if v is None else _md_escape(v)  # noqa: E731
+            lines.append(
+                f"| {f['case']} | {f['feature']} | {f.get('output', '')} | {f.get('index') or ''} | "
+                f"{blank(f.get('found'))} | {blank(f.get('expected'))} | "
+                f"{_ratio(f.get('bound'))} | {_ratio(f.get('ratio'))} |")
+        if len(failures) > max_failures:
+            lines.append(f"\n… and {len(failures) - max_failures} more (all in the JSON certificate).")
+        lines += ["", "Reproduce (one line each):", "", "```"]
+        seen = []
+        for f in failures:
+            if f.get("repro") and f["repro"] not in seen:
+                seen.append(f["repro"])
+        lines += seen[:max_failures] + ["```", "", "Messages:", ""]
+        lines += [f"- {_md_escape(f['message'])}" for f in failures[:max_failures] if f.get("message")]
+    if cert.get("findings"):
+        lines += ["", "## NaN and Inf (findings, not verdicts)", ""]
+        keys = list(next(iter(cert["findings"].values())))
+        lines += ["| probe | " + " | ".join(cert["findings"]) + " |",
+                  "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
+        for k in keys:
+            lines.append(f"| {k} | " + " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _compact(row: dict[str, dict[str, Any]], dtypes: list[str]) -> str:
+    return "".join(SYMBOL.get(row[d]["status"], "?") if d in row else " " for d in dtypes)
+
+
+def matrix_markdown(matrix: dict[str, Any]) -> str:
+    """One table: features x implementations, one symbol per dtype; then ratios and findings."""
+    dtypes = matrix["dtypes"]
+    impls = matrix["implementations"]
+    ok = [i for i in impls if i["available"]]
+    lines = [
+        f"# Conformance matrix ({matrix['device']})",
+        "",
+        f"Generated {matrix['generated']} UTC in {matrix['seconds']} s; cases per dtype: "
+        f"{matrix['cases']} ({matrix['selection']}). Each cell has one symbol per dtype, in the order "
+        f"{', '.join(dtypes)}. {LEGEND}.",
+        "",
+        "| feature | " + " | ".join(f"{i['name']} ({'PASS' if i['passed'] else 'FAIL'})" for i in ok) + " |",
+        "| --- | " + " | ".join("---" for _ in ok) + " |",
+    ]
+    for feature in matrix["features"]:
+        lines.append(f"| {feature} | " + " | ".join(f"`{_compact(i['features'][feature], dtypes)}`" for i in ok) + " |")
+    lines += ["", "## Worst error ratio per dtype (over every claimed feature; <= 1 passes)", "",
+              "| implementation | " + " | ".join(dtypes) + " | failures | time (s) |",
+              "| --- | " + " | ".join("---" for _ in dtypes) + " | --- | --- |"]
+    for i in ok:
+        lines.append(f"| {i['name']} | " + " | ".join(_ratio(i['worst_ratio'].get(d)) for d in dtypes)
+                     + f" | {i['failures']} | {i['seconds']} |")
+    unavailable = [i for i in impls if not i["available"]]
+    if unavailable:
+        lines += ["", "## Not certified", ""]
+        lines += [f"- {i['name']}: {_md_escape(i['reason'])}" for i in unavailable]
+    if ok:
+        lines += ["", "## NaN and Inf (findings, not verdicts)", "",
+                  "| probe | " + " | ".join(i["name"] for i in ok) + " |",
+                  "| --- | " + " | ".join("---" for _ in ok) + " |"]
+        probes = sorted({k for i in ok for k in i["findings"]})
+        for p in probes:
+            lines.append(f"| {p} | " + " | ".join(_md_escape(i["findings"].get(p, "")) for i in ok) + " |")
+    lines += ["", "## Environment", ""]
+    lines += [f"- {i['name']}: " + ", ".join(f"{k} {v}" for k, v in i.get("environment", {}).items()) for i in ok]
+    lines += ["", HOW]
+    return "\n".join(lines) + "\n"
+
+
+_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "unsupported": "#f4dca0", "not run": "#e8e8e8", "not claimed": "#ffffff"}
+
+
+def matrix_html(matrix: dict[str, Any]) -> str:
+    """The matrix as a standalone HTML page: one coloured cell per (feature, implementation, dtype)."""
+    dtypes = matrix["dtypes"]
+    ok = [i for i in matrix["implementations"] if i["available"]]
+    e = html.escape
+    head = "".join(f'<th colspan="{len(dtypes)}">{e(i["name"])} ({"PASS" if i["passed"] else "FAIL"})</th>' for i in ok)
+    sub = "".join(f"<th>{e(d)}</th>" for _ in ok for d in dtypes)
+    rows = []
+    for feature in matrix["features"]:
+        cells = []
+        for i in ok:
+            for d in dtypes:
+                s = i["features"][feature].get(d, {"status": "not claimed", "reason": ""})
+                tip = f"{s['status']}; worst ratio {_ratio(s.get('worst_ratio'))}; {s.get('reason', '')}"
+                cells.append(f'<td style="background:{_COLOR.get(s["status"], "#fff")}" title="{e(tip)}">'
+                             f'{SYMBOL.get(s["status"], "?")}</td>')
+        rows.append(f"<tr><th>{e(feature)}</th>{''.join(cells)}</tr>")
+    probes = sorted({k for i in ok for k in i["findings"]})
+    finding_rows = "".join(
+        f"<tr><th>{e(p)}</th>" + "".join(f"<td>{e(i['findings'].get(p, ''))}</td>" for i in ok) + "</tr>"
+        for p in probes)
+    missing = "".join(f"<li>{e(i['name'])}: {e(i['reason'])}</li>" for i in matrix["implementations"] if not i["available"])
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>convcert conformance matrix ({e(matrix['device'])})</title>
+<style>body{{font-family:sans-serif}} table{{border-collapse:collapse}} td,th{{border:1px solid #999;padding:2px 6px;text-align:center}}</style>
+</head><body>
+<h1>Conformance matrix ({e(matrix['device'])})</h1>
+<p>Generated {e(matrix['generated'])} UTC in {matrix['seconds']} s; {matrix['cases']} cases per dtype ({e(matrix['selection'])}). {e(LEGEND)}. Hover a cell for its worst error ratio.</p>
+<table><tr><th rowspan="2">feature</th>{head}</tr><tr>{sub}</tr>{''.join(rows)}</table>
+<h2>NaN and Inf (findings, not verdicts)</h2>
+<table><tr><th>probe</th>{''.join(f'<th>{e(i["name"])}</th>' for i in ok)}</tr>{finding_rows}</table>
+{f'<h2>Not certified</h2><ul>{missing}</ul>' if missing else ''}
+<p>{e(HOW)}</p>
+</body></html>
+"""
