@@ -80,12 +80,12 @@ class Torch(Implementation):
     # -- data movement ---------------------------------------------------------------
     def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
         self._check_device(device)
-        array = np.ascontiguousarray(array)
+        array = np.array(array, copy=True, order="C")  # the tensor must not alias the caller's array
         if dtype_name(array) == "bfloat16":  # NumPy has no bfloat16: move the bits
             tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
         else:
             tensor = torch.from_numpy(array)
-        return tensor.to(device, copy=True)
+        return tensor.to(device)
 
     def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
         tensor = tensor.detach().cpu()

@@ -51,6 +51,7 @@ POOL_CASES = {
     "asymmetric_ceil": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((2, 0), (0, 1)), ceil_mode=True),
     "pad_over_half_kernel": dict(x_shape=(1, 1, 5, 5), kernel=3, stride=1, padding=2, count_include_pad=True),
     "same": dict(x_shape=(1, 2, 7, 8), kernel=3, stride=2, padding="same"),
+    "same_count_pad": dict(x_shape=(1, 2, 8, 7), kernel=3, stride=2, padding="same", count_include_pad=True),
     "rect": dict(x_shape=(2, 1, 5, 8), kernel=(2, 3), stride=(1, 2), padding=(1, 1)),
 }
 
