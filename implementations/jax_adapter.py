@@ -37,6 +37,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
+from ._host import cpu_name, usable_cores  # noqa: E402
 from .contract import FEATURES, Implementation  # noqa: E402
 from .geometry import ConvParams, PoolParams  # noqa: E402
 
@@ -174,9 +175,8 @@ class Jax(Implementation):
             "jax": jax.__version__,
             "jaxlib": jaxlib.__version__,
             "numpy": np.__version__,
-            "devices": {name: f"{d.platform}:{d.device_kind}" for name, d in self._devices.items()},
-            # XLA's CPU client runs one intra-op thread per core it may use.
-            "threads": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "devices": {name: cpu_name() if name == "cpu" else d.device_kind for name, d in self._devices.items()},
+            "threads": usable_cores(),  # XLA's CPU client: one intra-op thread per usable core
             "x64": bool(jax.config.jax_enable_x64),
             "conv_precision": CONV_PRECISION.name,
             "jit": "per geometry, lru_cache",

@@ -42,6 +42,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ._host import cpu_name  # noqa: E402
 from .contract import FEATURES, Implementation, Unsupported  # noqa: E402
 from .geometry import ConvParams, PoolParams  # noqa: E402
 
@@ -243,7 +244,7 @@ class TensorFlow(Implementation):
 
     # -- description -----------------------------------------------------------------
     def environment(self) -> dict[str, Any]:
-        devices = {"cpu": "CPU:0"}
+        devices = {"cpu": cpu_name()}
         if "cuda" in self.devices:
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             devices["cuda"] = details.get("device_name", "GPU:0")
@@ -258,8 +259,8 @@ class TensorFlow(Implementation):
             },
             "onednn": self.onednn,
             "layout": {"cpu": "NHWC", "cuda": "NCHW"},
-            "cuda": build.get("cuda_version"),
-            "cudnn": build.get("cudnn_version"),
+            "built_with_cuda": build.get("cuda_version"),
+            "built_with_cudnn": build.get("cudnn_version"),
             "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
             "conv_backward": "raw Conv2DBackpropInput/Filter",
             "pool_backward": "GradientTape (forward included)",

@@ -21,8 +21,6 @@ unless ``cudnn_benchmark=True`` (or ``CONVCERT_CUDNN_BENCHMARK=1``).
 
 from __future__ import annotations
 
-import os
-import platform
 from types import MappingProxyType
 from typing import Any
 
@@ -30,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name
 
@@ -39,11 +38,6 @@ _DTYPES = {
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-
-
-def env_flag(name: str) -> bool:
-    """True when environment variable ``name`` is set to 1/true/yes/on."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _torch_pad(padding, extent=None, size=None) -> tuple[int, int, int, int]:
@@ -188,7 +182,7 @@ class Torch(Implementation):
         env: dict[str, Any] = {
             "torch": torch.__version__,
             "numpy": np.__version__,
-            "devices": {"cpu": platform.processor() or platform.machine()},
+            "devices": {"cpu": cpu_name()},
             "threads": torch.get_num_threads(),
             "mkldnn": torch.backends.mkldnn.is_available(),
             "tf32": self.tf32,
