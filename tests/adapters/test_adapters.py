@@ -99,11 +99,14 @@ def _conv_problem(case: str, dtype: str):
 @lru_cache(maxsize=None)
 def _pool_problem(case: str, dtype: str, values: str = "normal"):
     """(params, x, dy) and the reference (ymax, dxmax, yavg, dxavg); ``values='ties'``
-    draws x from {0, 1, 2} so that windows hold several maxima."""
+    draws x from {0, 1, 2} so that windows hold several maxima, ``'negative'`` keeps x
+    below zero so that a zero-padded max pool would show."""
     p = PoolParams.create(**POOL_CASES[case])
     rng = _rng("pool", case, dtype, values)
     if values == "ties":
         x = rng.integers(0, 3, p.x_shape).astype(np.dtype(dtype))
+    elif values == "negative":
+        x = (-1 - np.abs(rng.standard_normal(p.x_shape))).astype(np.dtype(dtype))
     else:
         x = _array(rng, p.x_shape, dtype)
     dy = _array(rng, p.y_shape, dtype)
@@ -176,6 +179,15 @@ def test_max_pool_gradient_goes_to_first_maximum_on_ties(impl, device, case, dty
     p, (x, dy), (_, dx, _, _) = _pool_problem(case, dtype, "ties")
     (found,) = _run(impl, device, "max_pool2d_backward", p, (x, dy), dtype)
     _assert_close(found, dx, dtype, f"{impl.name} max_pool2d_backward {case} ties dx")
+
+
+@pytest.mark.parametrize("case", ["k3_s2_pad1", "pad_over_half_kernel", "asymmetric_ceil", "same"])
+def test_max_pool_padding_never_wins_on_negative_input(impl, device, case):
+    p, (x, dy), (y, dx, _, _) = _pool_problem(case, "float32", "negative")
+    (found_y,) = _run(impl, device, "max_pool2d", p, (x,), "float32")
+    _assert_close(found_y, y, "float32", f"{impl.name} max_pool2d {case} negative y")
+    (found_dx,) = _run(impl, device, "max_pool2d_backward", p, (x, dy), "float32")
+    _assert_close(found_dx, dx, "float32", f"{impl.name} max_pool2d_backward {case} negative dx")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
