@@ -72,12 +72,8 @@ def _conv(p: ConvParams) -> Callable:
 
 def _window(p: PoolParams) -> dict[str, Any]:
     """reduce_window arguments; bottom/right padding grows to the windows' extent."""
-    pads = tuple(
-        (before, max(after, extent - before - size))
-        for (before, after), extent, size in zip(p.padding, p.padded_extent, p.x_shape[2:])
-    )
     return dict(window_dimensions=(1, 1, *p.kernel), window_strides=(1, 1, *p.stride),
-                padding=((0, 0), (0, 0), *pads))
+                padding=((0, 0), (0, 0), *p.window_padding))
 
 
 def _max_pool(p: PoolParams) -> Callable:
@@ -94,7 +90,7 @@ def _avg_pool(p: PoolParams) -> Callable:
         sums = lax.reduce_window(x.astype(acc), np.array(0, acc), lax.add, **window)
         mask = jnp.pad(jnp.ones(p.x_shape[2:], acc), p.padding,
                        constant_values=1.0 if p.count_include_pad else 0.0)
-        overhang = tuple((0, total[1] - pad[1]) for total, pad in zip(window["padding"][2:], p.padding))
+        overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
         counts = lax.reduce_window(mask, np.array(0, acc), lax.add, p.kernel, p.stride, overhang)
         return (sums / counts).astype(x.dtype)
     return pool

@@ -95,14 +95,6 @@ def _conv_padding(p: ConvParams, layout: str) -> str | list[list[int]]:
     return _explicit(p.padding, layout)
 
 
-def _extent_padding(p: PoolParams) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Padding with bottom/right grown to the windows' extent (ceil_mode)."""
-    return tuple(  # type: ignore[return-value]
-        (before, max(after, extent - before - size))
-        for (before, after), extent, size in zip(p.padding, p.padded_extent, p.x_shape[2:])
-    )
-
-
 class TensorFlow(Implementation):
     """TensorFlow (eager) on CPU and, when it sees one, a GPU."""
 
@@ -196,12 +188,12 @@ class TensorFlow(Implementation):
 
     # -- pooling ---------------------------------------------------------------------
     def _max_pool(self, x, p: PoolParams, layout: str):
-        pads = _extent_padding(p)
+        pads = p.window_padding
         padding = "VALID" if not any(sum(pads, ())) else _explicit(pads, layout)
         return tf.nn.max_pool2d(x, p.kernel, _spatial(p.stride, layout), padding, layout)
 
     def _avg_pool(self, x, p: PoolParams, layout: str):
-        pads = _extent_padding(p)
+        pads = p.window_padding
         strides = _spatial(p.stride, layout)
         if not any(sum(pads, ())):
             return tf.nn.avg_pool2d(x, p.kernel, strides, "VALID", layout)
@@ -211,8 +203,8 @@ class TensorFlow(Implementation):
         mask = tf.ones(_spatial((h, w), layout), x.dtype)
         if p.count_include_pad:
             mask = tf.pad(mask, _explicit(p.padding, layout), constant_values=1)
-            ext = ((0, pads[0][1] - p.padding[0][1]), (0, pads[1][1] - p.padding[1][1]))
-            mask = tf.pad(mask, _explicit(ext, layout))
+            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding))
+            mask = tf.pad(mask, _explicit(overhang, layout))
         else:
             mask = tf.pad(mask, _explicit(pads, layout))
         sums = tf.nn.avg_pool2d(tf.pad(x, _explicit(pads, layout)), p.kernel, strides, "VALID", layout)

@@ -40,12 +40,9 @@ _DTYPES = {
 }
 
 
-def _torch_pad(padding, extent=None, size=None) -> tuple[int, int, int, int]:
-    """``F.pad`` order (left, right, top, bottom); bottom/right grow to ``extent`` if given."""
+def _torch_pad(padding) -> tuple[int, int, int, int]:
+    """``((top, bottom), (left, right))`` in ``F.pad`` order (left, right, top, bottom)."""
     (top, bottom), (left, right) = padding
-    if extent is not None:
-        bottom = max(bottom, extent[0] - top - size[0])
-        right = max(right, extent[1] - left - size[1])
     return left, right, top, bottom
 
 
@@ -136,7 +133,7 @@ class Torch(Implementation):
     # -- pooling ---------------------------------------------------------------------
     @staticmethod
     def _pad_to_extent(x: torch.Tensor, p: PoolParams, value: float) -> torch.Tensor:
-        return F.pad(x, _torch_pad(p.padding, p.padded_extent, p.x_shape[2:]), value=value)
+        return F.pad(x, _torch_pad(p.window_padding), value=value)
 
     def max_pool2d(self, x, params: PoolParams):
         self._prepare(x)
@@ -160,7 +157,8 @@ class Torch(Implementation):
         mask = torch.ones((1, 1, *p.x_shape[2:]), dtype=x.dtype, device=x.device)
         if p.count_include_pad:
             mask = F.pad(mask, _torch_pad(p.padding), value=1.0)
-            mask = F.pad(mask, _torch_pad(((0, 0), (0, 0)), p.padded_extent, mask.shape[2:]))
+            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
+            mask = F.pad(mask, _torch_pad(overhang))
         else:
             mask = self._pad_to_extent(mask, p, 0.0)
         return F.avg_pool2d(mask, p.kernel, p.stride, divisor_override=1)

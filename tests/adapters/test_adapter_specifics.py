@@ -180,3 +180,13 @@ def test_jax_synchronize_waits_for_the_last_result(jax_impl):
     assert "cpu" in jax_impl._pending
     jax_impl.synchronize("cpu")
     assert "cpu" not in jax_impl._pending
+
+
+# -- the geometry the adapters share ------------------------------------------------------
+def test_window_padding_grows_bottom_right_by_the_ceil_mode_overhang():
+    # 8 + 1 + 1 - 3 = 7 is not a multiple of 4: ceil_mode adds a third window, starting at
+    # row 8 of the padded input (inside the input) and reaching 1 row past the padding
+    p = PoolParams.create((1, 1, 8, 8), 3, stride=4, padding=1, ceil_mode=True)
+    assert p.out_hw == (3, 3) and p.window_padding == ((1, 2), (1, 2))
+    floor = PoolParams.create((1, 1, 8, 8), 3, stride=4, padding=1)
+    assert floor.window_padding == floor.padding
