@@ -32,14 +32,6 @@ from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name
 
-_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-
-
 def _torch_pad(padding) -> tuple[int, int, int, int]:
     """``((top, bottom), (left, right))`` in ``F.pad`` order (left, right, top, bottom)."""
     (top, bottom), (left, right) = padding
