@@ -17,9 +17,12 @@ operation lays them out as TensorFlow wants and back:
   dx. For float64/float16 (Eigen kernels) grouped gradients are built from the same ops
   one group at a time, and dilated gradients raise ``Unsupported`` (building them from
   space-to-batch ops would be a new implementation, not TensorFlow's).
-- max pooling: the explicit padding list (padding never wins a maximum), grown at the
-  bottom/right for ``ceil_mode``. TensorFlow drops NaN in max pooling (PyTorch propagates
-  it); the adapter does not hide that, conformance reports it.
+- max pooling: native ``SAME`` when equivalent, otherwise ``tf.pad`` with -inf (grown at
+  the bottom/right for ``ceil_mode``) and ``VALID``: not every MaxPool GPU kernel takes
+  an explicit padding list (the Eigen one refuses it), and one path for every device is
+  one path tested.
+  TensorFlow drops NaN in max pooling (PyTorch propagates it); the adapter does not hide
+  that, conformance reports it.
 - average pooling: ``tf.nn.avg_pool2d`` takes no explicit padding, so unless the geometry
   is VALID or TensorFlow's SAME (which excludes padding from the count), the average is
   built from TensorFlow ops: ``avg_pool2d(VALID)`` of the zero-padded input divided by
@@ -189,8 +192,12 @@ class TensorFlow(Implementation):
     # -- pooling ---------------------------------------------------------------------
     def _max_pool(self, x, p: PoolParams, layout: str):
         pads = p.window_padding
-        padding = "VALID" if not any(sum(pads, ())) else _explicit(pads, layout)
-        return tf.nn.max_pool2d(x, p.kernel, _spatial(p.stride, layout), padding, layout)
+        strides = _spatial(p.stride, layout)
+        if p.padding_mode == "same" and pads == p.padding:
+            return tf.nn.max_pool2d(x, p.kernel, strides, "SAME", layout)
+        if any(sum(pads, ())):
+            x = tf.pad(x, _explicit(pads, layout), constant_values=float("-inf"))
+        return tf.nn.max_pool2d(x, p.kernel, strides, "VALID", layout)
 
     def _avg_pool(self, x, p: PoolParams, layout: str):
         pads = p.window_padding
