@@ -25,3 +25,18 @@ def device(request, impl):
     if request.param not in impl.devices:
         pytest.skip(f"{impl.name} sees no {request.param} device here")
     return request.param
+
+
+def _documented_unsupported(impl, op: str, params, dtype: str, device: str) -> str | None:
+    """The documented Unsupported reason fragment for this case (README, "Unsupported
+    cases"), or None when the case must run."""
+    if impl.name == "tensorflow" and device == "cpu" and op == "conv2d_backward":
+        if dtype in ("float64", "float16") and params.dilation != (1, 1):
+            return "dilated"
+    return None
+
+
+@pytest.fixture(scope="session")
+def documented_unsupported():
+    """``f(impl, op, params, dtype, device)`` -> the documented Unsupported reason or None."""
+    return _documented_unsupported

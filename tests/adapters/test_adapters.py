@@ -56,14 +56,6 @@ POOL_CASES = {
 }
 
 
-def _expected_unsupported(impl, op: str, params, dtype: str, device: str) -> str | None:
-    """The documented Unsupported reason fragment for this case, or None if it must run."""
-    if impl.name == "tensorflow" and device == "cpu" and op == "conv2d_backward":
-        if dtype in ("float64", "float16") and params.dilation != (1, 1):
-            return "dilated"
-    return None
-
-
 def _rng(*key) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(repr(key).encode()))
 
@@ -117,13 +109,14 @@ def _pool_problem(case: str, dtype: str, values: str = "normal"):
     return p, (x, dy), ref
 
 
-def _run(impl, device: str, op: str, params, arrays, dtype: str):
+def _run(impl, device: str, op: str, params, arrays, dtype: str, unsupported=None):
     """Call ``op`` on native copies of ``arrays``; check dtype, and that inputs are unchanged.
 
-    Returns the outputs as NumPy, or None after checking a documented Unsupported.
+    Returns the outputs as NumPy, or None after checking that ``op`` raised Unsupported
+    matching ``unsupported`` (the documented reason for this case, if any).
     """
     tensors = [None if a is None else impl.to_device(a, device) for a in arrays]
-    reason = _expected_unsupported(impl, op, params, dtype, device)
+    reason = unsupported
     if reason is not None:
         with pytest.raises(Unsupported, match=reason):
             getattr(impl, op)(*tensors, params)
@@ -152,9 +145,10 @@ def test_conv2d_forward_matches_reference(impl, device, case, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CONV_CASES))
-def test_conv2d_gradients_match_reference(impl, device, case, dtype):
+def test_conv2d_gradients_match_reference(impl, device, case, dtype, documented_unsupported):
     p, (x, w, _, dy), (_, *grads) = _conv_problem(case, dtype)
-    found = _run(impl, device, "conv2d_backward", p, (x, w, dy), dtype)
+    found = _run(impl, device, "conv2d_backward", p, (x, w, dy), dtype,
+                 documented_unsupported(impl, "conv2d_backward", p, dtype, device))
     if found is None:
         return
     for name, f, e in zip(("dx", "dw", "db"), found, grads):
