@@ -279,6 +279,15 @@ class PoolParams:
             (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.kernel)
         )
 
+    @property
+    def window_padding(self) -> Padding:
+        """``padding`` with bottom/right grown to :attr:`padded_extent` (the ``ceil_mode``
+        overhang), so that floor-mode pooling over it gives exactly ``out_hw`` windows."""
+        return tuple(  # type: ignore[return-value]
+            (before, max(after, extent - before - size))
+            for (before, after), extent, size in zip(self.padding, self.padded_extent, self.x_shape[2:])
+        )
+
 
 def dtype_name(array: Any) -> str:
     """Contract name of an array's dtype ('float32', 'bfloat16', ...)."""

@@ -1,0 +1,266 @@
+"""``tensorflow``: ``tf.nn.conv2d``, ``max_pool2d`` and ``avg_pool2d`` behind the contract.
+
+Native tensors stay logical NCHW (TensorFlow tensors made by ``to_device``); each
+operation lays them out as TensorFlow wants and back:
+
+- layout rule: NHWC on the CPU (TensorFlow's CPU Conv2D supports nothing else), NCHW on a
+  GPU (cuDNN's native layout and the contract's, so no transposes). The filter is always
+  HWIO. CPU timings therefore include the NCHW <-> NHWC transposes a user with NCHW data
+  pays.
+- padding: ``"VALID"`` when there is none, ``"SAME"`` when the caller asked for same (the
+  contract's rule is TensorFlow's), the explicit padding list otherwise.
+- convolution gradients: the raw backprop ops ``Conv2DBackpropInput`` /
+  ``Conv2DBackpropFilter`` (no forward recomputation); ``db`` is a ``reduce_sum``.
+  TensorFlow's CPU backprop kernels only handle dilation and groups through oneDNN, i.e.
+  for float32/bfloat16 with oneDNN enabled, and oneDNN's only for VALID/SAME padding: on
+  the CPU explicit padding is therefore a ``tf.pad`` of x, a VALID backprop and a crop of
+  dx. For float64/float16 (Eigen kernels) grouped gradients are built from the same ops
+  one group at a time, and dilated gradients raise ``Unsupported`` (building them from
+  space-to-batch ops would be a new implementation, not TensorFlow's).
+- max pooling: native ``SAME`` when equivalent, otherwise ``tf.pad`` with -inf (grown at
+  the bottom/right for ``ceil_mode``) and ``VALID``: not every MaxPool GPU kernel takes
+  an explicit padding list (the Eigen one refuses it), and one path for every device is
+  one path tested.
+  TensorFlow drops NaN in max pooling (PyTorch propagates it); the adapter does not hide
+  that, conformance reports it.
+- average pooling: ``tf.nn.avg_pool2d`` takes no explicit padding, so unless the geometry
+  is VALID or TensorFlow's SAME (which excludes padding from the count), the average is
+  built from TensorFlow ops: ``avg_pool2d(VALID)`` of the zero-padded input divided by
+  ``avg_pool2d(VALID)`` of a mask that is 1 where an element counts (input, plus padding
+  with ``count_include_pad``; never the ``ceil_mode`` overhang). The ratio is sum / count.
+- pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
+
+Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=2`` unless
+set) and sets its inter-op pool to one thread (eager ops run one at a time); the intra-op
+pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ._host import cpu_name  # noqa: E402
+from .contract import FEATURES, Implementation, Unsupported  # noqa: E402
+from .geometry import ConvParams, PoolParams  # noqa: E402
+
+#: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
+_ONEDNN_DTYPES = (tf.float32, tf.bfloat16)
+_TO_LAYOUT = {"NHWC": [0, 2, 3, 1], "NCHW": [0, 1, 2, 3]}
+_FROM_LAYOUT = {"NHWC": [0, 3, 1, 2], "NCHW": [0, 1, 2, 3]}
+_OIHW_TO_HWIO = [2, 3, 1, 0]
+_HWIO_TO_OIHW = [3, 2, 0, 1]
+
+
+def _configure_threads() -> None:
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        threads = int(os.environ.get("CONVCERT_TF_THREADS", "0") or 0)
+        if threads:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already started in this process: its pools stay
+        pass
+
+
+_configure_threads()
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its CPU kernels through oneDNN (TF_ENABLE_ONEDNN_OPTS)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
+
+
+def _spatial(values: tuple[int, int], layout: str, fill: int = 1) -> list[int]:
+    """(h, w) as a 4-entry list in ``layout`` order."""
+    return [fill, *values, fill] if layout == "NHWC" else [fill, fill, *values]
+
+
+def _explicit(padding, layout: str) -> list[list[int]]:
+    pads = [list(pair) for pair in padding]
+    return [[0, 0], *pads, [0, 0]] if layout == "NHWC" else [[0, 0], [0, 0], *pads]
+
+
+def _conv_padding(p: ConvParams, layout: str) -> str | list[list[int]]:
+    if not any(sum(p.padding, ())):
+        return "VALID"
+    if p.padding_mode == "same":
+        return "SAME"
+    return _explicit(p.padding, layout)
+
+
+class TensorFlow(Implementation):
+    """TensorFlow (eager) on CPU and, when it sees one, a GPU."""
+
+    name = "tensorflow"
+    dtypes = ("float64", "float32", "float16", "bfloat16")
+    features = frozenset(FEATURES)
+
+    def __init__(self) -> None:
+        self._tf_devices = {"cpu": "/CPU:0"}
+        if tf.config.list_physical_devices("GPU"):
+            self._tf_devices["cuda"] = "/GPU:0"
+        self.devices = tuple(self._tf_devices)
+        self.onednn = onednn_enabled()
+        # TensorFlow runs float32 convolutions as TF32 on Ampere+ GPUs by default; the
+        # contract's float32 means float32.
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+
+    # -- data movement ---------------------------------------------------------------
+    def to_device(self, array: np.ndarray, device: str) -> tf.Tensor:
+        self._check_device(device)
+        with tf.device(self._tf_devices[device]):
+            return tf.identity(tf.convert_to_tensor(np.array(array, copy=True)))
+
+    def to_numpy(self, tensor: tf.Tensor) -> np.ndarray:
+        return np.array(tensor.numpy(), copy=True)
+
+    def synchronize(self, device: str) -> None:
+        if device == "cuda":
+            tf.test.experimental.sync_devices()
+
+    @staticmethod
+    def _layout(x: tf.Tensor) -> str:
+        return "NCHW" if "GPU" in x.device.upper() else "NHWC"
+
+    # -- convolution -----------------------------------------------------------------
+    def conv2d(self, x, w, b, params: ConvParams):
+        p, layout = params, self._layout(x)
+        with tf.device(x.device):
+            y = tf.nn.conv2d(
+                tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(w, _OIHW_TO_HWIO),
+                _spatial(p.stride, layout), _conv_padding(p, layout), layout,
+                _spatial(p.dilation, layout),
+            )
+            if b is not None:
+                y = tf.nn.bias_add(y, b, layout)
+            return tf.transpose(y, _FROM_LAYOUT[layout])
+
+    def conv2d_backward(self, x, w, dy, params: ConvParams):
+        p, layout = params, self._layout(x)
+        native = layout == "NCHW" or (self.onednn and x.dtype in _ONEDNN_DTYPES)
+        if not native and p.dilation != (1, 1):
+            raise Unsupported(
+                f"TensorFlow CPU has no dilated Conv2DBackpropInput/Filter for {x.dtype.name} "
+                f"(only its oneDNN kernels, float32/bfloat16, have them; oneDNN on: {self.onednn})"
+            )
+        padding = _conv_padding(p, layout)
+        with tf.device(x.device):
+            xl, dyl = tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(dy, _TO_LAYOUT[layout])
+            wl = tf.transpose(w, _OIHW_TO_HWIO)
+            crop = None
+            if layout == "NHWC" and not isinstance(padding, str):
+                # oneDNN's CPU backprop handles VALID/SAME only: pad, run VALID, crop dx.
+                xl, padding, crop = tf.pad(xl, padding), "VALID", p.padding
+            channels = layout.index("C")
+            groups = 1 if native else p.groups  # Eigen CPU kernels: one group at a time
+            parts = [
+                self._backprop(xg, wg, dyg, p, layout, padding)
+                for xg, wg, dyg in zip(tf.split(xl, groups, axis=channels), tf.split(wl, groups, axis=3),
+                                       tf.split(dyl, groups, axis=channels))
+            ]
+            dx = tf.concat([d for d, _ in parts], axis=channels)
+            dw = tf.concat([d for _, d in parts], axis=3)
+            if crop is not None:
+                (top, _), (left, _) = crop
+                dx = dx[:, top:top + p.x_shape[2], left:left + p.x_shape[3], :]
+            return (tf.transpose(dx, _FROM_LAYOUT[layout]), tf.transpose(dw, _HWIO_TO_OIHW),
+                    tf.reduce_sum(dy, axis=(0, 2, 3)))
+
+    @staticmethod
+    def _backprop(x, w, dy, p: ConvParams, layout: str, padding: str | list):
+        """(dx, dw) of one convolution (or one group of it) through the raw backprop ops."""
+        common = dict(
+            strides=_spatial(p.stride, layout), dilations=_spatial(p.dilation, layout),
+            padding=padding if isinstance(padding, str) else "EXPLICIT",
+            explicit_paddings=[] if isinstance(padding, str) else sum(padding, []),
+            data_format=layout, out_backprop=dy,
+        )
+        dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=w, **common)
+        dw = tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=tf.shape(w), **common)
+        return dx, dw
+
+    # -- pooling ---------------------------------------------------------------------
+    def _max_pool(self, x, p: PoolParams, layout: str):
+        pads = p.window_padding
+        strides = _spatial(p.stride, layout)
+        if p.padding_mode == "same" and pads == p.padding:
+            return tf.nn.max_pool2d(x, p.kernel, strides, "SAME", layout)
+        if any(sum(pads, ())):
+            x = tf.pad(x, _explicit(pads, layout), constant_values=float("-inf"))
+        return tf.nn.max_pool2d(x, p.kernel, strides, "VALID", layout)
+
+    def _avg_pool(self, x, p: PoolParams, layout: str):
+        pads = p.window_padding
+        strides = _spatial(p.stride, layout)
+        if not any(sum(pads, ())):
+            return tf.nn.avg_pool2d(x, p.kernel, strides, "VALID", layout)
+        if p.padding_mode == "same" and pads == p.padding and not p.count_include_pad:
+            return tf.nn.avg_pool2d(x, p.kernel, strides, "SAME", layout)
+        h, w = p.x_shape[2:]
+        mask = tf.ones(_spatial((h, w), layout), x.dtype)
+        if p.count_include_pad:
+            mask = tf.pad(mask, _explicit(p.padding, layout), constant_values=1)
+            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding))
+            mask = tf.pad(mask, _explicit(overhang, layout))
+        else:
+            mask = tf.pad(mask, _explicit(pads, layout))
+        sums = tf.nn.avg_pool2d(tf.pad(x, _explicit(pads, layout)), p.kernel, strides, "VALID", layout)
+        return sums / tf.nn.avg_pool2d(mask, p.kernel, strides, "VALID", layout)
+
+    def _pool(self, pool: Callable, x, params: PoolParams):
+        layout = self._layout(x)
+        with tf.device(x.device):
+            y = pool(tf.transpose(x, _TO_LAYOUT[layout]), params, layout)
+            return tf.transpose(y, _FROM_LAYOUT[layout])
+
+    def _pool_backward(self, pool: Callable, x, dy, params: PoolParams):
+        with tf.device(x.device), tf.GradientTape() as tape:
+            tape.watch(x)
+            y = self._pool(pool, x, params)
+        return tape.gradient(y, x, output_gradients=dy)
+
+    def max_pool2d(self, x, params: PoolParams):
+        return self._pool(self._max_pool, x, params)
+
+    def max_pool2d_backward(self, x, dy, params: PoolParams):
+        return self._pool_backward(self._max_pool, x, dy, params)
+
+    def avg_pool2d(self, x, params: PoolParams):
+        return self._pool(self._avg_pool, x, params)
+
+    def avg_pool2d_backward(self, x, dy, params: PoolParams):
+        return self._pool_backward(self._avg_pool, x, dy, params)
+
+    # -- description -----------------------------------------------------------------
+    def environment(self) -> dict[str, Any]:
+        devices = {"cpu": cpu_name()}
+        if "cuda" in self.devices:
+            details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
+            devices["cuda"] = details.get("device_name", "GPU:0")
+        build = tf.sysconfig.get_build_info()
+        return {
+            "tensorflow": tf.__version__,
+            "numpy": np.__version__,
+            "devices": devices,
+            "threads": {  # 0 = TensorFlow's default (one per core)
+                "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+            },
+            "onednn": self.onednn,
+            "layout": {"cpu": "NHWC", "cuda": "NCHW"},
+            "built_with_cuda": build.get("cuda_version"),
+            "built_with_cudnn": build.get("cudnn_version"),
+            "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            "conv_backward": "raw Conv2DBackpropInput/Filter",
+            "pool_backward": "GradientTape (forward included)",
+        }

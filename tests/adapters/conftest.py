@@ -1,0 +1,42 @@
+"""Fixtures for the framework adapter tests: one adapter instance per framework, skipped
+with a reason when the framework is not installed, and a device fixture whose CUDA half
+is marked ``gpu`` and skipped where the adapter sees no CUDA device."""
+
+from __future__ import annotations
+
+import pytest
+
+from implementations import get
+
+#: registered name -> the module whose absence skips its tests.
+ADAPTERS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+
+
+@pytest.fixture(scope="session", params=list(ADAPTERS))
+def impl(request):
+    """Each framework adapter (``implementations.get(name)``)."""
+    pytest.importorskip(ADAPTERS[request.param], reason=f"{request.param} is not installed")
+    return get(request.param)
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def device(request, impl):
+    """``cpu``, and ``cuda`` where the adapter found a CUDA device."""
+    if request.param not in impl.devices:
+        pytest.skip(f"{impl.name} sees no {request.param} device here")
+    return request.param
+
+
+def _documented_unsupported(impl, op: str, params, dtype: str, device: str) -> str | None:
+    """The documented Unsupported reason fragment for this case (README, "Unsupported
+    cases"), or None when the case must run."""
+    if impl.name == "tensorflow" and device == "cpu" and op == "conv2d_backward":
+        if dtype in ("float64", "float16") and params.dilation != (1, 1):
+            return "dilated"
+    return None
+
+
+@pytest.fixture(scope="session")
+def documented_unsupported():
+    """``f(impl, op, params, dtype, device)`` -> the documented Unsupported reason or None."""
+    return _documented_unsupported

@@ -1,0 +1,192 @@
+"""What each framework adapter promises beyond matching the reference: lazy imports,
+precision flags, the documented workarounds and the known framework gaps (pinned here so
+that a framework fixing one makes the README's list fail loudly instead of going stale)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from implementations import ConvParams, PoolParams, Unsupported, get, load
+
+
+def test_importing_implementations_loads_no_framework():
+    code = (
+        "import sys, implementations; implementations.available(); implementations.registered();"
+        "print(sorted(m for m in ('torch', 'tensorflow', 'jax') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# -- NaN in max pooling: a window [[nan, 1], [2, 0]] -------------------------------------
+#: framework -> (forward value, index the gradient goes to). The contract's reference
+#: treats NaN as the maximum (NumPy argmax): forward NaN, gradient to index 0.
+NAN_WINDOW_BEHAVIOUR = {
+    "torch": (np.nan, 0),  # as the reference
+    "tensorflow": (2.0, 0),  # forward drops NaN, yet the gradient goes to the NaN
+    "jax": (np.nan, 2),  # forward propagates NaN, the gradient skips it (select >=)
+}
+
+
+@pytest.mark.parametrize("name", list(NAN_WINDOW_BEHAVIOUR))
+def test_max_pool_nan_behaviour_is_the_documented_one(name):
+    pytest.importorskip(name)
+    impl = get(name)
+    x = np.array([[[[np.nan, 1.0], [2.0, 0.0]]]])
+    p = PoolParams.create(x.shape, 2)
+    xt = impl.to_device(x, "cpu")
+    y = impl.to_numpy(impl.max_pool2d(xt, p)).item()
+    dx = impl.to_numpy(impl.max_pool2d_backward(xt, impl.to_device(np.ones((1, 1, 1, 1)), "cpu"), p))
+    value, index = NAN_WINDOW_BEHAVIOUR[name]
+    assert (np.isnan(y) and np.isnan(value)) or y == value, f"{name} max_pool2d gave {y}"
+    assert np.flatnonzero(dx.ravel()).tolist() == [index], f"{name} gradient went to {dx.ravel()}"
+
+
+# -- torch ------------------------------------------------------------------------------
+@pytest.fixture
+def torch_adapter():
+    pytest.importorskip("torch")
+    from implementations.torch_adapter import Torch
+
+    return Torch
+
+
+def test_torch_tf32_is_off_by_default_so_float32_is_judged_as_float32(torch_adapter, monkeypatch):
+    monkeypatch.delenv("CONVCERT_TORCH_TF32", raising=False)
+    impl = torch_adapter()
+    assert impl.tf32 is False and dict(impl.reduced_precision) == {}
+    assert impl.environment()["tf32"] is False
+
+
+def test_torch_tf32_env_var_turns_it_on_and_float32_is_judged_as_tf32(torch_adapter, monkeypatch):
+    monkeypatch.setenv("CONVCERT_TORCH_TF32", "1")
+    impl = torch_adapter()
+    assert dict(impl.reduced_precision) == {"float32": "tf32"}
+    assert impl.environment()["tf32"] is True
+
+
+def test_torch_cudnn_benchmark_follows_env_var_unless_given(torch_adapter, monkeypatch):
+    monkeypatch.setenv("CONVCERT_CUDNN_BENCHMARK", "1")
+    assert torch_adapter().cudnn_benchmark is True
+    assert torch_adapter(cudnn_benchmark=False).cudnn_benchmark is False
+
+
+def test_torch_tf32_variant_loads_by_spec(torch_adapter):
+    impl = load("implementations.torch_adapter:TorchTF32")
+    assert impl.name == "torch-tf32" and impl.tf32 and dict(impl.reduced_precision) == {"float32": "tf32"}
+
+
+@pytest.mark.gpu
+def test_torch_cuda_call_applies_the_adapters_tf32_setting(torch_adapter):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    impl = torch_adapter(tf32=False)
+    torch.backends.cudnn.conv.fp32_precision = "tf32"  # someone else's global setting
+    p = ConvParams.create((1, 2, 5, 5), (2, 2, 3, 3))
+    x, w = (impl.to_device(np.ones(s, np.float32), "cuda") for s in (p.x_shape, p.w_shape))
+    impl.conv2d(x, w, None, p)
+    impl.synchronize("cuda")
+    assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+
+
+# -- tensorflow -------------------------------------------------------------------------
+@pytest.fixture
+def tensorflow_impl():
+    pytest.importorskip("tensorflow")
+    return get("tensorflow")
+
+
+def test_tensorflow_turns_tf32_off(tensorflow_impl):
+    import tensorflow as tf
+
+    assert not tf.config.experimental.tensor_float_32_execution_enabled()
+    assert tensorflow_impl.environment()["tf32"] is False
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16"])
+def test_tensorflow_cpu_dilated_backward_is_unsupported_for_eigen_dtypes(tensorflow_impl, dtype):
+    p = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
+    x, w, dy = (tensorflow_impl.to_device(np.ones(s, dtype), "cpu") for s in (p.x_shape, p.w_shape, p.y_shape))
+    with pytest.raises(Unsupported, match="TensorFlow CPU has no dilated Conv2DBackpropInput"):
+        tensorflow_impl.conv2d_backward(x, w, dy, p)
+
+
+def test_tensorflow_eigen_kernels_really_reject_dilated_backward(tensorflow_impl):
+    """Guards the rule above: if TensorFlow gains the kernel, the Unsupported must go."""
+    import tensorflow as tf
+
+    w, dy = tf.ones((3, 3, 2, 2), tf.float64), tf.ones((1, 3, 3, 2), tf.float64)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="dilation"):
+        tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 7, 7, 2], filter=w, out_backprop=dy,
+                                       strides=[1, 1, 1, 1], padding="VALID", dilations=[1, 2, 2, 1])
+
+
+def test_tensorflow_without_onednn_splits_groups_and_refuses_dilation(tensorflow_impl, monkeypatch):
+    monkeypatch.setattr(tensorflow_impl, "onednn", False)
+    p = ConvParams.create((2, 4, 6, 6), (6, 2, 3, 3), groups=2, padding=((1, 0), (0, 2)))
+    rng = np.random.default_rng(0)
+    x, w, dy = (rng.standard_normal(s).astype(np.float32) for s in (p.x_shape, p.w_shape, p.y_shape))
+    found = tensorflow_impl.conv2d_backward(*(tensorflow_impl.to_device(a, "cpu") for a in (x, w, dy)), p)
+    expected = get("naive").conv2d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64), p)
+    for f, e in zip(found, expected):
+        np.testing.assert_allclose(tensorflow_impl.to_numpy(f), e, rtol=1e-4, atol=1e-4)
+    dilated = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
+    arrays = (tensorflow_impl.to_device(np.ones(s, np.float32), "cpu")
+              for s in (dilated.x_shape, dilated.w_shape, dilated.y_shape))
+    with pytest.raises(Unsupported, match="oneDNN on: False"):
+        tensorflow_impl.conv2d_backward(*arrays, dilated)
+
+
+# -- jax --------------------------------------------------------------------------------
+@pytest.fixture
+def jax_impl():
+    pytest.importorskip("jax")
+    return get("jax")
+
+
+def test_jax_compiles_each_geometry_once(jax_impl):
+    from implementations.jax_adapter import _compiled
+
+    def run():  # equal but distinct params objects must hit the cache
+        p = PoolParams.create((1, 1, 9, 9), 4, stride=3, ceil_mode=True)
+        return jax_impl.max_pool2d(jax_impl.to_device(np.ones(p.x_shape), "cpu"), p)
+
+    run()
+    before = _compiled.cache_info()
+    run()
+    after = _compiled.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+
+
+def test_jax_float64_is_float64_and_conv_precision_highest(jax_impl):
+    env = jax_impl.environment()
+    assert env["x64"] is True and env["conv_precision"] == "HIGHEST"
+    p = ConvParams.create((1, 1, 3, 3), (1, 1, 3, 3))
+    x = np.full(p.x_shape, 1 + 2.0**-40)  # lost in float32
+    y = jax_impl.to_numpy(jax_impl.conv2d(jax_impl.to_device(x, "cpu"), jax_impl.to_device(np.ones(p.w_shape), "cpu"),
+                                          None, p))
+    assert y.dtype == np.float64 and y.item() == 9 * (1 + 2.0**-40)
+
+
+def test_jax_synchronize_waits_for_the_last_result(jax_impl):
+    p = PoolParams.create((1, 1, 4, 4), 2)
+    jax_impl.avg_pool2d(jax_impl.to_device(np.ones(p.x_shape), "cpu"), p)
+    assert "cpu" in jax_impl._pending
+    jax_impl.synchronize("cpu")
+    assert "cpu" not in jax_impl._pending
+
+
+# -- the geometry the adapters share ------------------------------------------------------
+def test_window_padding_grows_bottom_right_by_the_ceil_mode_overhang():
+    # 8 + 1 + 1 - 3 = 7 is not a multiple of 4: ceil_mode adds a third window, starting at
+    # row 8 of the padded input (inside the input) and reaching 1 row past the padding
+    p = PoolParams.create((1, 1, 8, 8), 3, stride=4, padding=1, ceil_mode=True)
+    assert p.out_hw == (3, 3) and p.window_padding == ((1, 2), (1, 2))
+    floor = PoolParams.create((1, 1, 8, 8), 3, stride=4, padding=1)
+    assert floor.window_padding == floor.padding
