@@ -30,21 +30,19 @@ import triton
 import triton.language as tl
 
 #: Arguments that the autotuner keys on (triton adds the tensor dtypes itself).
-_SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "groups"]
+_SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "Cg", "Kg"]
 
 
 def _conv_fwd(
     x, w, bias, y,
     N, C, H, W, K, R, S, OH, OW,
-    sh, sw, pt, pl, dh, dw, groups,
+    sh, sw, pt, pl, dh, dw, Cg, Kg,
     sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syk, syh, syw,
     HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """One (BLOCK_M output pixels) x (BLOCK_N output channels) tile of group program_id(2)."""
     g = tl.program_id(2)
-    Cg = C // groups
-    Kg = K // groups
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
@@ -92,15 +90,13 @@ def _conv_fwd(
 def _conv_bwd_input(
     dy, w, dx,
     N, C, H, W, K, R, S, OH, OW,
-    sh, sw, pt, pl, dh, dw, groups,
+    sh, sw, pt, pl, dh, dw, Cg, Kg,
     sdn, sdk, sdh, sdw, swk, swc, swr, sws, sxn, sxc, sxh, sxw,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """One (BLOCK_M input pixels) x (BLOCK_N input channels) tile of dx for group program_id(2)."""
     g = tl.program_id(2)
-    Cg = C // groups
-    Kg = K // groups
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
@@ -153,7 +149,7 @@ def _conv_bwd_input(
 def _conv_bwd_weight(
     dy, x, ws,
     N, C, H, W, K, R, S, OH, OW,
-    sh, sw, pt, pl, dh, dw, groups, SPLIT,
+    sh, sw, pt, pl, dh, dw, Cg, Kg, SPLIT,
     sdn, sdk, sdh, sdw, sxn, sxc, sxh, sxw,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
@@ -163,8 +159,6 @@ def _conv_bwd_weight(
     program_id(2) = group * SPLIT + split; split ``i`` reduces its own slice of the
     N*OH*OW output pixels into ``ws[i]`` (float32, contiguous (SPLIT, K, Cg, R, S)).
     """
-    Cg = C // groups
-    Kg = K // groups
     n_tiles = tl.cdiv(Cg, BLOCK_N)
     pid = tl.program_id(0)
     rs = tl.program_id(1)
@@ -308,8 +302,10 @@ def _common(dtype: torch.dtype, device: torch.device, tf32: bool, kind: str) -> 
 def _geometry(x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> tuple[int, ...]:
     n, c, h, w = x_shape
     k, _, r, s = w_shape
+    # Cg and Kg are arguments (not C // groups in the kernel) so that triton can see when
+    # they are multiples of 16 and keep the channel offsets aligned for vector loads.
     return (n, c, h, w, k, r, s, *out_hw, stride[0], stride[1], padding[0], padding[2],
-            dilation[0], dilation[1], groups)
+            dilation[0], dilation[1], c // groups, k // groups)
 
 
 def forward(
