@@ -29,8 +29,14 @@ import torch
 import triton
 import triton.language as tl
 
-#: Arguments that the autotuner keys on (triton adds the tensor dtypes itself).
+#: Arguments the autotuner keys on: the problem shape, plus per kernel the output layout
+#: (its channel stride) or the split-K factor (triton adds the tensor dtypes itself).
 _SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "Cg", "Kg"]
+TUNING_KEYS = {
+    "forward": _SHAPE_KEY + ["syk"],
+    "backward_input": _SHAPE_KEY + ["sxc"],
+    "backward_weight": _SHAPE_KEY + ["SPLIT"],
+}
 
 
 def _conv_fwd(
@@ -221,6 +227,8 @@ def _cfg(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.Config:
 #: Candidate tiles on a GPU: tensor-core shapes for fp16/bf16/fp32, small FMA tiles for fp64.
 GPU_CONFIGS: dict[bool, list[triton.Config]] = {
     False: [
+        _cfg(128, 256, 32, 8, 3),
+        _cfg(256, 128, 32, 8, 3),
         _cfg(128, 128, 32, 8, 3),
         _cfg(128, 128, 64, 8, 3),
         _cfg(128, 64, 32, 4, 4),
@@ -262,7 +270,7 @@ def launcher(kind: str, fma: bool) -> Any:
         else:
             from triton.runtime.jit import JITFunction
 
-            _LAUNCHERS[key] = triton.autotune(GPU_CONFIGS[fma], key=_SHAPE_KEY)(JITFunction(fn))
+            _LAUNCHERS[key] = triton.autotune(GPU_CONFIGS[fma], key=TUNING_KEYS[kind])(JITFunction(fn))
     return _LAUNCHERS[key]
 
 
