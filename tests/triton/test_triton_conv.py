@@ -156,15 +156,26 @@ def test_fake_impl_gives_the_geometry_module_shapes() -> None:
     assert (tuple(y.shape), tuple(dx.shape), tuple(dw.shape)) == (p.y_shape, p.x_shape, p.w_shape)
 
 
-def test_opcheck_finds_schema_fake_and_autograd_registrations_consistent() -> None:
+def _opcheck_calls() -> dict[str, tuple]:
     torch.manual_seed(3)
     x = torch.randn(1, 2, 4, 3, requires_grad=True)
     w = torch.randn(2, 1, 2, 2, requires_grad=True)
     b = torch.randn(2, requires_grad=True)
-    torch.library.opcheck(
-        torch.ops.convcert.conv2d.default, (x, w, b, [1, 2], [0, 1, 1, 0], [1, 1], 2),
-        test_utils=("test_schema", "test_faketensor", "test_autograd_registration"),
-    )
+    conf = ([1, 2], [0, 1, 1, 0], [1, 1], 2)
+    dy = torch.randn(1, 2, 4, 2)
+    ops = torch.ops.convcert
+    return {
+        "conv2d": (ops.conv2d.default, (x, w, b, *conf)),
+        "backward_input": (ops.conv2d_backward_input.default, (dy, w.detach(), [1, 2, 4, 3], *conf)),
+        "backward_weight": (ops.conv2d_backward_weight.default, (dy, x.detach(), [2, 1, 2, 2], *conf)),
+    }
+
+
+@pytest.mark.parametrize("op", ["conv2d", "backward_input", "backward_weight"])
+def test_opcheck_finds_schema_fake_autograd_and_aot_registrations_consistent(op: str) -> None:
+    """torch.library.opcheck: schema, fake impl vs real, autograd registration, AOT dispatch."""
+    fn, args = _opcheck_calls()[op]
+    torch.library.opcheck(fn, args)
 
 
 def test_bad_padding_and_mixed_dtypes_raise_value_errors_naming_the_argument() -> None:
