@@ -233,6 +233,8 @@ GPU_CONFIGS: dict[bool, list[triton.Config]] = {
         _cfg(128, 128, 64, 8, 3),
         _cfg(128, 64, 32, 4, 4),
         _cfg(64, 128, 32, 4, 4),
+        _cfg(256, 64, 64, 8, 3),  # 64 output channels (ResNet stage 2): whole-K tiles
+        _cfg(128, 64, 64, 4, 3),
         _cfg(64, 64, 64, 4, 3),
         _cfg(64, 32, 32, 4, 4),
     ],
