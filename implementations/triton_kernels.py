@@ -44,10 +44,16 @@ def _conv_fwd(
     N, C, H, W, K, R, S, OH, OW,
     sh, sw, pt, pl, dh, dw, Cg, Kg,
     sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syk, syh, syw,
-    HAS_BIAS: tl.constexpr, PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
+    HAS_BIAS: tl.constexpr, FLAT: tl.constexpr,
+    PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    """One (BLOCK_M output pixels) x (BLOCK_N output channels) tile of group program_id(2)."""
+    """One (BLOCK_M output pixels) x (BLOCK_N output channels) tile of group program_id(2).
+
+    The reduction runs tap by tap over BLOCK_K channels at a time (contiguous channel
+    loads), or, with ``FLAT`` (few channels per group: an RGB stem, depthwise), over the
+    flattened (r, s, c) index, so that a reduction tile is not mostly empty channels.
+    """
     g = tl.program_id(2)
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -63,18 +69,25 @@ def _conv_fwd(
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     c_steps = tl.cdiv(Cg, BLOCK_K)
-    for t in range(0, R * S * c_steps):
-        rs = t // c_steps
-        c = (t % c_steps) * BLOCK_K + offs_k
-        r = rs // S
-        s = rs % S
-        ih = oh * sh - pt + r * dh
-        iw = ow * sw - pl + s * dw
-        pix_ok = m_ok & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
-        c_ok = c < Cg
+    steps = tl.cdiv(R * S * Cg, BLOCK_K) if FLAT else R * S * c_steps
+    for t in range(0, steps):
+        if FLAT:  # r, s, c per lane of the reduction tile
+            kk = t * BLOCK_K + offs_k
+            c_ok = kk < R * S * Cg
+            c = kk % Cg
+            r = (kk // Cg) // S
+            s = (kk // Cg) % S
+        else:  # one tap (r, s) per step, BLOCK_K channels of it
+            c = (t % c_steps) * BLOCK_K + offs_k
+            c_ok = c < Cg
+            r = (t // c_steps) // S
+            s = (t // c_steps) % S
+        ih = oh[:, None] * sh - pt + r * dh
+        iw = ow[:, None] * sw - pl + s * dw
+        pix_ok = m_ok[:, None] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         a = tl.load(
-            x_img[:, None] + (ih * sxh + iw * sxw)[:, None] + c[None, :].to(tl.int64) * sxc,
-            mask=pix_ok[:, None] & c_ok[None, :], other=0.0,
+            x_img[:, None] + ih * sxh + iw * sxw + c[None, :].to(tl.int64) * sxc,
+            mask=pix_ok & c_ok[None, :], other=0.0,
         )
         b = tl.load(
             w_out[None, :] + (c * swc + r * swr + s * sws)[:, None],
@@ -320,9 +333,13 @@ def _geometry(x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> tu
 
 def forward(
     x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: torch.Tensor,
-    stride, padding, dilation, groups: int, tf32: bool = False,
+    stride, padding, dilation, groups: int, tf32: bool = False, flat: bool | None = None,
 ) -> None:
-    """Write conv2d(x, w) + b into ``y`` (shapes already validated by the caller)."""
+    """Write conv2d(x, w) + b into ``y`` (shapes already validated by the caller).
+
+    ``flat`` picks the flattened (r, s, c) reduction; by default when a group has fewer
+    than 16 input channels (the smallest reduction tile).
+    """
     kernel, meta = _common(x.dtype, x.device, tf32, "forward")
     geo = _geometry(x.shape, w.shape, y.shape[2:], stride, padding, dilation, groups)
     m = y.shape[0] * y.shape[2] * y.shape[3]
@@ -333,7 +350,8 @@ def forward(
 
     kernel[grid](
         x, w, b if b is not None else y, y, *geo,
-        *x.stride(), *w.stride(), *y.stride(), HAS_BIAS=b is not None, **meta,
+        *x.stride(), *w.stride(), *y.stride(), HAS_BIAS=b is not None,
+        FLAT=w.shape[1] < 16 if flat is None else flat, **meta,
     )
 
 

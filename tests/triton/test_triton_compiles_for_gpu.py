@@ -32,11 +32,13 @@ COMPILE_ALL = """
     ELEM = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
     for kind, fn in tk.KERNELS.items():
         jf = JITFunction(fn)
-        for dtype in ("float16", "bfloat16", "float32", "float64"):
+        variants = [(d, flat) for d in ("float16", "bfloat16", "float32", "float64")
+                    for flat in ((False, True) if kind == "forward" else (False,))]
+        for dtype, flat in variants:
             fma = dtype == "float64"
             cfg = tk.GPU_CONFIGS[fma][-1]  # the smallest tile: the quickest compile
             meta = {"PRECISION": "ieee", "FMA": fma, "UPCAST": False,
-                    "ACC": tl.float64 if fma else tl.float32, "HAS_BIAS": True, **cfg.kwargs}
+                    "ACC": tl.float64 if fma else tl.float32, "HAS_BIAS": True, "FLAT": flat, **cfg.kwargs}
             sig, const = {}, {}
             for i, name in enumerate(jf.arg_names):
                 if name in meta:
@@ -54,7 +56,7 @@ COMPILE_ALL = """
                 sys.exit(0)
             triton.compile(src, target=GPUTarget("cuda", 90, 32),
                            options={"num_warps": cfg.num_warps, "num_stages": cfg.num_stages})
-            print("compiled", kind, dtype)
+            print("compiled", kind, dtype, flat)
 """
 
 
@@ -66,4 +68,4 @@ def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
     if proc.returncode == 0 and "SKIP" in proc.stdout:
         pytest.skip(f"this triton's ASTSource takes other arguments: {proc.stdout.strip()}")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    assert proc.stdout.count("compiled") == 12, proc.stdout
+    assert proc.stdout.count("compiled") == 16, proc.stdout

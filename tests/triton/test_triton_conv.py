@@ -90,6 +90,22 @@ def test_forward_and_gradients_match_float64_naive(impl: Triton, case: str, dtyp
     _assert_close("db", db, refs[2], abss[2], dtype, n * oh * ow)
 
 
+@pytest.mark.parametrize("case", ["dilation_groups", "pointwise_wide_channels"])
+def test_both_forward_reduction_orders_match_torch(case: str) -> None:
+    """Tap by tap (wide groups) and flattened (r, s, c) (narrow groups), each forced."""
+    x_shape, w_shape, options = CASES[case]
+    p = ConvParams.create(x_shape, w_shape, **options)
+    (top, bottom), (left, right) = p.padding
+    conf = (p.stride, (top, bottom, left, right), p.dilation, p.groups)
+    torch.manual_seed(5)
+    x, w = torch.randn(x_shape, dtype=torch.float64), torch.randn(w_shape, dtype=torch.float64)
+    want = _f_conv2d(x, w, None, *conf)
+    for flat in (False, True):
+        y = torch.empty(p.y_shape, dtype=torch.float64)
+        tk.forward(x, w, None, y, *conf, flat=flat)
+        torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12, msg=lambda m: f"flat={flat}: {m}")
+
+
 def _f_conv2d(x, w, b, stride, padding, dilation, groups):
     """torch's own convolution with (top, bottom, left, right) padding, as the reference."""
     top, bottom, left, right = padding
