@@ -6,7 +6,8 @@ taps that fall into the padding. Per group ``g`` (``Cg = C / groups``, ``Kg = K 
 
 - forward:  ``y[(n,oh,ow), k]  = sum_{(r,s,c)} x[n, c, oh*sh-pt+r*dh, ow*sw-pl+s*dw] * w[k, c, r, s]``
 - input:    ``dx[(n,ih,iw), c] = sum_{(r,s,k)} dy[n, k, oh, ow] * w[k, c, r, s]`` where
-  ``oh = (ih+pt-r*dh)/sh`` must be a whole number inside the output (likewise ``ow``)
+  ``oh = (ih+pt-r*dh)/sh`` must be a whole number inside the output (likewise ``ow``);
+  split by stride phase so that each launch runs only the taps that reach its pixels
 - weight:   ``dw[k, c, r, s]   = sum_{(n,oh,ow)} dy[n, k, oh, ow] * x[n, c, oh*sh-pt+r*dh, ...]``
   split over the reduction (split-K) into a float32 workspace that the caller sums.
 
@@ -23,6 +24,7 @@ current value, so kernel and library never disagree.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -110,41 +112,43 @@ def _conv_bwd_input(
     dy, w, dx,
     N, C, H, W, K, R, S, OH, OW,
     sh, sw, pt, pl, dh, dw, Cg, Kg,
+    h0, HQ, r0, RSTEP, NR, w0, WQ, s0, SSTEP, NS,
     sdn, sdk, sdh, sdw, swk, swc, swr, sws, sxn, sxc, sxh, sxw,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    """One (BLOCK_M input pixels) x (BLOCK_N input channels) tile of dx for group program_id(2)."""
+    """One (BLOCK_M input pixels) x (BLOCK_N input channels) tile of dx for group program_id(2),
+    over the input pixels of one stride phase.
+
+    The pixels ``ih = h0 + sh * i`` (``i < HQ``) all receive gradient through the same
+    taps, ``r = r0 + RSTEP * j`` (``j < NR``), each from output row
+    ``oh = (ih + pt - r * dh) / sh``, a whole number by construction (likewise along W). So
+    a strided convolution's input gradient runs only taps that contribute, with no
+    divisibility masks; stride 1 is the single phase ``h0 = 0, RSTEP = 1, NR = R``.
+    """
     g = tl.program_id(2)
     offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    m_ok = offs_m < N * H * W
+    m_ok = offs_m < N * HQ * WQ
     n_ok = offs_n < Cg
-    img = (offs_m // (H * W)).to(tl.int64)
-    ih = (offs_m // W) % H
-    iw = offs_m % W
+    img = (offs_m // (HQ * WQ)).to(tl.int64)
+    ih = h0 + sh * ((offs_m // WQ) % HQ)
+    iw = w0 + sw * (offs_m % WQ)
     chan_c = (g * Cg + offs_n).to(tl.int64)
     dy_img = dy + img * sdn + (g * Kg).to(tl.int64) * sdk
     w_grp = w + (g * Kg).to(tl.int64) * swk + offs_n * swc
 
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
     k_steps = tl.cdiv(Kg, BLOCK_K)
-    for t in range(0, R * S * k_steps):
-        rs = t // k_steps
+    for t in range(0, NR * NS * k_steps):
+        tap = t // k_steps
         k = (t % k_steps) * BLOCK_K + offs_k
-        r = rs // S
-        s = rs % S
-        # Output pixel that read input pixel (ih, iw) through tap (r, s), if any. Lanes with
-        # a negative numerator are masked before their (sign-dependent) division matters.
-        num_h = ih + pt - r * dh
-        num_w = iw + pl - s * dw
-        oh = num_h // sh
-        ow = num_w // sw
-        pix_ok = (
-            m_ok & (num_h >= 0) & (num_w >= 0) & (num_h % sh == 0) & (num_w % sw == 0)
-            & (oh < OH) & (ow < OW)
-        )
+        r = r0 + RSTEP * (tap // NS)
+        s = s0 + SSTEP * (tap % NS)
+        oh = (ih + pt - r * dh) // sh  # exact division (see the docstring); may be < 0
+        ow = (iw + pl - s * dw) // sw
+        pix_ok = m_ok & (oh >= 0) & (oh < OH) & (ow >= 0) & (ow < OW)
         k_ok = k < Kg
         a = tl.load(
             dy_img[:, None] + (oh * sdh + ow * sdw)[:, None] + k[None, :].to(tl.int64) * sdk,
@@ -355,20 +359,45 @@ def forward(
     )
 
 
+def stride_phases(size: int, pad: int, taps: int, stride: int, dilation: int) -> list[tuple[int, int, int, int, int]]:
+    """Along one axis, per stride phase with input pixels: (first pixel, pixel count, first
+    tap, tap step, tap count) for the input-gradient kernel.
+
+    Input pixel ``i`` is reached by tap ``r`` when ``(i + pad - r * dilation) % stride == 0``.
+    All pixels with the same ``(i + pad) % stride`` share their taps, and those taps are an
+    arithmetic progression with step ``stride / gcd(stride, dilation)``. A phase no tap
+    reaches has a tap count of 0: its pixels get a zero gradient.
+    """
+    step = stride // math.gcd(stride, dilation)
+    phases = []
+    for q in range(stride):
+        first = (q - pad) % stride
+        if first >= size:
+            continue
+        reach = [r for r in range(taps) if (r * dilation - q) % stride == 0]
+        phases.append((first, -(-(size - first) // stride), reach[0] if reach else 0, step, len(reach)))
+    return phases
+
+
 def backward_input(
     dy: torch.Tensor, w: torch.Tensor, dx: torch.Tensor,
     stride, padding, dilation, groups: int, tf32: bool = False,
 ) -> None:
-    """Write the input gradient into ``dx``."""
+    """Write the input gradient into ``dx``: one launch per (row, column) stride phase."""
     kernel, meta = _common(dy.dtype, dy.device, tf32, "backward_input")
     geo = _geometry(dx.shape, w.shape, dy.shape[2:], stride, padding, dilation, groups)
-    m = dx.shape[0] * dx.shape[2] * dx.shape[3]
-    cg = w.shape[1]
+    n, _, h, w_ = dx.shape
+    _, cg, r, s = w.shape
+    rows = stride_phases(h, padding[0], r, stride[0], dilation[0])
+    cols = stride_phases(w_, padding[2], s, stride[1], dilation[1])
+    for row in rows:
+        for col in cols:
+            m = n * row[1] * col[1]
 
-    def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
-        return triton.cdiv(m, cfg["BLOCK_M"]), triton.cdiv(cg, cfg["BLOCK_N"]), groups
+            def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
+                return triton.cdiv(m, cfg["BLOCK_M"]), triton.cdiv(cg, cfg["BLOCK_N"]), groups
 
-    kernel[grid](dy, w, dx, *geo, *dy.stride(), *w.stride(), *dx.stride(), **meta)
+            kernel[grid](dy, w, dx, *geo, *row, *col, *dy.stride(), *w.stride(), *dx.stride(), **meta)
 
 
 def split_for(w_shape, out_pixels: int, groups: int, device: torch.device) -> int:

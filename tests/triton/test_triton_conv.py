@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 pytest.importorskip("torch", reason="the triton implementation needs torch")
 pytest.importorskip("triton", reason="triton is not installed")
@@ -233,3 +235,16 @@ def test_claims_cpu_under_the_interpreter_and_records_its_environment() -> None:
     assert "forward/dot" in env["autotune_chosen"]
     assert dict(impl.reduced_precision) == {}
     assert dict(TritonTF32().reduced_precision) == {"float32": "tf32"}
+
+
+@given(
+    size=st.integers(1, 12), pad=st.integers(0, 4), taps=st.integers(1, 5),
+    stride=st.integers(1, 4), dilation=st.integers(1, 4),
+)
+def test_stride_phases_give_each_input_pixel_exactly_the_taps_that_reach_it(size, pad, taps, stride, dilation) -> None:
+    seen = {}
+    for first, count, tap0, step, n in tk.stride_phases(size, pad, taps, stride, dilation):
+        for i in range(first, first + stride * count, stride):
+            seen[i] = [tap0 + step * j for j in range(n)]
+    brute = {i: [r for r in range(taps) if (i + pad - r * dilation) % stride == 0] for i in range(size)}
+    assert seen == brute
