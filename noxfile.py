@@ -47,7 +47,7 @@ def list_(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
     """Run every available implementation through the catalogue; write the matrix to reports/out/."""
-    install(session, "conformance", "frameworks")
+    install(session, "conformance", "frameworks", "triton")
     session.run("python", "-m", "conformance", "matrix", *session.posargs)
 
 
@@ -56,7 +56,7 @@ def certify(session: nox.Session) -> None:
     """Certify one implementation: ``nox -s certify -- SPEC [--device cpu|cuda] [--dtype ...]``."""
     if not session.posargs:
         session.error("usage: nox -s certify -- SPEC [--device cpu|cuda] [--dtype float32 ...]")
-    install(session, "conformance", "frameworks")
+    install(session, "conformance", "frameworks", "triton")
     session.run("python", "-m", "conformance", "certify", *session.posargs)
 
 
