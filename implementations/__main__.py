@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
         if not row["available"]:
             print(f"{row['name']:<12} unavailable: {row['reason']}")
             continue
-        print(f"{row['name']:<12} devices={','.join(row['devices'])}  dtypes={','.join(row['dtypes'])}")
+        devices = ",".join(row["devices"]) or "none on this machine"
+        print(f"{row['name']:<12} devices={devices}  dtypes={','.join(row['dtypes'])}")
         print(f"{'':<12} features={','.join(row['features'])}")
     return 0
 

@@ -37,10 +37,18 @@ pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any, Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+# TensorFlow and Triton each bundle LLVM and register its command-line options; loading
+# Triton after TensorFlow aborts the process ("Option ... registered more than once"),
+# loading it first works (TF 2.21, Triton 3.x). So a process that may use both (the
+# listing, the matrix, the benchmarks) imports Triton first when it is installed.
+if importlib.util.find_spec("triton") is not None:
+    import triton  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
