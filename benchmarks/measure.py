@@ -62,6 +62,24 @@ def gemm_peak(device: str, dtype: str, size: int) -> dict[str, Any]:
     return {"gflops": flops / seconds / 1e9, "method": method}
 
 
+def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
+    """Copy bandwidth (read + write bytes per second) of a large array: the roofline's slope."""
+    n = megabytes * 2**20 // 4
+    if device == "cpu":
+        src = np.ones(n, np.float32)
+        dst = np.empty_like(src)
+        seconds = median_time(lambda: np.copyto(dst, src), 5)
+        method = f"numpy.copyto of {megabytes} MiB, median of 5"
+    else:
+        import torch
+
+        src = torch.ones(n, device=device)
+        dst = torch.empty_like(src)
+        seconds = median_time(synchronized(lambda: dst.copy_(src), torch.cuda.synchronize), 10)
+        method = f"torch copy_ of {megabytes} MiB, median of 10"
+    return {"gbytes_per_s": 2 * n * 4 / seconds / 1e9, "method": method}
+
+
 def peak_memory(fn: Callable[[], Any], device: str, impl_name: str, torch_tensors: bool) -> tuple[int | None, str]:
     """Peak bytes allocated during one call, and how that was measured.
 

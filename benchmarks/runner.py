@@ -53,6 +53,7 @@ class Run:
     _budgets: dict = field(default_factory=dict)
     _rates: dict = field(default_factory=dict)
     _peaks: dict = field(default_factory=dict)
+    _bandwidths: dict = field(default_factory=dict)
     _done: int = 0
 
     def __post_init__(self) -> None:
@@ -156,7 +157,8 @@ class Run:
             "warmup_rounds": warmup,
             "gflops": rate,
             "peak_gflops": peak["gflops"],
-            "pct_peak": 100 * rate / peak["gflops"],
+            # A GEMM peak bounds convolution; pooling does no multiply-adds, so no percentage.
+            "pct_peak": 100 * rate / peak["gflops"] if wl.op == "conv2d" else None,
             "peak_memory_bytes": memory,
             "memory_method": memory_method,
             "check": {**check.as_dict(), "reference": ref.source, "precision": precision},
@@ -193,6 +195,9 @@ class Run:
         if key not in self._peaks:
             self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size)
             self.result_file.update(peaks=self._peaks)
+        if device not in self._bandwidths:
+            self._bandwidths[device] = measure.bandwidth(device, 256 if device == "cuda" else 64)
+            self.result_file.update(bandwidth=self._bandwidths)
         return self._peaks[key]
 
     def _identity(self, case: Case) -> dict[str, Any]:
@@ -249,4 +254,5 @@ def header(profile: Profile, impls: dict[str, Implementation], devices, dtypes, 
                      "max_call_s": profile.max_call_s, "budget_s": profile.budget_s,
                      "noise_threshold": stats.NOISE_THRESHOLD, "timer": "time.perf_counter via pytest-benchmark"},
         "peaks": {},
+        "bandwidth": {},
     }
