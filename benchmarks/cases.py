@@ -51,7 +51,7 @@ def numpy_dtype(name: str) -> Any:
     return np.dtype(name)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def inputs(workload: Workload) -> dict[str, np.ndarray]:
     """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name."""
     rng = np.random.default_rng(zlib.crc32(workload.name.encode()))
@@ -121,7 +121,7 @@ class Reference:
     source: str
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=4)
 def reference(workload: Workload, pass_: str) -> Reference:
     """Float64 outputs of the case and of the same operation on absolute values."""
     name = "naive" if workload.flops(pass_) <= NAIVE_REFERENCE_LIMIT else "im2col"
@@ -140,8 +140,8 @@ def reference(workload: Workload, pass_: str) -> Reference:
                      reduction_terms(workload, pass_), output_names(workload, pass_), f"{name} float64")
 
 
-def probe_workload(op: str) -> Workload:
+def probe_workload(op: str, batch: int = 1) -> Workload:
     """A small problem of the same operation, timed to estimate an implementation's rate."""
     if op == "conv2d":
-        return Workload(Layer("probe", "conv", "conv2d", (8, 16, 16), (3, 3), 8, padding=1), 1)
-    return Workload(Layer("probe", op, op, (8, 16, 16), (2, 2), stride=2), 1)
+        return Workload(Layer("probe", "conv", "conv2d", (8, 16, 16), (3, 3), 8, padding=1), batch)
+    return Workload(Layer("probe", op, op, (8, 16, 16), (2, 2), stride=2), batch)

@@ -240,7 +240,7 @@ PROFILES = {
               "vgg16.conv3_2", "vgg16.pool3", "resnet50.conv1", "resnet50.maxpool",
               "resnet50.res3_conv3x3_s2", "resnet50.res4_expand", "resnet50.avgpool")
         + tuple(Workload(LAYERS[k], 1) for k in ("deepbench.face_3x3", "deepbench.speech_20x5")),
-        ("cpu",), ("float32",), target_s=0.3, min_rounds=3, max_rounds=15,
+        ("cpu",), ("float32",), target_s=0.5, min_rounds=5, max_rounds=30,
         max_call_s=3.0, budget_s=60.0, gemm_size=1024,
     ),
     "gpu": Profile(

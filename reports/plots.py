@@ -67,6 +67,8 @@ def roofline(results: pd.DataFrame, runs: list[dict[str, Any]]) -> bytes | None:
     xs = np.logspace(np.log10(max(ok["intensity"].min() / 2, 1e-2)), np.log10(ok["intensity"].max() * 2), 50)
     for run in runs:
         for key, peak in (run.get("peaks") or {}).items():
+            if not peak.get("gflops"):
+                continue
             device = key.split("/")[0]
             bw = (run.get("bandwidth") or {}).get(device, {}).get("gbytes_per_s")
             roof = np.minimum(peak["gflops"], bw * xs) if bw else np.full_like(xs, peak["gflops"])

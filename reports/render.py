@@ -123,8 +123,8 @@ def how_measured(runs: list[dict[str, Any]]) -> str:
             f"{name}: " + ", ".join(f"{k} {v}" for k, v in (d.get("environment") or {}).items())
             for name, d in (run.get("implementations") or {}).items()
         )
-        peaks = "; ".join(f"{k} {v['gflops']:.1f} GFLOP/s ({v['method']})" for k, v in (run.get("peaks") or {}).items())
-        bws = "; ".join(f"{k} {v['gbytes_per_s']:.1f} GB/s ({v['method']})" for k, v in (run.get("bandwidth") or {}).items())
+        peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})" for k, v in (run.get("peaks") or {}).items())
+        bws = "; ".join(f"{k} {fmt(v['gbytes_per_s'])} GB/s ({v['method']})" for k, v in (run.get("bandwidth") or {}).items())
         gpu = f" GPU {env['gpu']}, driver {env.get('driver', '?')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}." if env.get("gpu") else ""
         threads = ", ".join(f"{k}={v}" for k, v in (env.get("thread_variables") or {}).items()) or "no thread variables set"
         parts.append(
