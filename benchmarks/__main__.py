@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
         f"({', '.join(names)} on {', '.join(devices)} in {', '.join(dtypes)}); results -> {path}")
+    bench.measure_peaks()
     code = pytest.main(
         [str(SUITE), "-q", "-s", "-p", "no:cacheprovider", "--benchmark-sort=name",
          "--benchmark-columns=median,iqr,rounds", *args.pytest_args],

@@ -22,6 +22,9 @@ from .workloads import Layer, Workload
 #: Below this much work (FLOPs or window elements) the naive loops are the reference;
 #: above it im2col in float64 is (the foundation tests tie it to naive to 1e-14).
 NAIVE_REFERENCE_LIMIT = 1e6
+#: Above this much work the float64 reference would take too long (GPU batch sizes); the
+#: check then runs the implementation once more at the largest batch under the limit.
+REFERENCE_MAX_FLOPS = 8e9
 
 
 @dataclass(frozen=True)
@@ -121,9 +124,36 @@ class Reference:
     source: str
 
 
-@lru_cache(maxsize=4)
+def check_workload(workload: Workload, pass_: str) -> Workload:
+    """The workload whose output is checked: the timed one, or the same layer at a batch
+    small enough for a float64 reference (every output image depends only on its own input
+    image, so a smaller batch runs the same code on the same per-image problem)."""
+    per_image = workload.flops(pass_) / workload.batch
+    if workload.flops(pass_) <= REFERENCE_MAX_FLOPS:
+        return workload
+    return Workload(workload.layer, max(1, int(REFERENCE_MAX_FLOPS // per_image)))
+
+
+def _single_threaded_blas():
+    """BLAS limited to one thread while references are computed, so that no spinning
+    OpenBLAS pool competes with the thread pool of the implementation timed next."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+@lru_cache(maxsize=64)
 def reference(workload: Workload, pass_: str) -> Reference:
     """Float64 outputs of the case and of the same operation on absolute values."""
+    with _single_threaded_blas():
+        return _reference(workload, pass_)
+
+
+def _reference(workload: Workload, pass_: str) -> Reference:
     name = "naive" if workload.flops(pass_) <= NAIVE_REFERENCE_LIMIT else "im2col"
     ref = registry.get(name)
     method = getattr(ref, workload.op + ("_backward" if pass_ == "backward" else ""))

@@ -49,6 +49,16 @@ def blas() -> str:
         return "unknown"
 
 
+def thread_pools() -> list[dict[str, Any]]:
+    """BLAS and OpenMP pools loaded in this process (threadpoolctl), with their thread counts."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keep = ("user_api", "internal_api", "num_threads", "version", "architecture")
+    return [{k: pool.get(k) for k in keep if pool.get(k) is not None} for pool in threadpool_info()]
+
+
 def gpu() -> dict[str, Any]:
     """GPU name, driver, CUDA and cuDNN versions (empty without torch + CUDA)."""
     try:
@@ -87,6 +97,7 @@ def collect(devices: tuple[str, ...]) -> dict[str, Any]:
         "thread_variables": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
         "numpy": np.__version__,
         "blas": blas(),
+        "thread_pools": thread_pools(),
     }
     if "cuda" in devices:
         env.update(gpu())

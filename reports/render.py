@@ -131,7 +131,8 @@ def how_measured(runs: list[dict[str, Any]]) -> str:
             f"Machine **{run.get('machine')}** (profile `{run.get('profile')}`, started {run.get('started')}, "
             f"wall {fmt(run.get('wall_s'))} s; command `{run.get('command')}`): CPU {env.get('cpu')}, "
             f"{env.get('usable_cpus')} usable of {env.get('logical_cpus')} logical CPUs, {threads}; "
-            f"Python {env.get('python')}, NumPy {env.get('numpy')} with {env.get('blas')}.{gpu} "
+            f"Python {env.get('python')}, NumPy {env.get('numpy')} with {env.get('blas')}"
+            f"{pools(env)}.{gpu} "
             f"Timing: pytest-benchmark `pedantic`, one call per round ({st.get('timer')}), "
             f"{st.get('min_rounds')} to {st.get('max_rounds')} rounds aiming at {st.get('target_s')} s per benchmark, "
             f"after a first call timed separately (compilation, autotuning) and a warm-up round when cheap; "
@@ -139,6 +140,15 @@ def how_measured(runs: list[dict[str, Any]]) -> str:
             f"Bandwidth: {bws or '-'}. Implementations: {impls}."
         )
     return "\n\n".join(parts)
+
+
+def pools(env: dict[str, Any]) -> str:
+    found = env.get("thread_pools") or []
+    if not found:
+        return ""
+    return " (thread pools: " + ", ".join(
+        f"{p.get('internal_api')} {p.get('version', '')} {p.get('architecture', '')} {p.get('num_threads')} threads".replace("  ", " ")
+        for p in found) + ")"
 
 
 def table_note(results: pd.DataFrame) -> str:
