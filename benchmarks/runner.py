@@ -233,13 +233,13 @@ class Run:
         if key not in self._peaks:
             try:
                 self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size)
-            except ImportError as exc:  # a CUDA run without torch has no GEMM to measure with
+            except (ImportError, RuntimeError) as exc:  # CUDA without torch (or without a GPU): no GEMM
                 self._peaks[key] = {"gflops": None, "method": f"not measured: {exc}"}
             self.result_file.update(peaks=self._peaks)
         if device not in self._bandwidths:
             try:
                 self._bandwidths[device] = measure.bandwidth(device, 256 if device == "cuda" else 64)
-            except ImportError as exc:
+            except (ImportError, RuntimeError) as exc:
                 self._bandwidths[device] = {"gbytes_per_s": None, "method": f"not measured: {exc}"}
             self.result_file.update(bandwidth=self._bandwidths)
         return self._peaks[key]

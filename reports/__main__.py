@@ -8,6 +8,7 @@ result files; folders give their newest file per machine and profile. With
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ DEFAULT_OUT = Path("reports/out")
 
 
 def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
-          regressions=None, threshold: float | None = None) -> Report:
+          regressions=None, threshold: float | None = None, command: str = "python -m reports") -> Report:
     """The report as blocks; plots are also written next to it as PNG files."""
     results = bench.results
     baseline = compare.choose_baseline(results, baseline_impl)
@@ -31,8 +32,9 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     if (out / "conformance" / "matrix.md").exists():
         links.insert(0, ("conformance matrix", "conformance/matrix.md"))
     rep.links(links)
-    rep.para(f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} by `python -m reports` from "
-             f"{len(bench.runs)} result file(s): " + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
+    runs = "; ".join(f"`{r.get('command')}` on {r.get('machine')} ({r.get('started')})" for r in bench.runs)
+    rep.para(f"Measured by {runs}; rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} by "
+             f"`{command}` from " + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
     if regressions is not None:
         rep.heading("Regressions against the saved baseline")
         if regressions.empty:
@@ -81,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             found = compare.regressions(bench.results, data.load([args.baseline]).results, args.threshold)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        report = build(bench, out, args.speedup_baseline, found, args.threshold)
+        command = "python -m reports " + shlex.join(sys.argv[1:] if argv is None else argv)
+        report = build(bench, out, args.speedup_baseline, found, args.threshold, command.strip())
     except ValueError as exc:
         parser.error(str(exc))
     bench.results.to_csv(out / "results.csv", index=False)
