@@ -9,6 +9,7 @@ pytest glue in ``benchmarks/pytest_suite.py`` stays a few lines.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -270,8 +271,8 @@ class Run:
         line = f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} {case.workload.name:<36} {case.pass_:<8} {text}"
         if self.console is not None:
             self.console.print(line, highlight=False, soft_wrap=True)
-        else:
-            print(line, flush=True)
+        else:  # without rich: the same line, its colour markup removed
+            print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
 
 
 def _is_torch(placed: dict[str, Any]) -> bool:

@@ -235,11 +235,12 @@ PROFILES = {
     ),
     "cpu": Profile(
         "cpu",
-        _at(8, *(lay.key for lay in SIMPLECONVNET + LENET5), *RESNET50_3X3)
+        _at(8, *(lay.key for lay in SIMPLECONVNET + LENET5), *RESNET50_3X3,
+            "resnet50.res2_reduce", "resnet50.res3_expand")
         + _at(1, "alexnet.conv1", "alexnet.pool1", "alexnet.conv2", "alexnet.conv4",
-              "vgg16.conv3_2", "vgg16.pool3", "resnet50.conv1", "resnet50.maxpool",
-              "resnet50.res3_conv3x3_s2", "resnet50.res4_expand", "resnet50.avgpool")
-        + tuple(Workload(LAYERS[k], 1) for k in ("deepbench.face_3x3", "deepbench.speech_20x5")),
+              "vgg16.conv1_2", "vgg16.pool1", "vgg16.conv3_2", "vgg16.pool3", "resnet50.conv1",
+              "resnet50.maxpool", "resnet50.res3_conv3x3_s2", "resnet50.res4_expand", "resnet50.avgpool",
+              "deepbench.face_3x3", "deepbench.speech_20x5", "deepbench.ocr_3x3"),
         ("cpu",), ("float32",), target_s=0.5, min_rounds=5, max_rounds=30,
         max_call_s=3.0, budget_s=60.0, gemm_size=1024,
     ),

@@ -25,7 +25,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     results = bench.results
     baseline = compare.choose_baseline(results, baseline_impl)
     results = compare.rank(compare.add_speedups(results, baseline))
-    how = render.table_note(results)
+    how = render.table_note(results, bench.runs)
     machines = ", ".join(sorted(results["machine"].unique()))
     rep = Report(f"convcert benchmarks: {machines}")
     links = [("CSV of every result", "results.csv")]

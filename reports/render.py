@@ -98,6 +98,8 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str) -> list[
             ("throughput", "effective GFLOP/s (direct-convolution FLOPs; pooling: window elements) · % of same-run GEMM peak",
              lambda r: fmt(r["gflops"]) + ("" if math.isnan(r["pct_peak"]) else f" · {fmt(r['pct_peak'], 2)}%")),
         ]
+        specs.append(("first call", "first call, ms (compilation, autotuning, caches; not part of the median)",
+                      lambda r: fmt(r["first_call_ms"])))
         if baseline is not None:
             specs.append(("speedup", f"speedup over {baseline} (its median / this median; > 1 is faster)",
                           lambda r: f"{fmt(r['speedup'])}x"))
@@ -147,17 +149,32 @@ def pools(env: dict[str, Any]) -> str:
     if not found:
         return ""
     return " (thread pools: " + ", ".join(
-        f"{p.get('internal_api')} {p.get('version', '')} {p.get('architecture', '')} {p.get('num_threads')} threads".replace("  ", " ")
+        " ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k)) + f" {p.get('num_threads')} threads"
         for p in found) + ")"
 
 
-def table_note(results: pd.DataFrame) -> str:
+def short_environment(runs: list[dict[str, Any]]) -> str:
+    """One line per machine: device, threads, versions and flags, for every table's note."""
+    lines = []
+    for run in runs:
+        env = run.get("environment", {})
+        impls = "; ".join(
+            f"{name} " + ", ".join(f"{k}={v}" for k, v in (d.get("environment") or {}).items())
+            for name, d in (run.get("implementations") or {}).items()
+        )
+        gpu = f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, driver {env.get('driver', '?')})" if env.get("gpu") else ""
+        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs{pools(env)}{gpu}; {impls}")
+    return " | ".join(lines)
+
+
+def table_note(results: pd.DataFrame, runs: list[dict[str, Any]] | None = None) -> str:
     rounds = results["rounds"].dropna()
     span = f"{int(rounds.min())}-{int(rounds.max())}" if not rounds.empty else "-"
     return (f"Median of N rounds (N = {span} here; see the CSV per row); IQR = 75th - 25th percentile; "
             f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: fastest "
             f"right answer; red/italic: slowest. WRONG: the output broke the float64 reference's error bound; "
-            f"it is excluded from ranking and speedups. Environment per machine in 'How measured'.")
+            f"it is excluded from ranking and speedups. " + (short_environment(runs) + ". " if runs else "")
+            + "Details in 'How measured'.")
 
 
 # -- writers ------------------------------------------------------------------------------
