@@ -1,11 +1,15 @@
 """``im2col``: the fast NumPy implementation.
 
-Convolution becomes one GEMM per group over a column matrix whose rows are output
-pixels and whose columns are the (channel, kernel-row, kernel-column) taps they read:
-``cols`` has shape ``(N * OH * OW, C * R * S)`` (the textbook layout). The backward pass
-is two GEMMs and ``col2im``, which scatters column gradients back onto the input with a
-loop over kernel offsets (never over output pixels). Pooling uses the same window view,
-padded with the reducer's identity.
+Convolution becomes one GEMM per group over a column matrix of the input's windows. The
+public :func:`im2col` returns the textbook layout, rows = output pixels and columns =
+(channel, kernel-row, kernel-column) taps: ``(N * OH * OW, C * R * S)``. The convolution
+itself uses its transpose, :func:`column_matrix` ``(C * R * S, B * OH * OW)``, built for
+a chunk of images at a time (memory stays bounded by :data:`CHUNK_BYTES`) with one
+strided copy per kernel tap; then ``w @ cols`` is already channel-major, so the output
+needs no transposing copy of the column-sized product. The backward pass is two GEMMs per
+chunk (``dy @ cols^T`` for dw, ``w^T @ dy`` for the column gradients) and a scatter of
+the column gradients back onto the input, again one strided add per kernel tap. Pooling
+uses the same window view, padded with the reducer's identity.
 
 float16 and bfloat16 are computed in float32 and rounded once at the end.
 """
