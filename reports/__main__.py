@@ -50,7 +50,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
         rep.blocks.append(render.simple_table("not right", wrong.fillna({"check": "", "error": ""}),
                                               ["machine", "impl", "device", "dtype", "workload", "pass", "status", "check", "error"]))
     rep.heading("Comparison")
-    rep.blocks += render.pivot_tables(results, baseline, how)
+    rep.blocks += render.pivot_tables(results, baseline, how, bench.skipped)
     rep.heading("Plots")
     for title, name, png in (("Speedups", "speedups.png", plots.speedups(results, baseline) if baseline else None),
                              ("Roofline", "roofline.png", plots.roofline(results, bench.runs)),

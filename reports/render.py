@@ -77,7 +77,7 @@ def _cell(row: pd.Series, text: str) -> Cell:
     return Cell(text, style)
 
 
-def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str) -> list[Table]:
+def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str, skipped: pd.DataFrame | None = None) -> list[Table]:
     """Per device, dtype and pass: workloads down, implementations across.
 
     Three tables each: time (with IQR and peak memory), throughput (with % of the
@@ -87,8 +87,14 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str) -> list[
     machines = results["machine"].nunique()
     res = results.assign(series=results.apply(series_name, axis=1, machines=machines))
     order = sorted(res["series"].unique(), key=lambda s: (not s.startswith(str(baseline)), s))
+    not_timed = set()
+    if skipped is not None and not skipped.empty:
+        skip = skipped.assign(series=skipped.apply(series_name, axis=1, machines=machines))
+        not_timed = set(zip(skip["device"], skip["dtype"], skip["pass"], skip["workload"], skip["series"]))
     for (device, dtype, pass_), part in res.groupby(["device", "dtype", "pass"], sort=False):
-        workloads = list(dict.fromkeys(part["workload"]))
+        # Run order of the implementation that timed the most workloads, then any others.
+        fullest = part.groupby("series")["workload"].apply(list).sort_values(key=lambda c: c.str.len()).iloc[-1]
+        workloads = list(dict.fromkeys([*fullest, *part["workload"]]))
         cols = [s for s in order if s in set(part["series"])]
         by = {(r["workload"], r["series"]): r for _, r in part.iterrows()}
         specs = [
@@ -109,7 +115,8 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str) -> list[
                 row = [Cell(wl)]
                 for s in cols:
                     r = by.get((wl, s))
-                    row.append(Cell("not run") if r is None else _cell(r, text(r)))
+                    missing = "skipped (see 'Not timed')" if (device, dtype, pass_, wl, s) in not_timed else "-"
+                    row.append(Cell(missing) if r is None else _cell(r, text(r)))
                 rows.append(row)
             tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows, how))
     return tables
