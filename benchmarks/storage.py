@@ -24,10 +24,17 @@ def write_atomic(path: Path, document: dict[str, Any]) -> None:
             json.dump(document, fh, indent=1, default=_jsonable)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp makes 0600; a result file is for sharing
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(value: Any) -> Any:

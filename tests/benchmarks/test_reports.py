@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from reports import __main__ as cli
@@ -56,3 +58,15 @@ def test_missing_results_is_a_clear_usage_error(tmp_path):
     with pytest.raises(SystemExit) as exc:
         cli.main(["--results", str(tmp_path / "nope")])
     assert exc.value.code == 2
+
+
+def test_a_results_folder_gives_the_newest_run_per_machine_and_profile(tmp_path, result_row, write_run):
+    old = write_run(tmp_path / "old.json", "m", [result_row("im2col", "w.conv", 0.5)])
+    new = write_run(tmp_path / "new.json", "m", [result_row("im2col", "w.conv", 0.1)])
+    other = write_run(tmp_path / "other.json", "n", [result_row("im2col", "w.conv", 0.2)])
+    for path, started in ((old, "2026-01-01T00:00:00"), (new, "2026-02-01T00:00:00"), (other, "2026-01-15T00:00:00")):
+        doc = json.loads(path.read_text())
+        doc["started"] = started
+        path.write_text(json.dumps(doc))
+    (tmp_path / "notes.json").write_text("{}")  # not a result file: ignored in a folder
+    assert sorted(p.name for p in data.find_files([tmp_path])) == ["new.json", "other.json"]
