@@ -146,7 +146,7 @@ def _single_threaded_blas():
     return threadpool_limits(1, user_api="blas")
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)  # a whole profile: implementations run one after another
 def reference(workload: Workload, pass_: str) -> Reference:
     """Float64 outputs of the case and of the same operation on absolute values."""
     with _single_threaded_blas():
