@@ -36,12 +36,13 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     profile = get_profile(args.profile)
-    impls = {}
+    impls, unloadable = {}, {}
     for name in args.impl or registry.available():
         try:
             impl = registry.load(name)
         except Exception as exc:  # reported, and the run goes on with the others
-            print(f"--impl {name}: cannot be loaded ({type(exc).__name__}: {exc}); not benchmarked", file=sys.stderr)
+            unloadable[name] = f"{type(exc).__name__}: {exc}"
+            print(f"--impl {name}: cannot be loaded ({unloadable[name]}); not benchmarked", file=sys.stderr)
             continue
         impls[impl.name] = impl
     names = list(impls)
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
     head = header(profile, impls, devices, dtypes, args.machine, command)
+    head["not_loaded"] = unloadable
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = Path(args.out) / f"{head['machine']}-{profile.name}-{stamp}.json"
     result_file = ResultFile(path, head)
@@ -79,10 +81,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="convcert benchmarks: time implementations "
+                                     "with pytest-benchmark and write a JSON result file.")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="time implementations on a profile's workloads")
-    r.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    r.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
+                   help="smoke: seconds (tests); cpu: minutes on 2 cores (default); gpu: real batch sizes on CUDA")
     r.add_argument("--impl", nargs="+", metavar="NAME", help="registered names or module:Class specs (default: all available)")
     r.add_argument("--device", nargs="+", choices=("cpu", "cuda"), help="default: the profile's")
     r.add_argument("--dtype", nargs="+", choices=DTYPES, help="default: the profile's")

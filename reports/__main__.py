@@ -63,13 +63,21 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
         rep.para("Cases the run did not time, with the reason (budget, claims, unsupported).")
         rep.blocks.append(render.simple_table(f"{len(bench.skipped)} skipped case(s)", bench.skipped,
                                               ["machine", "impl", "device", "dtype", "workload", "pass", "reason"]))
+    missing = {f"{name} ({run.get('machine')})": why for run in bench.runs for name, why in (run.get("not_loaded") or {}).items()}
+    if missing:
+        rep.heading("Not benchmarked")
+        rep.para("Registered implementations that could not be loaded: "
+                 + "; ".join(f"{name}: {why}" for name, why in missing.items()) + ".")
     rep.heading("How measured")
     rep.para(render.how_measured(bench.runs))
     return rep
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m reports",
+        description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "
+                    "with --baseline, exit 1 on a regression.")
     parser.add_argument("--results", nargs="+", default=["results"], help="result files or folders (default: results/)")
     parser.add_argument("--baseline", help="a saved result file (or folder) to compare against")
     parser.add_argument("--threshold", type=float, default=10.0, help="regression threshold in percent (default 10)")
