@@ -1,11 +1,15 @@
 """``im2col``: the fast NumPy implementation.
 
-Convolution becomes one GEMM per group over a column matrix whose rows are output
-pixels and whose columns are the (channel, kernel-row, kernel-column) taps they read:
-``cols`` has shape ``(N * OH * OW, C * R * S)`` (the textbook layout). The backward pass
-is two GEMMs and ``col2im``, which scatters column gradients back onto the input with a
-loop over kernel offsets (never over output pixels). Pooling uses the same window view,
-padded with the reducer's identity.
+Convolution becomes one GEMM per group over a column matrix of the input's windows. The
+public :func:`im2col` returns the textbook layout, rows = output pixels and columns =
+(channel, kernel-row, kernel-column) taps: ``(N * OH * OW, C * R * S)``. The convolution
+itself uses its transpose, :func:`column_matrix` ``(C * R * S, B * OH * OW)``, built for
+a chunk of images at a time (memory stays bounded by :data:`CHUNK_BYTES`) with one
+strided copy per kernel tap; then ``w @ cols`` is already channel-major, so the output
+needs no transposing copy of the column-sized product. The backward pass is two GEMMs per
+chunk (``dy @ cols^T`` for dw, ``w^T @ dy`` for the column gradients) and a scatter of
+the column gradients back onto the input, again one strided add per kernel tap. Pooling
+uses the same window view, padded with the reducer's identity.
 
 float16 and bfloat16 are computed in float32 and rounded once at the end.
 """
@@ -79,44 +83,87 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation, out_hw)
     return dxp[:, :, top:top + h, left:left + w]
 
 
-def _conv_cols(x: np.ndarray, p: ConvParams) -> np.ndarray:
-    return im2col(x, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
+#: Bytes one column-matrix chunk may take; images are processed in chunks of this size so
+#: that memory stays bounded and the chunk stays near the cache while the GEMM reads it.
+CHUNK_BYTES = 8 * 2**20
 
 
-def _grouped(mat: np.ndarray, groups: int) -> np.ndarray:
-    """(M, G * L) -> (G, M, L): one slice per group."""
-    return mat.reshape(mat.shape[0], groups, -1).transpose(1, 0, 2)
+def _chunks(p: ConvParams, itemsize: int) -> list[slice]:
+    """Image ranges whose column matrices fit in :data:`CHUNK_BYTES` (at least one image)."""
+    n = p.x_shape[0]
+    per_image = p.x_shape[1] * p.kernel[0] * p.kernel[1] * p.out_hw[0] * p.out_hw[1] * itemsize
+    step = max(1, min(n, CHUNK_BYTES // per_image))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+def _taps(p: ConvParams):
+    """(r, s, rows, cols): for each kernel tap, the padded-input slices it reads."""
+    (r_, s_), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
+    oh, ow = p.out_hw
+    for r in range(r_):
+        for s in range(s_):
+            yield r, s, slice(r * dh, r * dh + (oh - 1) * sh + 1, sh), slice(s * dw, s * dw + (ow - 1) * sw + 1, sw)
+
+
+def column_matrix(xp: np.ndarray, p: ConvParams) -> np.ndarray:
+    """Columns ``(G, Cg * R * S, B * OH * OW)`` of the padded images ``xp (B, C, Hp, Wp)``.
+
+    The GEMM-friendly transpose of :func:`im2col`: rows are taps in (channel, kernel row,
+    kernel column) order, columns are output pixels in (image, row, column) order, so
+    ``w (G, Kg, Cg*R*S) @ cols`` lands as ``(G, Kg, B, OH, OW)``. It is filled with one
+    strided copy per kernel tap rather than one per output pixel.
+    """
+    b, c = xp.shape[:2]
+    (r_, s_), (oh, ow) = p.kernel, p.out_hw
+    cols = np.empty((c, r_, s_, b, oh, ow), xp.dtype)
+    for r, s, rows, cs in _taps(p):
+        cols[:, r, s] = xp[:, :, rows, cs].transpose(1, 0, 2, 3)
+    return cols.reshape(p.groups, -1, b * oh * ow)
+
+
+def _scatter_columns(dcols: np.ndarray, dxp: np.ndarray, p: ConvParams) -> None:
+    """Adjoint of :func:`column_matrix`: add every column entry onto the pixel it read."""
+    b, c = dxp.shape[:2]
+    (r_, s_), (oh, ow) = p.kernel, p.out_hw
+    taps = dcols.reshape(c, r_, s_, b, oh, ow)
+    for r, s, rows, cs in _taps(p):
+        dxp[:, :, rows, cs] += taps[:, r, s].transpose(1, 0, 2, 3)
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, p: ConvParams) -> np.ndarray:
+    """y = W @ columns, per chunk of images; the GEMM output is already channel-major."""
     ct = _compute_dtype(x)
-    n, k = p.y_shape[:2]
+    k = p.w_shape[0]
     oh, ow = p.out_hw
-    cols = _conv_cols(x.astype(ct, copy=False), p)  # (N*OH*OW, C*R*S)
     wg = w.astype(ct, copy=False).reshape(p.groups, k // p.groups, -1)  # (G, Kg, Cg*R*S)
-    if p.groups == 1:
-        y = cols @ wg[0].T
-    else:
-        y = np.matmul(_grouped(cols, p.groups), wg.transpose(0, 2, 1))  # (G, M, Kg)
-        y = y.transpose(1, 0, 2).reshape(cols.shape[0], k)
+    y = np.empty(p.y_shape, ct)
+    for chunk in _chunks(p, np.dtype(ct).itemsize):
+        xp = pad_input(x[chunk].astype(ct, copy=False), p.padding, (0, 0))
+        yc = np.matmul(wg, column_matrix(xp, p))  # (G, Kg, B*OH*OW)
+        y[chunk] = yc.reshape(k, -1, oh, ow).transpose(1, 0, 2, 3)
     if b is not None:
-        y += b.astype(ct)
-    return y.reshape(n, oh, ow, k).transpose(0, 3, 1, 2).astype(x.dtype)
+        y += b.astype(ct)[:, None, None]
+    return y.astype(x.dtype, copy=False)
 
 
 def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams):
+    """dW = dY @ columns^T and dcolumns = W^T @ dY per chunk of images; dx by scattering."""
     ct = _compute_dtype(x)
+    n, c, h, w_ = p.x_shape
     k = p.w_shape[0]
-    dy_mat = dy.astype(ct, copy=False).transpose(0, 2, 3, 1).reshape(-1, k)  # (M, K)
-    cols = _conv_cols(x.astype(ct, copy=False), p)
+    (top, bottom), (left, right) = p.padding
     wg = w.astype(ct, copy=False).reshape(p.groups, k // p.groups, -1)  # (G, Kg, L)
-    dyg = _grouped(dy_mat, p.groups)  # (G, M, Kg)
-    colsg = _grouped(cols, p.groups)  # (G, M, L)
-    dw = np.matmul(dyg.transpose(0, 2, 1), colsg).reshape(p.w_shape)
-    dcols = np.matmul(dyg, wg).transpose(1, 0, 2).reshape(cols.shape)
-    dx = col2im(dcols, p.x_shape, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
-    db = dy_mat.sum(axis=0)
-    return dx.astype(x.dtype), dw.astype(x.dtype), db.astype(x.dtype)
+    dw = np.zeros(wg.shape, ct)
+    dx = np.empty(p.x_shape, ct)
+    for chunk in _chunks(p, np.dtype(ct).itemsize):
+        xp = pad_input(x[chunk].astype(ct, copy=False), p.padding, (0, 0))
+        dyc = dy[chunk].astype(ct, copy=False).transpose(1, 0, 2, 3).reshape(p.groups, k // p.groups, -1)
+        dw += np.matmul(dyc, column_matrix(xp, p).transpose(0, 2, 1))
+        dxp = np.zeros(xp.shape, ct)
+        _scatter_columns(np.matmul(wg.transpose(0, 2, 1), dyc), dxp, p)
+        dx[chunk] = dxp[:, :, top:top + h, left:left + w_]
+    db = dy.astype(ct, copy=False).sum(axis=(0, 2, 3))
+    return dx.astype(x.dtype, copy=False), dw.reshape(p.w_shape).astype(x.dtype, copy=False), db.astype(x.dtype)
 
 
 def _pool_view(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:

@@ -1,0 +1,101 @@
+"""``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...] [--out DIR]``.
+
+Times every available implementation (or those named) on the profile's workloads with
+pytest-benchmark and writes one JSON result file under ``--out`` (default ``results/``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from implementations import registry
+from implementations.geometry import DTYPES
+
+from .runner import Run, header
+from .storage import ResultFile
+from .workloads import PROFILES, get_profile
+
+SUITE = Path(__file__).with_name("pytest_suite.py")
+
+
+def _console():
+    try:
+        from rich.console import Console
+
+        return Console(stderr=True)
+    except ImportError:
+        return None
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    profile = get_profile(args.profile)
+    impls, unloadable = {}, {}
+    for name in args.impl or registry.available():
+        try:
+            impl = registry.load(name)
+        except Exception as exc:  # reported, and the run goes on with the others
+            unloadable[name] = f"{type(exc).__name__}: {exc}"
+            print(f"--impl {name}: cannot be loaded ({unloadable[name]}); not benchmarked", file=sys.stderr)
+            continue
+        impls[impl.name] = impl
+    names = list(impls)
+    if not names:
+        raise SystemExit("no implementation could be loaded")
+    devices = tuple(args.device or profile.devices)
+    dtypes = tuple(args.dtype or profile.dtypes)
+    command = "python -m benchmarks " + shlex.join(sys.argv[1:])
+    head = header(profile, impls, devices, dtypes, args.machine, command)
+    head["not_loaded"] = unloadable
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(args.out) / f"{head['machine']}-{profile.name}-{stamp}.json"
+    result_file = ResultFile(path, head)
+    console = _console()
+    bench = Run(profile, impls, devices, dtypes, result_file, console)
+    started = time.perf_counter()
+    say = (lambda text: console.print(text, soft_wrap=True)) if console else print
+    say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
+        f"({', '.join(names)} on {', '.join(devices)} in {', '.join(dtypes)}); results -> {path}")
+    bench.measure_peaks()
+    code = pytest.main(
+        [str(SUITE), "-q", "-s", "-p", "no:cacheprovider", "--benchmark-sort=name",
+         "--benchmark-columns=median,iqr,rounds", *args.pytest_args],
+        plugins=[bench],
+    )
+    wall = time.perf_counter() - started
+    result_file.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), wall_s=wall)
+    doc = result_file.document
+    wrong = [r["workload"] + " " + r["impl"] for r in doc["results"] if r.get("status") == "wrong"]
+    say(f"{len(doc['results'])} timed, {len(doc['skipped'])} skipped, {len(wrong)} wrong, in {wall:.0f} s; "
+        f"results: {path}")
+    if wrong:
+        say("wrong answers: " + "; ".join(wrong))
+    # pytest's code 1 means a case raised (recorded as "error"); 5 means nothing ran.
+    return int(code) if int(code) not in (0, 5) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="convcert benchmarks: time implementations "
+                                     "with pytest-benchmark and write a JSON result file.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="time implementations on a profile's workloads")
+    r.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
+                   help="smoke: seconds (tests); cpu: minutes on 2 cores (default); gpu: real batch sizes on CUDA")
+    r.add_argument("--impl", nargs="+", metavar="NAME", help="registered names or module:Class specs (default: all available)")
+    r.add_argument("--device", nargs="+", choices=("cpu", "cuda"), help="default: the profile's")
+    r.add_argument("--dtype", nargs="+", choices=DTYPES, help="default: the profile's")
+    r.add_argument("--out", default="results", help="folder for the result file (default: results/)")
+    r.add_argument("--machine", default="", help="machine name in the results (default: hostname)")
+    r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
+    args = parser.parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""What one benchmark runs: inputs, the operation call, and its float64 reference.
+
+Inputs are multiples of 1/64 in [-1, 1]: exactly representable in float64, float32,
+float16 and bfloat16, so one float64 reference serves every dtype.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Callable
+
+import zlib
+
+import numpy as np
+
+from implementations import Implementation, registry
+from implementations.geometry import ConvParams
+
+from .workloads import Layer, Workload
+
+#: Below this much work (FLOPs or window elements) the naive loops are the reference;
+#: above it im2col in float64 is (the foundation tests tie it to naive to 1e-14).
+NAIVE_REFERENCE_LIMIT = 1e6
+#: Above this much work the float64 reference would take too long (GPU batch sizes); the
+#: check then runs the implementation once more at the largest batch under the limit.
+REFERENCE_MAX_FLOPS = 8e9
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark: implementation x device x dtype x workload x pass."""
+
+    impl: str
+    device: str
+    dtype: str
+    workload: Workload
+    pass_: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.impl}-{self.device}-{self.dtype}-{self.workload.name}-{self.pass_}"
+
+    @property
+    def operation(self) -> str:
+        return self.workload.op + ("_backward" if self.pass_ == "backward" else "")
+
+
+def numpy_dtype(name: str) -> Any:
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.bfloat16
+    return np.dtype(name)
+
+
+@lru_cache(maxsize=4)
+def inputs(workload: Workload) -> dict[str, np.ndarray]:
+    """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name."""
+    rng = np.random.default_rng(zlib.crc32(workload.name.encode()))
+    p = workload.params
+
+    def grid(shape):
+        return rng.integers(-64, 65, size=shape).astype(np.float64) / 64
+
+    arrays = {"x": grid(p.x_shape), "dy": grid(p.y_shape)}
+    if isinstance(p, ConvParams):
+        arrays["w"] = grid(p.w_shape)
+        arrays["b"] = grid(p.w_shape[:1])
+    return arrays
+
+
+def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple:
+    """Positional arguments of the operation, in contract order."""
+    if workload.op == "conv2d":
+        third = arrays["b"] if pass_ == "forward" else arrays["dy"]
+        return (arrays["x"], arrays["w"], third, workload.params)
+    return (arrays["x"], workload.params) if pass_ == "forward" else (arrays["x"], arrays["dy"], workload.params)
+
+
+def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) -> Callable[[], Any]:
+    """A no-argument callable running the case's operation on already-placed tensors."""
+    method = getattr(impl, case.operation)
+    args = arguments(case.workload, case.pass_, device_arrays)
+    return lambda: method(*args)
+
+
+def place(impl: Implementation, case: Case) -> dict[str, Any]:
+    """The case's inputs cast to its dtype and moved to its device (before any timing)."""
+    dtype = numpy_dtype(case.dtype)
+    placed = {k: impl.to_device(v.astype(dtype), case.device) for k, v in inputs(case.workload).items()}
+    impl.synchronize(case.device)
+    return placed
+
+
+def outputs_of(result: Any) -> tuple:
+    return tuple(result) if isinstance(result, (tuple, list)) else (result,)
+
+
+def output_names(workload: Workload, pass_: str) -> tuple[str, ...]:
+    if pass_ == "forward":
+        return ("y",)
+    return ("dx", "dw", "db") if workload.op == "conv2d" else ("dx",)
+
+
+def reduction_terms(workload: Workload, pass_: str) -> tuple[int, ...]:
+    """Terms summed into one element of each output (the ``n`` of the error bound)."""
+    p = workload.params
+    if isinstance(p, ConvParams):
+        k, cg, r, s = p.w_shape
+        n, _, oh, ow = p.y_shape
+        if pass_ == "forward":
+            return (cg * r * s + 1,)
+        return (k // p.groups * r * s, n * oh * ow, n * oh * ow)
+    return (p.kernel[0] * p.kernel[1] + 1,)
+
+
+@dataclass(frozen=True)
+class Reference:
+    expected: tuple[np.ndarray, ...]
+    magnitude: tuple[np.ndarray, ...]
+    terms: tuple[int, ...]
+    names: tuple[str, ...]
+    source: str
+
+
+def check_workload(workload: Workload, pass_: str) -> Workload:
+    """The workload whose output is checked: the timed one, or the same layer at a batch
+    small enough for a float64 reference (every output image depends only on its own input
+    image, so a smaller batch runs the same code on the same per-image problem)."""
+    per_image = workload.flops(pass_) / workload.batch
+    if workload.flops(pass_) <= REFERENCE_MAX_FLOPS:
+        return workload
+    return Workload(workload.layer, max(1, int(REFERENCE_MAX_FLOPS // per_image)))
+
+
+def _single_threaded_blas():
+    """BLAS limited to one thread while references are computed, so that no spinning
+    OpenBLAS pool competes with the thread pool of the implementation timed next."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+@lru_cache(maxsize=128)  # a whole profile: implementations run one after another
+def reference(workload: Workload, pass_: str) -> Reference:
+    """Float64 outputs of the case and of the same operation on absolute values."""
+    with _single_threaded_blas():
+        return _reference(workload, pass_)
+
+
+def _reference(workload: Workload, pass_: str) -> Reference:
+    name = "naive" if workload.flops(pass_) <= NAIVE_REFERENCE_LIMIT else "im2col"
+    ref = registry.get(name)
+    method = getattr(ref, workload.op + ("_backward" if pass_ == "backward" else ""))
+    arrays = inputs(workload)
+    expected = outputs_of(method(*arguments(workload, pass_, arrays)))
+    absolute = {k: np.abs(v) for k, v in arrays.items()}
+    if workload.op == "max_pool2d":
+        absolute["x"] = arrays["x"]  # keep the routing of the maximum; only |dy| matters
+    magnitude = outputs_of(method(*arguments(workload, pass_, absolute)))
+    if workload.op == "max_pool2d" and pass_ == "forward":
+        magnitude = tuple(np.abs(m) for m in magnitude)
+    return Reference(tuple(np.asarray(e, np.float64) for e in expected),
+                     tuple(np.asarray(m, np.float64) for m in magnitude),
+                     reduction_terms(workload, pass_), output_names(workload, pass_), f"{name} float64")
+
+
+def probe_workload(op: str, batch: int = 1) -> Workload:
+    """A small problem of the same operation, timed to estimate an implementation's rate."""
+    if op == "conv2d":
+        return Workload(Layer("probe", "conv", "conv2d", (8, 16, 16), (3, 3), 8, padding=1), batch)
+    return Workload(Layer("probe", op, op, (8, 16, 16), (2, 2), stride=2), batch)

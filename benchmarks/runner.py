@@ -1,0 +1,305 @@
+"""A benchmark run: plans the cases, runs each one, records results as they finish.
+
+:class:`Run` is a pytest plugin: pytest-benchmark's ``benchmark`` fixture times the
+steady state (``benchmark.pedantic``); everything else (first call, budget, reference
+check, memory, metrics, storage) lives here and in the modules it calls, so that the
+pytest glue in ``benchmarks/pytest_suite.py`` stays a few lines.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from implementations import Implementation, Unsupported
+
+from . import cases as cases_mod
+from . import checking, environment, measure, stats
+from .cases import Case
+from .storage import ResultFile
+from .workloads import PASSES, Profile, Workload
+
+
+@dataclass
+class Budget:
+    """Estimated seconds an (implementation, device, dtype) may still spend."""
+
+    limit_s: float
+    spent_s: float = 0.0
+
+    def allows(self, cost_s: float) -> bool:
+        return self.spent_s + cost_s <= self.limit_s
+
+
+#: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
+PROBE_MIN_S = 0.005
+PROBE_MAX_BATCH = 64
+#: Seconds to wait when the next implementation starts, for the previous one's thread
+#: pools to stop spinning.
+SETTLE_S = 1.0
+
+
+class Skip(Exception):
+    """A case that will not be timed, with the reason recorded in the result file."""
+
+
+@dataclass(eq=False)  # pytest registers the instance as a plugin: it must stay hashable
+class Run:
+    profile: Profile
+    impls: dict[str, Implementation]
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    result_file: ResultFile
+    console: Any = None
+    cases: list[Case] = field(default_factory=list)
+    _budgets: dict = field(default_factory=dict)
+    _rates: dict = field(default_factory=dict)
+    _peaks: dict = field(default_factory=dict)
+    _bandwidths: dict = field(default_factory=dict)
+    _done: int = 0
+    _last_impl: str = ""
+
+    def __post_init__(self) -> None:
+        # Implementation-major order: frameworks keep thread pools that spin after a call
+        # and slow down another framework's pool by orders of magnitude on a small machine;
+        # one implementation at a time, with a pause between them, keeps them apart.
+        self.cases = [
+            Case(impl, device, dtype, workload, pass_)
+            for impl in self.impls
+            for device in self.devices
+            for dtype in self.dtypes
+            for workload in self.profile.workloads
+            for pass_ in PASSES
+        ]
+
+    # -- pytest plugin hooks and fixtures --------------------------------------------
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "bench_case" in metafunc.fixturenames:
+            metafunc.parametrize("bench_case", self.cases, ids=[c.id for c in self.cases])
+
+    @pytest.fixture
+    def bench_run(self) -> "Run":
+        return self
+
+    # -- one case ---------------------------------------------------------------------
+    def run_case(self, case: Case, benchmark: Any) -> None:
+        """Time one case with pytest-benchmark's fixture and record it (or why not)."""
+        self._done += 1
+        if case.impl != self._last_impl:
+            self._last_impl = case.impl
+            time.sleep(SETTLE_S)
+        try:
+            row = self._measure(case, benchmark)
+        except Skip as skip:
+            self._record_skip(case, str(skip))
+            pytest.skip(str(skip))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.result_file.add_result({**self._identity(case), "status": "error", "error": reason})
+            self._say(case, f"[red]error[/red] {reason}")
+            raise
+        self.result_file.add_result(row)
+        m = row["measurement"]
+        verdict = "ok" if row["status"] == "ok" else f"[red]WRONG[/red] {row['check']['detail']}"
+        self._say(case, f"{m['median_s'] * 1e3:9.3f} ms  IQR {m['relative_iqr'] * 100:4.1f}%  "
+                        f"{row['gflops']:8.2f} GFLOP/s  {verdict}")
+
+    def _measure(self, case: Case, benchmark: Any) -> dict[str, Any]:
+        impl = self.impls[case.impl]
+        self._check_claims(impl, case)
+        estimate = self._estimate(impl, case)
+        rounds_guess = min(self.profile.max_rounds, max(self.profile.min_rounds, math.ceil(self.profile.target_s / max(estimate, 1e-9))))
+        budget = self._budgets.setdefault((case.impl, case.device, case.dtype), Budget(self.profile.budget_s))
+        if estimate > self.profile.max_call_s:
+            raise Skip(f"estimated {estimate:.1f} s per call (at the rate measured on a small {case.workload.op}) "
+                       f"exceeds the profile's {self.profile.max_call_s} s per call")
+        planned = estimate * (rounds_guess + 3)
+        if not budget.allows(planned):
+            raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/{case.dtype} "
+                       f"would be exceeded (spent {budget.spent_s:.1f} s, this needs about {planned:.1f} s)")
+        cases_mod.reference(cases_mod.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
+        started = time.perf_counter()
+        try:
+            row = self._time(impl, case, benchmark)
+        finally:
+            budget.spent_s += time.perf_counter() - started
+        return row
+
+    def _time(self, impl: Implementation, case: Case, benchmark: Any) -> dict[str, Any]:
+        wl = case.workload
+        placed = cases_mod.place(impl, case)
+        call = measure.synchronized(cases_mod.bound_call(impl, case, placed), lambda: impl.synchronize(case.device))
+        try:
+            first_s, out = measure.time_once(call)
+        except Unsupported as exc:
+            raise Skip(f"unsupported: {exc.reason}") from None
+        checked = cases_mod.check_workload(wl, case.pass_)
+        if checked != wl:  # too big for a float64 reference: check the same layer at a smaller batch
+            del out
+            small = Case(case.impl, case.device, case.dtype, checked, case.pass_)
+            out = cases_mod.bound_call(impl, small, cases_mod.place(impl, small))()
+        ref = cases_mod.reference(checked, case.pass_)
+        found = tuple(impl.to_numpy(o) for o in cases_mod.outputs_of(out))
+        precision = impl.reduced_precision.get(case.dtype, case.dtype)
+        check = checking.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, precision)
+        del out, found
+
+        if first_s < 1.0:
+            memory, memory_method = measure.peak_memory(call, case.device, case.impl, _is_torch(placed))
+        else:
+            memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
+
+        rounds = min(self.profile.max_rounds, max(self.profile.min_rounds, math.ceil(self.profile.target_s / max(first_s, 1e-9))))
+        warmup = 1 if first_s * self.profile.min_rounds < self.profile.target_s else 0
+        benchmark.extra_info.update({"workload": wl.name, "pass": case.pass_})
+        benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        m = stats.summarize(benchmark.stats.stats.data)
+
+        itemsize = np.dtype(cases_mod.numpy_dtype(case.dtype)).itemsize
+        flops = wl.flops(case.pass_)
+        peak = self._peak(case.device, case.dtype)
+        rate = stats.gflops(flops, m.median_s)
+        return {
+            **self._identity(case),
+            "status": "ok" if check.ok else "wrong",
+            "precision": precision,
+            "flops": flops,
+            "flops_kind": "direct-conv FLOPs" if wl.op == "conv2d" else "window elements",
+            "min_bytes": wl.min_bytes(case.pass_, itemsize),
+            "intensity": stats.arithmetic_intensity(flops, wl.min_bytes(case.pass_, itemsize)),
+            "first_call_s": first_s,
+            "measurement": m.as_dict(),
+            "warmup_rounds": warmup,
+            "gflops": rate,
+            "peak_gflops": peak["gflops"],
+            # A GEMM peak bounds convolution; pooling does no multiply-adds, so no percentage.
+            "pct_peak": 100 * rate / peak["gflops"] if wl.op == "conv2d" and peak["gflops"] else None,
+            "peak_memory_bytes": memory,
+            "memory_method": memory_method,
+            "check": {**check.as_dict(), "reference": ref.source, "precision": precision, "batch": checked.batch,
+                      "of": "the timed output" if checked == wl else f"a separate call at batch {checked.batch}"},
+        }
+
+    # -- helpers ----------------------------------------------------------------------
+    def _check_claims(self, impl: Implementation, case: Case) -> None:
+        if case.device not in impl.devices:
+            raise Skip(f"{case.impl} does not run on {case.device} (devices {list(impl.devices)})")
+        if case.dtype not in impl.dtypes:
+            raise Skip(f"{case.impl} does not claim {case.dtype} (dtypes {list(impl.dtypes)})")
+        if case.operation not in impl.features:
+            raise Skip(f"{case.impl} does not claim {case.operation}")
+        p = case.workload.params
+        if getattr(p, "groups", 1) > 1 and "groups" not in impl.features:
+            raise Skip(f"{case.impl} does not claim groups (workload has groups={p.groups})")
+
+    def _estimate(self, impl: Implementation, case: Case) -> float:
+        """Seconds one call should take: the case's work at the rate of a small probe.
+
+        The probe's batch doubles until a call takes over :data:`PROBE_MIN_S`, so that a
+        fast implementation is not judged by its fixed per-call overhead; the fastest of
+        a few calls is used, as the least disturbed by other processes.
+        """
+        key = (case.impl, case.device, case.dtype, case.operation)
+        if key not in self._rates:
+            batch = 1
+            while True:
+                probe = Case(case.impl, case.device, case.dtype, cases_mod.probe_workload(case.workload.op, batch), case.pass_)
+                placed = cases_mod.place(impl, probe)
+                call = measure.synchronized(cases_mod.bound_call(impl, probe, placed), lambda: impl.synchronize(case.device))
+                try:
+                    seconds = measure.min_time(call, 3)
+                except Unsupported as exc:
+                    raise Skip(f"unsupported: {exc.reason}") from None
+                if seconds >= PROBE_MIN_S or batch >= PROBE_MAX_BATCH:
+                    break
+                batch *= 4
+            self._rates[key] = probe.workload.flops(case.pass_) / max(seconds, 1e-9)
+        return case.workload.flops(case.pass_) / self._rates[key]
+
+    def measure_peaks(self) -> None:
+        """GEMM peak and copy bandwidth of every device and dtype, before any implementation
+        runs (so no framework's thread pool is spinning while NumPy's GEMM is timed)."""
+        for device in self.devices:
+            for dtype in self.dtypes:
+                self._peak(device, dtype)
+
+    def _peak(self, device: str, dtype: str) -> dict[str, Any]:
+        key = f"{device}/{dtype}"
+        if key not in self._peaks:
+            try:
+                self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size)
+            except (ImportError, RuntimeError) as exc:  # CUDA without torch (or without a GPU): no GEMM
+                self._peaks[key] = {"gflops": None, "method": f"not measured: {exc}"}
+            self.result_file.update(peaks=self._peaks)
+        if device not in self._bandwidths:
+            try:
+                self._bandwidths[device] = measure.bandwidth(device, 256 if device == "cuda" else 64)
+            except (ImportError, RuntimeError) as exc:
+                self._bandwidths[device] = {"gbytes_per_s": None, "method": f"not measured: {exc}"}
+            self.result_file.update(bandwidth=self._bandwidths)
+        return self._peaks[key]
+
+    def _identity(self, case: Case) -> dict[str, Any]:
+        wl = case.workload
+        p = wl.params
+        return {
+            "impl": case.impl,
+            "device": case.device,
+            "dtype": case.dtype,
+            "workload": wl.name,
+            "network": wl.layer.network,
+            "layer": wl.layer.name,
+            "op": wl.op,
+            "pass": case.pass_,
+            "batch": wl.batch,
+            "x_shape": list(p.x_shape),
+            "w_shape": list(getattr(p, "w_shape", ())) or None,
+            "finished": _now(),
+        }
+
+    def _record_skip(self, case: Case, reason: str) -> None:
+        self.result_file.add_skip({k: v for k, v in self._identity(case).items() if k != "finished"} | {"reason": reason})
+        self._say(case, f"[yellow]skipped[/yellow] {reason}")
+
+    def _say(self, case: Case, text: str) -> None:
+        line = f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} {case.workload.name:<36} {case.pass_:<8} {text}"
+        if self.console is not None:
+            self.console.print(line, highlight=False, soft_wrap=True)
+        else:  # without rich: the same line, its colour markup removed
+            print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
+
+
+def _is_torch(placed: dict[str, Any]) -> bool:
+    return any(type(v).__module__.startswith("torch") for v in placed.values())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def header(profile: Profile, impls: dict[str, Implementation], devices, dtypes, machine: str, command: str) -> dict[str, Any]:
+    """The run-level fields of a result file: what, where, with which versions."""
+    env = environment.collect(tuple(devices))
+    return {
+        "machine": machine or env["hostname"],
+        "profile": profile.name,
+        "command": command,
+        "started": _now(),
+        "environment": env,
+        "implementations": {name: impl.describe() for name, impl in impls.items()},
+        "devices": list(devices),
+        "dtypes": list(dtypes),
+        "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds, "max_rounds": profile.max_rounds,
+                     "max_call_s": profile.max_call_s, "budget_s": profile.budget_s,
+                     "noise_threshold": stats.NOISE_THRESHOLD, "timer": "time.perf_counter via pytest-benchmark"},
+        "peaks": {},
+        "bandwidth": {},
+    }

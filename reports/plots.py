@@ -1,0 +1,102 @@
+"""Matplotlib figures of the results frame, returned as PNG bytes (Agg backend, no display)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    return buf.getvalue()
+
+
+def _series_label(row: pd.Series, machines: int) -> str:
+    return f"{row['impl']} @ {row['machine']}" if machines > 1 else str(row["impl"])
+
+
+def speedups(results: pd.DataFrame, baseline: str) -> bytes | None:
+    """Bars: speedup over the baseline per workload, one panel per pass, log scale."""
+    ok = results[(results["status"] == "ok") & results["speedup"].notna()]
+    if ok.empty:
+        return None
+    plt = _pyplot()
+    passes = list(dict.fromkeys(ok["pass"]))
+    machines = ok["machine"].nunique()
+    fig, axes = plt.subplots(len(passes), 1, figsize=(11, 3.6 * len(passes)), squeeze=False)
+    for ax, pass_ in zip(axes[:, 0], passes):
+        part = ok[ok["pass"] == pass_].copy()
+        part["series"] = part.apply(_series_label, axis=1, machines=machines)
+        part["label"] = part["workload"] + " " + part["dtype"]
+        table = part.pivot_table(index="label", columns="series", values="speedup", aggfunc="first")
+        table.plot.bar(ax=ax, logy=True, width=0.8)
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_ylabel(f"speedup over {baseline}")
+        ax.set_xlabel("")
+        ax.set_title(f"{pass_}: speedup over {baseline} (median times; > 1 is faster)")
+        ax.legend(fontsize=7, ncol=4)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def roofline(results: pd.DataFrame, runs: list[dict[str, Any]]) -> bytes | None:
+    """Throughput against arithmetic intensity, under the measured GEMM and copy roofs."""
+    ok = results[(results["status"] == "ok") & (results["op"] == "conv2d")]
+    if ok.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    machines = ok["machine"].nunique()
+    for label, part in ok.assign(series=ok.apply(_series_label, axis=1, machines=machines)).groupby("series"):
+        ax.scatter(part["intensity"], part["gflops"], label=label, s=18)
+    xs = np.logspace(np.log10(max(ok["intensity"].min() / 2, 1e-2)), np.log10(ok["intensity"].max() * 2), 50)
+    for run in runs:
+        for key, peak in (run.get("peaks") or {}).items():
+            if not peak.get("gflops"):
+                continue
+            device = key.split("/")[0]
+            bw = (run.get("bandwidth") or {}).get(device, {}).get("gbytes_per_s")
+            roof = np.minimum(peak["gflops"], bw * xs) if bw else np.full_like(xs, peak["gflops"])
+            ax.plot(xs, roof, lw=1, ls="--", label=f"roof {run.get('machine')} {key}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("arithmetic intensity (direct-conv FLOPs / compulsory bytes)")
+    ax.set_ylabel("effective GFLOP/s")
+    ax.set_title("Roofline: convolution layers (roofs: same-run GEMM peak and copy bandwidth)")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def memory_vs_time(results: pd.DataFrame) -> bytes | None:
+    """Peak memory against median time, one marker per benchmark."""
+    ok = results[(results["status"] == "ok") & results["peak_memory_mb"].notna()]
+    if ok.empty:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    machines = ok["machine"].nunique()
+    for (label, pass_), part in ok.assign(series=ok.apply(_series_label, axis=1, machines=machines)).groupby(["series", "pass"]):
+        ax.scatter(part["median_ms"], part["peak_memory_mb"], label=f"{label} {pass_}", s=18,
+                   marker="o" if pass_ == "forward" else "^")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("median time per call (ms)")
+    ax.set_ylabel("peak memory during one call (MiB)")
+    ax.set_title("Memory vs time (CPU: NumPy allocations via tracemalloc; GPU: torch allocator)")
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -1,0 +1,36 @@
+import numpy as np
+import pytest
+
+from benchmarks import cases, checking
+from benchmarks.workloads import LAYERS, Workload
+from implementations import im2col
+
+
+def test_bound_grows_with_terms_and_precision():
+    mag = np.ones(3)
+    assert np.all(checking.error_bound(mag, 10, "float32") < checking.error_bound(mag, 100, "float32"))
+    assert np.all(checking.error_bound(mag, 10, "float32") < checking.error_bound(mag, 10, "float16"))
+
+
+def test_unknown_precision_is_rejected():
+    with pytest.raises(ValueError, match="precision='int8'"):
+        checking.error_bound(np.ones(1), 1, "int8")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_right_float_results_pass_and_a_flipped_kernel_fails(dtype):
+    wl = Workload(LAYERS["lenet5.c3"], 1)
+    ref = cases.reference(wl, "forward")
+    a = cases.inputs(wl)
+    x, w, b = (a[k].astype(dtype) for k in ("x", "w", "b"))
+    good = im2col.conv2d(x, w, b, wl.params)
+    bad = im2col.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, wl.params)
+    args = (ref.names, ref.expected, ref.magnitude, ref.terms, dtype)
+    assert checking.compare_all(args[0], (good,), *args[1:]).ok
+    verdict = checking.compare_all(args[0], (bad,), *args[1:])
+    assert not verdict.ok and verdict.detail.startswith("y[") and "bound" in verdict.detail
+
+
+def test_wrong_shape_is_reported_not_raised():
+    c = checking.compare("dx", np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 3)), 1, "float32")
+    assert not c.ok and "shape" in c.detail
