@@ -1,46 +1,39 @@
-"""Is a timed output right? One error bound, one comparison.
+"""Is a timed output right? The conformance suite's error bound, applied once per case.
 
-The bound is the classical worst-case bound for a sum of ``n`` rounded products
-(Higham, "Accuracy and Stability of Numerical Algorithms", eq. 3.5): for each output
-element,
-
-    |found - exact| <= (n + 2) * u * magnitude
-
-where ``u`` is the unit roundoff of the precision the arithmetic runs in (the dtype's, or
-the lower one named in ``impl.reduced_precision``), ``n`` the number of terms summed into
-one output element, and ``magnitude`` the same operation applied to the absolute values
-of the inputs (so cancellation cannot hide an error). The ``+ 2`` covers rounding the
-inputs' products and the final cast. It never fails a correct implementation; a wrong
-index, a missing term or a transposed kernel gives errors of the order of the magnitude
-itself and is caught. (The conformance suite's tolerance model is the authoritative one;
-this function is the single place to swap it in.)
+The bound is :func:`conformance.tolerance.error_bound` (one model for the whole project):
+``gamma(n + 1) * magnitude`` at the unit roundoff of the precision the arithmetic runs in
+(the dtype's, or the lower one named in ``impl.reduced_precision``), plus the roundings
+after the sum and one ulp of the output dtype. ``magnitude`` is the same operation on
+absolute inputs, so cancellation cannot hide an error. Benchmark inputs lie on a 1/64
+grid, exact in every dtype, so the float64 reference is the reference on rounded inputs,
+as the bound assumes. A correct implementation never exceeds it; a wrong index, a missing
+term or a transposed kernel misses by orders of magnitude.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
-#: Unit roundoff (half the machine epsilon) per precision name.
-UNIT_ROUNDOFF = {
-    "float64": 2.0**-53,
-    "float32": 2.0**-24,
-    "tf32": 2.0**-11,
-    "float16": 2.0**-11,
-    "bfloat16": 2.0**-8,
-}
+from conformance import tolerance
+
+#: Roundings after the sum: an average's division and its product (none for sums).
+EXTRA_ROUNDINGS = 2
 
 
-def error_bound(magnitude: np.ndarray, terms: int, precision: str) -> np.ndarray:
-    """Per-element bound on ``|found - exact|`` (see the module docstring)."""
-    if precision not in UNIT_ROUNDOFF:
-        raise ValueError(f"precision={precision!r}: must be one of {sorted(UNIT_ROUNDOFF)}")
+def error_bound(magnitude: np.ndarray, terms: int, dtype: str, reference: np.ndarray | None = None,
+                reduced_precision: Mapping[str, str] | None = None) -> np.ndarray:
+    """Per-element bound on ``|found - reference|`` for a result of ``dtype``."""
+    if dtype not in tolerance.UNIT_ROUNDOFF or dtype == "tf32":
+        raise ValueError(f"dtype={dtype!r}: must be one of float64, float32, float16, bfloat16")
     if terms < 1:
         raise ValueError(f"terms={terms}: must be >= 1")
-    # A float64 reference is itself rounded; its own error (~n * 2^-53) joins the bound.
-    u = UNIT_ROUNDOFF[precision] + UNIT_ROUNDOFF["float64"]
-    return (terms + 2) * u * np.abs(magnitude) + np.finfo(np.float64).tiny
+    magnitude = np.abs(np.asarray(magnitude, dtype=np.float64))
+    reference = magnitude if reference is None else reference
+    return tolerance.error_bound(dtype, terms, magnitude, reference,
+                                 reduced_precision=reduced_precision, extra_roundings=EXTRA_ROUNDINGS)
 
 
 @dataclass(frozen=True)
@@ -57,27 +50,28 @@ class Check:
 
 
 def compare(name: str, found: np.ndarray, expected: np.ndarray, magnitude: np.ndarray,
-            terms: int, precision: str) -> Check:
+            terms: int, dtype: str, reduced_precision: Mapping[str, str] | None = None) -> Check:
     """Compare one output array; the detail names the worst index, found, expected, bound."""
     found64 = np.asarray(found).astype(np.float64)
     if found64.shape != expected.shape:
         return Check(False, float("inf"), float("inf"),
                      f"{name}: shape {found64.shape}, expected {expected.shape}")
-    bound = error_bound(magnitude, terms, precision)
-    error = np.abs(found64 - expected)
-    error = np.where(np.isnan(found64) & np.isnan(expected), 0.0, error)
-    error = np.where(np.isnan(error), np.inf, error)
-    ratio = error / bound
-    if ratio.size == 0:
+    if found64.size == 0:
         return Check(True, 0.0, 0.0, f"{name}: empty")
-    worst = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
-    r = float(ratio[worst])
-    detail = (f"{name}{list(worst)}: found {found64[worst]!r}, expected {expected[worst]!r}, "
-              f"|error| {error[worst]:.3g} vs bound {bound[worst]:.3g} ({precision}, {terms} terms)")
-    return Check(r <= 1.0, float(error.max()), r, detail)
+    bound = error_bound(magnitude, terms, dtype, expected, reduced_precision)
+    ratio = tolerance.error_ratio(found64, expected, bound)
+    precision = tolerance.compute_precision(dtype, reduced_precision)
+    with np.errstate(invalid="ignore"):
+        max_error = float(np.nanmax(np.abs(found64 - expected)))
+    detail = (f"{name}{list(ratio.index)}: found {ratio.found!r}, expected {ratio.expected!r}, "
+              f"|error| {abs(ratio.found - ratio.expected):.3g} vs bound {ratio.bound:.3g} "
+              f"({precision} arithmetic, {terms} terms)")
+    return Check(ratio.passed, max_error, ratio.worst, detail)
 
 
-def compare_all(names, found, expected, magnitude, terms, precision: str) -> Check:
+def compare_all(names, found, expected, magnitude, terms, dtype: str,
+                reduced_precision: Mapping[str, str] | None = None) -> Check:
     """The worst :func:`compare` verdict over several outputs (dx, dw, db)."""
-    checks = [compare(n, f, e, m, t, precision) for n, f, e, m, t in zip(names, found, expected, magnitude, terms)]
+    checks = [compare(n, f, e, m, t, dtype, reduced_precision)
+              for n, f, e, m, t in zip(names, found, expected, magnitude, terms)]
     return max(checks, key=lambda c: c.worst_ratio)

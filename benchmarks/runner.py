@@ -149,7 +149,8 @@ class Run:
         ref = cases_mod.reference(checked, case.pass_)
         found = tuple(impl.to_numpy(o) for o in cases_mod.outputs_of(out))
         precision = impl.reduced_precision.get(case.dtype, case.dtype)
-        check = checking.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, precision)
+        check = checking.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, case.dtype,
+                                       impl.reduced_precision)
         del out, found
 
         if first_s < 1.0:

@@ -12,8 +12,8 @@ def test_bound_grows_with_terms_and_precision():
     assert np.all(checking.error_bound(mag, 10, "float32") < checking.error_bound(mag, 10, "float16"))
 
 
-def test_unknown_precision_is_rejected():
-    with pytest.raises(ValueError, match="precision='int8'"):
+def test_unknown_dtype_is_rejected():
+    with pytest.raises(ValueError, match="dtype='int8'"):
         checking.error_bound(np.ones(1), 1, "int8")
 
 
@@ -34,3 +34,9 @@ def test_right_float_results_pass_and_a_flipped_kernel_fails(dtype):
 def test_wrong_shape_is_reported_not_raised():
     c = checking.compare("dx", np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 3)), 1, "float32")
     assert not c.ok and "shape" in c.detail
+
+
+def test_declared_tf32_loosens_the_float32_bound():
+    mag = np.ones(3)
+    assert np.all(checking.error_bound(mag, 10, "float32", reduced_precision={"float32": "tf32"})
+                  > 100 * checking.error_bound(mag, 10, "float32"))
