@@ -16,11 +16,13 @@ from typing import Any
 
 import numpy as np
 
+from implementations._host import cpu_name, usable_cores
+
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 
 
 def cpu_model() -> str:
-    """Brand string from py-cpuinfo, else /proc/cpuinfo, else platform.processor()."""
+    """Brand string from py-cpuinfo, else the model name the adapters record."""
     try:
         import cpuinfo  # py-cpuinfo
 
@@ -29,14 +31,7 @@ def cpu_model() -> str:
             return str(brand)
     except Exception:  # py-cpuinfo missing or failing on an odd platform
         pass
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    return cpu_name()
 
 
 def blas() -> str:
@@ -83,10 +78,7 @@ def gpu() -> dict[str, Any]:
 
 def collect(devices: tuple[str, ...]) -> dict[str, Any]:
     """Everything about this machine that affects the numbers."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
+    usable = usable_cores()
     env: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "platform": platform.platform(),
