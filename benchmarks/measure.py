@@ -91,9 +91,9 @@ def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
 def peak_memory(fn: Callable[[], Any], device: str, impl_name: str, torch_tensors: bool) -> tuple[int | None, str]:
     """Peak bytes allocated during one call, and how that was measured.
 
-    CPU: ``tracemalloc`` (NumPy reports its array allocations to it); an allocator it
-    cannot see (torch's) shows up as a peak smaller than the output, and is reported as
-    not measured. CUDA: torch's caching allocator high-water mark above the bytes already
+    CPU: ``tracemalloc`` (NumPy reports its array allocations to it), trusted only when
+    the outputs are NumPy arrays; a framework's own allocator (torch, TensorFlow, XLA) is
+    invisible to it, so such peaks are reported as not measured. CUDA: torch's caching allocator high-water mark above the bytes already
     allocated, when torch is loaded; other frameworks' allocators are not queried.
     """
     if device == "cpu":
@@ -103,8 +103,9 @@ def peak_memory(fn: Callable[[], Any], device: str, impl_name: str, torch_tensor
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        produced = sum(getattr(o, "nbytes", 0) for o in (out if isinstance(out, tuple) else (out,)))
-        if peak < produced:
+        outs = out if isinstance(out, tuple) else (out,)
+        produced = sum(o.nbytes for o in outs if isinstance(o, np.ndarray))
+        if not all(isinstance(o, np.ndarray) for o in outs) or peak < produced:
             return None, f"not visible to tracemalloc ({impl_name} allocates outside NumPy)"
         return int(peak), "tracemalloc peak (NumPy allocations)"
     torch = sys.modules.get("torch")
