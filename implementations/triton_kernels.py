@@ -41,6 +41,18 @@ TUNING_KEYS = {
 }
 
 
+@triton.jit
+def _mma(a, b, acc, PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr):
+    """acc + a @ b for one tile, as the dtype allows: the one place the three kernels multiply."""
+    if FMA:  # float64: no portable tl.dot lowering, multiply and reduce instead
+        acc += tl.sum(a[:, :, None].to(ACC) * b[None, :, :].to(ACC), axis=1)
+    elif UPCAST:  # interpreter: its bf16 tl.dot is wrong; bf16 products are exact in fp32
+        acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
+    else:
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+    return acc
+
+
 def _conv_fwd(
     x, w, bias, y,
     N, C, H, W, K, R, S, OH, OW,
@@ -95,12 +107,7 @@ def _conv_fwd(
             w_out[None, :] + (c * swc + r * swr + s * sws)[:, None],
             mask=c_ok[:, None] & n_ok[None, :], other=0.0,
         )
-        if FMA:  # float64: no portable tl.dot lowering, multiply and reduce instead
-            acc += tl.sum(a[:, :, None].to(ACC) * b[None, :, :].to(ACC), axis=1)
-        elif UPCAST:  # interpreter: its bf16 tl.dot is wrong; bf16 products are exact in fp32
-            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-        else:
-            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = _mma(a, b, acc, PRECISION, FMA, UPCAST, ACC)
 
     if HAS_BIAS:
         acc += tl.load(bias + chan_k, mask=n_ok, other=0.0).to(ACC)[None, :]
@@ -158,12 +165,7 @@ def _conv_bwd_input(
             w_grp[None, :] + (k.to(tl.int64) * swk + r * swr + s * sws)[:, None],
             mask=k_ok[:, None] & n_ok[None, :], other=0.0,
         )
-        if FMA:  # float64: no portable tl.dot lowering, multiply and reduce instead
-            acc += tl.sum(a[:, :, None].to(ACC) * b[None, :, :].to(ACC), axis=1)
-        elif UPCAST:  # interpreter: its bf16 tl.dot is wrong; bf16 products are exact in fp32
-            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-        else:
-            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = _mma(a, b, acc, PRECISION, FMA, UPCAST, ACC)
 
     out = dx + img[:, None] * sxn + chan_c[None, :] * sxc + (ih * sxh + iw * sxw)[:, None]
     tl.store(out, acc.to(dx.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
@@ -218,12 +220,7 @@ def _conv_bwd_weight(
             x_chan[None, :] + (img * sxn + ih * sxh + iw * sxw)[:, None],
             mask=pix_ok[:, None] & n_ok[None, :], other=0.0,
         )
-        if FMA:  # float64: no portable tl.dot lowering, multiply and reduce instead
-            acc += tl.sum(a[:, :, None].to(ACC) * b[None, :, :].to(ACC), axis=1)
-        elif UPCAST:  # interpreter: its bf16 tl.dot is wrong; bf16 products are exact in fp32
-            acc = tl.dot(a.to(tl.float32), b.to(tl.float32), acc, input_precision="ieee")
-        else:
-            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = _mma(a, b, acc, PRECISION, FMA, UPCAST, ACC)
 
     k_idx = (g * Kg + offs_m).to(tl.int64)
     out = ws + (((split * K + k_idx[:, None]) * Cg + offs_n[None, :]) * R + r) * S + s
