@@ -21,13 +21,13 @@ import numpy as np
 
 from implementations import FEATURES, Implementation, load
 from implementations import registry
+from implementations.dtypes import DTYPES, numpy_dtype
 
 from . import behaviour
 from .cases import Case, all_cases, find_case, quick_cases
-from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, np_dtype, run_case
+from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, run_case
 
 NOT_RUN = "not run"
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -280,7 +280,7 @@ def certify(
     for device in devices:
         for dtype in dtypes:
             if device in impl.devices and dtype in impl.dtypes:
-                cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, np_dtype(dtype))
+                cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, numpy_dtype(dtype))
     cert.seconds = time.perf_counter() - t0
     return cert
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from implementations import Implementation, Unsupported
+from implementations.dtypes import numpy_dtype
 
 from . import references
 from .cases import CATALOGUE, Case, Problem
@@ -25,15 +26,6 @@ from .tolerance import error_bound, exact_applies
 PASS, FAIL, UNSUPPORTED, NOT_CLAIMED = "pass", "fail", "unsupported", "not claimed"
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
 CATALOGUED = frozenset(CATALOGUE)
-
-
-def np_dtype(name: str) -> np.dtype:
-    """NumPy dtype of a contract dtype name (bfloat16 comes from ml_dtypes)."""
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,7 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     reduced_map = dict(reduced)
     stored = references.golden(problem) if problem in CATALOGUED else None
     raw = stored[0] if stored else problem.inputs()
-    typed = {k: (None if v is None else v.astype(np_dtype(dtype))) for k, v in raw.items()}
+    typed = {k: (None if v is None else v.astype(numpy_dtype(dtype))) for k, v in raw.items()}
     rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
     unchanged = all(v is None or np.array_equal(v, raw[k]) for k, v in rounded.items())
     outputs = stored[1] if stored and unchanged else references.compute(problem, rounded)

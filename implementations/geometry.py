@@ -13,12 +13,13 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
+from .dtypes import DTYPES, dtype_name
+
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
 PaddingSpec = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
 
 PADDING_MODES = ("valid", "same", "same_lower", "full")
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 def _is_int(value: Any) -> bool:
@@ -287,11 +288,6 @@ class PoolParams:
             (before, max(after, extent - before - size))
             for (before, after), extent, size in zip(self.padding, self.padded_extent, self.x_shape[2:])
         )
-
-
-def dtype_name(array: Any) -> str:
-    """Contract name of an array's dtype ('float32', 'bfloat16', ...)."""
-    return str(np.dtype(array.dtype).name) if hasattr(array, "dtype") else type(array).__name__
 
 
 def check_array(name: str, array: Any, shape: Sequence[int] | None = None) -> None:

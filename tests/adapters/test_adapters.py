@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from implementations import ConvParams, PoolParams, Unsupported, get
+from implementations.dtypes import DTYPES
 
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 #: error bound relative to (1 + max |reference|), per dtype: a few ulps times the
 #: longest reduction here (36 products), with room for float16/bfloat16 accumulation.

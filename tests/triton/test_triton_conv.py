@@ -19,6 +19,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from implementations import ConvParams, get  # noqa: E402
+from implementations.dtypes import numpy_dtype  # noqa: E402
 from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
 from implementations import triton_kernels as tk  # noqa: E402
 
@@ -41,10 +42,7 @@ def impl() -> Triton:
 
 def _rounded(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
     """Random values already representable in ``dtype`` (as its NumPy array type)."""
-    import ml_dtypes
-
-    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
-    return rng.standard_normal(shape).astype(np_dtype)
+    return rng.standard_normal(shape).astype(numpy_dtype(dtype))
 
 
 def _assert_close(name: str, got: np.ndarray, ref: np.ndarray, abs_ref: np.ndarray, dtype: str, red: int) -> None:
