@@ -20,8 +20,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from implementations.files import write_atomic
+
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
-from .references import write_atomic
 
 OUT = Path("reports") / "out"
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 
 from implementations import im2col as fast
 from implementations import naive
+from implementations.files import write_atomic
 from implementations.geometry import PoolParams
 
 from .cases import CATALOGUE, FAMILIES, MAX_EXACT_TERMS, Problem
@@ -224,15 +223,6 @@ def generate(problems: Iterable[Problem] = CATALOGUE, *, verify: bool = True,
         log(f"cross-checked: {', '.join(f'{o} agrees on {n} problems' for o, n in agreed.items())}; "
             "gradients validated by finite differences")
     return files
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
 
 
 def write(directory: Path = GOLDEN_DIR, **kw) -> dict[str, bytes]:
