@@ -22,6 +22,7 @@ import numpy as np
 from implementations import FEATURES, Implementation, load
 from implementations import registry
 from implementations.dtypes import DTYPES, numpy_dtype
+from implementations.files import json_float
 
 from . import behaviour
 from .cases import Case, all_cases, find_case, quick_cases
@@ -44,7 +45,7 @@ class FeatureStatus:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d["worst_ratio"] = self.worst_ratio if np.isfinite(self.worst_ratio) else str(self.worst_ratio)
+        d["worst_ratio"] = json_float(self.worst_ratio)
         return d
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from implementations.files import json_float
+
 from .tolerance import error_ratio
 
 
@@ -36,16 +38,11 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["index"] = list(self.index)
-        d["ratio"] = _json_float(self.ratio)
+        d["ratio"] = json_float(self.ratio)
         for key in ("found", "expected", "bound"):
             if isinstance(d[key], float):
-                d[key] = _json_float(d[key])
+                d[key] = json_float(d[key])
         return d
-
-
-def _json_float(v: float) -> float | str:
-    """JSON has no inf/nan: write them as strings."""
-    return v if np.isfinite(v) else str(v)
 
 
 def compare(case: str, output: str, found: np.ndarray, expected: np.ndarray, bound: np.ndarray,

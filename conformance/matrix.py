@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Sequence
 
 from implementations import FEATURES, available, load, registered, unavailable_reason
+from implementations.files import json_float
 
 from .cases import all_cases, quick_cases
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
@@ -22,7 +23,7 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
         if s.status in ("pass", "fail"):
             prev = worst.get(s.dtype, 0.0)
             worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev
-    worst = {d: (v if v != float("inf") else "inf") for d, v in worst.items()}
+    worst = {d: json_float(v) if isinstance(v, float) else v for d, v in worst.items()}
     findings = cert.findings.get(f"{cert.devices[0]}/float32") or next(iter(cert.findings.values()), {})
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,

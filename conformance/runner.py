@@ -17,6 +17,7 @@ import numpy as np
 
 from implementations import Implementation, Unsupported
 from implementations.dtypes import numpy_dtype
+from implementations.files import json_float
 
 from . import references
 from .cases import CATALOGUE, Case, Problem
@@ -98,7 +99,7 @@ class CaseResult:
         return {
             "case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
             "status": self.status, "filed_under": list(self.filed_under), "mode": self.mode,
-            "worst_ratio": _finite(self.worst_ratio), "reason": self.reason,
+            "worst_ratio": json_float(self.worst_ratio), "reason": self.reason,
             "repro": self.repro if self.status == FAIL else "", "seconds": round(self.seconds, 4),
             # passing checks in brief (the certificate stays small); failures in full
             "checks": [c.to_dict() if not c.passed else {"output": c.output, "kind": c.kind, "ratio": c.ratio}
@@ -106,8 +107,6 @@ class CaseResult:
         }
 
 
-def _finite(v: float) -> float | str:
-    return v if np.isfinite(v) else str(v)
 
 
 def repro_command(spec: str, case: str, device: str, dtype: str) -> str:
