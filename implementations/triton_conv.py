@@ -23,6 +23,7 @@ import torch
 
 from .contract import Implementation
 from .geometry import ConvParams, check_array
+from .torch_adapter import numpy_from_tensor, tensor_from_numpy
 
 _TORCH_DTYPES = {
     "float64": torch.float64,
@@ -191,19 +192,11 @@ class Triton(Implementation):
     def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
         self._check_device(device)
         check_array("array", array)
-        if array.dtype.name == "bfloat16":  # ml_dtypes bfloat16: move the bits
-            t = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(array))
+        t = tensor_from_numpy(array)
         return t.to(device).clone() if device == "cpu" else t.to(device)
 
     def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
-        t = tensor.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            import ml_dtypes
-
-            return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-        return t.numpy()
+        return numpy_from_tensor(tensor.detach().cpu())
 
     def synchronize(self, device: str) -> None:
         if device == "cuda":
