@@ -23,6 +23,7 @@ from typing import Any
 from implementations.files import write_atomic
 
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
+from .render import certificate_markdown, matrix_html, matrix_markdown
 
 OUT = Path("reports") / "out"
 
@@ -37,8 +38,6 @@ def _slug(text: str) -> str:
 
 def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
     """Write ``NAME.json`` and ``NAME.md`` under ``out`` (atomically)."""
-    from reports.conformance_render import certificate_markdown
-
     data = cert.to_dict()
     stem = _slug(cert.implementation["name"]) + ("-" + _slug("-".join(cert.devices)) if cert.devices != ("cpu",) else "")
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
@@ -79,8 +78,6 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from reports.conformance_render import matrix_html, matrix_markdown
-
     from .matrix import build
 
     out = Path(args.out)

@@ -51,7 +51,7 @@ class FeatureStatus:
 
 @dataclass
 class Certificate:
-    """The verdict on one implementation: data first, rendered by ``reports.conformance_render``."""
+    """The verdict on one implementation: data first, rendered by ``conformance.render``."""
 
     spec: str
     implementation: dict[str, Any]

@@ -6,7 +6,7 @@ from conformance.__main__ import main
 from conformance.certify import certify
 from conformance.matrix import build
 from conformance.mutants import CeilModeIgnored
-from reports.conformance_render import certificate_markdown, matrix_html, matrix_markdown
+from conformance.render import certificate_markdown, matrix_html, matrix_markdown
 
 
 def test_matrix_certifies_given_implementations_and_reports_ones_that_cannot_load():

@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from implementations.dtypes import DTYPES
+
 #: One symbol per status in the compact matrix cells.
 SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "unsupported": "U", "not run": "–"}
 LEGEND = ("✓ pass · ✗ fail · U every case unsupported (a claimed feature that never ran fails) · "
           "– not run (needs an unclaimed feature) · · not claimed")
-ORDER = ("float64", "float32", "float16", "bfloat16")
 HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
        "The error ratio is max |found - expected| / bound, where the bound is "
        "`conformance.tolerance.error_bound`: gamma(L+1) * sum|terms| for a sum of L terms at the "
@@ -76,7 +77,7 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
     ]
     for device in cert["devices"]:
         grid = _feature_grid(cert, device)
-        dtypes = [d for d in ORDER if d in cert["dtypes"]]
+        dtypes = [d for d in DTYPES if d in cert["dtypes"]]
         lines += ["", f"## Features on {device}", "",
                   "| feature | " + " | ".join(dtypes) + " |",
                   "| --- | " + " | ".join("---" for _ in dtypes) + " |"]
