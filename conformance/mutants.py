@@ -120,10 +120,10 @@ class MaxPoolGradToAllTies(Mutant):
     name = "mutant-maxpool-grad-all-ties"
 
     def max_pool2d_backward(self, x, dy, params):
-        view = base._pool_view(x.astype(np.float64), params, -np.inf)
+        view = base.pool_windows(x.astype(np.float64), params, -np.inf)
         hits = view == view.max(axis=-1, keepdims=True)
         dwin = hits * dy.astype(np.float64)[..., None]
-        return base._scatter_windows(dwin, params).astype(x.dtype)
+        return base.scatter_windows(dwin, params).astype(x.dtype)
 
 
 class MaxPoolGradToLastTie(Mutant):
@@ -132,10 +132,10 @@ class MaxPoolGradToLastTie(Mutant):
     name = "mutant-maxpool-grad-last-tie"
 
     def max_pool2d_backward(self, x, dy, params):
-        view = base._pool_view(x.astype(np.float64), params, -np.inf)
+        view = base.pool_windows(x.astype(np.float64), params, -np.inf)
         last = view.shape[-1] - 1 - np.argmax(view[..., ::-1], axis=-1)
         dwin = (np.arange(view.shape[-1]) == last[..., None]) * dy.astype(np.float64)[..., None]
-        return base._scatter_windows(dwin, params).astype(x.dtype)
+        return base.scatter_windows(dwin, params).astype(x.dtype)
 
 
 class BiasIgnored(Mutant):

@@ -166,8 +166,8 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
     return dx.astype(x.dtype, copy=False), dw.reshape(p.w_shape).astype(x.dtype, copy=False), db.astype(x.dtype)
 
 
-def _pool_view(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
-    """(N, C, OH, OW, kh * kw) windows of the input padded with ``value``."""
+def pool_windows(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
+    """(N, C, OH, OW, kh * kw) pooling windows of ``x`` padded with ``value``."""
     xp = pad_input(x, p.padding, p.padded_extent, value)
     view = window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw)
     return view.reshape(*view.shape[:4], -1)
@@ -187,7 +187,7 @@ def _pool_counts(p: PoolParams, dtype) -> np.ndarray:
     return window_view(mask, p.kernel, p.stride, (1, 1), p.out_hw).sum(axis=(-2, -1))[0, 0]
 
 
-def _scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
+def scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
     """Sum window gradients ``(N, C, OH, OW, kh * kw)`` back onto the unpadded input."""
     kh, kw = p.kernel
     cols = dwin.reshape(*dwin.shape[:4], kh, kw).transpose(0, 2, 3, 1, 4, 5)
@@ -195,22 +195,22 @@ def _scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
-    view = _pool_view(x, p, -np.inf)
+    view = pool_windows(x, p, -np.inf)
     first = np.argmax(view, axis=-1)[..., None]  # first maximum; NaN counts as the maximum
     return np.take_along_axis(view, first, axis=-1)[..., 0]
 
 
 def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
-    view = _pool_view(x, p, -np.inf)
+    view = pool_windows(x, p, -np.inf)
     first = np.argmax(view, axis=-1)
     dwin = (np.arange(view.shape[-1]) == first[..., None]) * dy.astype(ct)[..., None]
-    return _scatter_windows(dwin, p).astype(x.dtype)
+    return scatter_windows(dwin, p).astype(x.dtype)
 
 
 def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
-    sums = _pool_view(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
+    sums = pool_windows(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
     return (sums / _pool_counts(p, ct)).astype(x.dtype)
 
 
@@ -218,7 +218,7 @@ def avg_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndar
     ct = _compute_dtype(x)
     share = dy.astype(ct) / _pool_counts(p, ct)
     dwin = np.broadcast_to(share[..., None], (*share.shape, p.kernel[0] * p.kernel[1]))
-    return _scatter_windows(dwin, p).astype(x.dtype)
+    return scatter_windows(dwin, p).astype(x.dtype)
 
 
 class Im2col(Implementation):
