@@ -39,10 +39,6 @@ MAX_EXACT_TERMS = 512
 EXACT_RANGE = 2
 
 
-def _pair(v: Any) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
-
-
 def _pad_label(padding: Any) -> str:
     if isinstance(padding, str):
         return f"pad_{padding}"

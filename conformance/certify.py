@@ -25,7 +25,7 @@ from implementations.dtypes import DTYPES, numpy_dtype
 from implementations.files import json_float
 
 from . import behaviour
-from .cases import Case, all_cases, find_case, quick_cases
+from .cases import Case, all_cases, quick_cases
 from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, run_case
 
 NOT_RUN = "not run"
@@ -284,8 +284,3 @@ def certify(
                 cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, numpy_dtype(dtype))
     cert.seconds = time.perf_counter() - t0
     return cert
-
-
-def certify_case(impl_or_spec: Implementation | str, name: str, **kw) -> Certificate:
-    """Certify one catalogue case by name (what a failure's repro command runs)."""
-    return certify(impl_or_spec, cases=[find_case(name)], **kw)
