@@ -1,6 +1,6 @@
 """The plug-in contract (v1): the base class every implementation subclasses.
 
-See ``shared/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
+See ``docs/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
 Layout at the contract is logical NCHW; operations are cross-correlation.
 """
 
