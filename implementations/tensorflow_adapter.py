@@ -30,7 +30,7 @@ operation lays them out as TensorFlow wants and back:
   with ``count_include_pad``; never the ``ceil_mode`` overhang). The ratio is sum / count.
 - pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
 
-Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=2`` unless
+Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=3`` unless
 set) and sets its inter-op pool to one thread (eager ops run one at a time); the intra-op
 pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 """
