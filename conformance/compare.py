@@ -67,10 +67,15 @@ def behaviour(case: str, rule: str, ok: bool, detail: str = "", *, found: Any = 
                  message="" if ok else f"{case}: {rule}: {detail}")
 
 
-def assert_close(found: np.ndarray, expected: np.ndarray, bound: np.ndarray, *, case: str,
-                 output: str = "y", repro: str = "") -> Check:
-    """Assertion form of :func:`compare` (for tests): raises AssertionError with the full message."""
-    check = compare(case, output, found, expected, bound)
+def assert_close(found: np.ndarray, expected: np.ndarray, bound: np.ndarray | float, *, case: str,
+                 output: str = "y", kind: str = "float", repro: str = "") -> Check:
+    """Assertion form of :func:`compare`, the one the project's tests use.
+
+    Raises AssertionError naming the case, the output, the worst index, the value found,
+    the value expected and the bound (a ``tolerance.error_bound``); pytest hides this frame.
+    """
+    __tracebackhide__ = True
+    check = compare(case, output, found, expected, np.asarray(bound), kind=kind)
     if not check.passed:
         raise AssertionError(check.message + (f"\n  reproduce: {repro}" if repro else ""))
     return check

@@ -19,6 +19,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from implementations import ConvParams, get  # noqa: E402
+from conformance.compare import assert_close  # noqa: E402
+from conformance.tolerance import error_bound  # noqa: E402
 from implementations.dtypes import numpy_dtype  # noqa: E402
 from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
 from implementations import triton_kernels as tk  # noqa: E402
@@ -32,7 +34,6 @@ CASES = {
     "depthwise_strided_dilated": ((2, 3, 8, 8), (3, 1, 3, 3), dict(stride=2, padding=1, dilation=2, groups=3)),
     "pointwise_wide_channels": ((1, 20, 3, 4), (18, 20, 1, 1), dict()),
 }
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 @pytest.fixture(scope="module")
@@ -43,20 +44,6 @@ def impl() -> Triton:
 def _rounded(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
     """Random values already representable in ``dtype`` (as its NumPy array type)."""
     return rng.standard_normal(shape).astype(numpy_dtype(dtype))
-
-
-def _assert_close(name: str, got: np.ndarray, ref: np.ndarray, abs_ref: np.ndarray, dtype: str, red: int) -> None:
-    """|got - ref| <= (4 eps(dtype) + red eps(acc)) * sum|products|, elementwise."""
-    acc_eps = EPS["float64" if dtype == "float64" else "float32"]
-    bound = (4 * EPS[dtype] + red * acc_eps) * abs_ref + 1e-300
-    got = got.astype(np.float64)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
-    excess = np.abs(got - ref) / bound
-    worst = tuple(int(i) for i in np.unravel_index(np.argmax(excess), excess.shape))
-    assert excess[worst] <= 1, (
-        f"{name}[{dtype}] worst at {worst}: got {got[worst]!r}, expected {ref[worst]!r}, "
-        f"bound {bound[worst]:.3g}"
-    )
 
 
 @pytest.mark.parametrize(
@@ -84,10 +71,10 @@ def test_forward_and_gradients_match_float64_naive(impl: Triton, case: str, dtyp
     n, k, oh, ow = p.y_shape
     _, cg, r, s = w_shape
     assert y.dtype == x.dtype and dx.dtype == x.dtype and dw.dtype == x.dtype and db.dtype == x.dtype
-    _assert_close("y", y, y_ref, y_abs, dtype, cg * r * s + 1)
-    _assert_close("dx", dx, refs[0], abss[0], dtype, k * r * s)
-    _assert_close("dw", dw, refs[1], abss[1], dtype, n * oh * ow)
-    _assert_close("db", db, refs[2], abss[2], dtype, n * oh * ow)
+    checks = {"y": (y, y_ref, y_abs, cg * r * s + 1), "dx": (dx, refs[0], abss[0], k * r * s),
+              "dw": (dw, refs[1], abss[1], n * oh * ow), "db": (db, refs[2], abss[2], n * oh * ow)}
+    for name, (found, ref, magnitude, terms) in checks.items():
+        assert_close(found, ref, error_bound(dtype, terms, magnitude, ref), case=f"{case} [{dtype}]", output=name)
 
 
 @pytest.mark.parametrize("case", ["dilation_groups", "pointwise_wide_channels"])
