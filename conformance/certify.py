@@ -13,14 +13,14 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from implementations import FEATURES, Implementation, load
-from implementations import registry
+from implementations import FEATURES, Implementation, load, registry
 from implementations.dtypes import DTYPES, numpy_dtype
 from implementations.files import json_float
 
@@ -169,7 +169,8 @@ def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iter
                     s.status = FAIL
                 elif s.passed:
                     s.status = PASS
-                    s.reason = f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}" if s.unsupported else ""
+                    s.reason = (f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}"
+                                if s.unsupported else "")
                 elif s.unsupported:
                     s.status, s.reason = UNSUPPORTED, "; ".join(reasons)
                 else:
@@ -192,7 +193,13 @@ class _Progress:
         self.enabled = True
         if sys.stderr.isatty():
             try:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
 
                 self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False)

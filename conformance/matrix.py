@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from implementations import FEATURES, available, load, registered, unavailable_reason
 from implementations.files import json_float
@@ -19,7 +20,8 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     grid: dict[str, dict[str, Any]] = {f: {} for f in FEATURES}
     worst: dict[str, float | str] = {}
     for s in cert.features:
-        grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"], "reason": s.reason}
+        grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"],
+                                    "reason": s.reason}
         if s.status in ("pass", "fail"):
             prev = worst.get(s.dtype, 0.0)
             worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev

@@ -78,7 +78,8 @@ class DilationIgnored(Mutant):
         if params.dilation == (1, 1):
             return base.conv2d(x, w, b, params)
         oh, ow = params.out_hw
-        return np.ascontiguousarray(base.conv2d(x, w, b, dataclasses.replace(params, dilation=(1, 1)))[:, :, :oh, :ow])
+        undilated = base.conv2d(x, w, b, dataclasses.replace(params, dilation=(1, 1)))
+        return np.ascontiguousarray(undilated[:, :, :oh, :ow])
 
 
 class GroupsMixed(Mutant):
@@ -254,14 +255,15 @@ class CeilModeNoDrop(Mutant):
         if not params.ceil_mode:
             return params.out_hw
         return tuple(-(-(n + a + b - k) // s) + 1 for n, (a, b), k, s in
-                     zip(params.x_shape[2:], params.padding, params.kernel, params.stride))
+                     zip(params.x_shape[2:], params.padding, params.kernel, params.stride, strict=True))
 
     def max_pool2d(self, x, params):
         out = self._shape(params)
         if out == params.out_hw:
             return base.max_pool2d(x, params)
         cls = type("Undropped", (PoolParams,), {"out_hw": property(lambda _s: out)})
-        return base.max_pool2d(x, cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(params)}))
+        fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+        return base.max_pool2d(x, cls(**fields))
 
 
 class ReturnsFloat64(Mutant):

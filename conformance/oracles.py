@@ -79,7 +79,8 @@ def _map(name: str, node, inputs: list[np.ndarray], outputs: list[np.ndarray]) -
         w = inputs[1].astype(np.float64)
         case.inputs.update(w=w, b=inputs[2].astype(np.float64) if len(inputs) > 2 else None)
         case.params = ConvParams.create(x.shape, w.shape, stride=stride, padding=_padding(attrs),
-                                        dilation=tuple(attrs.get("dilations", [1, 1])), groups=attrs.get("group", 1))
+                                        dilation=tuple(attrs.get("dilations", [1, 1])),
+                                        groups=attrs.get("group", 1))
     else:
         if any(d != 1 for d in attrs.get("dilations", [1, 1])):
             case.skip = "dilated pooling: PoolParams has no dilation"
@@ -111,7 +112,8 @@ def onnx_cases() -> list[OracleCase]:
         if not set(ops) & set(ONNX_OPS):
             continue
         if len(ops) != 1:
-            out.append(OracleCase(tc.name, "", skip=f"a graph of {len(ops)} nodes ({', '.join(ops)}), not one operator"))
+            skip = f"a graph of {len(ops)} nodes ({', '.join(ops)}), not one operator"
+            out.append(OracleCase(tc.name, "", skip=skip))
             continue
         node = tc.model.graph.node[0]
         for i, (inputs, outputs) in enumerate(tc.data_sets):
@@ -166,12 +168,14 @@ def scipy_cases(seed: int = 7) -> list[tuple[str, dict[str, np.ndarray], Any, np
         w = rng.standard_normal(shape)
         for mode in ("full", "same", "valid"):
             p = ConvParams.create((1, 1, *x.shape), (1, 1, *w.shape), padding=mode)
-            out.append((f"correlate2d-{mode}-k{shape[0]}x{shape[1]}", {"x": x[None, None], "w": w[None, None]},
+            out.append((f"correlate2d-{mode}-k{shape[0]}x{shape[1]}",
+                        {"x": x[None, None], "w": w[None, None]},
                         p, signal.correlate2d(x, w, mode=mode)[None, None]))
             flipped = np.ascontiguousarray(w[::-1, ::-1])
             ours = {"same": "same_lower" if any(k % 2 == 0 for k in shape) else "same"}.get(mode, mode)
             q = ConvParams.create((1, 1, *x.shape), (1, 1, *w.shape), padding=ours)
-            out.append((f"convolve2d-{mode}-k{shape[0]}x{shape[1]}", {"x": x[None, None], "w": flipped[None, None]},
+            out.append((f"convolve2d-{mode}-k{shape[0]}x{shape[1]}",
+                        {"x": x[None, None], "w": flipped[None, None]},
                         q, signal.convolve2d(x, w, mode=mode)[None, None]))
     return out
 

@@ -17,9 +17,9 @@ import hashlib
 import io
 import json
 import zipfile
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -91,7 +91,8 @@ def _has_ties(problem: Problem, x: np.ndarray) -> bool:
     return bool(((view == top).sum(axis=-1) > 1).any())
 
 
-def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays, h: float = 2.0**-10) -> dict[str, float]:
+def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays,
+                             h: float = 2.0**-10) -> dict[str, float]:
     """Relative error of each reference gradient against a central difference.
 
     Checks the directional derivative of ``L = sum(y * dy)`` along a random direction
@@ -182,7 +183,8 @@ def _npz_bytes(arrays: Arrays) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for key in sorted(arrays):
             member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), version=(1, 0), allow_pickle=False)
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), version=(1, 0),
+                                      allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue())
@@ -265,7 +267,7 @@ class GoldenError(RuntimeError):
     """The stored golden data fails its checksums."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _golden(family: str) -> dict[str, np.ndarray]:
     problems = verify_manifest()
     if problems:

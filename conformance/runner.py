@@ -130,7 +130,8 @@ def _call(impl: Implementation, case: Case, native: dict) -> tuple:
     return (getattr(impl, op)(native["x"], p),)
 
 
-def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None) -> CaseResult:
+def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
+             spec: str | None = None) -> CaseResult:
     """Run and judge ``case`` on ``impl`` (see the module docstring)."""
     spec = spec or impl.name
     result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
@@ -158,7 +159,8 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec:
         result.status, result.reason = UNSUPPORTED, exc.reason
         return result
     except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
-        result.checks.append(behaviour(result.label, "no crash", False, f"raised {type(exc).__name__}: {exc}"))
+        crash = f"raised {type(exc).__name__}: {exc}"
+        result.checks.append(behaviour(result.label, "no crash", False, crash))
         result.status, result.seconds = FAIL, time.perf_counter() - start
         return result
     result.seconds = time.perf_counter() - start
@@ -166,14 +168,14 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec:
     if len(found) != len(case.outputs):
         checks.append(behaviour(result.label, "outputs", False,
                                 f"returned {len(found)} arrays, expected {len(case.outputs)}"))
-    for name, value in zip(case.outputs, found):
+    for name, value in zip(case.outputs, found, strict=False):  # a count mismatch is recorded above
         exp = expectations[name]
         value = np.asarray(value)
         got = np.dtype(value.dtype).name
         checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}",
                                 found=got, expected=dtype))
-        checks.append(compare(result.label, name, value.astype(np.float64) if value.dtype != object else value,
-                              exp.expected, exp.bound, kind=exp.kind))
+        as_float = value.astype(np.float64) if value.dtype != object else value
+        checks.append(compare(result.label, name, as_float, exp.expected, exp.bound, kind=exp.kind))
     for k, v in after.items():
         checks.append(behaviour(result.label, f"{k} unmodified", _same_bits(v, pristine[k]),
                                 "the implementation wrote into its input"))

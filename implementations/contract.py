@@ -6,8 +6,9 @@ Layout at the contract is logical NCHW; operations are cross-correlation.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

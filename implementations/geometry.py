@@ -8,8 +8,9 @@ recompute a shape by hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from .dtypes import DTYPES, dtype_name
 
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
-PaddingSpec = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
+PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 
 PADDING_MODES = ("valid", "same", "same_lower", "full")
 
@@ -78,7 +79,7 @@ def resolve_padding(
         if mode == "full":
             return ((eff_k[0] - 1,) * 2, (eff_k[1] - 1,) * 2), mode  # type: ignore[return-value]
         pads = []
-        for n, k, s in zip(in_hw, eff_k, stride):
+        for n, k, s in zip(in_hw, eff_k, stride, strict=True):
             out = -(-n // s)
             total = max((out - 1) * s + k - n, 0)
             small, big = total // 2, total - total // 2
@@ -152,7 +153,7 @@ class ConvParams:
         padding: PaddingSpec = 0,
         dilation: int | Sequence[int] = 1,
         groups: int = 1,
-    ) -> "ConvParams":
+    ) -> ConvParams:
         """Validate shapes and options and resolve the padding spec."""
         xs = _shape("x_shape", x_shape)
         ws = _shape("w_shape", w_shape)
@@ -227,7 +228,7 @@ class PoolParams:
         padding: PaddingSpec = 0,
         ceil_mode: bool = False,
         count_include_pad: bool = False,
-    ) -> "PoolParams":
+    ) -> PoolParams:
         """Validate shapes and options and resolve the padding spec.
 
         ``stride=None`` means stride = kernel. Each padding must be smaller than the
@@ -240,7 +241,7 @@ class PoolParams:
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name}={flag!r}: must be a bool")
         pad, mode = resolve_padding(padding, xs[2:], ks, st)
-        for axis, (pair, k) in enumerate(zip(pad, ks)):
+        for axis, (pair, k) in enumerate(zip(pad, ks, strict=True)):
             if max(pair) >= k:
                 raise ValueError(
                     f"padding={pad}: padding {pair} on axis {axis + 2} must be smaller than "
@@ -277,7 +278,7 @@ class PoolParams:
         overhang that ``ceil_mode`` adds beyond the padding never counts.
         """
         return tuple(  # type: ignore[return-value]
-            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.kernel)
+            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.kernel, strict=True)
         )
 
     @property
@@ -286,7 +287,8 @@ class PoolParams:
         overhang), so that floor-mode pooling over it gives exactly ``out_hw`` windows."""
         return tuple(  # type: ignore[return-value]
             (before, max(after, extent - before - size))
-            for (before, after), extent, size in zip(self.padding, self.padded_extent, self.x_shape[2:])
+            for (before, after), extent, size
+            in zip(self.padding, self.padded_extent, self.x_shape[2:], strict=True)
         )
 
 

@@ -32,6 +32,7 @@ from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name
 
+
 def tensor_from_numpy(array: np.ndarray) -> torch.Tensor:
     """A CPU tensor sharing ``array``'s memory (C-contiguous); bfloat16 moves as its bits,
     since ``torch.from_numpy`` knows no ml_dtypes bfloat16."""
@@ -59,7 +60,7 @@ def _torch_pad(padding) -> tuple[int, int, int, int]:
 
 def _native_pool(p: PoolParams) -> bool:
     """Whether the pooling op's own padding argument expresses ``p.padding``."""
-    return p.is_symmetric and all(2 * pair[0] <= k for pair, k in zip(p.padding, p.kernel))
+    return p.is_symmetric and all(2 * pair[0] <= k for pair, k in zip(p.padding, p.kernel, strict=True))
 
 
 class Torch(Implementation):
@@ -159,7 +160,8 @@ class Torch(Implementation):
         mask = torch.ones((1, 1, *p.x_shape[2:]), dtype=x.dtype, device=x.device)
         if p.count_include_pad:
             mask = F.pad(mask, _torch_pad(p.padding), value=1.0)
-            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
+            overhang = tuple((0, grown[1] - pad[1])
+                             for grown, pad in zip(p.window_padding, p.padding, strict=True))
             mask = F.pad(mask, _torch_pad(overhang))
         else:
             mask = self._pad_to_extent(mask, p, 0.0)
