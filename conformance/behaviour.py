@@ -54,7 +54,7 @@ def findings(impl: Implementation, device: str, dtype: np.dtype) -> dict[str, st
     def max_grad(dev):
         dx = out(impl.max_pool2d_backward(dev(window(NAN)), dev(np.ones((1, 1, 1, 1))), pool))
         where = {0: "the 1", 1: "the NaN", 2: "the 3 (largest number)", 3: "the 2"}
-        hit = [where[i] for i in np.flatnonzero(dx)]
+        hit = [where[int(i)] for i in np.flatnonzero(dx)]
         return "gradient goes to " + (" and ".join(hit) if hit else "nowhere") + (
             " (NaN gradient)" if np.isnan(dx).any() else "")
 

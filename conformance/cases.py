@@ -84,6 +84,8 @@ class Problem:
     def params(self) -> ConvParams | PoolParams:
         """The resolved geometry (raises ValueError for an invalid problem)."""
         if self.family == "conv2d":
+            if self.w_shape is None:
+                raise ValueError("w_shape=None: a conv2d problem needs the weight shape")
             return ConvParams.create(
                 self.x_shape, self.w_shape, stride=1 if self.stride is None else self.stride,
                 padding=self.padding, dilation=self.dilation, groups=self.groups,
@@ -99,8 +101,8 @@ class Problem:
         p = self.params  # validates first: a bad problem raises the geometry's ValueError
         n, c, h, w = p.x_shape
         parts = [f"n{n}c{c}h{h}w{w}"]
-        if self.family == "conv2d":
-            k, _, r, s = self.w_shape  # type: ignore[misc]
+        if isinstance(p, ConvParams):
+            k, _, r, s = p.w_shape
             parts.append(f"k{k}r{r}s{s}")
             parts += _axes("st", p.stride, (1, 1))
             parts.append(_pad_label(self.padding))
@@ -127,7 +129,7 @@ class Problem:
         used = set()
         if not p.is_symmetric:
             used.add("asymmetric_padding")
-        if self.family == "conv2d":
+        if isinstance(p, ConvParams):
             if p.stride != (1, 1):
                 used.add("stride")
             if p.dilation != (1, 1):

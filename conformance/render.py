@@ -111,8 +111,8 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += ["| probe | " + " | ".join(cert["findings"]) + " |",
                   "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
         for k in keys:
-            row = " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values())
-            lines.append(f"| {k} | {row} |")
+            cells = " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values())
+            lines.append(f"| {k} | {cells} |")
     return "\n".join(lines) + "\n"
 
 

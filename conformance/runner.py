@@ -18,6 +18,7 @@ import numpy as np
 from implementations import Implementation, Unsupported
 from implementations.dtypes import numpy_dtype
 from implementations.files import json_float
+from implementations.geometry import ConvParams
 
 from . import references
 from .cases import CATALOGUE, Case, Problem
@@ -50,7 +51,7 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     raw = stored[0] if stored else problem.inputs()
     typed = {k: (None if v is None else v.astype(numpy_dtype(dtype))) for k, v in raw.items()}
     rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
-    unchanged = all(v is None or np.array_equal(v, raw[k]) for k, v in rounded.items())
+    unchanged = all(v is None or np.array_equal(v, np.asarray(raw[k])) for k, v in rounded.items())
     outputs = stored[1] if stored and unchanged else references.compute(problem, rounded)
     mags = references.magnitudes(problem, rounded)
     lengths = references.reduction_lengths(problem)
@@ -121,9 +122,9 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 def _call(impl: Implementation, case: Case, native: dict) -> tuple:
     p = case.problem.params
     op = case.op
-    if op == "conv2d":
-        return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
-    if op == "conv2d_backward":
+    if isinstance(p, ConvParams):
+        if op == "conv2d":
+            return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
         return tuple(impl.conv2d_backward(native["x"], native["w"], native["dy"], p))
     if op.endswith("_backward"):
         return (getattr(impl, op)(native["x"], native["dy"], p),)

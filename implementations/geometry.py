@@ -77,7 +77,7 @@ def resolve_padding(
         if mode == "valid":
             return ((0, 0), (0, 0)), mode
         if mode == "full":
-            return ((eff_k[0] - 1,) * 2, (eff_k[1] - 1,) * 2), mode  # type: ignore[return-value]
+            return ((eff_k[0] - 1,) * 2, (eff_k[1] - 1,) * 2), mode
         pads = []
         for n, k, s in zip(in_hw, eff_k, stride, strict=True):
             out = -(-n // s)
@@ -90,14 +90,12 @@ def resolve_padding(
     ):
         ph, pw = _pair("padding", padding, minimum=0)
         return ((ph, ph), (pw, pw)), "explicit"
-    if (
-        isinstance(padding, (tuple, list))
-        and len(padding) == 2
-        and all(isinstance(p, (tuple, list)) for p in padding)
-    ):
-        top_bottom = _pair("padding", tuple(padding[0]), minimum=0)
-        left_right = _pair("padding", tuple(padding[1]), minimum=0)
-        return (top_bottom, left_right), "explicit"
+    if isinstance(padding, (tuple, list)) and len(padding) == 2:
+        rows, cols = padding
+        if isinstance(rows, (tuple, list)) and isinstance(cols, (tuple, list)):
+            top_bottom = _pair("padding", tuple(rows), minimum=0)
+            left_right = _pair("padding", tuple(cols), minimum=0)
+            return (top_bottom, left_right), "explicit"
     raise ValueError(
         f"padding={padding!r}: must be an int, (ph, pw), ((top, bottom), (left, right)) "
         f"or one of {PADDING_MODES}"

@@ -26,8 +26,8 @@ from .geometry import ConvParams, PoolParams, effective_kernel, output_size
 _COMPUTE = {"float64": np.float64, "float32": np.float32, "float16": np.float32, "bfloat16": np.float32}
 
 
-def _compute_dtype(array: np.ndarray) -> type:
-    return _COMPUTE[np.dtype(array.dtype).name]
+def _compute_dtype(array: np.ndarray) -> np.dtype:
+    return np.dtype(_COMPUTE[np.dtype(array.dtype).name])
 
 
 def pad_input(x: np.ndarray, padding, extent, value: float = 0.0) -> np.ndarray:
@@ -60,8 +60,9 @@ def im2col(x: np.ndarray, kernel, stride=(1, 1), padding=((0, 0), (0, 0)), dilat
     """Column matrix ``(N * OH * OW, C * R * S)`` of ``x``; ``out_hw`` defaults to the floor rule."""
     if out_hw is None:
         out_hw = tuple(
-            output_size(n, *pad, effective_kernel(k, d), s)
-            for n, pad, k, d, s in zip(x.shape[2:], padding, kernel, dilation, stride, strict=True)
+            output_size(n, before, after, effective_kernel(k, d), s)
+            for n, (before, after), k, d, s
+            in zip(x.shape[2:], padding, kernel, dilation, stride, strict=True)
         )
     xp = pad_input(x, padding, _extent(out_hw, kernel, stride, dilation))
     view = window_view(xp, kernel, stride, dilation, out_hw)  # (N, C, OH, OW, R, S)

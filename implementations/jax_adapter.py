@@ -101,11 +101,10 @@ def _avg_pool(p: PoolParams) -> Callable:
 @cache
 def _compiled(op: str, params: ConvParams | PoolParams) -> Callable:
     """The jitted function for ``op`` at this geometry, built once."""
-    if op == "conv2d":
+    if isinstance(params, ConvParams):
         conv = _conv(params)
-        return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b[None, :, None, None])
-    if op == "conv2d_backward":
-        conv = _conv(params)
+        if op == "conv2d":
+            return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b[None, :, None, None])
 
         def conv_backward(x, w, dy):
             dx, dw = jax.vjp(conv, x, w)[1](dy)
@@ -176,7 +175,7 @@ class Jax(Implementation):
             "devices": {name: cpu_name() if name == "cpu" else d.device_kind
                         for name, d in self._devices.items()},
             "threads": usable_cores(),  # XLA's CPU client: one intra-op thread per usable core
-            "x64": bool(jax.config.jax_enable_x64),
+            "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
             "jit": "per geometry, lru_cache",
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
