@@ -10,7 +10,7 @@ reference sees exactly what the adapter sees.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import ml_dtypes
@@ -23,7 +23,6 @@ from conformance.compare import assert_close
 from conformance.tolerance import error_bound
 from implementations import Unsupported
 from implementations.dtypes import DTYPES
-
 
 #: id -> ConvParams.create arguments. Small on purpose: naive is a Python loop.
 CONV_CASES = {
@@ -49,7 +48,8 @@ POOL_CASES = {
     "ceil_drops_window_in_padding": dict(x_shape=(1, 1, 5, 5), kernel=2, stride=2, padding=1, ceil_mode=True),
     "asymmetric_count_pad": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((0, 2), (1, 0)),
                                  count_include_pad=True),
-    "asymmetric_ceil": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((2, 0), (0, 1)), ceil_mode=True),
+    "asymmetric_ceil": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((2, 0), (0, 1)),
+                            ceil_mode=True),
     "pad_over_half_kernel": dict(x_shape=(1, 1, 5, 5), kernel=3, stride=1, padding=2, count_include_pad=True),
     "same": dict(x_shape=(1, 2, 7, 8), kernel=3, stride=2, padding="same"),
     "same_count_pad": dict(x_shape=(1, 2, 8, 7), kernel=3, stride=2, padding="same", count_include_pad=True),
@@ -77,7 +77,7 @@ def _expected(problem: Problem, inputs: dict[str, np.ndarray | None]) -> Expecte
     return Expected(references.compute(problem, f64), references.magnitudes(problem, f64))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _conv_problem(case: str, dtype: str, bias: bool = True):
     """The problem, its inputs x, w, b, dy in ``dtype``, and what it should give."""
     problem = Problem("conv2d", bias=bias, **CONV_CASES[case])
@@ -89,7 +89,7 @@ def _conv_problem(case: str, dtype: str, bias: bool = True):
     return problem, inputs, _expected(problem, inputs)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pool_problem(kind: str, case: str, dtype: str, values: str = "normal"):
     """The ``kind`` (max or avg) pooling problem, its inputs x, dy, and what it should give;
     ``values='ties'`` draws x from {0, 1, 2} so that windows hold several maxima,
@@ -137,7 +137,7 @@ def _run(impl, device: str, op: str, params, arrays, dtype: str, unsupported=Non
     outs = [impl.to_numpy(t) for t in (out if isinstance(out, tuple) else (out,))]
     for o in outs:
         assert o.dtype == np.dtype(dtype), f"{op} returned {o.dtype} for {dtype} input"
-    for a, t in zip(arrays, tensors):
+    for a, t in zip(arrays, tensors, strict=True):
         if a is not None:
             np.testing.assert_array_equal(impl.to_numpy(t), a, err_msg=f"{op} modified its input")
     return outs
@@ -160,7 +160,7 @@ def test_conv2d_gradients_match_reference(impl, device, case, dtype, documented_
                  documented_unsupported(impl, "conv2d_backward", p, dtype, device))
     if found is None:
         return
-    _assert_matches(impl, problem, expected, dict(zip(("dx", "dw", "db"), found)), dtype,
+    _assert_matches(impl, problem, expected, dict(zip(("dx", "dw", "db"), found, strict=True)), dtype,
                     f"{impl.name} conv2d_backward {case}")
 
 

@@ -13,7 +13,8 @@ def test_assert_close_names_case_output_worst_index_found_expected_and_bound():
     with pytest.raises(AssertionError) as info:
         assert_close(found, expected, np.full((2, 3), 0.1), case="conv-case", output="dx", repro="run me")
     message = str(info.value)
-    for part in ("conv-case", "dx[1, 2]", "= 0.5", "expected 0.0", "bound 0.1", "ratio 5", "reproduce: run me"):
+    parts = ("conv-case", "dx[1, 2]", "= 0.5", "expected 0.0", "bound 0.1", "ratio 5", "reproduce: run me")
+    for part in parts:
         assert part in message, (part, message)
 
 

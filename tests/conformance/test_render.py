@@ -36,7 +36,8 @@ def test_matrix_command_writes_markdown_html_json_and_certificates(tmp_path, cap
 
 
 def test_matrix_command_fails_when_an_implementation_fails(tmp_path, capsys):
-    argv = ["matrix", "--impl", "conformance.mutants:KernelFlipped", "--quick", "--out", str(tmp_path), "--no-progress"]
+    argv = ["matrix", "--impl", "conformance.mutants:KernelFlipped", "--quick", "--out", str(tmp_path),
+            "--no-progress"]
     assert main(argv) == 1
 
 

@@ -24,7 +24,8 @@ MANY = settings(max_examples=150)  # 'many random problems', still a few seconds
 SMALL = st.integers(1, 3)
 PADDING = st.one_of(
     st.sampled_from(["valid", "same", "same_lower", "full"]),
-    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)), st.tuples(st.integers(0, 2), st.integers(0, 2))),
+    st.tuples(st.tuples(st.integers(0, 2), st.integers(0, 2)),
+              st.tuples(st.integers(0, 2), st.integers(0, 2))),
 )
 
 
@@ -36,7 +37,7 @@ def conv_problems(draw):
     kernel = (draw(SMALL), draw(SMALL))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     stride = (draw(SMALL), draw(SMALL))
-    eff = [(r - 1) * d + 1 for r, d in zip(kernel, dilation)]
+    eff = [(r - 1) * d + 1 for r, d in zip(kernel, dilation, strict=True)]
     h, w = draw(st.integers(eff[0], eff[0] + 5)), draw(st.integers(eff[1], eff[1] + 5))
     params = ConvParams.create(
         (draw(st.integers(1, 2)), c, h, w), (k, c // groups, *kernel), stride, draw(PADDING), dilation, groups
@@ -51,7 +52,8 @@ def pool_problems(draw):
     padding = tuple(
         (draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))) for k in kernel
     )
-    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(kernel[0], 9)), draw(st.integers(kernel[1], 9)))
+    shape = (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+             draw(st.integers(kernel[0], 9)), draw(st.integers(kernel[1], 9)))
     params = PoolParams.create(
         shape, kernel, (draw(st.integers(1, 3)), draw(st.integers(1, 3))), padding,
         draw(st.booleans()), draw(st.booleans()),
@@ -90,7 +92,8 @@ def conv_data(params, seed):
 
 
 def conv_results(impl, params, x, w, b, dy):
-    return dict(zip(("y", "dx", "dw", "db"), (impl.conv2d(x, w, b, params), *impl.conv2d_backward(x, w, dy, params))))
+    outputs = (impl.conv2d(x, w, b, params), *impl.conv2d_backward(x, w, dy, params))
+    return dict(zip(("y", "dx", "dw", "db"), outputs, strict=True))
 
 
 def conv_inputs(x, w, b, dy):
@@ -132,7 +135,8 @@ def torch_conv(params, x, w, b, dy):
 
     (top, bottom), (left, right) = params.padding
     xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
-    y = F.conv2d(F.pad(xt, (left, right, top, bottom)), wt, bt, params.stride, 0, params.dilation, params.groups)
+    y = F.conv2d(F.pad(xt, (left, right, top, bottom)), wt, bt, params.stride, 0, params.dilation,
+                 params.groups)
     y.backward(torch.tensor(dy))
     return {"y": y.detach().numpy(), "dx": xt.grad.numpy(), "dw": wt.grad.numpy(), "db": bt.grad.numpy()}
 
@@ -171,7 +175,8 @@ def test_naive_and_im2col_conv_match_torch_float64(problem):
 def test_naive_and_im2col_pooling_match_torch_float64(problem):
     pytest.importorskip("torch")
     params, seed = problem
-    assume(params.is_symmetric and all(2 * p[0] <= k for p, k in zip(params.padding, params.kernel)))
+    half_kernel = all(2 * p[0] <= k for p, k in zip(params.padding, params.kernel, strict=True))
+    assume(params.is_symmetric and half_kernel)
     rng = np.random.default_rng(seed)
     x, dy = rng.standard_normal(params.x_shape), rng.standard_normal(params.y_shape)
     expected = torch_pool(params, x, dy)

@@ -32,6 +32,7 @@ def test_write_atomic_interrupted_keeps_the_previous_file_and_leaves_no_temp(tmp
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
 
 
-@pytest.mark.parametrize("value, spelled", [(1.5, 1.5), (math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan")])
+@pytest.mark.parametrize("value, spelled",
+                         [(1.5, 1.5), (math.inf, "inf"), (-math.inf, "-inf"), (math.nan, "nan")])
 def test_json_float_spells_out_what_json_cannot_hold(value, spelled):
     assert json_float(value) == spelled
