@@ -15,6 +15,7 @@ import zlib
 import numpy as np
 
 from implementations import Implementation, registry
+from implementations.dtypes import numpy_dtype
 from implementations.geometry import ConvParams
 
 from .workloads import Layer, Workload
@@ -44,14 +45,6 @@ class Case:
     @property
     def operation(self) -> str:
         return self.workload.op + ("_backward" if self.pass_ == "backward" else "")
-
-
-def numpy_dtype(name: str) -> Any:
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return ml_dtypes.bfloat16
-    return np.dtype(name)
 
 
 @lru_cache(maxsize=4)

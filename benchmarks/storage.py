@@ -7,34 +7,12 @@ An interrupted run therefore leaves a valid file holding everything that finishe
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from implementations.files import write_atomic
+
 SCHEMA = 1
-
-
-def write_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=1, default=_jsonable)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp makes 0600; a result file is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _jsonable(value: Any) -> Any:
@@ -66,7 +44,7 @@ class ResultFile:
         self.save()
 
     def save(self) -> None:
-        write_atomic(self.path, self.document)
+        write_atomic(self.path, json.dumps(self.document, indent=1, default=_jsonable))
 
 
 def read(path: Path) -> dict[str, Any]:

@@ -26,8 +26,9 @@ float64; without it JAX silently computes float64 inputs in float32.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import jax
 
@@ -90,20 +91,20 @@ def _avg_pool(p: PoolParams) -> Callable:
         sums = lax.reduce_window(x.astype(acc), np.array(0, acc), lax.add, **window)
         mask = jnp.pad(jnp.ones(p.x_shape[2:], acc), p.padding,
                        constant_values=1.0 if p.count_include_pad else 0.0)
-        overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
+        overhang = tuple((0, grown[1] - pad[1])
+                         for grown, pad in zip(p.window_padding, p.padding, strict=True))
         counts = lax.reduce_window(mask, np.array(0, acc), lax.add, p.kernel, p.stride, overhang)
         return (sums / counts).astype(x.dtype)
     return pool
 
 
-@lru_cache(maxsize=None)
+@cache
 def _compiled(op: str, params: ConvParams | PoolParams) -> Callable:
     """The jitted function for ``op`` at this geometry, built once."""
-    if op == "conv2d":
+    if isinstance(params, ConvParams):
         conv = _conv(params)
-        return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b[None, :, None, None])
-    if op == "conv2d_backward":
-        conv = _conv(params)
+        if op == "conv2d":
+            return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b[None, :, None, None])
 
         def conv_backward(x, w, dy):
             dx, dw = jax.vjp(conv, x, w)[1](dy)
@@ -171,9 +172,10 @@ class Jax(Implementation):
             "jax": jax.__version__,
             "jaxlib": jaxlib.__version__,
             "numpy": np.__version__,
-            "devices": {name: cpu_name() if name == "cpu" else d.device_kind for name, d in self._devices.items()},
+            "devices": {name: cpu_name() if name == "cpu" else d.device_kind
+                        for name, d in self._devices.items()},
             "threads": usable_cores(),  # XLA's CPU client: one intra-op thread per usable core
-            "x64": bool(jax.config.jax_enable_x64),
+            "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
             "jit": "per geometry, lru_cache",
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),

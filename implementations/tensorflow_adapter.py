@@ -30,7 +30,7 @@ operation lays them out as TensorFlow wants and back:
   with ``count_include_pad``; never the ``ceil_mode`` overhang). The ratio is sum / count.
 - pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
 
-Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=2`` unless
+Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=3`` unless
 set) and sets its inter-op pool to one thread (eager ops run one at a time); the intra-op
 pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 """
@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -174,7 +175,7 @@ class TensorFlow(Implementation):
             parts = [
                 self._backprop(xg, wg, dyg, p, layout, padding)
                 for xg, wg, dyg in zip(tf.split(xl, groups, axis=channels), tf.split(wl, groups, axis=3),
-                                       tf.split(dyl, groups, axis=channels))
+                                       tf.split(dyl, groups, axis=channels), strict=True)
             ]
             dx = tf.concat([d for d, _ in parts], axis=channels)
             dw = tf.concat([d for _, d in parts], axis=3)
@@ -218,7 +219,7 @@ class TensorFlow(Implementation):
         mask = tf.ones(_spatial((h, w), layout), x.dtype)
         if p.count_include_pad:
             mask = tf.pad(mask, _explicit(p.padding, layout), constant_values=1)
-            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding))
+            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding, strict=True))
             mask = tf.pad(mask, _explicit(overhang, layout))
         else:
             mask = tf.pad(mask, _explicit(pads, layout))

@@ -1,4 +1,4 @@
-import json
+import os
 
 import pytest
 
@@ -19,11 +19,10 @@ def test_a_write_interrupted_midway_keeps_the_previous_file_and_no_temp(tmp_path
     f = ResultFile(path, {"machine": "m"})
     f.add_result({"i": 0})
 
-    def dump_then_die(obj, fh, **kw):
-        fh.write('{"schema": 1, "resu')  # half a document, then the process is "killed"
+    def die_before_the_rename(fd):  # the new document is written, not yet in place
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(json, "dump", dump_then_die)
+    monkeypatch.setattr(os, "fsync", die_before_the_rename)
     with pytest.raises(KeyboardInterrupt):
         f.add_result({"i": 1})
     monkeypatch.undo()
