@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from implementations._host import cpu_name, usable_cores
+from implementations.host import cpu_name, usable_cores
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 
