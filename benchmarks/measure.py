@@ -130,6 +130,8 @@ def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
     else:
         import torch
 
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
         tsrc = torch.ones(n, device=device)
         tdst = torch.empty_like(tsrc)
         seconds = median_time(synchronized(lambda: tdst.copy_(tsrc), torch.cuda.synchronize), 10)

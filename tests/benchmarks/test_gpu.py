@@ -17,26 +17,8 @@ pytestmark = [
 ]
 
 
-class PedanticTimer:
-    """The part of pytest-benchmark's fixture the harness uses."""
-
-    def __init__(self):
-        self.extra_info = {}
-
-    def pedantic(self, fn, rounds, warmup_rounds, iterations):
-        import time
-
-        self.stats = type("S", (), {})()
-        self.stats.stats = type("D", (), {})()
-        self.stats.stats.data = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            self.stats.stats.data.append(time.perf_counter() - start)
-
-
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
-def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tmp_path, layout):
+def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tmp_path, layout, pedantic):
     from implementations import registry
 
     impl = registry.get("torch")
@@ -44,7 +26,7 @@ def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tm
     run = Run(get_profile("smoke"), {"torch": impl}, ("cuda",), ("float32",), ResultFile(tmp_path / "r.json", {}))
     assert {c.layout for c in run.cases} == {"NCHW", "channels_last"}
     run.measure_peaks()
-    run.run_case(Case("torch", "cuda", "float32", wl, "forward", layout), PedanticTimer())
+    run.run_case(Case("torch", "cuda", "float32", wl, "forward", layout), pedantic())
     (result,) = read(tmp_path / "r.json").results
     assert result.status == "ok" and result.peak_memory_bytes > 0 and result.pct_peak > 0
     assert result.task.layout == layout
