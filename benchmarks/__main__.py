@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     )
     wall = time.perf_counter() - started
     result_file.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), wall_s=wall)
-    wrong = [f"{r.task.workload} {r.task.impl} {r.task.layout}" for r in result_file.results if r.status == "wrong"]
+    wrong = [f"{r.task.workload} {r.task.impl} {r.task.layout}"
+             for r in result_file.results if r.status == "wrong"]
     say(f"{len(result_file.results)} timed, {len(result_file.skipped)} skipped, {len(wrong)} wrong, "
         f"in {wall:.0f} s; results: {path}")
     if wrong:

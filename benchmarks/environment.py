@@ -72,7 +72,8 @@ def gpu() -> dict[str, Any]:
     if shutil.which("nvidia-smi"):
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=30)
-        info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+        lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
+        info["driver"] = lines[0] if lines else "unknown"
     return info
 
 

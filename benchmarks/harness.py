@@ -123,8 +123,8 @@ class Run:
         rounds_guess = self._rounds(estimate)
         budget = self._budgets.setdefault((case.impl, case.device, case.dtype), Budget(self.profile.budget_s))
         if estimate > self.profile.max_call_s:
-            raise Skip(f"estimated {estimate:.1f} s per call (at the rate measured on a small {case.workload.op}) "
-                       f"exceeds the profile's {self.profile.max_call_s} s per call")
+            raise Skip(f"estimated {estimate:.1f} s per call (at the rate measured on a small "
+                       f"{case.workload.op}) exceeds the profile's {self.profile.max_call_s} s per call")
         planned = estimate * (rounds_guess + 3)
         if not budget.allows(planned):
             raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/{case.dtype} "
@@ -172,8 +172,10 @@ class Run:
         return BenchmarkResult(
             task=task_spec(case), status="ok" if check["ok"] else "wrong", finished=_now(),
             host_time=host, device_time=device, first_call_s=first_s, precision=precision,
-            flops=wl.flops(case.pass_), flops_kind="direct-conv FLOPs" if wl.op == "conv2d" else "window elements",
-            min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"], peak_method=peak["method"],
+            flops=wl.flops(case.pass_),
+            flops_kind="direct-conv FLOPs" if wl.op == "conv2d" else "window elements",
+            min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"],
+            peak_method=peak["method"],
             peak_memory_bytes=memory, memory_method=memory_method, check=check,
             settings={"warmup_rounds": warmup, "rounds": rounds, **_tuning(impl, case.device)},
         )
@@ -220,7 +222,8 @@ class Run:
                 probe = Case(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
                              case.pass_, case.layout)
                 placed = tc.place(impl, probe)
-                call = measure.synchronized(tc.bound_call(impl, probe, placed), lambda: impl.synchronize(case.device))
+                call = measure.synchronized(tc.bound_call(impl, probe, placed),
+                                            lambda: impl.synchronize(case.device))
                 try:
                     seconds = measure.min_time(call, 3)
                 except Unsupported as exc:
@@ -244,7 +247,8 @@ class Run:
         key = f"{device}/{'tf32' if tf32 else dtype}"
         if key not in self._peaks:
             try:
-                self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size, "tf32" if tf32 else None)
+                self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size,
+                                                     "tf32" if tf32 else None)
             except (ImportError, RuntimeError) as exc:  # CUDA without torch (or without a GPU): no GEMM
                 self._peaks[key] = {"gflops": None, "method": f"not measured: {exc}"}
             self.result_file.update(peaks=self._peaks)
@@ -261,8 +265,8 @@ class Run:
         self._say(case, f"[yellow]skipped[/yellow] {reason}")
 
     def _say(self, case: Case, text: str) -> None:
-        line = (f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} {case.layout} "
-                f"{case.workload.name:<36} {case.pass_:<8} {text}")
+        line = (f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} "
+                f"{case.layout} {case.workload.name:<36} {case.pass_:<8} {text}")
         if self.console is not None:
             self.console.print(line, highlight=False, soft_wrap=True)
         else:  # without rich: the same line, its colour markup removed
@@ -319,10 +323,11 @@ def header(profile: Profile, impls: dict[str, Implementation], devices: tuple[st
         "implementations": {name: impl.describe() for name, impl in impls.items()},
         "devices": list(devices),
         "dtypes": list(dtypes),
-        "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds, "max_rounds": profile.max_rounds,
-                     "max_call_s": profile.max_call_s, "budget_s": profile.budget_s,
-                     "noise_threshold": stats.NOISE_THRESHOLD, "timer": HOST_METHOD,
-                     "device_timer": "CUDA events (torch tensors) or amortised calls (other frameworks) on a GPU",
+        "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds,
+                     "max_rounds": profile.max_rounds, "max_call_s": profile.max_call_s,
+                     "budget_s": profile.budget_s, "noise_threshold": stats.NOISE_THRESHOLD,
+                     "timer": HOST_METHOD,
+                     "device_timer": "on a GPU: CUDA events (torch tensors), else amortised calls",
                      "cold_cache": cold_cache},
         "peaks": {},
         "bandwidth": {},

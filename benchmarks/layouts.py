@@ -20,7 +20,8 @@ keeps its length.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 NCHW = "NCHW"
 CHANNELS_LAST = "channels_last"

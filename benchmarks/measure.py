@@ -10,7 +10,8 @@ import statistics
 import sys
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -139,13 +140,15 @@ def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
     return {"gbytes_per_s": 2 * n * 4 / seconds / 1e9, "method": method}
 
 
-def peak_memory(fn: Callable[[], Any], device: str, impl_name: str, torch_tensors: bool) -> tuple[int | None, str]:
+def peak_memory(fn: Callable[[], Any], device: str, impl_name: str,
+                torch_tensors: bool) -> tuple[int | None, str]:
     """Peak bytes allocated during one call, and how that was measured.
 
     CPU: ``tracemalloc`` (NumPy reports its array allocations to it), trusted only when
     the outputs are NumPy arrays; a framework's own allocator (torch, TensorFlow, XLA) is
-    invisible to it, so such peaks are reported as not measured. CUDA: torch's caching allocator high-water mark above the bytes already
-    allocated, when torch is loaded; other frameworks' allocators are not queried.
+    invisible to it, so such peaks are reported as not measured. CUDA: torch's caching
+    allocator high-water mark above the bytes already allocated, when torch is loaded;
+    other frameworks' allocators are not queried.
     """
     if device == "cpu":
         tracemalloc.start()

@@ -82,7 +82,10 @@ class Timing:
 
     @cached_property
     def summary(self) -> Measurement:
-        return self.given_summary if not self.times_s else summarize(self.times_s)
+        if self.times_s:
+            return summarize(self.times_s)
+        assert self.given_summary is not None  # __post_init__ refuses neither
+        return self.given_summary
 
     @property
     def median_s(self) -> float:
@@ -210,10 +213,12 @@ def _v1_layout(impl: str, device: str) -> str:
 
 def _v1_task(row: dict[str, Any]) -> TaskSpec:
     return TaskSpec(
-        impl=row["impl"], device=row["device"], dtype=row["dtype"], layout=_v1_layout(row["impl"], row["device"]),
+        impl=row["impl"], device=row["device"], dtype=row["dtype"],
+        layout=_v1_layout(row["impl"], row["device"]),
         workload=row["workload"], network=row.get("network", ""), layer=row.get("layer", ""),
         op=row.get("op", ""), pass_=row["pass"], batch=int(row.get("batch") or 0),
-        x_shape=tuple(row.get("x_shape") or ()), w_shape=tuple(row["w_shape"]) if row.get("w_shape") else None,
+        x_shape=tuple(row.get("x_shape") or ()),
+        w_shape=tuple(row["w_shape"]) if row.get("w_shape") else None,
     )
 
 
@@ -228,7 +233,8 @@ def result_from_v1(row: dict[str, Any]) -> BenchmarkResult:
     return BenchmarkResult(
         task=_v1_task(row), status=status if host or status == "error" else "error",
         finished=row.get("finished", ""), host_time=host, first_call_s=row.get("first_call_s"),
-        precision=row.get("precision", ""), flops=int(row.get("flops") or 0), flops_kind=row.get("flops_kind", ""),
+        precision=row.get("precision", ""), flops=int(row.get("flops") or 0),
+        flops_kind=row.get("flops_kind", ""),
         min_bytes=int(row.get("min_bytes") or 0), peak_gflops=row.get("peak_gflops"),
         peak_memory_bytes=row.get("peak_memory_bytes"), memory_method=row.get("memory_method", ""),
         check=row.get("check") or {}, error=row.get("error"),

@@ -127,7 +127,8 @@ def read(path: Path) -> RunDocument:
         what = "empty" if size == 0 else f"not JSON ({exc.msg} at line {exc.lineno})"
         raise ValueError(f"{path}: {what}; not a convcert result file") from None
     if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS or "results" not in doc:
-        raise ValueError(f"{path}: not a convcert result file (schema {', '.join(map(str, READABLE_SCHEMAS))})")
+        schemas = ", ".join(map(str, READABLE_SCHEMAS))
+        raise ValueError(f"{path}: not a convcert result file (schema {schemas})")
     header = {k: v for k, v in doc.items() if k not in ("results", "skipped")}
     try:
         if doc["schema"] == 1:

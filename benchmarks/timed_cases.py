@@ -77,7 +77,9 @@ def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple[A
     if workload.op == "conv2d":
         third = arrays["b"] if pass_ == "forward" else arrays["dy"]
         return (arrays["x"], arrays["w"], third, workload.params)
-    return (arrays["x"], workload.params) if pass_ == "forward" else (arrays["x"], arrays["dy"], workload.params)
+    if pass_ == "forward":
+        return (arrays["x"], workload.params)
+    return (arrays["x"], arrays["dy"], workload.params)
 
 
 def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) -> Callable[[], Any]:

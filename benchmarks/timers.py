@@ -22,8 +22,9 @@ decides (torch tensors on CUDA: events; anything else on a GPU: amortised; CPU: 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 #: Bytes zeroed between calls to evict the L2 cache (H100: 50 MiB, H200: 60 MiB of L2).
 L2_FLUSH_BYTES = 256 * 2**20
@@ -34,7 +35,8 @@ AMORTIZED_CALLS = 20
 class DeviceTimer(Protocol):
     """Times ``rounds`` calls of ``call``; returns seconds per call, one value per round."""
 
-    method: str
+    @property
+    def method(self) -> str: ...
 
     def times(self, call: Callable[[], Any], rounds: int) -> list[float]: ...
 
@@ -109,7 +111,8 @@ class AmortizedTimer:
 
     @property
     def method(self) -> str:
-        return f"{self.calls} calls back to back ended by one synchronize, divided by {self.calls} (no cold cache)"
+        n = self.calls
+        return f"{n} calls back to back ended by one synchronize, divided by {n} (no cold cache)"
 
     def times(self, call: Callable[[], Any], rounds: int) -> list[float]:
         _check_rounds(rounds)
@@ -133,10 +136,12 @@ def torch_event_timer(cold_cache: bool) -> EventTimer:
     """CUDA events of the current torch stream (torch and Triton kernels run on it)."""
     import torch
 
-    flush = None
+    flush: Callable[[], None] | None = None
     if cold_cache:
         cache = torch.empty(L2_FLUSH_BYTES, dtype=torch.int8, device="cuda")
-        flush = cache.zero_
+
+        def flush() -> None:
+            cache.zero_()
     return EventTimer(lambda: torch.cuda.Event(enable_timing=True), torch.cuda.synchronize, flush)
 
 

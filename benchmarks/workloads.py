@@ -12,7 +12,6 @@ own batch size).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Union
 
 from implementations.geometry import ConvParams, PoolParams, conv_flops
 
@@ -64,7 +63,7 @@ class Workload:
         return (self.batch, *self.layer.chw)
 
     @property
-    def params(self) -> Union[ConvParams, PoolParams]:
+    def params(self) -> ConvParams | PoolParams:
         lay = self.layer
         if lay.op == "conv2d":
             w_shape = (lay.filters, lay.chw[0] // lay.groups, *lay.kernel)
@@ -172,7 +171,8 @@ def _resnet50() -> tuple[Layer, ...]:
     layers.append(_pool(net, "avgpool", "avg_pool2d", (2048, 7, 7), 7, 1))
     unique: dict[tuple[object, ...], Layer] = {}
     for layer in layers:  # stage 2 has no strided 3x3: its first 3x3 is the repeated one
-        unique.setdefault((layer.op, layer.chw, layer.kernel, layer.filters, layer.stride, layer.padding), layer)
+        shape = (layer.op, layer.chw, layer.kernel, layer.filters, layer.stride, layer.padding)
+        unique.setdefault(shape, layer)
     return tuple(replace(lay, name=lay.name.replace("_s1", "")) for lay in unique.values())
 
 
@@ -227,7 +227,8 @@ def _at(batch: int, *keys: str) -> tuple[Workload, ...]:
     return tuple(Workload(LAYERS[k], batch) for k in keys)
 
 
-RESNET50_3X3 = ("resnet50.res2_conv3x3", "resnet50.res3_conv3x3", "resnet50.res4_conv3x3", "resnet50.res5_conv3x3")
+RESNET50_3X3 = ("resnet50.res2_conv3x3", "resnet50.res3_conv3x3", "resnet50.res4_conv3x3",
+                "resnet50.res5_conv3x3")
 
 PROFILES = {
     "smoke": Profile(

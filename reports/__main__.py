@@ -14,7 +14,6 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-
 from typing import Any
 
 import pandas as pd
@@ -50,20 +49,23 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     wrong = results[results["status"] != "ok"]
     if not wrong.empty:
         rep.heading("Wrong answers and errors")
-        rep.para("These outputs broke the error bound against the float64 reference (or raised); they never rank.")
+        rep.para("These outputs broke the error bound against the float64 reference (or raised); "
+                 "they never rank.")
         rep.blocks.append(render.simple_table(
             "not right", wrong.fillna({"check": "", "error": ""}),
             ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "check", "error"]))
     layout_tables = render.layout_tables(results, how)
     if layout_tables:
         rep.heading("Layouts")
-        rep.para("Each framework's layouts side by side: geometric mean of the median time over the workloads "
-                 "timed right in every layout; the best layout in bold. The full tables below have every layout.")
+        rep.para("Each framework's layouts side by side: geometric mean of the median time over the "
+                 "workloads timed right in every layout; the best layout in bold. The full tables below "
+                 "have every layout.")
         rep.blocks += layout_tables
     rep.heading("Comparison")
     rep.blocks += render.pivot_tables(results, baseline, how, bench.skipped)
     rep.heading("Plots")
-    for title, name, png in (("Speedups", "speedups.png", plots.speedups(results, baseline) if baseline else None),
+    speedups = plots.speedups(results, baseline) if baseline else None
+    for title, name, png in (("Speedups", "speedups.png", speedups),
                              ("Roofline", "roofline.png", plots.roofline(results, bench.runs)),
                              ("Memory vs time", "memory_vs_time.png", plots.memory_vs_time(results))):
         if png:
@@ -96,10 +98,11 @@ def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str
         notes.append("baseline rows of " + ", ".join(verdict.machines_left_aside)
                      + " not compared (no run of that machine among the results)")
     if verdict.dropped:
-        notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose (--allow-dropped / --dropped)")
+        notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose "
+                     "(--allow-dropped / --dropped)")
     if verdict.passed:
-        rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, none newly wrong, "
-                 "none missing." + (" " + "; ".join(notes) + "." if notes else ""))
+        rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, "
+                 "none newly wrong, none missing." + (" " + "; ".join(notes) + "." if notes else ""))
         return
     if notes:
         rep.para("; ".join(notes).capitalize() + ".")
@@ -125,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m reports",
         description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "
                     "with --baseline, exit 1 on a regression.")
-    parser.add_argument("--results", nargs="+", default=["results"], help="result files or folders (default: results/)")
+    parser.add_argument("--results", nargs="+", default=["results"],
+                        help="result files or folders (default: results/)")
     parser.add_argument("--baseline", help="a saved result file (or folder) to compare against")
     parser.add_argument("--threshold", type=float, default=10.0,
                         help="regression threshold in percent (default 10)")

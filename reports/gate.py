@@ -94,7 +94,8 @@ def _ms(result: BenchmarkResult) -> float | None:
     return result.median_s * 1e3 if result.timing else None
 
 
-def _compare_row(key: Key, old: BenchmarkResult, new: BenchmarkResult, threshold_pct: float) -> Regression | None:
+def _compare_row(key: Key, old: BenchmarkResult, new: BenchmarkResult,
+                 threshold_pct: float) -> Regression | None:
     if old.status != "ok":
         return None
     if new.status != "ok":

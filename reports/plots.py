@@ -33,7 +33,7 @@ def speedups(results: pd.DataFrame, baseline: str) -> bytes | None:
     plt = _pyplot()
     passes = list(dict.fromkeys(ok["pass"]))
     fig, axes = plt.subplots(len(passes), 1, figsize=(11, 3.6 * len(passes)), squeeze=False)
-    for ax, pass_ in zip(axes[:, 0], passes):
+    for ax, pass_ in zip(axes[:, 0], passes, strict=True):
         part = ok[ok["pass"] == pass_].copy()
         part["label"] = part["workload"] + " " + part["dtype"]
         table = part.pivot_table(index="label", columns="series", values="speedup", aggfunc="first")

@@ -16,7 +16,7 @@ import pandas as pd
 
 from benchmarks.stats import NOISE_THRESHOLD
 
-from .data import KEY, with_series
+from .data import with_series
 
 #: Shown instead of a percentage when an effective rate beats the same-run GEMM peak.
 ABOVE_PEAK = "above the GEMM peak: a fast algorithm (Winograd/FFT)"
@@ -81,7 +81,8 @@ def fmt(value: Any, digits: int = 3) -> str:
 
 def _cell(row: pd.Series, text: str) -> Cell:
     if row["status"] != "ok":
-        return Cell(f"{row['status'].upper()} ({text})" if row["status"] == "wrong" else row["status"].upper(), "wrong")
+        status = row["status"].upper()
+        return Cell(f"{status} ({text})" if row["status"] == "wrong" else status, "wrong")
     style = row.get("rank", "") or ""
     if row.get("noisy"):
         text += " ~"
@@ -137,7 +138,8 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
                             strict=True))
     for (device, dtype, pass_), part in res.groupby(["device", "dtype", "pass"], sort=False):
         # Run order of the implementation that timed the most workloads, then any others.
-        fullest = part.groupby("series")["workload"].apply(list).sort_values(key=lambda c: c.str.len()).iloc[-1]
+        per_series = part.groupby("series")["workload"].apply(list)
+        fullest = per_series.sort_values(key=lambda c: c.str.len()).iloc[-1]
         workloads = list(dict.fromkeys([*fullest, *part["workload"]]))
         cols = [s for s in order if s in set(part["series"])]
         by = {(r["workload"], r["series"]): r for _, r in part.iterrows()}
@@ -147,7 +149,8 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
                 row = [Cell(wl)]
                 for s in cols:
                     r = by.get((wl, s))
-                    missing = "skipped (see 'Not timed')" if (device, dtype, pass_, wl, s) in not_timed else "-"
+                    skipped_here = (device, dtype, pass_, wl, s) in not_timed
+                    missing = "skipped (see 'Not timed')" if skipped_here else "-"
                     row.append(Cell(missing) if r is None else _cell(r, text(r)))
                 rows.append(row)
             tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows, how))
@@ -159,7 +162,8 @@ def layout_tables(results: pd.DataFrame, how: str) -> list[Table]:
     the geometric mean of its median times over the workloads right in all of them."""
     ok = results[results["status"] == "ok"]
     tables = []
-    for (machine, device, dtype, pass_), part in ok.groupby(["machine", "device", "dtype", "pass"], sort=False):
+    groups = ok.groupby(["machine", "device", "dtype", "pass"], sort=False)
+    for (machine, device, dtype, pass_), part in groups:
         rows, layouts = [], sorted(part["layout"].unique())
         for impl, mine in part.groupby("impl", sort=False):
             if mine["layout"].nunique() < 2:
@@ -190,7 +194,8 @@ def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
         f"{name}: " + ", ".join(f"{k} {v}" for k, v in (d.get("environment") or {}).items())
         for name, d in (run.get("implementations") or {}).items()
     )
-    peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})" for k, v in (run.get("peaks") or {}).items())
+    peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})"
+                      for k, v in (run.get("peaks") or {}).items())
     bws = "; ".join(f"{k} {fmt(v['gbytes_per_s'])} GB/s ({v['method']})"
                     for k, v in (run.get("bandwidth") or {}).items())
     gpu = (f" GPU {env['gpu']}, driver {env.get('driver', '?')}, CUDA {env.get('cuda')}, "
@@ -224,7 +229,8 @@ def pools(env: dict[str, Any]) -> str:
     if not found:
         return ""
     return " (thread pools: " + ", ".join(
-        " ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k)) + f" {p.get('num_threads')} threads"
+        " ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k))
+        + f" {p.get('num_threads')} threads"
         for p in found) + ")"
 
 
@@ -237,8 +243,10 @@ def short_environment(runs: list[dict[str, Any]]) -> str:
             f"{name} " + ", ".join(f"{k}={v}" for k, v in (d.get("environment") or {}).items())
             for name, d in (run.get("implementations") or {}).items()
         )
-        gpu = f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, driver {env.get('driver', '?')})" if env.get("gpu") else ""
-        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs{pools(env)}{gpu}; {impls}")
+        gpu = (f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
+               f"driver {env.get('driver', '?')})" if env.get("gpu") else "")
+        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs"
+                     f"{pools(env)}{gpu}; {impls}")
     return " | ".join(lines)
 
 
@@ -246,8 +254,9 @@ def table_note(results: pd.DataFrame, runs: list[dict[str, Any]] | None = None) 
     rounds = results["rounds"].dropna()
     span = f"{int(rounds.min())}-{int(rounds.max())}" if not rounds.empty else "-"
     return (f"Median of N rounds (N = {span} here; see the CSV per row); IQR = 75th - 25th percentile; "
-            f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: fastest "
-            f"right answer; red/italic: slowest. WRONG: the output broke the float64 reference's error bound; "
+            f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: "
+            f"fastest right answer; red/italic: slowest. WRONG: the output broke the float64 reference's "
+            f"error bound; "
             f"it is excluded from ranking and speedups. " + (short_environment(runs) + ". " if runs else "")
             + "Details in 'How measured'.")
 
@@ -310,18 +319,21 @@ def to_html(report: Report) -> str:
                        + "".join(f"<th>{html.escape(h)}</th>" for h in block.header) + "</tr>")
             for row in block.rows:
                 out.append("<tr>" + "".join(
-                    f"<td class='{c.style}'>{html.escape(c.text)}</td>" if c.style else f"<td>{html.escape(c.text)}</td>"
+                    f"<td class='{c.style}'>{html.escape(c.text)}</td>" if c.style
+                    else f"<td>{html.escape(c.text)}</td>"
                     for c in row) + "</tr>")
             out.append(f"</table><p class='note'>{html.escape(block.note)}</p>")
         elif isinstance(block, Image):
             data = base64.b64encode(block.png).decode("ascii")
-            out.append(f"<h3>{html.escape(block.title)}</h3><img alt='{html.escape(block.title)}' src='data:image/png;base64,{data}'>")
+            title = html.escape(block.title)
+            out.append(f"<h3>{title}</h3><img alt='{title}' src='data:image/png;base64,{data}'>")
         elif block[0] == "h":
             out.append(f"<h{block[1]}>{html.escape(block[2])}</h{block[1]}>")
         elif block[0] == "p":
             out += [f"<p>{_inline(p)}</p>" for p in block[1].split("\n\n")]
         elif block[0] == "links":
-            out.append("<p>" + " · ".join(f"<a href='{html.escape(h)}'>{html.escape(t)}</a>" for t, h in block[1]) + "</p>")
+            links = " · ".join(f"<a href='{html.escape(h)}'>{html.escape(t)}</a>" for t, h in block[1])
+            out.append(f"<p>{links}</p>")
     out.append("</body></html>")
     return "\n".join(out)
 
