@@ -55,8 +55,15 @@ def _default_impls(profile: Profile) -> list[str]:
     """Every available implementation, plus the profile's declared variants (e.g. torch-tf32)
     whose framework is available."""
     available = registry.available()
-    extra = [spec for base, spec in profile.variants if base in available]
+    extra = [spec for base, spec, _ in profile.variants if base in available]
     return available + extra
+
+
+def _dtype_limits(profile: Profile, impls: dict[str, Implementation]) -> dict[str, tuple[str, ...]]:
+    """Implementation name -> the only dtypes it runs in (the profile's variants)."""
+    specs = {spec: dtypes for _, spec, dtypes in profile.variants}
+    return {name: specs[impl.describe()["class"]] for name, impl in impls.items()
+            if impl.describe()["class"] in specs}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     path = new_result_path(Path(args.out), head["machine"], profile.name)
     result_file = ResultFile(path, head)
     console = _console()
-    bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache)
+    bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
+                _dtype_limits(profile, impls))
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "

@@ -61,6 +61,8 @@ class Run:
     result_file: ResultFile
     console: Any = None
     cold_cache: bool = False
+    #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
+    dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
     cases: list[Case] = field(default_factory=list)
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
     _rates: dict[tuple[str, ...], float] = field(default_factory=dict)
@@ -79,6 +81,7 @@ class Run:
             for device in self.devices
             for layout in _layouts(impl, device)
             for dtype in self.dtypes
+            if dtype in self.dtype_limits.get(name, self.dtypes)
             for workload in self.profile.workloads
             for pass_ in PASSES
         ]

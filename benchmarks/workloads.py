@@ -218,9 +218,9 @@ class Profile:
     max_call_s: float
     budget_s: float
     gemm_size: int
-    #: (framework implementation, spec) run besides the available implementations by
-    #: default, e.g. torch with declared TF32 arithmetic.
-    variants: tuple[tuple[str, str], ...] = ()
+    #: (framework implementation, spec, dtypes) run besides the available implementations
+    #: by default, in those dtypes only, e.g. torch with declared TF32 arithmetic in float32.
+    variants: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def _at(batch: int, *keys: str) -> tuple[Workload, ...]:
@@ -257,7 +257,7 @@ PROFILES = {
         + tuple(Workload(lay, lay.batch or 8) for lay in DEEPBENCH),
         ("cuda",), ("float16", "bfloat16", "float32"), target_s=0.2, min_rounds=10, max_rounds=100,
         max_call_s=2.0, budget_s=600.0, gemm_size=8192,
-        variants=(("torch", "implementations.torch_adapter:TorchTF32"),),
+        variants=(("torch", "implementations.torch_adapter:TorchTF32", ("float32",)),),
     ),
 }
 

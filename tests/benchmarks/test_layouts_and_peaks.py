@@ -100,3 +100,11 @@ def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host
     assert result.device_time.method.startswith("20 calls back to back") and result.host_time.times_s
     assert result.timing is result.device_time and result.status == "ok"
     assert doc.header["peaks"]["cuda/float32"]["gflops"] is None  # no GEMM on a device torch cannot see
+
+
+def test_a_variant_limited_to_some_dtypes_is_planned_only_in_those(tmp_path):
+    impls = {"im2col": registry.get("im2col"), "naive": registry.get("naive")}
+    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), impls, ("cpu",), ("float64", "float32"),
+              ResultFile(tmp_path / "r.json", {"machine": "m"}), dtype_limits={"im2col": ("float32",)})
+    planned = {(c.impl, c.dtype) for c in run.cases}
+    assert planned == {("im2col", "float32"), ("naive", "float64"), ("naive", "float32")}
