@@ -68,6 +68,7 @@ class Run:
     _rates: dict[tuple[str, ...], float] = field(default_factory=dict)
     _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bandwidths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _bound: dict[tuple[str, str], Implementation] = field(default_factory=dict)
     _done: int = 0
     _last_impl: str = ""
 
@@ -119,8 +120,15 @@ class Run:
             self._say(case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
                             f"{result.gflops:8.2f} GFLOP/s  {verdict}")
 
+    def _impl(self, case: Case) -> Implementation:
+        """The case's implementation, holding its arrays in the case's layout."""
+        key = (case.impl, case.layout)
+        if key not in self._bound:
+            self._bound[key] = layouts.bind(self.impls[case.impl], case.layout)
+        return self._bound[key]
+
     def _measure(self, case: Case, benchmark: Any) -> BenchmarkResult:
-        impl = self.impls[case.impl]
+        impl = self._impl(case)
         self._check_claims(impl, case)
         estimate = self._estimate(impl, case)
         rounds_guess = self._rounds(estimate)
@@ -295,7 +303,7 @@ def _layouts(impl: Implementation, device: str) -> tuple[str, ...]:
     if device not in impl.devices or not impl.dtypes:
         return (layouts.NCHW,)  # every case will be skipped with the reason
     sample = impl.to_device(np.zeros((1, 1, 1, 1), tc.numpy_dtype(impl.dtypes[0])), device)
-    return layouts.layouts(impl.name, device, sample)
+    return layouts.layouts(impl, device, sample)
 
 
 def _tuning(impl: Implementation, device: str) -> dict[str, Any]:

@@ -10,8 +10,9 @@ than one layout without changing its adapter says so here:
   convolution and pooling keep the input's memory format).
 - TensorFlow: the adapter's own layout, NHWC on the CPU (its only CPU layout) and NCHW on
   a GPU.
-- JAX: the adapter's NCHW dimension numbers (XLA may pick another physical layout
-  inside a jitted function; an NHWC variant needs a layout option in the adapter).
+- an implementation that declares ``layouts`` and ``with_layout(layout)`` (JAX: NCHW and
+  NHWC dimension numbers, arrays held transposed on the device) runs in each of them;
+  :func:`bind` gives the instance holding that layout.
 - anything else (NumPy implementations, plug-ins): NCHW.
 
 On the CPU every implementation runs in its own layout only, so the ``cpu`` profile
@@ -33,14 +34,25 @@ def framework(placed: Any) -> str:
     return {"jaxlib": "jax", "tensorflow": "tensorflow", "torch": "torch"}.get(root, root)
 
 
-def layouts(impl_name: str, device: str, sample: Any) -> tuple[str, ...]:
-    """Layouts to time for an implementation whose ``to_device`` returned ``sample``."""
+def layouts(impl: Any, device: str, sample: Any) -> tuple[str, ...]:
+    """Layouts to time for ``impl``, whose ``to_device`` returned ``sample``, on ``device``."""
+    own = tuple(getattr(impl, "layouts", ()))
+    if own and callable(getattr(impl, "with_layout", None)):
+        return own if device == "cuda" else (getattr(impl, "layout", own[0]),)
     kind = framework(sample)
     if kind == "torch":
         return (NCHW, CHANNELS_LAST) if device == "cuda" else (NCHW,)
     if kind == "tensorflow":
         return ("NCHW",) if device == "cuda" else ("NHWC",)
     return (NCHW,)
+
+
+def bind(impl: Any, layout: str) -> Any:
+    """The implementation instance that holds its arrays in ``layout`` (``impl`` itself
+    unless it declares its own layouts)."""
+    if layout in tuple(getattr(impl, "layouts", ())) and callable(getattr(impl, "with_layout", None)):
+        return impl.with_layout(layout)
+    return impl
 
 
 def converter(layout: str) -> Callable[[Any], Any]:

@@ -15,17 +15,32 @@ from implementations import registry
 CONV = Workload(LAYERS["lenet5.c3"], 2)
 
 
-def test_numpy_and_jax_run_in_nchw_tensorflow_in_its_own_layout():
-    assert layouts.layouts("im2col", "cuda", np.zeros(1)) == ("NCHW",)
+def test_numpy_runs_in_nchw_and_tensorflow_in_its_own_layout():
+    im2col = registry.get("im2col")
+    assert layouts.layouts(im2col, "cuda", np.zeros(1)) == ("NCHW",)
     tf = pytest.importorskip("tensorflow")
-    assert layouts.layouts("tensorflow", "cpu", tf.zeros(1)) == ("NHWC",)
-    assert layouts.layouts("tensorflow", "cuda", tf.zeros(1)) == ("NCHW",)
+    assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NHWC",)
+    assert layouts.layouts(im2col, "cuda", tf.zeros(1)) == ("NCHW",)
 
 
 def test_torch_gets_both_layouts_on_a_gpu_and_its_own_on_the_cpu():
     torch = pytest.importorskip("torch")
-    assert layouts.layouts("torch", "cuda", torch.zeros(1)) == ("NCHW", "channels_last")
-    assert layouts.layouts("torch", "cpu", torch.zeros(1)) == ("NCHW",)
+    impl = registry.get("torch")
+    assert layouts.layouts(impl, "cuda", torch.zeros(1)) == ("NCHW", "channels_last")
+    assert layouts.layouts(impl, "cpu", torch.zeros(1)) == ("NCHW",)
+
+
+def test_jax_declares_nchw_and_nhwc_and_is_bound_to_each(tmp_path, pedantic):
+    pytest.importorskip("jax")
+    jax_impl = registry.get("jax")
+    assert layouts.layouts(jax_impl, "cuda", None) == ("NCHW", "NHWC")
+    assert layouts.layouts(jax_impl, "cpu", None) == ("NCHW",)
+    assert layouts.bind(jax_impl, "NHWC").layout == "NHWC" and layouts.bind(jax_impl, "NCHW") is jax_impl
+    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"jax": jax_impl}, ("cpu",), ("float32",),
+              ResultFile(tmp_path / "r.json", {"machine": "m"}))
+    run.run_case(Case("jax", "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
+    (result,) = storage.read(tmp_path / "r.json").results
+    assert result.status == "ok" and result.task.layout == "NHWC"
 
 
 def test_channels_last_placement_keeps_the_logical_tensor_and_changes_the_strides():

@@ -47,9 +47,13 @@ def test_an_empty_file_is_named_and_called_empty(tmp_path):
         storage.read(empty)
 
 
-def _claim(args):
-    folder, n = args
+def _claim(folder, n):
     return [storage.new_result_path(folder, "ci", "smoke").name for _ in range(n)]
+
+
+def _claim_in_child(args):
+    storage.datetime = Frozen  # a spawned child: the test's monkeypatch does not reach it
+    return _claim(*args)
 
 
 class Frozen:
@@ -64,9 +68,9 @@ class Frozen:
 
 def test_runs_started_in_the_same_second_on_the_same_machine_get_their_own_files(tmp_path, monkeypatch):
     monkeypatch.setattr(storage, "datetime", Frozen)
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        names = [n for chunk in pool.map(_claim, [(tmp_path, 20), (tmp_path, 20)]) for n in chunk]
-    names += _claim((tmp_path, 20))
+    with multiprocessing.get_context("spawn").Pool(2) as pool:  # fork is unsafe once JAX has threads
+        names = [n for chunk in pool.map(_claim_in_child, [(tmp_path, 20), (tmp_path, 20)]) for n in chunk]
+    names += _claim(tmp_path, 20)
     assert len(set(names)) == 60 and len(os.listdir(tmp_path)) == 60
     assert all(n.startswith("ci-smoke-20260101T000000.000000Z-") for n in names)
 
