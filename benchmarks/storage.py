@@ -124,7 +124,7 @@ def read(path: Path) -> RunDocument:
             doc = json.load(fh)
     except json.JSONDecodeError as exc:
         size = path.stat().st_size
-        what = "empty" if size == 0 else f"not JSON ({exc.msg} at line {exc.lineno})"
+        what = "empty" if size == 0 else f"not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
         raise ValueError(f"{path}: {what}; not a convcert result file") from None
     if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS or "results" not in doc:
         schemas = ", ".join(map(str, READABLE_SCHEMAS))

@@ -195,9 +195,10 @@ def test_jax_nhwc_holds_arrays_transposed_and_matches_the_reference():
     p = ConvParams.create((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 2), 2)
     x, w, b, dy = (rng.standard_normal(s) for s in (p.x_shape, p.w_shape, (6,), p.y_shape))
     assert put(x).shape == (2, 7, 6, 4) and put(w).shape == (6, 3, 2, 2)  # NHWC, OHWI
-    np.testing.assert_allclose(nhwc.to_numpy(nhwc.conv2d(put(x), put(w), put(b), p)), naive.conv2d(x, w, b, p))
-    for found, expected in zip(nhwc.conv2d_backward(put(x), put(w), put(dy), p), naive.conv2d_backward(x, w, dy, p),
-                               strict=True):
+    y = nhwc.conv2d(put(x), put(w), put(b), p)
+    np.testing.assert_allclose(nhwc.to_numpy(y), naive.conv2d(x, w, b, p))
+    grads = nhwc.conv2d_backward(put(x), put(w), put(dy), p)
+    for found, expected in zip(grads, naive.conv2d_backward(x, w, dy, p), strict=True):
         np.testing.assert_allclose(nhwc.to_numpy(found), expected)
     q = PoolParams.create((2, 3, 7, 5), (3, 2), (2, 2), 1, ceil_mode=True)
     x, dy = rng.standard_normal(q.x_shape), rng.standard_normal(q.y_shape)

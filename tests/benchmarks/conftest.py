@@ -33,7 +33,8 @@ def _result_row(impl: str, workload: str, median_s: float, status: str = "ok", p
 def _write_run(path: Path, machine: str, rows: list[BenchmarkResult], skipped: tuple = (),
                started: str = "2026-01-01T00:00:00") -> Path:
     f = ResultFile(path, {"machine": machine, "profile": "smoke", "command": "test", "started": started,
-                          "environment": {"cpu": "test cpu"}, "implementations": {}, "settings": {}, "peaks": {}})
+                          "environment": {"cpu": "test cpu"}, "implementations": {}, "settings": {},
+                          "peaks": {}})
     for row in rows:
         f.add_result(row)
     for task, reason in skipped:

@@ -32,14 +32,17 @@ def test_a_slower_row_and_a_newly_wrong_row_are_regressions(tmp_path, baseline, 
 
 
 def test_a_row_missing_from_the_new_run_is_a_regression(tmp_path, baseline, result_row, write_run):
-    now = write_run(tmp_path / "now.json", "m", [result_row("im2col", "w.a", 0.010), result_row("torch", "w.a", 0.005)])
+    rows = [result_row("im2col", "w.a", 0.010), result_row("torch", "w.a", 0.005)]
+    now = write_run(tmp_path / "now.json", "m", rows)
     (reg,) = gate.compare(_docs(now), _docs(baseline), 10).regressions
     assert reg.key == ("m", "cpu", "im2col", "float32", "NCHW", "w.b", "forward")
     assert reg.why == "missing from the new run"
 
 
-def test_a_row_moved_to_skipped_is_a_regression_with_the_reason(tmp_path, baseline, result_row, task, write_run):
-    now = write_run(tmp_path / "now.json", "m", [result_row("im2col", "w.a", 0.010), result_row("torch", "w.a", 0.005)],
+def test_a_row_moved_to_skipped_is_a_regression_with_the_reason(tmp_path, baseline, result_row, task,
+                                                                 write_run):
+    rows = [result_row("im2col", "w.a", 0.010), result_row("torch", "w.a", 0.005)]
+    now = write_run(tmp_path / "now.json", "m", rows,
                     skipped=[(task("im2col", "w.b"), "time budget of 60 s would be exceeded")])
     (reg,) = gate.compare(_docs(now), _docs(baseline), 10).regressions
     assert reg.why == "moved to skipped: time budget of 60 s would be exceeded"
@@ -52,14 +55,17 @@ def test_rows_listed_as_dropped_are_not_regressions(tmp_path, baseline, result_r
 
 
 def test_a_layout_is_its_own_row(tmp_path, baseline, result_row, write_run):
-    now = write_run(tmp_path / "now.json", "m", [result_row("im2col", "w.a", 0.010), result_row("im2col", "w.b", 0.010),
-                                                 result_row("torch", "w.a", 0.001, layout="channels_last")])
+    rows = [result_row("im2col", "w.a", 0.010), result_row("im2col", "w.b", 0.010),
+            result_row("torch", "w.a", 0.001, layout="channels_last")]
+    now = write_run(tmp_path / "now.json", "m", rows)
     (reg,) = gate.compare(_docs(now), _docs(baseline), 10).regressions
     assert reg.key[2:5] == ("torch", "float32", "NCHW") and reg.why == "missing from the new run"
 
 
-def test_another_machines_rows_in_the_baseline_folder_raise_no_alarm(tmp_path, baseline, result_row, write_run):
-    write_run(tmp_path / "other.json", "laptop", [result_row("im2col", "w.a", 0.001), result_row("naive", "w.z", 1.0)])
+def test_another_machines_rows_in_the_baseline_folder_raise_no_alarm(tmp_path, baseline, result_row,
+                                                                      write_run):
+    other = [result_row("im2col", "w.a", 0.001), result_row("naive", "w.z", 1.0)]
+    write_run(tmp_path / "other.json", "laptop", other)
     now = write_run(tmp_path / "now" / "now.json", "m", [result_row("im2col", "w.a", 0.010),
                                                          result_row("im2col", "w.b", 0.010),
                                                          result_row("torch", "w.a", 0.005)])
@@ -71,7 +77,8 @@ def test_another_machines_rows_in_the_baseline_folder_raise_no_alarm(tmp_path, b
     assert verdict.passed and verdict.machines_left_aside == ["laptop"]
 
 
-def test_the_cli_exits_1_on_a_missing_row_and_0_with_a_dropped_file(tmp_path, baseline, result_row, write_run, capsys):
+def test_the_cli_exits_1_on_a_missing_row_and_0_with_a_dropped_file(tmp_path, baseline, result_row, write_run,
+                                                                     capsys):
     now = write_run(tmp_path / "now" / "now.json", "m", [result_row("im2col", "w.a", 0.010),
                                                          result_row("torch", "w.a", 0.005)])
     args = ["--results", str(now), "--baseline", str(baseline), "--out", str(tmp_path / "out")]

@@ -23,7 +23,8 @@ def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tm
 
     impl = registry.get("torch")
     wl = Workload(LAYERS["lenet5.c3"], 4)
-    run = Run(get_profile("smoke"), {"torch": impl}, ("cuda",), ("float32",), ResultFile(tmp_path / "r.json", {}))
+    run = Run(get_profile("smoke"), {"torch": impl}, ("cuda",), ("float32",),
+              ResultFile(tmp_path / "r.json", {}))
     assert {c.layout for c in run.cases} == {"NCHW", "channels_last"}
     run.measure_peaks()
     run.run_case(Case("torch", "cuda", "float32", wl, "forward", layout), pedantic())
@@ -34,8 +35,9 @@ def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tm
 
 
 def test_the_event_timer_agrees_with_raw_cuda_events_within_5_percent():
-    x = torch.randn(64, 256, 56, 56, device="cuda", dtype=torch.float16).contiguous(memory_format=torch.channels_last)
-    w = torch.randn(256, 256, 3, 3, device="cuda", dtype=torch.float16).contiguous(memory_format=torch.channels_last)
+    cl = torch.channels_last
+    x = torch.randn(64, 256, 56, 56, device="cuda", dtype=torch.float16).contiguous(memory_format=cl)
+    w = torch.randn(256, 256, 3, 3, device="cuda", dtype=torch.float16).contiguous(memory_format=cl)
 
     def call():
         return torch.nn.functional.conv2d(x, w, padding=1)

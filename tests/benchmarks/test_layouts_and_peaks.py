@@ -84,7 +84,8 @@ def test_a_probe_that_cannot_run_is_recorded_and_the_others_count(monkeypatch):
 
     monkeypatch.setattr(measure, "_gemm_probes", lambda d, t, p: {"bad": broken, "good": lambda n: 1.0})
     peak = measure.gemm_peak("cpu", "float16", 64)
-    assert peak["method"].startswith("good") and "not run: RuntimeError: no such GEMM" in peak["probes"]["bad float16 16x16x16"]
+    assert peak["method"].startswith("good")
+    assert "not run: RuntimeError: no such GEMM" in peak["probes"]["bad float16 16x16x16"]
 
 
 def test_half_precision_on_the_cpu_uses_torch_when_numpy_has_no_blas_for_it():
@@ -106,8 +107,8 @@ def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host
         def to_device(self, array, device):
             return np.ascontiguousarray(array)
 
-    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"fakegpu": FakeGpu()}, ("cuda",), ("float32",),
-              ResultFile(tmp_path / "r.json", {"machine": "m"}))
+    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"fakegpu": FakeGpu()}, ("cuda",),
+              ("float32",), ResultFile(tmp_path / "r.json", {"machine": "m"}))
     run.measure_peaks()
     run.run_case(Case("fakegpu", "cuda", "float32", CONV, "forward"), pedantic())
     doc = storage.read(tmp_path / "r.json")

@@ -42,9 +42,11 @@ def test_a_timed_result_without_times_is_refused(result_row):
 
 
 def test_schema_1_files_are_still_read(tmp_path):
-    row = {"impl": "tensorflow", "device": "cpu", "dtype": "float32", "workload": "lenet5.c3@b8", "pass": "forward",
-           "op": "conv2d", "batch": 8, "status": "ok", "flops": 10**6, "min_bytes": 1000, "peak_gflops": 50.0,
-           "first_call_s": 0.1, "x_shape": [8, 6, 14, 14], "w_shape": [16, 6, 5, 5], "check": {"detail": "ok"},
+    row = {"impl": "tensorflow", "device": "cpu", "dtype": "float32", "workload": "lenet5.c3@b8",
+           "pass": "forward", "op": "conv2d", "batch": 8, "status": "ok", "flops": 10**6, "min_bytes": 1000,
+           "peak_gflops": 50.0,
+           "first_call_s": 0.1, "x_shape": [8, 6, 14, 14], "w_shape": [16, 6, 5, 5],
+           "check": {"detail": "ok"},
            "measurement": {"median_s": 0.002, "iqr_s": 0.0001, "min_s": 0.0019, "mean_s": 0.002, "rounds": 7,
                            "relative_iqr": 0.05, "noisy": False}}
     path = tmp_path / "old.json"
