@@ -175,7 +175,9 @@ class Run:
         device = None
         if case.device != "cpu":  # on a GPU the device's own time is the primary figure
             timer = timers.device_timer(impl, case.device, placed, self.cold_cache)
-            device = Timing(timer.method, tuple(timer.times(raw, rounds)))
+            # a round of several calls is already an average: fewer rounds, the same calls
+            device_rounds = max(self.profile.min_rounds, math.ceil(rounds / timer.calls_per_round))
+            device = Timing(timer.method, tuple(timer.times(raw, device_rounds)))
 
         precision = impl.reduced_precision.get(case.dtype, case.dtype)
         itemsize = np.dtype(tc.numpy_dtype(case.dtype)).itemsize

@@ -38,6 +38,9 @@ class DeviceTimer(Protocol):
     @property
     def method(self) -> str: ...
 
+    @property
+    def calls_per_round(self) -> int: ...
+
     def times(self, call: Callable[[], Any], rounds: int) -> list[float]: ...
 
 
@@ -48,6 +51,7 @@ class HostTimer:
     synchronize: Callable[[], None]
     clock: Callable[[], float] = time.perf_counter
     method: str = "host clock (time.perf_counter) around each call + synchronize"
+    calls_per_round: int = 1
 
     def times(self, call: Callable[[], Any], rounds: int) -> list[float]:
         _check_rounds(rounds)
@@ -77,6 +81,7 @@ class EventTimer:
     new_event: Callable[[], Event]
     synchronize: Callable[[], None]
     flush: Callable[[], None] | None = None
+    calls_per_round: int = 1
 
     @property
     def method(self) -> str:
@@ -108,6 +113,10 @@ class AmortizedTimer:
     def __post_init__(self) -> None:
         if self.calls < 1:
             raise ValueError(f"calls={self.calls}: must be >= 1")
+
+    @property
+    def calls_per_round(self) -> int:
+        return self.calls
 
     @property
     def method(self) -> str:
