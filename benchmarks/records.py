@@ -12,7 +12,7 @@ are read by :func:`result_from_v1`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
@@ -22,8 +22,6 @@ SCHEMA = 2
 #: Schemas :func:`benchmarks.storage.read` accepts.
 READABLE_SCHEMAS = (1, 2)
 STATUSES = ("ok", "wrong", "error")
-#: The fields that identify a benchmark across runs (the regression gate's key).
-KEY_FIELDS = ("machine", "device", "impl", "dtype", "layout", "workload", "pass_")
 
 
 @dataclass(frozen=True)
@@ -185,9 +183,6 @@ class BenchmarkResult:
             if kwargs.get(name) is not None:
                 kwargs[name] = Timing.from_json(kwargs[name])
         return cls(**kwargs)
-
-    def with_updates(self, **changes: Any) -> BenchmarkResult:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
