@@ -30,9 +30,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from implementations.files import write_atomic
 from implementations.geometry import ConvParams, conv_flops

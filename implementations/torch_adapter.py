@@ -28,9 +28,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name
+from .host import cpu_name, env_flag
 
 
 def tensor_from_numpy(array: np.ndarray) -> torch.Tensor:

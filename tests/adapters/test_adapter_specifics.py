@@ -184,6 +184,34 @@ def test_jax_synchronize_waits_for_the_last_result(jax_impl):
     assert "cpu" not in jax_impl._pending
 
 
+def test_jax_nhwc_holds_arrays_transposed_and_matches_the_reference():
+    pytest.importorskip("jax")
+    from implementations.jax_adapter import Jax
+
+    nhwc, naive = get("jax").with_layout("NHWC"), get("naive")
+    rng = np.random.default_rng(0)
+
+    def put(a):
+        return nhwc.to_device(a, "cpu")
+
+    p = ConvParams.create((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 2), 2)
+    x, w, b, dy = (rng.standard_normal(s) for s in (p.x_shape, p.w_shape, (6,), p.y_shape))
+    assert put(x).shape == (2, 7, 6, 4) and put(w).shape == (6, 3, 2, 2)  # NHWC, OHWI
+    y = nhwc.conv2d(put(x), put(w), put(b), p)
+    np.testing.assert_allclose(nhwc.to_numpy(y), naive.conv2d(x, w, b, p))
+    grads = nhwc.conv2d_backward(put(x), put(w), put(dy), p)
+    for found, expected in zip(grads, naive.conv2d_backward(x, w, dy, p), strict=True):
+        np.testing.assert_allclose(nhwc.to_numpy(found), expected)
+    q = PoolParams.create((2, 3, 7, 5), (3, 2), (2, 2), 1, ceil_mode=True)
+    x, dy = rng.standard_normal(q.x_shape), rng.standard_normal(q.y_shape)
+    for op in ("max_pool2d", "avg_pool2d"):
+        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op)(put(x), q)), getattr(naive, op)(x, q))
+        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op + "_backward")(put(x), put(dy), q)),
+                                   getattr(naive, op + "_backward")(x, dy, q))
+    with pytest.raises(ValueError, match="layout='NDHWC'"):
+        Jax("NDHWC")
+
+
 # -- the geometry the adapters share ------------------------------------------------------
 def test_window_padding_grows_bottom_right_by_the_ceil_mode_overhang():
     # 8 + 1 + 1 - 3 = 7 is not a multiple of 4: ceil_mode adds a third window, starting at
