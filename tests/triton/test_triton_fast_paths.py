@@ -74,9 +74,9 @@ def test_split_weight_gradient_in_float16_reduces_in_float32() -> None:
     x = torch.randn(4, 3, 9, 9).half()
     dy = torch.randn(4, 5, 9, 9).half()
     conf = ([1, 1], [1, 1, 1, 1], [1, 1], 1)
-    want = torch.ops.aten.convolution_backward(dy.double(), x.double(), torch.zeros(5, 3, 3, 3, dtype=torch.float64),
-                                               None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1,
-                                               [False, True, False])[1]
+    w = torch.zeros(5, 3, 3, 3, dtype=torch.float64)
+    want = torch.ops.aten.convolution_backward(dy.double(), x.double(), w, None, [1, 1], [1, 1], [1, 1],
+                                               False, [0, 0], 1, [False, True, False])[1]
     got = tk.backward_weight(dy, x, (5, 3, 3, 3), *conf, split=4)
     assert got.dtype == torch.float16
     torch.testing.assert_close(got.double(), want, rtol=2e-3, atol=2e-3)

@@ -31,7 +31,8 @@ def _never() -> Tile | None:
 
 
 def test_heuristic_gives_tiny_problems_one_small_tile_whatever_their_shape() -> None:
-    tiles = {tt.heuristic_tile(m, n, k, fma=False) for m in (1, 7, 50, 300) for n in (1, 6, 18) for k in (3, 27, 90)}
+    sizes = [(m, n, k) for m in (1, 7, 50, 300) for n in (1, 6, 18) for k in (3, 27, 90)]
+    tiles = {tt.heuristic_tile(m, n, k, fma=False) for m, n, k in sizes}
     assert tiles == {Tile(32, 32, 32, 4, 2)}
 
 
@@ -78,8 +79,9 @@ def test_cache_folder_follows_the_environment(monkeypatch, tmp_path: Path) -> No
     assert TileCache().folder == tmp_path / "convcert" / "triton"
 
 
-KEY = {"kernel": "forward/dot", "shape": [64, 128, 28, 28], "dtypes": ["float16"], "layout": ["channels_last"],
-       "precision": "ieee", "gpu": "NVIDIA H100 80GB HBM3", "triton": "3.6.0", "candidates": ["a"]}
+KEY = {"kernel": "forward/dot", "shape": [64, 128, 28, 28], "dtypes": ["float16"],
+       "layout": ["channels_last"], "precision": "ieee", "gpu": "NVIDIA H100 80GB HBM3",
+       "triton": "3.6.0", "candidates": ["a"]}
 
 
 def test_cache_round_trips_a_tile_atomically_and_keys_on_gpu_and_triton(tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_a_large_launch_autotunes_once_then_later_processes_read_the_cache(compi
     assert compiled["jit"].calls[-1]["BLOCK_M"] == 128 and compiled["jit"].calls[-1]["num_stages"] == 4
 
 
-def test_an_unwritable_cache_warns_and_the_launch_still_happens(compiled, monkeypatch, tmp_path: Path) -> None:
+def test_an_unwritable_cache_warns_and_the_launch_still_happens(compiled, monkeypatch, tmp_path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv(tt.CACHE_ENV, str(blocker / "sub"))
