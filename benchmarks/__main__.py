@@ -1,5 +1,7 @@
 """``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...] [--out DIR]``.
 
+``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
+
 Times every available implementation (or those named) on the profile's workloads with
 pytest-benchmark and writes one JSON result file under ``--out`` (default ``results/``).
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from implementations import registry
 from implementations.geometry import DTYPES
 
+from . import cudnn_comparison
 from .runner import Run, header
 from .storage import ResultFile
 from .workloads import PROFILES, get_profile
@@ -93,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--out", default="results", help="folder for the result file (default: results/)")
     r.add_argument("--machine", default="", help="machine name in the results (default: hostname)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
+    cudnn_comparison.add_arguments(sub.add_parser(
+        "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
     args = parser.parse_args(argv)
+    if args.command == "triton-vs-cudnn":
+        return cudnn_comparison.main(args)
     return run(args)
 
 
