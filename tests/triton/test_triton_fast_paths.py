@@ -17,20 +17,21 @@ CONF = ([1, 1], [0, 0, 0, 0], [1, 1], 1)
 
 
 def _pointwise_problem(fmt: torch.memory_format) -> tuple[torch.Tensor, ...]:
-    """40 pixels x 20 channels -> 18: more than one interpreter tile along each GEMM axis."""
+    """272 pixels x 20 channels -> 18: with the interpreter's 32 x 16 tiles, 9 row tiles (a
+    full group of 8 and a partial one in grouped order) by 2 column tiles."""
     torch.manual_seed(7)
-    x = torch.randn(2, 20, 4, 5, dtype=torch.float64).to(memory_format=fmt)
+    x = torch.randn(2, 20, 8, 17, dtype=torch.float64).to(memory_format=fmt)
     w = torch.randn(18, 20, 1, 1, dtype=torch.float64)
-    return x, w, torch.randn(18, dtype=torch.float64), torch.randn(2, 18, 4, 5, dtype=torch.float64)
+    return x, w, torch.randn(18, dtype=torch.float64), torch.randn(2, 18, 8, 17, dtype=torch.float64)
 
 
 @pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"])
 def test_pointwise_convolution_runs_as_a_gemm_and_matches_torch(fmt: torch.memory_format) -> None:
     x, w, b, dy = _pointwise_problem(fmt)
     before = tk.LAUNCHES.copy()
-    y = torch.empty(2, 18, 4, 5, dtype=torch.float64).to(memory_format=fmt)
+    y = torch.full((2, 18, 8, 17), float("nan"), dtype=torch.float64).to(memory_format=fmt)
     tk.forward(x, w, b, y, *CONF)
-    dx = torch.empty_like(x)
+    dx = torch.full_like(x, float("nan"))  # a tile never written stays NaN
     tk.backward_input(dy, w, dx, *CONF)
     dw = tk.backward_weight(dy, x, tuple(w.shape), *CONF, split=3)
     assert tk.LAUNCHES == before + tk.Counter({("gemm", "interpreter"): 3})  # no implicit-GEMM launch
