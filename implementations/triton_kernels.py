@@ -28,6 +28,7 @@ and cached on disk for large ones) is ``triton_tuning``'s decision.
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections import Counter
@@ -349,7 +350,7 @@ def interpreting() -> bool:
 
 # -- choosing tiles and launching --------------------------------------------------------
 
-_JITTED: dict[str, Any] = {}
+_JITTED: dict[tuple[str, bool], Any] = {}
 _TUNERS: dict[tuple[str, bool], Any] = {}
 _TUNED: dict[tuple[Any, ...], Tile] = {}
 #: Launches so far per (kernel, tile source): which path each took (see ``triton_tuning``).
@@ -359,19 +360,36 @@ LAST: dict[str, str] = {}
 _CHOSEN: dict[str, dict[str, str]] = {}
 
 
-def jitted(kind: str) -> Any:
-    """Kernel ``kind`` built for this process: compiled, or interpreted (CPU tensors)."""
-    if kind not in _JITTED:
+#: Kernel arguments that are tensors (pointers); every other non-constexpr one is an int.
+POINTER_ARGS = frozenset({"x", "w", "bias", "y", "dy", "dx", "ws", "a", "b", "c", "out"})
+
+
+def int_args(kind: str) -> list[str]:
+    """The integer (shape and stride) arguments of kernel ``kind``."""
+    params = inspect.signature(KERNELS[kind]).parameters.values()
+    return [p.name for p in params if p.name not in POINTER_ARGS and "constexpr" not in str(p.annotation)]
+
+
+def jitted(kind: str, generic: bool = False) -> Any:
+    """Kernel ``kind`` built for this process: compiled, or interpreted (CPU tensors).
+
+    ``generic``: compiled without triton's specialisation of integer arguments (equal to
+    1, multiples of 16), so that one binary serves every shape. Tiny problems lose little
+    by it, and a certification over hundreds of shapes compiles each kernel a few times
+    instead of once per shape class.
+    """
+    key = (kind, generic and not interpreting())
+    if key not in _JITTED:
         fn = KERNELS[kind]
         if interpreting():
             from triton.runtime.interpreter import InterpretedFunction
 
-            _JITTED[kind] = InterpretedFunction(fn)
+            _JITTED[key] = InterpretedFunction(fn)
         else:
             from triton.runtime.jit import JITFunction
 
-            _JITTED[kind] = JITFunction(fn)
-    return _JITTED[kind]
+            _JITTED[key] = JITFunction(fn, do_not_specialize=int_args(kind) if generic else None)
+    return _JITTED[key]
 
 
 def _prune(configs: list[Any], named_args: dict[str, Any], **_: Any) -> list[Any]:
@@ -440,7 +458,7 @@ def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: 
         tile = _TUNED[memo] = Tile.from_config(tuned.best_config)
         _save(cache_key(kind, fma, shape, tensors, meta["PRECISION"]), tile)
     else:
-        jitted(kind)[grid](*args, **meta, **tile.meta())
+        jitted(kind, generic=source == "heuristic")[grid](*args, **meta, **tile.meta())
     LAUNCHES[kind, source] += 1
     LAST[kind] = f"{tile} ({source})"
     if source in ("interpreter", "heuristic"):  # few distinct tiles, many shapes: one entry per tile

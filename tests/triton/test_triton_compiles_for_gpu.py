@@ -65,6 +65,11 @@ COMPILE_ALL = """
             compile_one(kind, dtype, flat, tk.GPU_TILES[dtype == "float64"][-1])  # smallest: quickest
     for kind in ("forward", "gemm"):
         compile_one(kind, "float16", False, HOPPER)
+    for kind in tk.KERNELS:  # the unspecialised builds that tiny problems launch
+        generic = tk.jitted(kind, generic=True)
+        assert [p.name for p in generic.params if p.do_not_specialize] == tk.int_args(kind), kind
+        assert not any(p.do_not_specialize for p in tk.jitted(kind).params), kind
+    print("generic builds ok")
 """
 
 
@@ -79,4 +84,4 @@ def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
         pytest.skip(f"this triton's ASTSource takes other arguments: {proc.stdout.strip()}")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     kernels = 4 * 2 + 4 * (len(tk.KERNELS) - 1) + 2  # forward twice (flat or not), two Hopper tiles
-    assert proc.stdout.count("compiled") == kernels, proc.stdout
+    assert proc.stdout.count("compiled") == kernels and "generic builds ok" in proc.stdout, proc.stdout

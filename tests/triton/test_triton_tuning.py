@@ -130,9 +130,9 @@ class FakeKernel:
 @pytest.fixture
 def compiled(monkeypatch, tmp_path: Path) -> dict[str, FakeKernel]:
     """Pretend triton compiles: fake jitted kernels and autotuners, an empty tile cache."""
-    fakes = {"jit": FakeKernel(), "tuner": FakeKernel(best=Tile(128, 64, 64, 4, 4))}
+    fakes = {"jit": FakeKernel(), "generic": FakeKernel(), "tuner": FakeKernel(best=Tile(128, 64, 64, 4, 4))}
     monkeypatch.setattr(tk, "interpreting", lambda: False)
-    monkeypatch.setattr(tk, "jitted", lambda kind: fakes["jit"])
+    monkeypatch.setattr(tk, "jitted", lambda kind, generic=False: fakes["generic" if generic else "jit"])
     monkeypatch.setattr(tk, "tuner", lambda kind, fma: fakes["tuner"])
     monkeypatch.setattr(tk, "_TUNED", {})
     monkeypatch.setattr(tk, "LAUNCHES", tk.Counter())
@@ -146,10 +146,11 @@ def _launch_forward(m: int) -> None:
     tk._launch("forward", lambda cfg: (1,), (x,), meta, (m, 128, 1152), 1, (m, 128), (x,))
 
 
-def test_a_small_compiled_launch_runs_the_heuristic_tile_and_never_autotunes(compiled) -> None:
+def test_a_small_compiled_launch_runs_the_heuristic_tile_unspecialised_and_never_autotunes(compiled) -> None:
     _launch_forward(64)
-    assert compiled["tuner"].calls == [] and tk.LAUNCHES == {("forward", "heuristic"): 1}
-    assert compiled["jit"].calls[0]["BLOCK_M"] == 64 and compiled["jit"].calls[0]["num_warps"] == 4
+    assert compiled["tuner"].calls == [] and compiled["jit"].calls == []
+    assert tk.LAUNCHES == {("forward", "heuristic"): 1}
+    assert compiled["generic"].calls[0]["BLOCK_M"] == 64 and compiled["generic"].calls[0]["num_warps"] == 4
 
 
 def test_a_large_launch_autotunes_once_then_later_processes_read_the_cache(compiled, tmp_path: Path) -> None:
@@ -162,6 +163,7 @@ def test_a_large_launch_autotunes_once_then_later_processes_read_the_cache(compi
     _launch_forward(RESNET_3X3[0])
     assert len(compiled["tuner"].calls) == 1 and tk.LAUNCHES["forward", "cached"] == 2
     assert compiled["jit"].calls[-1]["BLOCK_M"] == 128 and compiled["jit"].calls[-1]["num_stages"] == 4
+    assert compiled["generic"].calls == []  # tuned shapes keep triton's specialisations
 
 
 def test_an_unwritable_cache_warns_and_the_launch_still_happens(compiled, monkeypatch, tmp_path) -> None:
@@ -171,3 +173,10 @@ def test_an_unwritable_cache_warns_and_the_launch_still_happens(compiled, monkey
     with pytest.warns(UserWarning, match="not written"):
         _launch_forward(RESNET_3X3[0])
     assert len(compiled["tuner"].calls) == 1
+
+
+def test_generic_kernels_leave_every_shape_and_stride_argument_unspecialised() -> None:
+    names = tk.int_args("forward")
+    assert {"N", "C", "sxn", "syw", "Kg"} <= set(names)
+    assert not {"x", "w", "bias", "y", "BLOCK_M", "HAS_BIAS"} & set(names)
+    assert tk.int_args("sum_splits") == ["NUMEL", "SPLIT"]
