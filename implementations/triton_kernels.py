@@ -39,7 +39,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_tuning import FMA_TILE, Tile, TileCache, choose, fits
+from .triton_tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits
 
 
 @triton.jit
@@ -374,9 +374,9 @@ def jitted(kind: str, generic: bool = False) -> Any:
     """Kernel ``kind`` built for this process: compiled, or interpreted (CPU tensors).
 
     ``generic``: compiled without triton's specialisation of integer arguments (equal to
-    1, multiples of 16), so that one binary serves every shape. Tiny problems lose little
-    by it, and a certification over hundreds of shapes compiles each kernel a few times
-    instead of once per shape class.
+    1, multiples of 16), so that one binary serves every shape. Tiny (launch-bound)
+    problems lose nothing by it, and a certification over hundreds of tiny shapes compiles
+    each kernel a few times instead of once per shape class.
     """
     key = (kind, generic and not interpreting())
     if key not in _JITTED:
@@ -458,7 +458,8 @@ def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: 
         tile = _TUNED[memo] = Tile.from_config(tuned.best_config)
         _save(cache_key(kind, fma, shape, tensors, meta["PRECISION"]), tile)
     else:
-        jitted(kind, generic=source == "heuristic")[grid](*args, **meta, **tile.meta())
+        generic = source == "heuristic" and 2 * m * n * k * count < TINY_FLOPS
+        jitted(kind, generic=generic)[grid](*args, **meta, **tile.meta())
     LAUNCHES[kind, source] += 1
     LAST[kind] = f"{tile} ({source})"
     if source in ("interpreter", "heuristic"):  # few distinct tiles, many shapes: one entry per tile

@@ -27,6 +27,9 @@ from typing import Any
 #: Problems with fewer FLOPs (2 * M * N * K of the implicit GEMM) run a heuristic tile.
 #: Every ResNet-50 layer at batch 64 is above it; every conformance case far below.
 AUTOTUNE_MIN_FLOPS = 2**30
+#: Problems with fewer FLOPs are launch-bound whatever the tile: one small tile, and a
+#: kernel build that serves every shape (see ``triton_kernels.jitted``).
+TINY_FLOPS = 2**24
 #: Shared memory one program may use on an H100 (227 KiB); tiles needing more are pruned.
 SMEM_LIMIT_BYTES = 227 * 1024
 #: Bump when the key's fields or their meaning change: older entries are then never read.
@@ -101,7 +104,7 @@ def heuristic_tile(m: int, n: int, k: int, fma: bool) -> Tile:
             raise ValueError(f"{name}={value!r}: GEMM sizes must be >= 1")
     if fma:
         return FMA_TILE
-    if 2 * m * n * k < 2**24:  # under 16 MFLOP: launch-bound whatever the tile
+    if 2 * m * n * k < TINY_FLOPS:
         return Tile(32, 32 if n <= 32 else 64, 32, 4, 2)
     block_n = _pow2_at_least(n, 32, 128)
     block_m = 128 if m >= 8192 else 64

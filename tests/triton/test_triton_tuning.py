@@ -146,11 +146,17 @@ def _launch_forward(m: int) -> None:
     tk._launch("forward", lambda cfg: (1,), (x,), meta, (m, 128, 1152), 1, (m, 128), (x,))
 
 
-def test_a_small_compiled_launch_runs_the_heuristic_tile_unspecialised_and_never_autotunes(compiled) -> None:
-    _launch_forward(64)
+def test_a_tiny_compiled_launch_runs_the_heuristic_tile_unspecialised_and_never_autotunes(compiled) -> None:
+    _launch_forward(8)  # 2.4 MFLOP
     assert compiled["tuner"].calls == [] and compiled["jit"].calls == []
     assert tk.LAUNCHES == {("forward", "heuristic"): 1}
-    assert compiled["generic"].calls[0]["BLOCK_M"] == 64 and compiled["generic"].calls[0]["num_warps"] == 4
+    assert compiled["generic"].calls[0]["BLOCK_M"] == 32 and compiled["generic"].calls[0]["num_warps"] == 4
+
+
+def test_a_mid_sized_launch_runs_a_heuristic_tile_in_the_specialised_build(compiled) -> None:
+    _launch_forward(2048)  # 0.6 GFLOP: under the autotuning threshold
+    assert compiled["tuner"].calls == [] and compiled["generic"].calls == []
+    assert tk.LAUNCHES == {("forward", "heuristic"): 1} and compiled["jit"].calls[0]["BLOCK_N"] == 128
 
 
 def test_a_large_launch_autotunes_once_then_later_processes_read_the_cache(compiled, tmp_path: Path) -> None:
