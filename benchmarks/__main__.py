@@ -1,6 +1,8 @@
 """``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...]
 [--cold-cache] [--out DIR]``.
 
+``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
+
 Times every available implementation (or those named) on the profile's workloads with
 pytest-benchmark and writes one JSON result file, its name unique to the run, under
 ``--out`` (default ``results/``).
@@ -20,6 +22,7 @@ from typing import Any
 from implementations import Implementation, registry
 from implementations.geometry import DTYPES
 
+from . import cudnn_comparison
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile
@@ -130,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--no-cudnn-benchmark", action="store_true",
                    help="on CUDA, leave cuDNN's autotuner off (default: on, as users run it)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
+    cudnn_comparison.add_arguments(sub.add_parser(
+        "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
     args = parser.parse_args(argv)
+    if args.command == "triton-vs-cudnn":
+        return cudnn_comparison.main(args)
     return run(args)
 
 
