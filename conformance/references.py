@@ -11,8 +11,9 @@ The manifest lists every file with its sha256 and, per file, every case (problem
 descriptor) with the sha256 of its arrays. Before a certificate judges anything,
 :func:`verify_golden` proves the data complete and consistent: every file listed and no
 file unlisted, every digest matching, every catalogue problem present, and a
-deterministic sample of the stored outputs (at least one per file, mode and bias, which
-covers both operations of each file) recomputed by the float64 reference. Data forged
+deterministic sample of the stored outputs (an eighth of each file, mode and bias stratum,
+at least one, which covers both operations of each file) recomputed by the float64
+reference. Data forged
 consistently (digests updated) still fails the recomputation.
 
 ``python -m conformance references`` regenerates the files; ``--check`` regenerates in
@@ -326,7 +327,7 @@ def _case_problems(file: str, store: Arrays, listed: dict[str, str], needed: Ite
 
 
 def sample(problems: Sequence[Problem], seed: bytes) -> list[Problem]:
-    """A deterministic sample: a quarter of every (family, mode, bias) stratum, at least one each.
+    """A deterministic sample: an eighth of every (family, mode, bias) stratum, at least one each.
 
     The choice depends on ``seed`` (the manifest's digest), so it changes with the data.
     """
@@ -336,7 +337,7 @@ def sample(problems: Sequence[Problem], seed: bytes) -> list[Problem]:
     rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:8], "little"))
     chosen = []
     for members in strata.values():
-        picks = rng.choice(len(members), size=max(1, len(members) // 4), replace=False)
+        picks = rng.choice(len(members), size=max(1, len(members) // 8), replace=False)
         chosen += [members[i] for i in sorted(picks)]
     return chosen
 

@@ -22,25 +22,16 @@ from implementations import Implementation
 from implementations.validation import CHECKS
 
 from . import references
+from .call import Outcome, execute, np_dtype
 from .cases import CATALOGUE, Case, Problem
 from .compare import Check, behaviour, compare
 from .tolerance import error_bound, exact_applies
-from .worker import Outcome, execute
 
-__all__ = ["CaseResult", "Outcome", "Pending", "begin", "execute", "finish", "judge", "run_case"]
+__all__ = ["CaseResult", "Outcome", "Pending", "begin", "execute", "finish", "judge", "np_dtype", "run_case"]
 
 PASS, FAIL, LIMITED, NOT_CLAIMED = "pass", "fail", "limited", "not claimed"
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
 CATALOGUED = frozenset(CATALOGUE)
-
-
-def np_dtype(name: str) -> np.dtype:
-    """NumPy dtype of a contract dtype name (bfloat16 comes from ml_dtypes)."""
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,18 @@
 
 A plug-in can crash the process it runs in (a segfault in native code, ``os._exit``, a
 signal) or never return. So the certifier never calls it in its own process: a worker
-started with ``python -m conformance.worker`` (the parent's ``sys.path`` as its
-``PYTHONPATH``) loads the implementation by its spec and answers requests over a pair of
-pipes (run one case, probe NaN/Inf behaviour, try a device). The parent keeps the golden
-data, the references and every judgement; the worker only converts, calls and converts
-back (:func:`execute`).
+started with ``python -c`` (the parent's ``sys.path`` as its ``PYTHONPATH``) loads the
+implementation by its spec and answers requests over a pair of pipes (run cases, probe
+NaN/Inf behaviour, try a device). The parent keeps the golden data, the references and
+every judgement; the worker only converts, calls and converts back
+(:func:`conformance.call.execute`).
 
 When the worker dies or a case runs past its time limit, that case fails with what
 happened ("worker killed by SIGSEGV in conv2d", "no answer in 60 s in conv2d"), the worker
 is stopped, and the next case starts a fresh one. One worker serves every case until then,
-and requests are sent ahead of the answers, so isolation costs one process start plus a
-little pickling per case.
-
-The parent's side imports nothing heavy, so a command line can start the worker before
-it imports NumPy itself; the worker's side imports NumPy and ``implementations`` only.
+and cases travel in batches, so isolation costs one process start plus a little pickling
+per case. This module (the parent's side) imports nothing heavy, so a command line can
+start the worker before it imports NumPy itself.
 """
 
 from __future__ import annotations
@@ -31,27 +29,25 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from implementations import Implementation
+    from .call import Outcome
 
 #: Per-case time limit (seconds) unless the caller gives one.
 CASE_TIMEOUT = 60.0
 #: Time allowed to import and construct the implementation (frameworks import slowly).
 LOAD_TIMEOUT = 300.0
-#: Most cases and bytes of input arrays in one message to the worker (see ``Worker.stream``).
-BATCH, BATCH_BYTES = 32, 8 * 1024 * 1024
+#: Most cases and bytes of input arrays in one message to the worker, and the largest
+#: message sent ahead of an answer (it must fit in a pipe's buffer; see ``Worker.stream``).
+BATCH, BATCH_BYTES, AHEAD_BYTES = 32, 8 * 1024 * 1024, 32 * 1024
 #: Seconds between two looks at the worker's progress while a batch runs.
 PROGRESS_CHECK = 0.5
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _NOT_STARTED = struct.pack("<q", -1)
-#: The worker's command line (not ``-m``: classes must pickle as ``conformance.worker.*``).
-_BOOT = "import sys; from conformance.worker import main; main(sys.argv[1:])"
+#: The worker's command line (not ``-m``: classes must pickle as ``conformance.call.*``).
+_BOOT = "import sys; from conformance.call import main; main(sys.argv[1:])"
 _END = object()
 T = TypeVar("T")
 
@@ -60,123 +56,23 @@ class LoadError(RuntimeError):
     """The implementation could not be loaded in a worker process (nothing was judged)."""
 
 
-# -- what runs in the worker -----------------------------------------------------------
-def _call(impl: Implementation, op: str, params: Any, native: dict) -> tuple:
-    if op == "conv2d":
-        return (impl.conv2d(native["x"], native["w"], native.get("b"), params),)
-    if op == "conv2d_backward":
-        return tuple(impl.conv2d_backward(native["x"], native["w"], native["dy"], params))
-    if op.endswith("_backward"):
-        return (getattr(impl, op)(native["x"], native["dy"], params),)
-    return (getattr(impl, op)(native["x"], params),)
+#: A case on its way: (item, executor arguments or None, outcome decided without a call).
+_Entry = tuple[Any, "tuple | None", "Outcome | None"]
 
 
-@dataclass
-class Outcome:
-    """What one call of an implementation gave, wherever it ran (this process or a worker).
+def _blame(entries: list[_Entry], index: int, message: str) -> list[_Entry]:
+    """``entries`` with the one at ``index`` (clamped) decided as died with ``message``
+    (``{op}`` in it becomes the case's operation); the others are to be run again."""
+    from .call import Outcome
 
-    ``kind``: ``ok`` (``found`` holds the outputs, ``after`` the inputs as they were after
-    the call), ``limited`` (a declared limit covers the case; ``message`` is its reason),
-    ``unsupported`` (``Unsupported`` raised; ``message`` is its reason), ``raised`` (any
-    other exception) or ``died`` (the worker crashed or ran out of time).
-    """
-
-    kind: str
-    found: list[np.ndarray] = field(default_factory=list)
-    after: dict[str, np.ndarray] = field(default_factory=dict)
-    message: str = ""
-    seconds: float = 0.0
-
-
-def execute(impl: Implementation, op: str, uses: frozenset[str], params: Any, device: str, dtype: str,
-            arrays: dict[str, np.ndarray | None]) -> Outcome:
-    """Convert ``arrays`` at the boundary, call ``op`` once, convert back (unless a limit covers it)."""
-    import numpy as np
-
-    from implementations import Unsupported
-    from implementations.contract import limit_for
-
-    limit = limit_for(impl.limits, op, uses, dtype, device, params)
-    if limit is not None:
-        return Outcome("limited", message=limit.reason)
-    start = time.perf_counter()
-    try:
-        native = {k: (None if v is None else impl.to_device(v.copy(), device)) for k, v in arrays.items()}
-        raw = _call(impl, op, params, native)
-        impl.synchronize(device)
-        found = [np.asarray(impl.to_numpy(t)) for t in raw]
-        after = {k: np.asarray(impl.to_numpy(v)) for k, v in native.items() if v is not None}
-    except Unsupported as exc:
-        return Outcome("unsupported", message=exc.reason)
-    except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
-        return Outcome("raised", message=f"raised {type(exc).__name__}: {exc}",
-                       seconds=time.perf_counter() - start)
-    return Outcome("ok", found, after, seconds=time.perf_counter() - start)
-
-
-# -- the worker process ----------------------------------------------------------------
-def _claims(impl: Implementation) -> dict[str, Any]:
-    return {"name": impl.name, "devices": tuple(impl.devices), "dtypes": tuple(impl.dtypes),
-            "features": frozenset(impl.features), "reduced_precision": dict(impl.reduced_precision),
-            "describe": impl.describe(), "environment": impl.environment()}
-
-
-def _device_problem(impl: Implementation, device: str) -> str | None:
-    """None when ``impl`` can place a tensor on ``device``, else why not."""
-    import numpy as np
-
-    try:
-        impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
-def _findings(impl: Implementation, device: str, dtype: str) -> dict[str, str]:
-    from .behaviour import findings
-    from .runner import np_dtype
-
-    return findings(impl, device, np_dtype(dtype))
+    index = min(max(index, 0), len(entries) - 1)
+    item, request, _ = entries[index]
+    died = Outcome("died", message=message.replace("{op}", request[0] if request else "?"))
+    return entries[:index] + [(item, request, died)] + entries[index + 1:]
 
 
 def _nbytes(request: tuple) -> int:
     return sum(getattr(a, "nbytes", 0) for a in request[-1].values())
-
-
-def _batch(impl: Implementation, progress: mmap.mmap, first: int, requests: list[tuple]) -> list[Outcome]:
-    """Run a batch of cases, marking each one's sequence number in ``progress`` as it starts."""
-    outcomes = []
-    for i, request in enumerate(requests):
-        struct.pack_into("<q", progress, 0, first + i)
-        outcomes.append(execute(impl, *request))
-    return outcomes
-
-
-def serve(spec: str, requests: Connection, answers: Connection, progress: mmap.mmap) -> None:
-    """Worker main loop: load ``spec``, then answer requests until told to stop or orphaned."""
-    from implementations import load
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    try:
-        impl = load(spec)
-        answers.send(("ready", _claims(impl)))
-    except (Exception, SystemExit) as exc:
-        answers.send(("error", f"{type(exc).__name__}: {exc}"))
-        return
-    handlers: dict[str, Callable[..., Any]] = {
-        "run": lambda *args: execute(impl, *args),
-        "batch": lambda first, batch: _batch(impl, progress, first, batch),
-        "findings": lambda *args: _findings(impl, *args),
-        "device": lambda *args: _device_problem(impl, *args),
-    }
-    while True:
-        try:
-            command, args = requests.recv()
-        except EOFError:  # the parent went away
-            return
-        if command == "stop":
-            return
-        answers.send(handlers[command](*args))
 
 
 def _death(process: subprocess.Popen | None) -> str:
@@ -223,6 +119,7 @@ class Worker:
         self._recv_conn: Connection | None = None
         self._claims: dict[str, Any] | None = None
         self._sequence = 0
+        self._death_note = "worker gone"
         fd, self._progress_path = tempfile.mkstemp(prefix="convcert-progress-")
         os.write(fd, _NOT_STARTED)
         os.close(fd)
@@ -263,69 +160,86 @@ class Worker:
 
         Cases go to the worker in batches (up to ``BATCH`` cases or ``BATCH_BYTES``), one
         message each way per batch: on a busy machine every message costs a trip through
-        the scheduler. The worker marks the case it is running in a shared progress word,
-        so when it dies or a case runs past the time limit, that case fails with what
-        happened, and the rest of the batch goes to a fresh worker.
+        the scheduler. A second batch small enough to wait in the pipe (``AHEAD_BYTES``)
+        is sent before the first one's answer, so the worker computes while this process
+        judges. The worker marks the case it is running in a shared progress word: when it
+        dies or a case runs past the time limit, that case fails with what happened, and
+        every other case without an answer goes to a fresh worker.
         """
-        queue: deque[tuple[T, tuple | None, Outcome | None]] = deque()  # (item, request, decided outcome)
+        queue: deque[_Entry] = deque()  # not sent yet, in order
+        sent: deque[tuple[int, list[_Entry]]] = deque()  # (first sequence number, batch), in order
         source = iter(items)
         while True:
-            while len(queue) < BATCH:  # look ahead by one batch
+            while len(queue) < 2 * BATCH:  # look ahead by two batches
                 item = next(source, _END)
                 if item is _END:
                     break
                 queue.append((item, request_of(item), None))  # type: ignore[arg-type]
-            if not queue:
+            if not sent and not queue:
                 return
-            item, request, decided = queue[0]
-            if request is None or decided is not None:
-                queue.popleft()
+            if not sent and (queue[0][1] is None or queue[0][2] is not None):
+                item, _, decided = queue.popleft()
                 yield item, decided
                 continue
-            batch: list[tuple[T, tuple, Outcome | None]] = []
-            size = 0
-            while queue and queue[0][1] is not None and queue[0][2] is None and len(batch) < BATCH:
-                size += _nbytes(queue[0][1])
-                if batch and size > BATCH_BYTES:
-                    break
-                batch.append(queue.popleft())  # type: ignore[arg-type]
-            outcomes, failed_at, message = self._run_batch([request for _, request, _ in batch])
-            if failed_at is None:
-                for (item, _, _), outcome in zip(batch, outcomes, strict=True):
+            while len(sent) < 2 and self._send_batch(queue, sent):
+                pass
+            if not sent:
+                continue
+            first, batch = sent.popleft()
+            ok, reply = self._receive_batch(first, sent)
+            if ok:
+                for (item, _, _), outcome in zip(batch, reply, strict=True):
                     yield item, outcome
                 continue
-            # the case that was running fails; the others run again in a fresh worker, in order
-            died = Outcome("died", message=message)
-            blamed = (batch[failed_at][0], batch[failed_at][1], died)
-            rest = batch[:failed_at] + [blamed] + batch[failed_at + 1:]
-            queue.extendleft(reversed(rest))
+            blamed, message = reply
+            unanswered = batch + [entry for _, later in sent for entry in later]
+            sent.clear()
+            queue.extendleft(reversed(_blame(unanswered, blamed - first, message)))
 
-    def _run_batch(self, requests: list[tuple]) -> tuple[list[Outcome], int | None, str]:
-        """(outcomes, None, "") or ([], index of the case that failed, what happened)."""
-        failure = self._send(pickle.dumps(("batch", (self._sequence, requests)), _PROTOCOL))
-        first = self._sequence
-        self._sequence += len(requests)
+    def _send_batch(self, queue: deque[_Entry], sent: deque[tuple[int, list[_Entry]]]) -> bool:
+        """Send the next batch from the head of ``queue``; False when there is none to send now."""
+        if not queue or queue[0][1] is None or queue[0][2] is not None:
+            return False
+        batch: list[_Entry] = []
+        size = 0
+        while queue and queue[0][1] is not None and queue[0][2] is None and len(batch) < BATCH:
+            size += _nbytes(queue[0][1])
+            if batch and size > BATCH_BYTES:
+                break
+            batch.append(queue.popleft())
+        payload = pickle.dumps(("batch", (self._sequence, [r for _, r, _ in batch])), _PROTOCOL)
+        if sent and len(payload) > AHEAD_BYTES:  # could fill the pipe while the worker writes: wait
+            queue.extendleft(reversed(batch))
+            return False
+        failure = self._send(payload)
         if failure:
-            return [], 0, failure
+            queue.extendleft(reversed(_blame(batch, 0, failure) if not sent else batch))
+            return False
+        sent.append((self._sequence, batch))
+        self._sequence += len(batch)
+        return True
+
+    def _receive_batch(self, first: int, later: deque) -> tuple[bool, Any]:
+        """(True, outcomes of the batch starting at ``first``), or (False, (sequence number
+        of the case that was running, what happened)) after which the worker is gone."""
         conn = self._recv_conn
-        assert conn is not None
-        running, since = -1, time.monotonic()
+        if conn is None:  # died while the next batch was being sent
+            return False, (max(self._progress(), first), f"{self._death_note} in {{op}}")
+        running, since = self._progress(), time.monotonic()
         try:
             while not conn.poll(min(self.case_timeout, PROGRESS_CHECK)):
-                now_running = self._progress() - first
-                if now_running != running:
-                    running, since = now_running, time.monotonic()
+                if self._progress() != running:
+                    running, since = self._progress(), time.monotonic()
                 elif time.monotonic() - since > self.case_timeout:
-                    index = min(max(running, 0), len(requests) - 1)
                     self._lost()
-                    return [], index, (f"no answer in {self.case_timeout:g} s in {requests[index][0]}; "
-                                       "the worker was stopped")
-            return conn.recv(), None, ""
+                    return False, (max(running, first), f"no answer in {self.case_timeout:g} s in "
+                                   "{op}; the worker was stopped")
+            return True, conn.recv()
         except (EOFError, OSError):
-            index = min(max(self._progress() - first, 0), len(requests) - 1)
-            message = f"{_death(self._process)} in {requests[index][0]}"
+            message = f"{_death(self._process)} in {{op}}"
+            blamed = max(self._progress(), first)
             self._lost()
-            return [], index, message
+            return False, (blamed, message)
 
     def _progress(self) -> int:
         """Sequence number of the case the worker started last (shared memory, no message)."""
@@ -342,10 +256,11 @@ class Worker:
 
     def _ask(self, request: tuple, what: str) -> tuple[bool, Any]:
         failure = self._send(pickle.dumps(request, _PROTOCOL))
-        return (False, failure) if failure else self._receive(self.case_timeout, what)
+        return (False, failure.replace("{op}", what)) if failure else self._receive(self.case_timeout, what)
 
     def _send(self, payload: bytes) -> str | None:
-        """Send one request (starting a fresh worker if needed); None, or why it could not be sent."""
+        """Send one request (starting a fresh worker if needed); None, or why it could not be sent
+        (with ``{op}`` where the operation's name goes)."""
         try:
             if self._send_conn is None:
                 self._spawn()
@@ -357,9 +272,9 @@ class Worker:
         try:
             self._send_conn.send_bytes(payload)
         except OSError:
-            message = f"{_death(self._process)} before the request"
+            self._death_note = _death(self._process)
             self._lost()
-            return message
+            return f"{self._death_note} before {{op}} started"
         return None
 
     def _receive(self, timeout: float, what: str) -> tuple[bool, Any]:
@@ -461,10 +376,3 @@ class Worker:
 def _map(path: str) -> mmap.mmap:
     with open(path, "r+b") as f:
         return mmap.mmap(f.fileno(), 8)
-
-
-def main(argv: list[str]) -> None:
-    """Worker entry point: ``SPEC READ_FD WRITE_FD PROGRESS_FILE`` (started by :class:`Worker`)."""
-    spec, read_fd, write_fd, progress = argv
-    serve(spec, Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False),
-          _map(progress))

@@ -39,7 +39,8 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 def test_certified_is_0_and_rejected_is_1(tmp_path, capsys):
     assert _certify(f"{HERE}:Float32Only", tmp_path=tmp_path) == 0
     conv = "conv2d-n2c3h7w6-k4r3s3-pad_valid-bias"
-    assert main(["certify", f"{HERE}:HidesErrors", "--case", conv, "--no-progress", "--out", str(tmp_path)]) == 1
+    argv = ["certify", f"{HERE}:HidesErrors", "--case", conv, "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 1
     assert "undeclared refusal" in capsys.readouterr().out
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conformance import references
 from conformance.__main__ import main
-from conformance.references import GoldenError, MANIFEST
+from conformance.references import MANIFEST, GoldenError
 
 
 @pytest.fixture
