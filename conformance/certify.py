@@ -292,6 +292,23 @@ def _local(impl: Implementation) -> tuple[Implementation, Stream, Callable, Call
     return impl, stream, lambda d, t: behaviour.findings(impl, d, np_dtype(t)), device_problem
 
 
+def _claimed(described: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "devices", "dtypes", "features", "reduced_precision")
+    limits = [lim["reason"] for lim in described.get("limits", [])]
+    return {k: described.get(k) for k in keys} | {"limits": limits}
+
+
+def _check_recreated(impl: Implementation, worker: Worker) -> None:
+    """The worker re-creates ``impl`` from its class: refuse when that changes what it claims
+    (an instance built with arguments, or changed after construction)."""
+    here, there = _claimed(impl.describe()), _claimed(worker.claims["describe"])
+    if here != there:
+        differ = sorted(k for k in here if here[k] != there[k])
+        raise ValueError(f"impl={impl!r}: a fresh {worker.spec} in the worker claims different "
+                         f"{', '.join(differ)}; certify by a spec that builds this instance, or pass "
+                         "isolate=False")
+
+
 def _selection(claims: Implementation | Worker, devices: Sequence[str] | None, dtypes: Sequence[str] | None,
                require_claimed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     devices = tuple(devices) if devices else (("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
@@ -348,6 +365,8 @@ def certify(
         stream: Stream
         if worker is not None:
             running = worker
+            if not isinstance(impl_or_spec, str):
+                _check_recreated(impl_or_spec, running)
             claims, probe, device_problem = running, running.findings, running.device_problem
             stream = lambda pendings: running.stream(pendings, lambda p: p.request)  # noqa: E731
         else:

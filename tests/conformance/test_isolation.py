@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conformance.__main__ import main
 from conformance.cases import all_cases, find_case
 from conformance.certify import certify
@@ -118,3 +120,13 @@ def test_a_plugin_found_only_through_sys_path_loads_in_the_worker(tmp_path, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     cert = certify("outside_plugin:Outside", cases=[POOL], dtypes=["float32"])
     assert cert.passed and cert.implementation["isolation"] == "worker process"
+
+
+def test_an_instance_that_differs_from_a_fresh_one_of_its_class_is_refused():
+    from tests.conformance.misbehaving import Float32Only
+
+    impl = Float32Only()
+    impl.dtypes = ("float32", "float64")
+    with pytest.raises(ValueError, match="claims different dtypes"):
+        certify(impl, cases=[POOL])
+    assert certify(impl, cases=[POOL], isolate=False).passed
