@@ -2,13 +2,15 @@
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
-                                       [--case NAME] [--out DIR]
+                                       [--case NAME] [--case-timeout S] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S]
     python -m conformance references [--check]
 
-``certify`` exits 0 only when everything claimed passes (2 when the device is unusable);
-``matrix`` exits 1 when any certified implementation fails; ``references --check`` exits 1
-when the golden data differs from a fresh generation.
+Exit codes: 0 certified; 1 rejected (``matrix``: any implementation rejected;
+``references --check``: the golden data differ from a fresh generation); 2 could not run
+(unknown spec, import or constructor error, a device or dtype asked for but not claimed
+or unusable, bad golden data, interrupted), with one line saying what and why (a
+traceback only with ``--debug``).
 """
 
 from __future__ import annotations
@@ -16,19 +18,35 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import signal
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from implementations.files import write_atomic
+# Only light imports here: ``certify`` starts the worker process before this process
+# imports NumPy and the suite, so that the two load side by side.
+from .worker import CASE_TIMEOUT, LoadError, Worker
 
-from .certify import DTYPES, Certificate, DeviceUnavailable, certify
-from .render import certificate_markdown, matrix_html, matrix_markdown
+if TYPE_CHECKING:
+    from .certify import Certificate
 
 OUT = Path("reports") / "out"
+DTYPE_NAMES = "float64, float32, float16 or bfloat16"
+
+
+def _cannot_run() -> tuple[type[BaseException], ...]:
+    """Errors that mean "could not run" (exit code 2), never a verdict on the implementation."""
+    from .certify import DeviceUnavailable
+    from .references import GoldenError
+
+    return (LoadError, GoldenError, DeviceUnavailable, ImportError, ValueError)
 
 
 def _write_json(path: Path, data: Any) -> None:
+    from implementations.files import write_atomic
+
     write_atomic(path, (json.dumps(data, indent=1, sort_keys=False, default=str) + "\n").encode())
 
 
@@ -38,17 +56,28 @@ def _slug(text: str) -> str:
 
 def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
     """Write ``NAME.json`` and ``NAME.md`` under ``out`` (atomically)."""
+    from implementations.files import write_atomic
+
+    from .render import certificate_markdown
+
     data = cert.to_dict()
-    devices = "-" + _slug("-".join(cert.devices)) if cert.devices != ("cpu",) else ""
-    stem = _slug(cert.implementation["name"]) + devices
-    json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
+    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
     _write_json(json_path, data)
     write_atomic(md_path, certificate_markdown(data).encode())
     return json_path, md_path
 
 
+def _checkpoint(cert: Certificate, out: Path) -> None:
+    write_certificate(cert, out)
+
+
+def _paths(name: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
+    stem = _slug(name) + ("-" + _slug("-".join(devices)) if devices != ("cpu",) else "")
+    return out / f"{stem}.json", out / f"{stem}.md"
+
+
 def _summary(cert: Certificate) -> str:
-    verdict = "PASSED" if cert.passed else "FAILED"
+    verdict = "PASSED" if cert.passed else "FAILED" if cert.state == "complete" else cert.state.upper()
     counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
     failures = cert.failures
@@ -62,24 +91,46 @@ def _summary(cert: Certificate) -> str:
 
 
 def cmd_certify(args: argparse.Namespace) -> int:
-    from .cases import find_case
-
+    worker = Worker(args.spec, args.case_timeout)  # loads while this process imports the suite
     try:
-        cases = [find_case(name) for name in args.case] if args.case else None
-        cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases)
-    except (DeviceUnavailable, ImportError, ValueError) as exc:
-        print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
+        return _certify(args, worker)
+    finally:
+        worker.shutdown()
+
+
+def _certify(args: argparse.Namespace, worker: Worker) -> int:
+    from implementations import registered
+
+    from .cases import find_case
+    from .certify import Interrupted, certify
+
     out = Path(args.out)
-    json_path, md_path = write_certificate(cert, out)
+    cases = [find_case(name) for name in args.case] if args.case else None
+    try:
+        cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
+                       progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
+                       require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker)
+    except LoadError:
+        if args.spec in registered():  # an older certificate must not outlive a failed re-run
+            for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
+                path.unlink(missing_ok=True)
+        raise
+    except Interrupted as exc:
+        print(_summary(exc.certificate))
+        print(f"not certified: {exc.certificate.note}; the certificate under {out} records it",
+              file=sys.stderr)
+        return 2
+    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
     print(_summary(cert))
     print(f"certificate: {json_path} and {md_path}")
     return 0 if cert.passed else 1
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
+    from implementations.files import write_atomic
+
     from .matrix import build
+    from .render import matrix_html, matrix_markdown
 
     out = Path(args.out)
     verdicts = []
@@ -90,7 +141,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         print(_summary(cert), flush=True)
 
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, case_timeout=args.case_timeout)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -139,46 +190,91 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
 
-    m = sub.add_parser("matrix", help="certify every available implementation and write the matrix")
+    m = sub.add_parser("matrix", parents=[common],
+                       help="certify every available implementation and write the matrix")
     m.add_argument("--impl", action="append", default=[], metavar="NAME",
                    help="implementation name or module:Class (repeatable; default: every registered one)")
     m.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
     m.add_argument("--out", default=str(OUT / "conformance"), help="output folder (default %(default)s)")
     m.add_argument("--no-progress", action="store_true")
+    m.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
+                   help="seconds one case may run before its worker is stopped (default %(default)g)")
     m.set_defaults(run=cmd_matrix)
 
-    c = sub.add_parser("certify", help="certify one implementation")
+    c = sub.add_parser("certify", parents=[common], help="certify one implementation")
     c.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
     c.add_argument("--device", action="append", choices=("cpu", "cuda"), default=[],
                    help="repeatable; default cpu (or the implementation's only device)")
-    c.add_argument("--dtype", action="append", choices=DTYPES, default=[],
-                   help="repeatable; default: every claimed dtype")
+    c.add_argument("--dtype", action="append", default=[],
+                   help=f"{DTYPE_NAMES} (repeatable; default: every claimed dtype)")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME",
                    help="run only this case (repeatable)")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
+                   help="seconds one case may run before its worker is stopped (default %(default)g)")
     c.set_defaults(run=cmd_certify)
 
-    e = sub.add_parser("explore", help="search random problems for a failure and shrink it (Hypothesis)")
+    e = sub.add_parser("explore", parents=[common],
+                       help="search random problems for a failure and shrink it (Hypothesis)")
     e.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
-    e.add_argument("--dtype", default="float32", choices=DTYPES)
+    e.add_argument("--dtype", default="float32", help=DTYPE_NAMES)
     e.add_argument("--examples", type=int, default=500,
                    help="random problems per family (default %(default)s)")
     e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
     e.set_defaults(run=cmd_explore)
 
-    r = sub.add_parser("references", help="regenerate the golden reference data")
+    r = sub.add_parser("references", parents=[common], help="regenerate the golden reference data")
     r.add_argument("--check", action="store_true", help="prove the stored files equal a fresh generation")
     r.set_defaults(run=cmd_references)
     return p
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--case-timeout={text!r}: must be a positive number of seconds")
+    return value
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _with_sigterm(run: Callable[[], int]) -> int:
+    """Run with SIGTERM turned into KeyboardInterrupt, so an interrupted run is recorded as such."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        return run()
+    try:
+        return run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return _with_sigterm(lambda: args.run(args))
+    except Exception as exc:
+        if not isinstance(exc, _cannot_run()):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"not certified: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc or 'KeyboardInterrupt'})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
 """Certification: run the catalogue on what an implementation claims and issue a verdict.
 
 Per (feature, device, dtype) the certificate says ``pass``, ``fail``, ``not claimed``,
-``unsupported`` (every case refused with ``Unsupported``; for a claimed feature that is a
-failure: "claimed, never run") or ``not run`` (every case needs another feature that is
-not claimed), with the worst error ratio. Each failure names the case, the feature, the
-output, the worst index, found vs expected, the bound, and a command that reproduces it.
+``limited`` (every case covered by a declared limit; for a claimed feature that is a
+failure: "claimed, never passed") or ``not run`` (every case needs another feature that
+is not claimed), with the worst error ratio and the number of limited cases. Each failure
+names the case, the feature, the output, the worst index, found vs expected, the bound,
+and a command that reproduces it.
+
+The implementation runs in a worker process (``conformance.worker``); the golden data are
+verified before it is judged (``references.verify_golden``). A certificate has a *state*:
+``running`` while cases run (``on_checkpoint`` receives snapshots, so the file on disk is
+never an older verdict), then ``complete``, ``interrupted`` or ``could not run``; only a
+complete certificate can pass.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import platform
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -24,11 +31,28 @@ from implementations import FEATURES, Implementation, load, registry
 from implementations.dtypes import DTYPES, numpy_dtype
 from implementations.files import json_float
 
-from . import behaviour
-from .cases import Case, all_cases, quick_cases
-from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, run_case
+from . import behaviour, references
+from .cases import CATALOGUE, Case, all_cases, quick_cases
+from .runner import (
+    FAIL,
+    LIMITED,
+    NOT_CLAIMED,
+    PASS,
+    CaseResult,
+    Outcome,
+    Pending,
+    begin,
+    execute,
+    failure_records,
+    finish,
+)
+from .worker import CASE_TIMEOUT, Worker
 
 NOT_RUN = "not run"
+#: Certificate states; only a complete certificate can pass.
+RUNNING, COMPLETE, INTERRUPTED, COULD_NOT_RUN = "running", "complete", "interrupted", "could not run"
+#: Seconds between two snapshots handed to ``on_checkpoint`` while cases run.
+CHECKPOINT_EVERY = 2.0
 
 
 @dataclass
@@ -40,7 +64,7 @@ class FeatureStatus:
     worst_ratio: float = 0.0
     passed: int = 0
     failed: int = 0
-    unsupported: int = 0
+    limited: int = 0
     reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,27 +89,31 @@ class Certificate:
     results: list[CaseResult] = field(default_factory=list)
     features: list[FeatureStatus] = field(default_factory=list)
     findings: dict[str, dict[str, str]] = field(default_factory=dict)
+    state: str = COMPLETE
+    note: str = ""
+    case_timeout: float = CASE_TIMEOUT
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        """Every failed check, plus every claimed feature that never ran."""
+        """Every failed check, plus every claimed feature that never passed."""
         out = [rec for r in self.results if r.status == FAIL for rec in failure_records(r)]
         for s in self.features:
-            if s.status == UNSUPPORTED:
+            if s.status == LIMITED:
                 out.append({"case": "-", "feature": s.feature, "device": s.device, "dtype": s.dtype,
-                            "output": "-", "message": f"{s.feature} is claimed but never ran: {s.reason}",
+                            "output": "-",
+                            "message": f"{s.feature} is claimed but no case passed: {s.reason}",
                             "repro": ""})
         return out
 
     @property
     def failed_features(self) -> set[str]:
-        return {s.feature for s in self.features if s.status in (FAIL, UNSUPPORTED)}
+        return {s.feature for s in self.features if s.status in (FAIL, LIMITED)}
 
     @property
     def passed(self) -> bool:
-        """True only when everything claimed passes (and something ran)."""
+        """True only for a complete run where everything claimed passes (and something ran)."""
         ran = any(r.status == PASS for r in self.results)
-        return ran and not self.failed_features
+        return self.state == COMPLETE and ran and not self.failed_features
 
     def counts(self) -> dict[str, int]:
         c: dict[str, int] = defaultdict(int)
@@ -97,6 +125,9 @@ class Certificate:
         return {
             "spec": self.spec,
             "passed": self.passed,
+            "state": self.state,
+            "note": self.note,
+            "case_timeout": self.case_timeout,
             "implementation": self.implementation,
             "environment": self.environment,
             "devices": list(self.devices),
@@ -124,7 +155,7 @@ def spec_of(impl: Implementation) -> str:
     return f"{type(impl).__module__}:{type(impl).__qualname__}"
 
 
-def environment(impl: Implementation) -> dict[str, Any]:
+def environment(impl: Implementation | Worker) -> dict[str, Any]:
     env = {
         "implementation": impl.environment(),
         "numpy": np.__version__,
@@ -141,7 +172,7 @@ def environment(impl: Implementation) -> dict[str, Any]:
     return env
 
 
-def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iterable[str],
+def summarize(impl: Implementation | Worker, results: Sequence[CaseResult], devices: Iterable[str],
               dtypes: Iterable[str]) -> list[FeatureStatus]:
     """Per (feature, device, dtype) status from the case results filed under each feature."""
     grouped: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
@@ -162,17 +193,16 @@ def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iter
                 rs = grouped.get((feature, device, dtype), [])
                 s.passed = sum(r.status == PASS for r in rs)
                 s.failed = sum(r.status == FAIL for r in rs)
-                s.unsupported = sum(r.status == UNSUPPORTED for r in rs)
+                s.limited = sum(r.status == LIMITED for r in rs)
                 s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
-                reasons = sorted({r.reason for r in rs if r.status == UNSUPPORTED})
+                reasons = "; ".join(sorted({r.reason for r in rs if r.status == LIMITED}))
                 if s.failed:
                     s.status = FAIL
                 elif s.passed:
                     s.status = PASS
-                    s.reason = (f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}"
-                                if s.unsupported else "")
-                elif s.unsupported:
-                    s.status, s.reason = UNSUPPORTED, "; ".join(reasons)
+                    s.reason = f"{s.limited} case(s) limited: {reasons}" if s.limited else ""
+                elif s.limited:
+                    s.status, s.reason = LIMITED, f"every case is limited: {reasons}"
                 else:
                     s.status = NOT_RUN
                     needs = sorted({r.reason for r in rs if r.status == NOT_CLAIMED})
@@ -231,12 +261,68 @@ class DeviceUnavailable(RuntimeError):
     """A claimed device cannot be used here (no CUDA, say): nothing is certified on it."""
 
 
-def _check_device(impl: Implementation, device: str) -> None:
-    try:
-        impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
-    except Exception as exc:
-        raise DeviceUnavailable(f"device={device!r}: {impl.name} cannot place a tensor there "
-                                f"({type(exc).__name__}: {exc})") from exc
+class NotClaimed(ValueError):
+    """A device or dtype asked for explicitly is not one the implementation claims."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, SIGTERM); ``certificate`` records what finished."""
+
+    def __init__(self, certificate: Certificate):
+        super().__init__(certificate.note)
+        self.certificate = certificate
+
+
+Stream = Callable[[Iterable[Pending]], Iterator[tuple[Pending, Outcome | None]]]
+
+
+def _local(impl: Implementation) -> tuple[Implementation, Stream, Callable, Callable]:
+    """Claims, case stream, findings and device probe of an implementation run in this process."""
+    def stream(pendings: Iterable[Pending]) -> Iterator[tuple[Pending, Outcome | None]]:
+        for p in pendings:
+            yield p, None if p.request is None else execute(impl, *p.request)
+
+    def device_problem(device: str) -> str | None:
+        try:
+            impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    return impl, stream, lambda d, t: behaviour.findings(impl, d, numpy_dtype(t)), device_problem
+
+
+def _claimed(described: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "devices", "dtypes", "features", "reduced_precision")
+    limits = [lim["reason"] for lim in described.get("limits", [])]
+    return {k: described.get(k) for k in keys} | {"limits": limits}
+
+
+def _check_recreated(impl: Implementation, worker: Worker) -> None:
+    """The worker re-creates ``impl`` from its class: refuse when that changes what it claims
+    (an instance built with arguments, or changed after construction)."""
+    here, there = _claimed(impl.describe()), _claimed(worker.claims["describe"])
+    if here != there:
+        differ = sorted(k for k in here if here[k] != there[k])
+        raise ValueError(f"impl={impl!r}: a fresh {worker.spec} in the worker claims different "
+                         f"{', '.join(differ)}; certify by a spec that builds this instance, or pass "
+                         "isolate=False")
+
+
+def _selection(claims: Implementation | Worker, devices: Sequence[str] | None, dtypes: Sequence[str] | None,
+               require_claimed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    devices = tuple(devices) if devices else (("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
+    dtypes = tuple(dtypes) if dtypes else tuple(d for d in DTYPES if d in claims.dtypes)
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ValueError(f"dtype={d!r}: must be one of {DTYPES}")
+    if require_claimed:
+        for what, asked, claimed in (("device", devices, claims.devices), ("dtype", dtypes, claims.dtypes)):
+            for value in asked:
+                if value not in claimed:
+                    raise NotClaimed(f"{what}={value!r}: {claims.name} does not claim it "
+                                     f"(it claims {', '.join(claimed)})")
+    return devices, dtypes
 
 
 def certify(
@@ -247,47 +333,117 @@ def certify(
     quick: bool = False,
     progress: bool | Callable[[CaseResult], None] = False,
     cases: Sequence[Case] | None = None,
+    case_timeout: float = CASE_TIMEOUT,
+    isolate: bool = True,
+    require_claimed: bool = False,
+    on_checkpoint: Callable[[Certificate], None] | None = None,
+    worker: Worker | None = None,
 ) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
     ``devices`` defaults to ``("cpu",)`` when claimed, else the claimed devices;
     ``dtypes`` to the claimed dtypes. A requested device or dtype that is not claimed is
-    reported "not claimed". ``quick`` runs a representative subset (one case per
-    operation and feature); ``cases`` runs exactly those cases.
+    reported "not claimed" (with ``require_claimed``: ``NotClaimed`` is raised). ``quick``
+    runs a representative subset (one case per operation and feature); ``cases`` runs
+    exactly those cases.
+
+    With ``isolate`` (the default) the implementation is loaded by its spec in a worker
+    process (an instance is re-created from its class there): a crash or a case running
+    past ``case_timeout`` seconds fails that case and the run goes on. ``on_checkpoint``
+    receives the certificate as it grows (state ``running``), when the run cannot go on
+    once the implementation is loaded (``could not run``), and at the end. Raises
+    ``LoadError``, ``GoldenError``, ``DeviceUnavailable`` or ``NotClaimed`` before any
+    case runs, and ``Interrupted`` (a ``KeyboardInterrupt``) when interrupted. A ``worker``
+    already started for the same spec may be passed in (the caller closes it).
     """
-    if isinstance(impl_or_spec, str):
-        spec, impl = impl_or_spec, load(impl_or_spec)
-    else:
-        impl, spec = impl_or_spec, spec_of(impl_or_spec)
-    devices = tuple(devices) if devices else (("cpu",) if "cpu" in impl.devices else tuple(impl.devices))
-    dtypes = tuple(dtypes) if dtypes else tuple(d for d in DTYPES if d in impl.dtypes)
-    for d in dtypes:
-        if d not in DTYPES:
-            raise ValueError(f"dtype={d!r}: must be one of {DTYPES}")
-    for device in devices:
-        if device in impl.devices:
-            _check_device(impl, device)
-    selection = "given cases" if cases is not None else ("quick" if quick else "full")
-    chosen = list(cases) if cases is not None else (quick_cases() if quick else all_cases())
+    spec = impl_or_spec if isinstance(impl_or_spec, str) else spec_of(impl_or_spec)
+    owned = worker is None and isolate
+    if owned:
+        worker = Worker(spec, case_timeout)
+    try:
+        claims: Implementation | Worker
+        stream: Stream
+        if worker is not None:
+            running = worker
+            if not isinstance(impl_or_spec, str):
+                _check_recreated(impl_or_spec, running)
+            claims, probe, device_problem = running, running.findings, running.device_problem
+            stream = lambda pendings: running.stream(pendings, lambda p: p.request)  # noqa: E731
+        else:
+            impl = load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec
+            claims, stream, probe, device_problem = _local(impl)
+        return _run(spec, claims, stream, probe, device_problem, devices, dtypes, quick, progress, cases,
+                    case_timeout, require_claimed, on_checkpoint)
+    finally:
+        if owned and worker is not None:
+            worker.shutdown()
+
+
+def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem: Callable,
+         devices: Sequence[str] | None, dtypes: Sequence[str] | None, quick: bool,
+         progress: bool | Callable[[CaseResult], None], cases: Sequence[Case] | None, case_timeout: float,
+         require_claimed: bool, on_checkpoint: Callable[[Certificate], None] | None) -> Certificate:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    plan = [(c, dev, dt) for dev in devices for dt in dtypes for c in chosen]
-    bar = _Progress(len(plan), f"certify {impl.name}", progress is True)
-    results = []
+    selection = "given cases" if cases is not None else ("quick" if quick else "full")
+    results: list[CaseResult] = []
+    findings: dict[str, dict[str, str]] = {}
+    emit = on_checkpoint or (lambda cert: None)
+    devs, dts = tuple(devices or ("cpu",)), tuple(dtypes or ())
+
+    def snapshot(state: str, note: str = "") -> Certificate:
+        return Certificate(spec, claims.describe(), environment(claims), devs, dts, quick, selection, started,
+                           time.perf_counter() - t0, list(results), summarize(claims, results, devs, dts),
+                           dict(findings), state, note, case_timeout)
+
+    chosen = list(cases) if cases is not None else (quick_cases() if quick else all_cases())
+    golden_error = None
+    try:  # while the worker loads the implementation
+        if any(c.problem in CATALOGUE_SET for c in chosen):
+            references.verify_golden()
+    except references.GoldenError as exc:
+        golden_error = exc
     try:
-        for case, device, dtype in plan:
-            r = run_case(impl, case, device, dtype, spec=spec)
+        devs, dts = _selection(claims, devices, dtypes, require_claimed)
+        if golden_error is not None:
+            raise golden_error
+        for device in devs:
+            problem = device_problem(device) if device in claims.devices else None
+            if problem:
+                raise DeviceUnavailable(
+                    f"device={device!r}: {claims.name} cannot place a tensor there ({problem})")
+    except (DeviceUnavailable, references.GoldenError, ValueError) as exc:
+        emit(snapshot(COULD_NOT_RUN, f"{type(exc).__name__}: {exc}"))
+        raise
+    plan = [(c, dev, dt) for dev in devs for dt in dts for c in chosen]
+    bar = _Progress(len(plan), f"certify {claims.name}", progress is True)
+    emit(snapshot(RUNNING))
+    last = time.perf_counter()
+    pendings = (begin(claims, case, device, dtype, spec=spec) for case, device, dtype in plan)
+    try:
+        for pending, outcome in stream(pendings):
+            r = finish(pending, outcome)
             results.append(r)
             bar.update(r)
             if callable(progress):
                 progress(r)
+            if on_checkpoint and time.perf_counter() - last > CHECKPOINT_EVERY:
+                emit(snapshot(RUNNING))
+                last = time.perf_counter()
+        for device in devs:
+            for dtype in dts:
+                if device in claims.devices and dtype in claims.dtypes:
+                    findings[f"{device}/{dtype}"] = probe(device, dtype)
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "KeyboardInterrupt"
+        cert = snapshot(INTERRUPTED, f"interrupted ({why}) after {len(results)} of {len(plan)} cases")
+        emit(cert)
+        raise Interrupted(cert) from None
     finally:
         bar.close()
-    cert = Certificate(spec, impl.describe(), environment(impl), devices, dtypes, quick, selection,
-                       started, 0.0, results, summarize(impl, results, devices, dtypes))
-    for device in devices:
-        for dtype in dtypes:
-            if device in impl.devices and dtype in impl.dtypes:
-                cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, numpy_dtype(dtype))
-    cert.seconds = time.perf_counter() - t0
+    cert = snapshot(COMPLETE)
+    emit(cert)
     return cert
+
+
+CATALOGUE_SET = frozenset(CATALOGUE)

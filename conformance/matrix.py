@@ -1,4 +1,8 @@
-"""The conformance matrix: every available implementation certified on one device, as data."""
+"""The conformance matrix: every available implementation certified on one device, as data.
+
+Each implementation is certified in its own worker process, so one that crashes, hangs
+or fails to load costs only its own cases (or its own entry); every other one is judged.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from implementations import FEATURES, available, load, registered, unavailable_reason
+from implementations import FEATURES, available, registered, unavailable_reason
 from implementations.files import json_float
 
 from .cases import all_cases, quick_cases
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
+from .references import verify_golden
+from .worker import CASE_TIMEOUT, LoadError
 
 
 def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:
@@ -19,9 +25,12 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
         return {"name": name, "available": False, "reason": reason}
     grid: dict[str, dict[str, Any]] = {f: {} for f in FEATURES}
     worst: dict[str, float | str] = {}
+    limited: dict[str, int] = {}
     for s in cert.features:
         grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"],
-                                    "reason": s.reason}
+                                    "reason": s.reason, "limited": s.limited}
+        if s.limited:
+            limited[s.feature] = limited.get(s.feature, 0) + s.limited
         if s.status in ("pass", "fail"):
             prev = worst.get(s.dtype, 0.0)
             worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev
@@ -29,7 +38,7 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     findings = cert.findings.get(f"{cert.devices[0]}/float32") or next(iter(cert.findings.values()), {})
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,
-        "features": grid, "worst_ratio": worst, "failures": len(cert.failures),
+        "features": grid, "worst_ratio": worst, "failures": len(cert.failures), "limited": limited,
         "seconds": round(cert.seconds, 2), "findings": findings,
         "environment": cert.environment["implementation"],
     }
@@ -37,13 +46,14 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
 
 def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: bool = False,
           on_certificate: Callable[[str, Certificate], None] | None = None,
-          progress: bool = False) -> dict[str, Any]:
+          progress: bool = False, case_timeout: float = CASE_TIMEOUT) -> dict[str, Any]:
     """Certify every named (default: every registered) implementation on ``device``.
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
     """
     t0 = time.perf_counter()
+    verify_golden()  # bad golden data stop the matrix before any implementation is judged
     names = list(names) if names else registered()
     usable = set(available())
     entries = []
@@ -52,22 +62,22 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: boo
             entries.append(_entry(name, None, unavailable_reason(name) or "unavailable"))
             continue
         try:
-            impl = load(name)
-        except Exception as exc:  # an adapter that fails to import is reported, not raised
-            entries.append(_entry(name, None, f"failed to load: {type(exc).__name__}: {exc}"))
+            cert = certify(name, devices=(device,), dtypes=DTYPES, quick=quick, progress=progress,
+                           case_timeout=case_timeout)
+        except LoadError as exc:  # an adapter that fails to import is reported, not raised
+            entries.append(_entry(name, None, f"failed to load: {exc}"))
             continue
-        if device not in impl.devices:
-            entries.append(_entry(impl.name, None, f"does not run on {device} (devices: {impl.devices})"))
-            continue
-        try:
-            cert = certify(impl if ":" not in name else name, devices=(device,), dtypes=DTYPES, quick=quick,
-                           progress=progress)
         except DeviceUnavailable as exc:
-            entries.append(_entry(impl.name, None, str(exc)))
+            entries.append(_entry(name, None, str(exc)))
+            continue
+        impl = cert.implementation
+        if device not in impl["devices"]:
+            reason = f"does not run on {device} (devices: {tuple(impl['devices'])})"
+            entries.append(_entry(impl["name"], None, reason))
             continue
         if on_certificate:
-            on_certificate(impl.name, cert)
-        entries.append(_entry(impl.name, cert))
+            on_certificate(impl["name"], cert)
+        entries.append(_entry(impl["name"], cert))
     return {
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": device,

@@ -7,6 +7,15 @@ finite differences. Stored as one uncompressed ``.npz`` per family under
 deterministic: fixed seeds, inputs on a grid that makes float64 arithmetic exact, a zip
 writer with fixed timestamps, ``.npy`` format 1.0.
 
+The manifest lists every file with its sha256 and, per file, every case (problem
+descriptor) with the sha256 of its arrays. Before a certificate judges anything,
+:func:`verify_golden` proves the data complete and consistent: every file listed and no
+file unlisted, every digest matching, every catalogue problem present, and a
+deterministic sample of the stored outputs (an eighth of each file, mode and bias stratum,
+at least one, which covers both operations of each file) recomputed by the float64
+reference. Data forged
+consistently (digests updated) still fails the recomputation.
+
 ``python -m conformance references`` regenerates the files; ``--check`` regenerates in
 memory and proves the stored arrays did not change.
 """
@@ -17,8 +26,8 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterable
-from functools import cache
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -206,6 +215,10 @@ def cross_check(problem: Problem, inputs: Inputs, outputs: Arrays) -> dict[str, 
     return verdicts
 
 
+class GoldenError(RuntimeError):
+    """The stored golden data are incomplete, unlisted, or disagree with the manifest or the reference."""
+
+
 # -- storage ---------------------------------------------------------------------------
 def _npz_bytes(arrays: Arrays) -> bytes:
     """Deterministic uncompressed .npz: sorted members, fixed timestamps, .npy 1.0."""
@@ -249,7 +262,10 @@ def generate(problems: Iterable[Problem] = CATALOGUE, *, verify: bool = True,
             if value is not None:
                 per_family[problem.family][f"{problem.descriptor}/{name}"] = value
     files = {f"{family}.npz": _npz_bytes(arrays) for family, arrays in per_family.items()}
-    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    manifest = {
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+        "cases": {f"{family}.npz": _case_digests(arrays) for family, arrays in per_family.items()},
+    }
     files[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     if verify and log:
         log(f"cross-checked: {', '.join(f'{o} agrees on {n} problems' for o, n in agreed.items())}; "
@@ -264,20 +280,172 @@ def write(directory: Path = GOLDEN_DIR, **kw) -> dict[str, bytes]:
     return files
 
 
-def verify_manifest(directory: Path = GOLDEN_DIR) -> list[str]:
-    """Files whose sha256 differs from the manifest (hand edits), or that are missing."""
+def _case_digest(arrays: Arrays) -> str:
+    """sha256 of one case's arrays: names, dtypes, shapes and bytes, in name order."""
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _split(store: Arrays) -> dict[str, Arrays]:
+    """``{"desc/x": a, ...}`` -> ``{"desc": {"x": a, ...}}``."""
+    cases: dict[str, Arrays] = {}
+    for key, value in store.items():
+        descriptor, _, name = key.rpartition("/")
+        cases.setdefault(descriptor, {})[name] = value
+    return cases
+
+
+def _case_digests(store: Arrays) -> dict[str, str]:
+    return {d: _case_digest(a) for d, a in sorted(_split(store).items())}
+
+
+def _read_manifest(directory: Path) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    path = directory / MANIFEST
     try:
-        manifest = json.loads((directory / MANIFEST).read_text())
+        manifest = json.loads(path.read_text())
     except FileNotFoundError:
-        return [f"{MANIFEST} is missing: run python -m conformance references"]
-    problems = []
-    for name, digest in manifest.items():
+        raise GoldenError(f"{path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise GoldenError(f"{path} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict) \
+            or not isinstance(manifest.get("cases"), dict):
+        raise GoldenError(f"{path}: must hold 'files' (name -> sha256) and 'cases' (file -> case -> sha256)")
+    return manifest["files"], manifest["cases"]
+
+
+def _file_problems(directory: Path, files: dict[str, str]) -> list[str]:
+    present = {p.name for p in directory.iterdir() if p.is_file() and not p.name.startswith(".")} - {MANIFEST}
+    problems = [f"{name}: not listed in {MANIFEST}" for name in sorted(present - set(files))]
+    for name, digest in sorted(files.items()):
         path = directory / name
         if not path.exists():
-            problems.append(f"{name} is missing")
+            problems.append(f"{name}: listed in {MANIFEST} but missing")
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
-            problems.append(f"{name}: sha256 differs from {MANIFEST} (edited by hand?)")
+            problems.append(f"{name}: sha256 differs from {MANIFEST}")
     return problems
+
+
+def _case_problems(file: str, store: Arrays, listed: dict[str, str], needed: Iterable[Problem]) -> list[str]:
+    stored = _split(store)
+    problems = []
+    for problem in needed:
+        name = f"{problem.family}-{problem.descriptor}"
+        if problem.descriptor not in listed:
+            problems.append(f"{file}: case {name} is not listed in {MANIFEST}")
+        elif problem.descriptor not in stored:
+            problems.append(f"{file}: case {name} is listed in {MANIFEST} but not stored")
+    for descriptor, arrays in sorted(stored.items()):
+        if descriptor not in listed:
+            problems.append(f"{file}: case {descriptor} is stored but not listed in {MANIFEST}")
+        elif _case_digest(arrays) != listed[descriptor]:
+            problems.append(f"{file}: case {descriptor}: sha256 of its arrays differs from {MANIFEST}")
+    return problems
+
+
+def sample(problems: Sequence[Problem], seed: bytes) -> list[Problem]:
+    """A deterministic sample: an eighth of every (family, mode, bias) stratum, at least one each.
+
+    The choice depends on ``seed`` (the manifest's digest), so it changes with the data.
+    """
+    strata: dict[tuple, list[Problem]] = {}
+    for p in problems:
+        strata.setdefault((p.family, p.mode, p.bias if p.family == "conv2d" else None), []).append(p)
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha256(seed).digest()[:8], "little"))
+    chosen = []
+    for members in strata.values():
+        picks = rng.choice(len(members), size=max(1, len(members) // 8), replace=False)
+        chosen += [members[i] for i in sorted(picks)]
+    return chosen
+
+
+def _recompute_problems(file: str, store: Arrays, problems: Iterable[Problem]) -> list[str]:
+    """Where the stored inputs are not the problem's, or the outputs not the reference's."""
+    stored = _split(store)
+    out = []
+    for problem in problems:
+        arrays = stored[problem.descriptor]
+        name = f"{problem.family}-{problem.descriptor}"
+        inputs = problem.inputs()
+        for k, v in inputs.items():
+            if (v is None) != (k not in arrays) or (v is not None and not np.array_equal(v, arrays[k])):
+                out.append(f"{file}: case {name}: stored input {k} is not the problem's")
+        fresh = compute(problem, {k: arrays.get(k) for k in inputs})
+        for k, ref in fresh.items():
+            got = arrays.get(k)
+            if got is None or got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-12, atol=1e-12):
+                out.append(f"{file}: case {name}: stored {k} disagrees with the float64 reference "
+                           "recomputed now")
+    return out
+
+
+@lru_cache(maxsize=8)
+def _verified(directory: Path, fingerprint: tuple) -> dict[str, Arrays]:
+    """The stores of every family, once the data are proved intact (raises GoldenError)."""
+    files, cases = _read_manifest(directory)
+    problems = _file_problems(directory, files)
+    stores: dict[str, Arrays] = {}
+    needed: dict[str, list[Problem]] = {}
+    for p in CATALOGUE:
+        needed.setdefault(f"{p.family}.npz", []).append(p)
+    for file, members in needed.items():
+        if file not in files:
+            problems.append(f"{file}: needed by {len(members)} catalogue cases but not listed in {MANIFEST}")
+            continue
+        if any(problem.startswith(f"{file}:") for problem in problems):
+            continue  # missing or not the bytes the manifest lists: do not read it
+        try:
+            with np.load(directory / file, allow_pickle=False) as data:
+                store = {k: data[k] for k in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
+            problems.append(f"{file}: cannot be read ({type(exc).__name__}: {exc})")
+            continue
+        stores[file.removesuffix(".npz")] = store
+        problems += _case_problems(file, store, cases.get(file, {}), members)
+    if not problems:
+        seed = (directory / MANIFEST).read_bytes()
+        for file, members in needed.items():
+            problems += _recompute_problems(file, stores[file.removesuffix(".npz")], sample(members, seed))
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise GoldenError(f"golden data in {directory}: {problems[0]}{more}; nothing was judged. "
+                          "Restore the files, or regenerate them with `python -m conformance references`")
+    return stores
+
+
+def _fingerprint(directory: Path) -> tuple:
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in directory.iterdir()))
+    except FileNotFoundError:
+        raise GoldenError(f"golden data folder {directory} is missing") from None
+
+
+_last_verified: tuple[Path, dict[str, Arrays]] | None = None
+
+
+def verify_golden(directory: Path | None = None) -> dict[str, Arrays]:
+    """Raise :class:`GoldenError` (one line, naming file and case) unless the golden data are intact.
+
+    Returns the stored arrays of every family; lookups (:func:`golden`) read these until the
+    next verification.
+    """
+    global _last_verified
+    directory = Path(directory or GOLDEN_DIR)
+    stores = _verified(directory, _fingerprint(directory))
+    _last_verified = (directory, stores)
+    return stores
+
+
+def verify_manifest(directory: Path | None = None) -> list[str]:
+    """Every problem :func:`verify_golden` finds, as lines (empty: intact)."""
+    try:
+        verify_golden(directory)
+    except GoldenError as exc:
+        return [str(exc)]
+    return []
 
 
 def check(directory: Path = GOLDEN_DIR, **kw) -> list[str]:
@@ -293,23 +461,12 @@ def check(directory: Path = GOLDEN_DIR, **kw) -> list[str]:
 
 
 # -- lookup ----------------------------------------------------------------------------
-class GoldenError(RuntimeError):
-    """The stored golden data fails its checksums."""
-
-
-@cache
-def _golden(family: str) -> dict[str, np.ndarray]:
-    problems = verify_manifest()
-    if problems:
-        raise GoldenError("golden data is not intact: " + "; ".join(problems)
-                          + " -- regenerate with `python -m conformance references`")
-    with np.load(GOLDEN_DIR / f"{family}.npz", allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
-
-
 def golden(problem: Problem) -> tuple[Inputs, Arrays] | None:
-    """Stored (inputs, outputs) of a catalogue problem; None for a problem not stored."""
-    store = _golden(problem.family)
+    """Stored (inputs, outputs) of a catalogue problem (verified first); None for one not stored."""
+    directory = Path(GOLDEN_DIR)
+    verified = _last_verified if _last_verified and _last_verified[0] == directory else None
+    stores = verified[1] if verified else verify_golden(directory)
+    store = stores.get(problem.family, {})
     prefix = f"{problem.descriptor}/"
     arrays = {k[len(prefix):]: v for k, v in store.items() if k.startswith(prefix)}
     if not arrays:

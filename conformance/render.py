@@ -12,8 +12,8 @@ from typing import Any
 from implementations.dtypes import DTYPES
 
 #: One symbol per status in the compact matrix cells.
-SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "unsupported": "U", "not run": "–"}
-LEGEND = ("✓ pass · ✗ fail · U every case unsupported (a claimed feature that never ran fails) · "
+SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "limited": "L", "not run": "–"}
+LEGEND = ("✓ pass · ✗ fail · L every case limited (a claimed feature that never passed fails) · "
           "– not run (needs an unclaimed feature) · · not claimed")
 HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
        "The error ratio is max |found - expected| / bound, where the bound is "
@@ -48,10 +48,10 @@ def _cell(s: dict[str, Any] | None) -> str:
         return ""
     status = s["status"]
     if status in ("pass", "fail"):
-        extra = f" {s['unsupported']} unsupported" if s.get("unsupported") else ""
+        extra = f" {s['limited']} limited" if s.get("limited") else ""
         label = "**FAIL**" if status == "fail" else "pass"
         return f"{label} ({_ratio(s['worst_ratio'])}; {s['passed']}✓ {s['failed']}✗{extra})"
-    if status in ("unsupported", "not run"):
+    if status in ("limited", "not run"):
         return f"{status}: {_md_escape(s['reason'])}"
     return status
 
@@ -59,14 +59,18 @@ def _cell(s: dict[str, Any] | None) -> str:
 def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
     """A certificate for people: verdict, per-feature table, failures with repro, findings."""
     impl = cert["implementation"]
-    verdict = "PASSED" if cert["passed"] else "FAILED"
+    state = cert.get("state", "complete")
+    verdict = "PASSED" if cert["passed"] else "FAILED" if state == "complete" else state.upper()
     lines = [
         f"# Conformance certificate: `{impl['name']}` — {verdict}",
         "",
+        *([f"**This run is {state}, not a verdict**: {cert.get('note') or 'cases are still running'}.", ""]
+          if state != "complete" else []),
         f"- spec: `{cert['spec']}` (class `{impl['class']}`)",
         f"- claims: devices {', '.join(impl['devices'])}; dtypes {', '.join(impl['dtypes'])}; "
         f"features {', '.join(impl['features']) or 'none'}",
         f"- reduced precision declared: {impl.get('reduced_precision') or 'none'}",
+        "- limits declared: " + ("; ".join(f"{lim['reason']}" for lim in impl.get("limits", [])) or "none"),
         f"- certified on: devices {', '.join(cert['devices'])}; dtypes {', '.join(cert['dtypes'])}; "
         f"cases: {cert['selection']}",
         "- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
@@ -162,7 +166,7 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "unsupported": "#f4dca0", "not run": "#e8e8e8",
+_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "limited": "#f4dca0", "not run": "#e8e8e8",
           "not claimed": "#ffffff"}
 _STYLE = ("body{font-family:sans-serif} table{border-collapse:collapse} "
           "td,th{border:1px solid #999;padding:2px 6px;text-align:center}")

@@ -3,29 +3,35 @@
 The suite builds the geometry, converts inputs at the boundary (``to_device`` /
 ``to_numpy``), calls the operation once, and checks: no crash, the output shape and
 dtype, that the inputs are unchanged, and every output against the float64 reference
-under its bound (``tolerance``). ``Unsupported`` is recorded with its reason.
+under its bound (``tolerance``). A case a declared ``Limit`` covers is not run ("limited",
+with the limit's reason); ``Unsupported`` for any other case is an undeclared refusal, a
+failure. The call itself goes through an *executor*: in this process (:func:`execute`) or
+in the certifier's worker process (``conformance.worker``), which judges nothing.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from implementations import Implementation, Unsupported
+from implementations import Implementation
 from implementations.dtypes import numpy_dtype
 from implementations.files import json_float
-from implementations.geometry import ConvParams
+from implementations.validation import CHECKS
 
 from . import references
+from .call import Outcome, execute
 from .cases import CATALOGUE, Case, Problem
 from .compare import Check, behaviour, compare
 from .tolerance import error_bound, exact_applies
 
-PASS, FAIL, UNSUPPORTED, NOT_CLAIMED = "pass", "fail", "unsupported", "not claimed"
+__all__ = ["CaseResult", "Outcome", "Pending", "begin", "execute", "finish", "judge", "run_case"]
+
+PASS, FAIL, LIMITED, NOT_CLAIMED = "pass", "fail", "limited", "not claimed"
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
 CATALOGUED = frozenset(CATALOGUE)
 
@@ -119,21 +125,33 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-def _call(impl: Implementation, case: Case, native: dict) -> tuple:
-    p = case.problem.params
-    op = case.op
-    if isinstance(p, ConvParams):
-        if op == "conv2d":
-            return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
-        return tuple(impl.conv2d_backward(native["x"], native["w"], native["dy"], p))
-    if op.endswith("_backward"):
-        return (getattr(impl, op)(native["x"], native["dy"], p),)
-    return (getattr(impl, op)(native["x"], p),)
+#: Signature of :func:`execute`; the certifier passes one that runs in a worker process.
+Executor = Callable[[Implementation, str, frozenset, Any, str, str, dict], Outcome]
 
 
-def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
-             spec: str | None = None) -> CaseResult:
-    """Run and judge ``case`` on ``impl`` (see the module docstring)."""
+def case_inputs(case: Case, typed: dict[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
+    """The inputs ``case.op`` takes (``b`` may be None), checked against the params."""
+    used = ("x", "w", "b") if case.op == "conv2d" else ("x", "w", "dy") if case.op == "conv2d_backward" \
+        else ("x", "dy") if case.op.endswith("_backward") else ("x",)
+    arrays = {k: typed.get(k) for k in used}
+    CHECKS[case.op](*arrays.values(), case.problem.params)
+    return arrays
+
+
+@dataclass
+class Pending:
+    """A case about to run: its result so far and, when the implementation must be called,
+    ``request`` (the executor's arguments after ``impl``)."""
+
+    result: CaseResult
+    case: Case
+    request: tuple | None = None
+    expectations: dict[str, Expectation] = field(default_factory=dict)
+    pristine: dict[str, np.ndarray | None] = field(default_factory=dict)
+
+
+def begin(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None) -> Pending:
+    """Decide whether ``case`` runs on ``impl`` and prepare its inputs and expectations."""
     spec = spec or impl.name
     result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
                         case.problem.mode, repro=repro_command(spec, case.name, device, dtype))
@@ -141,47 +159,64 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
     if device not in impl.devices or dtype not in impl.dtypes or missing:
         result.reason = (f"needs {', '.join(missing)}" if missing
                          else f"{device}/{dtype} not claimed")
-        return result
+        return Pending(result, case)
     typed, expectations = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
-    used = {"x", "dy"} if case.op.endswith("_backward") else {"x", "w", "b"}
-    if case.op == "conv2d_backward":
-        used = {"x", "w", "dy"}
-    pristine = {k: v for k, v in typed.items() if k in used and v is not None}
-    start = time.perf_counter()
-    try:
-        native = {k: impl.to_device(v.copy(), device) for k, v in pristine.items()}
-        if "b" in used and "b" not in native:
-            native["b"] = None
-        raw = _call(impl, case, native)
-        impl.synchronize(device)
-        found = [impl.to_numpy(t) for t in raw]
-        after = {k: impl.to_numpy(v) for k, v in native.items() if v is not None}
-    except Unsupported as exc:
-        result.status, result.reason = UNSUPPORTED, exc.reason
+    pristine = case_inputs(case, typed)
+    request = (case.op, case.requires, case.problem.params, device, dtype, pristine)
+    return Pending(result, case, request, expectations, pristine)
+
+
+def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
+    """Judge the ``outcome`` of a pending case (None: it did not need a call)."""
+    result = pending.result
+    if outcome is None:
         return result
-    except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
-        crash = f"raised {type(exc).__name__}: {exc}"
-        result.checks.append(behaviour(result.label, "no crash", False, crash))
-        result.status, result.seconds = FAIL, time.perf_counter() - start
+    result.seconds = outcome.seconds
+    if outcome.kind == "limited":
+        result.status, result.reason = LIMITED, outcome.message
         return result
-    result.seconds = time.perf_counter() - start
-    checks = result.checks
-    if len(found) != len(case.outputs):
+    if outcome.kind != "ok":
+        refused = outcome.kind == "unsupported"
+        message = f"undeclared refusal: {outcome.message}" if refused else outcome.message
+        rule = "refuses only declared limits" if refused else "no crash"
+        result.checks.append(behaviour(result.label, rule, False, message))
+        result.status, result.reason = FAIL, message
+        return result
+    judge(result, pending.case, pending.expectations, outcome, pending.pristine)
+    return result
+
+
+def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None,
+             executor: Executor = execute) -> CaseResult:
+    """Run and judge ``case`` on ``impl`` (see the module docstring).
+
+    ``executor`` makes the call (:func:`execute` here, or the certifier's worker process).
+    """
+    pending = begin(impl, case, device, dtype, spec=spec)
+    return finish(pending, None if pending.request is None else executor(impl, *pending.request))
+
+
+def judge(result: CaseResult, case: Case, expectations: dict[str, Expectation], outcome: Outcome,
+          pristine: dict[str, np.ndarray | None]) -> None:
+    """Check outputs (count, dtype, values) and untouched inputs; set ``result.status``."""
+    checks, dtype = result.checks, result.dtype
+    if len(outcome.found) != len(case.outputs):
         checks.append(behaviour(result.label, "outputs", False,
-                                f"returned {len(found)} arrays, expected {len(case.outputs)}"))
-    for name, value in zip(case.outputs, found, strict=False):  # a count mismatch is recorded above
+                                f"returned {len(outcome.found)} arrays, expected {len(case.outputs)}"))
+    for name, value in zip(case.outputs, outcome.found, strict=False):  # a count mismatch is checked above
         exp = expectations[name]
-        value = np.asarray(value)
         got = np.dtype(value.dtype).name
         checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}",
                                 found=got, expected=dtype))
-        as_float = value.astype(np.float64) if value.dtype != object else value
-        checks.append(compare(result.label, name, as_float, exp.expected, exp.bound, kind=exp.kind))
-    for k, v in after.items():
-        checks.append(behaviour(result.label, f"{k} unmodified", _same_bits(v, pristine[k]),
+        found = value.astype(np.float64) if value.dtype != object else value
+        checks.append(compare(result.label, name, found,
+                              exp.expected, exp.bound, kind=exp.kind))
+    for k, v in outcome.after.items():
+        before = pristine[k]
+        unmodified = before is not None and _same_bits(v, before)
+        checks.append(behaviour(result.label, f"{k} unmodified", unmodified,
                                 "the implementation wrote into its input"))
     result.status = PASS if all(c.passed for c in checks) else FAIL
-    return result
 
 
 def failure_records(result: CaseResult) -> list[dict[str, Any]]:

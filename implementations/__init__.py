@@ -4,7 +4,7 @@ Importing this package loads NumPy only; framework adapters import their framewo
 they are first used (``get("torch")``), never here.
 """
 
-from .contract import FEATURES, OPERATIONS, OPTIONS, Implementation, Unsupported
+from .contract import FEATURES, OPERATIONS, OPTIONS, Implementation, Limit, Unsupported
 from .geometry import ConvParams, PoolParams
 from .registry import ENTRY_POINT_GROUP, available, get, load, registered, unavailable_reason
 
@@ -13,6 +13,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "FEATURES",
     "Implementation",
+    "Limit",
     "OPERATIONS",
     "OPTIONS",
     "PoolParams",

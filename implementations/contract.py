@@ -1,4 +1,4 @@
-"""The plug-in contract (v1): the base class every implementation subclasses.
+"""The plug-in contract (v2): the base class every implementation subclasses, and ``Limit``.
 
 See ``docs/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
 Layout at the contract is logical NCHW; operations are cross-correlation.
@@ -6,13 +6,15 @@ Layout at the contract is logical NCHW; operations are cross-correlation.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
-from .geometry import ConvParams, PoolParams
+from .geometry import DTYPES, ConvParams, PoolParams
+from .validation import shape_of, validated
 
 #: Operations an implementation can claim.
 OPERATIONS = (
@@ -26,6 +28,7 @@ OPERATIONS = (
 #: Geometry options an implementation can claim on top of the operations.
 OPTIONS = ("stride", "dilation", "groups", "asymmetric_padding", "ceil_mode", "count_include_pad")
 FEATURES = OPERATIONS + OPTIONS
+DEVICES = ("cpu", "cuda")
 
 
 class Unsupported(Exception):
@@ -34,6 +37,63 @@ class Unsupported(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def _names(field: str, value: str | Iterable[str], allowed: Sequence[str]) -> frozenset[str]:
+    names = frozenset([value] if isinstance(value, str) else value)
+    unknown = sorted(names - set(allowed))
+    if unknown:
+        raise ValueError(f"{field}={sorted(names)!r}: {unknown} not among {list(allowed)}")
+    return names
+
+
+@dataclass(frozen=True, init=False)
+class Limit:
+    """A case an implementation declares up front that it does not run, and why.
+
+    A case is covered when it matches every field given: its operation is in ``ops``, it
+    uses one of ``features`` (operations or options), its dtype is in ``dtypes``, its
+    device in ``devices`` (an empty set matches anything), and ``when(params)`` is true.
+    Covered cases are not run; the certificate lists them as "limited" with ``reason``.
+    """
+
+    reason: str
+    ops: frozenset[str]
+    features: frozenset[str]
+    dtypes: frozenset[str]
+    devices: frozenset[str]
+    when: Callable[[Any], bool] | None
+
+    def __init__(self, reason: str, ops: str | Iterable[str] = (), features: str | Iterable[str] = (),
+                 dtypes: str | Iterable[str] = (), devices: str | Iterable[str] = (),
+                 when: Callable[[Any], bool] | None = None):
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError(f"reason={reason!r}: a limit must say why, as a non-empty string")
+        if when is not None and not callable(when):
+            raise ValueError(f"when={when!r}: must be a predicate on the case's params, or None")
+        set_ = object.__setattr__
+        set_(self, "reason", reason)
+        set_(self, "ops", _names("ops", ops, OPERATIONS))
+        set_(self, "features", _names("features", features, FEATURES))
+        set_(self, "dtypes", _names("dtypes", dtypes, DTYPES))
+        set_(self, "devices", _names("devices", devices, DEVICES))
+        set_(self, "when", when)
+
+    def covers(self, op: str, uses: Iterable[str], dtype: str, device: str,
+               params: ConvParams | PoolParams) -> bool:
+        """True when a case of ``op`` using features ``uses`` on (device, dtype) is covered."""
+        return ((not self.ops or op in self.ops)
+                and (not self.features or not self.features.isdisjoint(uses))
+                and (not self.dtypes or dtype in self.dtypes)
+                and (not self.devices or device in self.devices)
+                and (self.when is None or bool(self.when(params))))
+
+
+def limit_for(limits: Iterable[Limit], op: str, uses: Iterable[str], dtype: str, device: str,
+              params: ConvParams | PoolParams) -> Limit | None:
+    """The first of ``limits`` that covers the case, or None."""
+    uses = frozenset(uses)
+    return next((lim for lim in limits if lim.covers(op, uses, dtype, device, params)), None)
 
 
 class Implementation:
@@ -54,6 +114,16 @@ class Implementation:
     #: ``{"float32": "tf32"}`` for TF32 tensor cores. The conformance error bound judges
     #: that dtype's results at this precision, and reports say so.
     reduced_precision: Mapping[str, str] = MappingProxyType({})
+    #: Cases declared up front as not run (see :class:`Limit`); ``Unsupported`` raised for
+    #: a case no limit covers is a conformance failure ("undeclared refusal").
+    limits: Sequence[Limit] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap each operation the subclass defines in the boundary check of its arrays."""
+        super().__init_subclass__(**kwargs)
+        for op in OPERATIONS:
+            if op in cls.__dict__:
+                setattr(cls, op, validated(op, cls.__dict__[op]))
 
     # -- data movement ---------------------------------------------------------------
     def to_device(self, array: np.ndarray, device: str) -> Any:
@@ -64,6 +134,11 @@ class Implementation:
     def to_numpy(self, tensor: Any) -> np.ndarray:
         """Native tensor -> NumPy array, blocking until it is ready."""
         return np.asarray(tensor)
+
+    def logical_shape(self, tensor: Any) -> tuple[int, ...] | None:
+        """The logical (NCHW) shape of a native tensor, which the boundary check compares
+        with the params; override where tensors are held in another layout."""
+        return shape_of(tensor)
 
     def synchronize(self, device: str) -> None:
         """Wait for all queued work on ``device``."""
@@ -109,6 +184,9 @@ class Implementation:
             "dtypes": list(self.dtypes),
             "features": sorted(self.features),
             "reduced_precision": dict(self.reduced_precision),
+            "limits": [{"reason": lim.reason, "ops": sorted(lim.ops), "features": sorted(lim.features),
+                        "dtypes": sorted(lim.dtypes), "devices": sorted(lim.devices),
+                        "when": _describe_predicate(lim.when)} for lim in self.limits],
             "environment": self.environment(),
         }
 
@@ -118,3 +196,9 @@ class Implementation:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+def _describe_predicate(when: Callable[[Any], bool] | None) -> str | None:
+    if when is None:
+        return None
+    return getattr(when, "__doc__", None) or getattr(when, "__qualname__", repr(when))

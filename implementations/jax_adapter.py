@@ -164,6 +164,12 @@ class Jax(Implementation):
             array = np.ascontiguousarray(array.transpose(_TO_NHWC))
         return jax.device_put(array, self._devices[device])
 
+    def logical_shape(self, tensor: Any) -> tuple[int, ...] | None:
+        shape = super().logical_shape(tensor)
+        if self.layout == "NHWC" and shape is not None and len(shape) == 4:
+            return tuple(shape[a] for a in _TO_NCHW)
+        return shape
+
     def to_numpy(self, tensor: jax.Array) -> np.ndarray:
         array = np.array(tensor, copy=True)
         return array.transpose(_TO_NCHW).copy() if self.layout == "NHWC" and array.ndim == 4 else array

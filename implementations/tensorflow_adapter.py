@@ -15,7 +15,7 @@ operation lays them out as TensorFlow wants and back:
   for float32/bfloat16 with oneDNN enabled, and oneDNN's only for VALID/SAME padding: on
   the CPU explicit padding is therefore a ``tf.pad`` of x, a VALID backprop and a crop of
   dx. For float64/float16 (Eigen kernels) grouped gradients are built from the same ops
-  one group at a time, and dilated gradients raise ``Unsupported`` (building them from
+  one group at a time, and dilated gradients are a declared limit (building them from
   space-to-batch ops would be a new implementation, not TensorFlow's).
 - max pooling: native ``SAME`` when equivalent, otherwise ``tf.pad`` with -inf (grown at
   the bottom/right for ``ceil_mode``) and ``VALID``: not every MaxPool GPU kernel takes
@@ -54,7 +54,7 @@ if importlib.util.find_spec("triton") is not None:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .contract import FEATURES, Implementation, Unsupported  # noqa: E402
+from .contract import FEATURES, Implementation, Limit, Unsupported  # noqa: E402
 from .geometry import ConvParams, PoolParams  # noqa: E402
 from .host import cpu_name  # noqa: E402
 
@@ -107,6 +107,14 @@ def _conv_padding(p: ConvParams, layout: str) -> str | list[list[int]]:
     return _explicit(p.padding, layout)
 
 
+def _dilated_backward_limit(onednn: bool) -> Limit:
+    """TensorFlow's CPU backprop kernels: dilation only through oneDNN (float32/bfloat16)."""
+    eigen = ("float64", "float16") if onednn else ("float64", "float32", "float16", "bfloat16")
+    return Limit(f"TensorFlow CPU has no dilated Conv2DBackpropInput/Filter for {'/'.join(eigen)} "
+                 f"(only its oneDNN kernels, float32/bfloat16, have them; oneDNN on: {onednn})",
+                 ops="conv2d_backward", features="dilation", dtypes=eigen, devices="cpu")
+
+
 class TensorFlow(Implementation):
     """TensorFlow (eager) on CPU and, when it sees one, a GPU."""
 
@@ -120,6 +128,7 @@ class TensorFlow(Implementation):
             self._tf_devices["cuda"] = "/GPU:0"
         self.devices = tuple(self._tf_devices)
         self.onednn = onednn_enabled()
+        self.limits = (_dilated_backward_limit(self.onednn),)
         # TensorFlow runs float32 convolutions as TF32 on Ampere+ GPUs by default; the
         # contract's float32 means float32.
         tf.config.experimental.enable_tensor_float_32_execution(False)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .contract import FEATURES, Implementation, Unsupported
+from .contract import FEATURES, Implementation, Limit, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name
 from .host import cpu_name, env_flag
 
@@ -76,6 +76,9 @@ class Torch(Implementation):
             env_flag("CONVCERT_CUDNN_BENCHMARK") if cudnn_benchmark is None else bool(cudnn_benchmark)
         )
         self.devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+        if "cuda" in self.devices and not torch.cuda.is_bf16_supported():
+            self.limits = (Limit(f"{torch.cuda.get_device_name()} has no bfloat16 support (pre-Ampere)",
+                                 dtypes="bfloat16", devices="cuda"),)
         # The contract keys reduced precision by dtype only; TF32 affects CUDA alone, so
         # CPU float32 results are then judged at TF32 precision too (looser, never wrong).
         self.reduced_precision = MappingProxyType({"float32": "tf32"} if self.tf32 else {})

@@ -4,7 +4,26 @@ Hypothesis runs derandomized (a fixed seed per test) unless HYPOTHESIS_PROFILE=e
 so CI is reproducible and exploration is one variable away.
 """
 
+import importlib.util
 import os
+
+
+def _cuda_available() -> bool:
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+# TensorFlow and Triton both bundle LLVM; Triton loaded after TensorFlow aborts the process
+# (see implementations/tensorflow_adapter.py). Tests import frameworks in many orders, so
+# Triton is loaded first, once, as the adapter does. Without CUDA nothing here can run
+# compiled Triton, so it loads as the interpreter that tests/triton use (see its conftest).
+if importlib.util.find_spec("triton") is not None:
+    if not _cuda_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    import triton  # noqa: F401
 
 from hypothesis import HealthCheck, settings
 

@@ -118,6 +118,22 @@ def test_tensorflow_cpu_dilated_backward_is_unsupported_for_eigen_dtypes(tensorf
         tensorflow_impl.conv2d_backward(x, w, dy, p)
 
 
+@pytest.mark.parametrize("onednn", [True, False])
+def test_tensorflow_declares_a_limit_for_exactly_the_cases_it_refuses(onednn):
+    from implementations.tensorflow_adapter import _dilated_backward_limit
+
+    limit = _dilated_backward_limit(onednn)
+    dilated = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
+    plain = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3))
+    uses = {"conv2d_backward", "dilation"}
+    refused = {"float64", "float16"} | (set() if onednn else {"float32", "bfloat16"})
+    for dtype in ("float64", "float32", "float16", "bfloat16"):
+        assert limit.covers("conv2d_backward", uses, dtype, "cpu", dilated) is (dtype in refused)
+        assert not limit.covers("conv2d_backward", uses, dtype, "cuda", dilated)
+    assert not limit.covers("conv2d_backward", {"conv2d_backward"}, "float64", "cpu", plain)
+    assert not limit.covers("conv2d", {"conv2d", "dilation"}, "float64", "cpu", dilated)
+
+
 def test_tensorflow_eigen_kernels_really_reject_dilated_backward(tensorflow_impl):
     """Guards the rule above: if TensorFlow gains the kernel, the Unsupported must go."""
     import tensorflow as tf

@@ -1,14 +1,12 @@
 """Certificates for the framework adapters on CPU: every claimed feature passes, and the
-only cases refused are the documented framework gaps (README, "Framework adapters")."""
+only cases limited are the documented framework gaps (README, "Framework adapters")."""
 
 from __future__ import annotations
 
 import pytest
 
-from implementations import get
-
-#: adapter -> {(operation, dtype): start of the documented Unsupported reason}.
-DOCUMENTED_UNSUPPORTED = {
+#: adapter -> {(operation, dtype): start of the documented limit's reason}.
+DOCUMENTED_LIMITS = {
     "torch": {},
     "jax": {},
     "tensorflow": {
@@ -22,13 +20,14 @@ DOCUMENTED_UNSUPPORTED = {
 QUICK = {"jax"}
 
 
-@pytest.fixture(scope="module", params=list(DOCUMENTED_UNSUPPORTED))
+@pytest.fixture(scope="module", params=list(DOCUMENTED_LIMITS))
 def certificate(request):
     """The CPU certificate of one adapter (skipped when its framework is absent)."""
     pytest.importorskip(request.param, reason=f"{request.param} is not installed")
     from conformance.certify import certify
 
-    return certify(get(request.param), devices=("cpu",), quick=request.param in QUICK)
+    # by name: the framework loads in the certifier's worker process, not in this one
+    return certify(request.param, devices=("cpu",), quick=request.param in QUICK)
 
 
 def test_adapter_certifies_on_cpu(certificate):
@@ -37,11 +36,11 @@ def test_adapter_certifies_on_cpu(certificate):
     assert certificate.passed, f"{certificate.spec} failed on cpu:\n{failures}"
 
 
-def test_only_documented_cases_are_unsupported(certificate):
-    documented = DOCUMENTED_UNSUPPORTED[certificate.implementation["name"]]
-    refused = [r for r in certificate.results if r.status == "unsupported"]
-    for r in refused:
+def test_only_documented_cases_are_limited(certificate):
+    documented = DOCUMENTED_LIMITS[certificate.implementation["name"]]
+    limited = [r for r in certificate.results if r.status == "limited"]
+    for r in limited:
         reason = documented.get((r.op, r.dtype))
-        assert reason and r.reason.startswith(reason), f"{r.case} [{r.dtype}] refused: {r.reason}"
+        assert reason and r.reason.startswith(reason), f"{r.case} [{r.dtype}] limited: {r.reason}"
     # every documented gap is met by the catalogue, or the list has gone stale
-    assert {(r.op, r.dtype) for r in refused} == set(documented)
+    assert {(r.op, r.dtype) for r in limited} == set(documented)

@@ -10,7 +10,7 @@ from conformance.__main__ import main
 from conformance.cases import find_case
 from conformance.certify import certify
 from conformance.runner import run_case
-from implementations import FEATURES, Unsupported
+from implementations import FEATURES, Limit
 from implementations.im2col import Im2col
 
 
@@ -32,30 +32,23 @@ def test_half_precision_is_judged_against_the_reference_on_rounded_inputs():
 
 
 class NoGroupsBackward(Im2col):
-    """Refuses grouped backward passes: those cases are 'unsupported', nothing fails."""
+    """Declares grouped backward passes as a limit: those cases are 'limited', nothing fails."""
 
     name = "no-groups-backward"
+    limits = (Limit("grouped backward is not implemented", ops="conv2d_backward",
+                    when=lambda p: p.groups > 1),)
 
     def conv2d_backward(self, x, w, dy, params):
         if params.groups > 1:
-            raise Unsupported("grouped backward is not implemented")
+            raise AssertionError("a limited case must never be called")
         return super().conv2d_backward(x, w, dy, params)
 
 
 class RefusesDilation(Im2col):
-    """Claims dilation but refuses every dilated case: a claimed feature that never ran."""
+    """Claims dilation but declares every dilated case a limit: a claimed feature that never passed."""
 
     name = "refuses-dilation"
-
-    def conv2d(self, x, w, b, params):
-        if params.dilation != (1, 1):
-            raise Unsupported("no dilation here")
-        return super().conv2d(x, w, b, params)
-
-    def conv2d_backward(self, x, w, dy, params):
-        if params.dilation != (1, 1):
-            raise Unsupported("no dilation here")
-        return super().conv2d_backward(x, w, dy, params)
+    limits = (Limit("no dilation here", features="dilation"),)
 
 
 class ConvOnly(Im2col):
@@ -68,19 +61,21 @@ def _status(cert, feature, dtype="float32"):
     return next(s for s in cert.features if s.feature == feature and s.dtype == dtype)
 
 
-def test_unsupported_cases_are_reported_with_their_reason_and_do_not_fail():
+def test_limited_cases_are_not_run_and_are_reported_with_their_reason():
     cert = certify(NoGroupsBackward(), dtypes=["float32"])
-    assert cert.passed
-    unsupported = [r for r in cert.results if r.status == "unsupported"]
-    assert unsupported and all(r.reason == "grouped backward is not implemented" for r in unsupported)
-    assert _status(cert, "groups").unsupported == len(unsupported)
+    assert cert.passed, cert.failures[:2]
+    limited = [r for r in cert.results if r.status == "limited"]
+    assert limited and all(r.reason == "grouped backward is not implemented" for r in limited)
+    assert {r.op for r in limited} == {"conv2d_backward"}
+    assert _status(cert, "groups").limited == len(limited)
+    assert _status(cert, "groups").status == "pass"  # the grouped forward cases pass
 
 
-def test_a_claimed_feature_refused_everywhere_fails_as_never_run():
+def test_a_claimed_feature_limited_everywhere_fails_as_never_passed():
     cert = certify(RefusesDilation(), dtypes=["float32"])
     assert not cert.passed
-    assert _status(cert, "dilation").status == "unsupported"
-    assert any("claimed but never ran" in f["message"] for f in cert.failures)
+    assert _status(cert, "dilation").status == "limited"
+    assert any("claimed but no case passed" in f["message"] for f in cert.failures)
 
 
 def test_unclaimed_features_and_dtypes_are_not_claimed_not_failed():

@@ -50,7 +50,7 @@ def test_plugin_in_a_file_outside_the_repo_loads_by_module_and_class(tmp_path, m
     from implementations import ConvParams
 
     p = ConvParams.create((1, 1, 3, 3), (1, 1, 2, 2))
-    assert impl.conv2d(None, None, None, p).shape == (1, 1, 2, 2)
+    assert impl.conv2d(np.ones(p.x_shape), np.ones(p.w_shape), None, p).shape == (1, 1, 2, 2)
 
 
 def test_plugin_registered_as_an_entry_point_is_found_by_name(tmp_path):
