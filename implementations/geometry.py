@@ -288,6 +288,36 @@ class PoolParams:
             for (before, after), extent, size in zip(self.padding, self.padded_extent, self.x_shape[2:])
         )
 
+    @property
+    def overhang(self) -> Padding:
+        """The part of :attr:`window_padding` past ``padding``: zero on top/left, the
+        ``ceil_mode`` overhang on bottom/right."""
+        return tuple(  # type: ignore[return-value]
+            (0, grown[1] - pad[1]) for grown, pad in zip(self.window_padding, self.padding)
+        )
+
+
+def _taps_in_range(out: int, kernel: int, stride: int, lo: int, hi: int) -> np.ndarray:
+    """For each of ``out`` windows along one axis, how many of its taps fall in ``[lo, hi)``
+    (positions counted on the padded axis)."""
+    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :]
+    return ((taps >= lo) & (taps < hi)).sum(axis=1)
+
+
+def pool_counts(p: PoolParams) -> np.ndarray:
+    """``(OH, OW)`` float64: the average-pool divisor, how many elements of each window count.
+
+    An element counts when it lies inside the input (``count_include_pad=False``) or inside
+    the padded input (``count_include_pad=True``); the overhang that ``ceil_mode`` adds past
+    the padding never counts (the PyTorch rule). The counting region is a rectangle, so the
+    count is the product of one count per axis.
+    """
+    per_axis = []
+    for out, k, s, (before, after), size in zip(p.out_hw, p.kernel, p.stride, p.padding, p.x_shape[2:]):
+        lo, hi = (0, before + size + after) if p.count_include_pad else (before, before + size)
+        per_axis.append(_taps_in_range(out, k, s, lo, hi))
+    return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
+
 
 def dtype_name(array: Any) -> str:
     """Contract name of an array's dtype ('float32', 'bfloat16', ...)."""
@@ -331,6 +361,7 @@ __all__ = [
     "effective_kernel",
     "resolve_padding",
     "output_size",
+    "pool_counts",
     "check_array",
     "check_conv_arrays",
     "conv_flops",

@@ -13,9 +13,9 @@ function, so XLA drops the unused forward output.
   select-and-scatter with ``>=``) sends a tie to the first maximum in row-major order,
   as the contract requires (checked on CPU by the tests; on GPU the conformance suite's
   tie cases check it);
-- average pooling: ``reduce_window`` sums divided by the number of counting elements, the
-  window sums of a mask that is 1 on the input (and, with ``count_include_pad``, on the
-  padding) and 0 on the ``ceil_mode`` overhang. float16/bfloat16 windows are summed in
+- average pooling: ``reduce_window`` sums divided by the number of counting elements,
+  ``geometry.pool_counts`` (input, and padding with ``count_include_pad``; never the
+  ``ceil_mode`` overhang). float16/bfloat16 windows are summed in
   float32, as ``jnp.mean`` does (a bfloat16 ``reduce_window`` add accumulates in
   bfloat16: 64 ulps off on a 32x32 window).
 
@@ -39,7 +39,7 @@ from jax import lax  # noqa: E402
 
 from ._host import cpu_name, usable_cores  # noqa: E402
 from .contract import FEATURES, Implementation  # noqa: E402
-from .geometry import ConvParams, PoolParams  # noqa: E402
+from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 
 #: contract device name -> JAX platform names that provide it.
 _PLATFORMS = {"cpu": ("cpu",), "cuda": ("gpu", "cuda")}
@@ -88,11 +88,7 @@ def _avg_pool(p: PoolParams) -> Callable:
     def pool(x):
         acc = jnp.float32 if x.dtype in _HALF else x.dtype  # as jnp.mean accumulates
         sums = lax.reduce_window(x.astype(acc), np.array(0, acc), lax.add, **window)
-        mask = jnp.pad(jnp.ones(p.x_shape[2:], acc), p.padding,
-                       constant_values=1.0 if p.count_include_pad else 0.0)
-        overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
-        counts = lax.reduce_window(mask, np.array(0, acc), lax.add, p.kernel, p.stride, overhang)
-        return (sums / counts).astype(x.dtype)
+        return (sums / jnp.asarray(pool_counts(p), acc)).astype(x.dtype)
     return pool
 
 

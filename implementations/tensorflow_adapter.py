@@ -26,8 +26,8 @@ operation lays them out as TensorFlow wants and back:
 - average pooling: ``tf.nn.avg_pool2d`` takes no explicit padding, so unless the geometry
   is VALID or TensorFlow's SAME (which excludes padding from the count), the average is
   built from TensorFlow ops: ``avg_pool2d(VALID)`` of the zero-padded input divided by
-  ``avg_pool2d(VALID)`` of a mask that is 1 where an element counts (input, plus padding
-  with ``count_include_pad``; never the ``ceil_mode`` overhang). The ratio is sum / count.
+  the share of each window that counts (``geometry.pool_counts`` / window size: input,
+  plus padding with ``count_include_pad``; never the ``ceil_mode`` overhang).
 - pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
 
 Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=2`` unless
@@ -55,7 +55,7 @@ import tensorflow as tf  # noqa: E402
 
 from ._host import cpu_name  # noqa: E402
 from .contract import FEATURES, Implementation, Unsupported  # noqa: E402
-from .geometry import ConvParams, PoolParams  # noqa: E402
+from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 
 #: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
 _ONEDNN_DTYPES = (tf.float32, tf.bfloat16)
@@ -214,16 +214,9 @@ class TensorFlow(Implementation):
             return tf.nn.avg_pool2d(x, p.kernel, strides, "VALID", layout)
         if p.padding_mode == "same" and pads == p.padding and not p.count_include_pad:
             return tf.nn.avg_pool2d(x, p.kernel, strides, "SAME", layout)
-        h, w = p.x_shape[2:]
-        mask = tf.ones(_spatial((h, w), layout), x.dtype)
-        if p.count_include_pad:
-            mask = tf.pad(mask, _explicit(p.padding, layout), constant_values=1)
-            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding))
-            mask = tf.pad(mask, _explicit(overhang, layout))
-        else:
-            mask = tf.pad(mask, _explicit(pads, layout))
         sums = tf.nn.avg_pool2d(tf.pad(x, _explicit(pads, layout)), p.kernel, strides, "VALID", layout)
-        return sums / tf.nn.avg_pool2d(mask, p.kernel, strides, "VALID", layout)
+        share = pool_counts(p) / (p.kernel[0] * p.kernel[1])  # what avg_pool2d of a 0/1 mask gives
+        return sums / tf.reshape(tf.constant(share, x.dtype), _spatial(p.out_hw, layout))
 
     def _pool(self, pool: Callable, x, params: PoolParams):
         layout = self._layout(x)

@@ -9,8 +9,8 @@ symmetric padding to the op and pads explicitly otherwise:
   op's own limit), otherwise ``F.pad`` with -inf up to the windows' extent;
 - average pooling: the op (with its own ``ceil_mode`` and ``count_include_pad``, whose
   rules are the contract's) under the same condition, otherwise window sums
-  (``divisor_override=1``) of the zero-padded input divided by window sums of a mask that
-  is 1 where an element counts;
+  (``divisor_override=1``) of the zero-padded input divided by the counts of
+  ``geometry.pool_counts``;
 - pooling gradients come from autograd (max pooling needs the forward's indices anyway).
 
 Precision flags are explicit and applied on every CUDA call, so another library's global
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
-from .geometry import ConvParams, PoolParams, dtype_name
+from .geometry import ConvParams, PoolParams, dtype_name, pool_counts
 
 def _torch_pad(padding) -> tuple[int, int, int, int]:
     """``((top, bottom), (left, right))`` in ``F.pad`` order (left, right, top, bottom)."""
@@ -144,16 +144,10 @@ class Torch(Implementation):
         sums = F.avg_pool2d(self._pad_to_extent(x, p, 0.0), p.kernel, p.stride, divisor_override=1)
         return sums / self._window_counts(x, p)
 
-    def _window_counts(self, x: torch.Tensor, p: PoolParams) -> torch.Tensor:
-        """(1, 1, OH, OW) number of window elements that count towards each average."""
-        mask = torch.ones((1, 1, *p.x_shape[2:]), dtype=x.dtype, device=x.device)
-        if p.count_include_pad:
-            mask = F.pad(mask, _torch_pad(p.padding), value=1.0)
-            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(p.window_padding, p.padding))
-            mask = F.pad(mask, _torch_pad(overhang))
-        else:
-            mask = self._pad_to_extent(mask, p, 0.0)
-        return F.avg_pool2d(mask, p.kernel, p.stride, divisor_override=1)
+    @staticmethod
+    def _window_counts(x: torch.Tensor, p: PoolParams) -> torch.Tensor:
+        """(OH, OW) number of window elements that count towards each average (geometry's rule)."""
+        return torch.as_tensor(pool_counts(p), dtype=x.dtype, device=x.device)
 
     def _pool_backward(self, forward, x, dy, params: PoolParams):
         with torch.enable_grad():
