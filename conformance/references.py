@@ -141,8 +141,11 @@ def _torch_outputs(problem: Problem, inputs: Arrays) -> Arrays | None:
     else:
         if not p.is_symmetric or top > p.kernel[0] // 2 or left > p.kernel[1] // 2:
             return None  # torch pooling takes symmetric padding of at most half the window
+        if problem.family == "avg_pool2d" and p.dilation != (1, 1):
+            return None  # F.avg_pool2d has no dilation
         pool = F.max_pool2d if problem.family == "max_pool2d" else F.avg_pool2d
-        extra = {} if problem.family == "max_pool2d" else {"count_include_pad": p.count_include_pad}
+        extra = ({"dilation": p.dilation} if problem.family == "max_pool2d"
+                 else {"count_include_pad": p.count_include_pad})
         y = pool(t["x"], p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode, **extra)
     y.backward(t["dy"])
     out = {"y": y.detach().numpy(), "dx": t["x"].grad.numpy()}

@@ -216,6 +216,7 @@ class PoolParams:
     ceil_mode: bool
     count_include_pad: bool
     padding_mode: str
+    dilation: Pair = (1, 1)
 
     @classmethod
     def create(
@@ -224,40 +225,51 @@ class PoolParams:
         kernel: int | Sequence[int],
         stride: int | Sequence[int] | None = None,
         padding: PaddingSpec = 0,
+        dilation: int | Sequence[int] = 1,
         ceil_mode: bool = False,
         count_include_pad: bool = False,
     ) -> "PoolParams":
         """Validate shapes and options and resolve the padding spec.
 
-        ``stride=None`` means stride = kernel. Each padding must be smaller than the
-        kernel, so that every window overlaps the input.
+        ``stride=None`` means stride = kernel. The window is dilated like a convolution
+        kernel, spanning ``(k - 1) * dilation + 1``. Each padding must be smaller than that
+        span, and every window must read at least one input element (with dilation a
+        window can otherwise skip over a small input entirely).
         """
         xs = _shape("x_shape", x_shape)
         ks = _pair("kernel", kernel, minimum=1)
         st = ks if stride is None else _pair("stride", stride, minimum=1)
+        dil = _pair("dilation", dilation, minimum=1)
         for name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name}={flag!r}: must be a bool")
-        pad, mode = resolve_padding(padding, xs[2:], ks, st)
-        for axis, (pair, k) in enumerate(zip(pad, ks)):
+        eff = (effective_kernel(ks[0], dil[0]), effective_kernel(ks[1], dil[1]))
+        pad, mode = resolve_padding(padding, xs[2:], eff, st)
+        for axis, (pair, k) in enumerate(zip(pad, eff)):
             if max(pair) >= k:
                 raise ValueError(
                     f"padding={pad}: padding {pair} on axis {axis + 2} must be smaller than "
-                    f"the kernel {k}, so that every window overlaps the input"
+                    f"the {'dilated ' if k != ks[axis] else ''}kernel {k}, so that every "
+                    "window overlaps the input"
                 )
-        params = cls(xs, ks, st, pad, bool(ceil_mode), bool(count_include_pad), mode)
-        _check_output("pool2d", xs[2:], pad, ks, params.out_hw)
+        params = cls(xs, ks, st, pad, bool(ceil_mode), bool(count_include_pad), mode, dil)
+        _check_output("pool2d", xs[2:], pad, eff, params.out_hw)
+        _check_windows_read_input(params)
         return params
 
     @property
     def eff_kernel(self) -> Pair:
-        return self.kernel
+        return (
+            effective_kernel(self.kernel[0], self.dilation[0]),
+            effective_kernel(self.kernel[1], self.dilation[1]),
+        )
 
     @property
     def out_hw(self) -> Pair:
+        eff = self.eff_kernel
         return (
-            output_size(self.x_shape[2], *self.padding[0], self.kernel[0], self.stride[0], self.ceil_mode),
-            output_size(self.x_shape[3], *self.padding[1], self.kernel[1], self.stride[1], self.ceil_mode),
+            output_size(self.x_shape[2], *self.padding[0], eff[0], self.stride[0], self.ceil_mode),
+            output_size(self.x_shape[3], *self.padding[1], eff[1], self.stride[1], self.ceil_mode),
         )
 
     @property
@@ -276,7 +288,7 @@ class PoolParams:
         overhang that ``ceil_mode`` adds beyond the padding never counts.
         """
         return tuple(  # type: ignore[return-value]
-            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.kernel)
+            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.eff_kernel)
         )
 
     @property
@@ -297,11 +309,24 @@ class PoolParams:
         )
 
 
-def _taps_in_range(out: int, kernel: int, stride: int, lo: int, hi: int) -> np.ndarray:
+def _taps_in_range(out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int) -> np.ndarray:
     """For each of ``out`` windows along one axis, how many of its taps fall in ``[lo, hi)``
     (positions counted on the padded axis)."""
-    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :]
+    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation
     return ((taps >= lo) & (taps < hi)).sum(axis=1)
+
+
+def _check_windows_read_input(p: PoolParams) -> None:
+    for axis, (out, k, s, d, (before, _), size) in enumerate(
+        zip(p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:])
+    ):
+        empty = np.flatnonzero(_taps_in_range(out, k, s, d, before, before + size) == 0)
+        if empty.size:
+            raise ValueError(
+                f"dilation={p.dilation}: window {int(empty[0])} on axis {axis + 2} reads only padding "
+                f"(input {size} padded by {p.padding[axis]}, kernel {k}, stride {s}); every window "
+                "must read at least one input element"
+            )
 
 
 def pool_counts(p: PoolParams) -> np.ndarray:
@@ -313,9 +338,11 @@ def pool_counts(p: PoolParams) -> np.ndarray:
     count is the product of one count per axis.
     """
     per_axis = []
-    for out, k, s, (before, after), size in zip(p.out_hw, p.kernel, p.stride, p.padding, p.x_shape[2:]):
+    for out, k, s, d, (before, after), size in zip(
+        p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:]
+    ):
         lo, hi = (0, before + size + after) if p.count_include_pad else (before, before + size)
-        per_axis.append(_taps_in_range(out, k, s, lo, hi))
+        per_axis.append(_taps_in_range(out, k, s, d, lo, hi))
     return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
 
 

@@ -169,7 +169,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
 def _pool_view(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
     """(N, C, OH, OW, kh * kw) windows of the input padded with ``value``."""
     xp = pad_input(x, p.window_padding, (0, 0), value)
-    view = window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw)
+    view = window_view(xp, p.kernel, p.stride, p.dilation, p.out_hw)
     return view.reshape(*view.shape[:4], -1)
 
 
@@ -177,7 +177,7 @@ def _scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
     """Sum window gradients ``(N, C, OH, OW, kh * kw)`` back onto the unpadded input."""
     kh, kw = p.kernel
     cols = dwin.reshape(*dwin.shape[:4], kh, kw).transpose(0, 2, 3, 1, 4, 5)
-    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding, (1, 1), p.out_hw)
+    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:

@@ -8,11 +8,13 @@ function, so XLA drops the unused forward output.
 - convolution: lhs NCHW, rhs OIHW, ``feature_group_count`` for groups, the resolved
   padding pairs as they are, ``precision=HIGHEST`` so float32 is never silently run as
   bfloat16/TF32 passes on a GPU;
-- max pooling: ``reduce_window`` max with a -inf initial value; padding pairs are grown at
+- max pooling: ``reduce_window`` max with a -inf initial value (``window_dilation`` for
+  dilated windows); padding pairs are grown at
   the bottom/right to the windows' extent for ``ceil_mode``. Its VJP (XLA's
   select-and-scatter with ``>=``) sends a tie to the first maximum in row-major order,
   as the contract requires (checked on CPU by the tests; on GPU the conformance suite's
-  tie cases check it);
+  tie cases check it); that VJP has no window dilation, so a dilated max-pool gradient is
+  the VJP of an explicit gather of the window taps and an ``argmax`` pick;
 - average pooling: ``reduce_window`` sums divided by the number of counting elements,
   ``geometry.pool_counts`` (input, and padding with ``count_include_pad``; never the
   ``ceil_mode`` overhang). float16/bfloat16 windows are summed in
@@ -73,12 +75,32 @@ def _conv(p: ConvParams) -> Callable:
 def _window(p: PoolParams) -> dict[str, Any]:
     """reduce_window arguments; bottom/right padding grows to the windows' extent."""
     return dict(window_dimensions=(1, 1, *p.kernel), window_strides=(1, 1, *p.stride),
-                padding=((0, 0), (0, 0), *p.window_padding))
+                padding=((0, 0), (0, 0), *p.window_padding), window_dilation=(1, 1, *p.dilation))
 
 
 def _max_pool(p: PoolParams) -> Callable:
     def pool(x):
         return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, **_window(p))
+    return pool
+
+
+def _gathered_max_pool(p: PoolParams) -> Callable:
+    """Max pooling as an explicit gather of each window's taps and a first-maximum pick.
+
+    XLA's max-pool VJP (``select_and_gather_add``) has no window dilation (jax raises
+    NotImplementedError), so dilated max-pool gradients come from this form instead: its
+    VJP sends each window's gradient to the tap ``argmax`` picks, the first maximum.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = p.kernel, p.stride, p.dilation, p.out_hw
+
+    def pool(x):
+        xp = jnp.pad(x, ((0, 0), (0, 0), *p.window_padding), constant_values=-np.inf)
+        taps = jnp.stack([
+            xp[:, :, r * dh:r * dh + (oh - 1) * sh + 1:sh, s * dw:s * dw + (ow - 1) * sw + 1:sw]
+            for r in range(kh) for s in range(kw)
+        ], axis=-1)
+        first = jnp.argmax(taps, axis=-1)[..., None]
+        return jnp.take_along_axis(taps, first, axis=-1)[..., 0]
     return pool
 
 
@@ -106,6 +128,8 @@ def _compiled(op: str, params: ConvParams | PoolParams) -> Callable:
             return dx, dw, jnp.sum(dy, axis=(0, 2, 3)).astype(dy.dtype)
         return jax.jit(conv_backward)
     pool = {"max": _max_pool, "avg": _avg_pool}[op.split("_")[0]](params)
+    if op == "max_pool2d_backward" and params.dilation != (1, 1):
+        pool = _gathered_max_pool(params)
     if op.endswith("_backward"):
         return jax.jit(lambda x, dy: jax.vjp(pool, x)[1](dy)[0])
     return jax.jit(pool)

@@ -100,7 +100,7 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
 def _pool_windows(p: PoolParams):
     for i in range(p.out_hw[0]):
         for j in range(p.out_hw[1]):
-            yield i, j, _window(i, j, p.kernel, p.stride)
+            yield i, j, _window(i, j, p.kernel, p.stride, p.dilation)
 
 
 def _unpad(dxp: np.ndarray, p: PoolParams) -> np.ndarray:

@@ -39,7 +39,8 @@ def test_conv_forward_and_gradients_match_naive(p, chunk_bytes, bias):
 
 @given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 1), st.booleans(), st.booleans())
 def test_pooling_forward_and_backward_match_naive(k, s, pad, ceil_mode, include_pad):
-    p = PoolParams.create((2, 3, 7, 6), (k + pad, k + pad), (s, s), ((pad, 0), (0, pad)), ceil_mode, include_pad)
+    p = PoolParams.create((2, 3, 7, 6), (k + pad, k + pad), (s, s), ((pad, 0), (0, pad)),
+                          ceil_mode=ceil_mode, count_include_pad=include_pad)
     rng = np.random.default_rng(1)
     x, dy = rng.standard_normal(p.x_shape), rng.standard_normal(p.y_shape)
     for op in ("max_pool2d", "avg_pool2d"):
