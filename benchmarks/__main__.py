@@ -1,7 +1,11 @@
-"""``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...] [--out DIR]``.
+"""``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...]
+[--out DIR] [--shapes FILE]``.
 
 Times every available implementation (or those named) on the profile's workloads with
 pytest-benchmark and writes one JSON result file under ``--out`` (default ``results/``).
+``--shapes`` replaces the profile's workloads by the problems of a benchdnn shapes file
+(a path, or the name of one shipped in ``benchmarks/shapes/``), each at its own batch and
+named by its label; the profile still decides devices, dtypes and time limits.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import argparse
 import shlex
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -18,7 +23,7 @@ from implementations.geometry import DTYPES
 
 from .runner import Run, header
 from .storage import ResultFile
-from .workloads import PROFILES, get_profile
+from .workloads import PROFILES, get_profile, shapes_workloads
 
 SUITE = Path(__file__).with_name("pytest_suite.py")
 
@@ -36,6 +41,16 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     profile = get_profile(args.profile)
+    if args.shapes:
+        try:
+            workloads, refused = shapes_workloads(args.shapes)
+        except ValueError as exc:
+            raise SystemExit(f"--shapes {args.shapes}: {exc}") from None
+        for label, reason in refused.items():
+            print(f"--shapes: {label} refused: {reason}", file=sys.stderr)
+        if not workloads:
+            raise SystemExit(f"--shapes {args.shapes}: no descriptor convcert can run")
+        profile = replace(profile, name=f"{profile.name}+{Path(args.shapes).name}", workloads=workloads)
     impls, unloadable = {}, {}
     for name in args.impl or registry.available():
         try:
@@ -92,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--dtype", nargs="+", choices=DTYPES, help="default: the profile's")
     r.add_argument("--out", default="results", help="folder for the result file (default: results/)")
     r.add_argument("--machine", default="", help="machine name in the results (default: hostname)")
+    r.add_argument("--shapes", metavar="FILE",
+                   help="time the problems of a benchdnn shapes file instead of the profile's workloads "
+                   "(a path, or a file name in benchmarks/shapes/)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     args = parser.parse_args(argv)
     return run(args)

@@ -2,8 +2,8 @@
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
-                                       [--case NAME] [--out DIR]
-    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S]
+                                       [--case NAME] [--shapes FILE] [--out DIR]
+    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
 ``certify`` exits 0 only when everything claimed passes (2 when the device is unusable); ``matrix`` exits 1 when any
@@ -60,13 +60,26 @@ def _summary(cert: Certificate) -> str:
     return "\n".join(lines)
 
 
+def _shapes(path: str):
+    """The problems of a benchdnn shapes file, with what the import did printed."""
+    from .shapes import read
+
+    imported = read(path)
+    print(imported.summary(), file=sys.stderr)
+    return imported
+
+
 def cmd_certify(args: argparse.Namespace) -> int:
-    from .cases import find_case
+    from .cases import all_cases, find_case
 
     try:
         cases = [find_case(name) for name in args.case] if args.case else None
+        selection = None
+        if args.shapes:
+            imported = _shapes(args.shapes)
+            cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases)
+                       progress=not args.no_progress, cases=cases, selection=selection)
     except (DeviceUnavailable, ImportError, ValueError) as exc:
         print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -125,6 +138,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from .properties import explore
 
     impl = load(args.spec)
+    if args.shapes:
+        return _explore_shapes(impl, args)
     found = explore(impl, args.dtype, args.examples, args.seed)
     for problem, messages in found:
         print(f"minimal failing problem: {problem.family}-{problem.descriptor}")
@@ -133,6 +148,28 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if not found:
         print(f"{impl.name}: no failure in {args.examples} random problems per family ({args.dtype})")
     return 1 if found else 0
+
+
+def _explore_shapes(impl, args: argparse.Namespace) -> int:
+    """Every problem of a shapes file, forward and backward, at ``--dtype``: the failures."""
+    from .properties import failures
+
+    try:
+        imported = _shapes(args.shapes)
+    except ValueError as exc:
+        print(f"not explored: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for problem in imported.problems:
+        messages = failures(impl, problem, args.dtype)
+        if messages:
+            failed += 1
+            print(f"failing problem: {problem.family}-{problem.descriptor} ({problem.note})")
+            for m in messages[:5]:
+                print(f"  {m}")
+    print(f"{impl.name}: {failed} of {len(imported.problems)} problems from {args.shapes} fail "
+          f"({args.dtype})")
+    return 1 if failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -156,6 +193,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", action="append", choices=DTYPES, default=[], help="repeatable; default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
+    c.add_argument("--shapes", metavar="FILE",
+                   help="run the problems of a benchdnn shapes file (descriptors such as "
+                   "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(run=cmd_certify)
@@ -165,6 +205,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--dtype", default="float32", choices=DTYPES)
     e.add_argument("--examples", type=int, default=500, help="random problems per family (default %(default)s)")
     e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
+    e.add_argument("--shapes", metavar="FILE", help="check the problems of a benchdnn shapes file instead of "
+                   "random ones")
     e.set_defaults(run=cmd_explore)
 
     r = sub.add_parser("references", help="regenerate the golden reference data")

@@ -239,13 +239,15 @@ def certify(
     quick: bool = False,
     progress: bool | Callable[[CaseResult], None] = False,
     cases: Sequence[Case] | None = None,
+    selection: str | None = None,
 ) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
     ``devices`` defaults to ``("cpu",)`` when claimed, else the claimed devices;
     ``dtypes`` to the claimed dtypes. A requested device or dtype that is not claimed is
     reported "not claimed". ``quick`` runs a representative subset (one case per
-    operation and feature); ``cases`` runs exactly those cases.
+    operation and feature); ``cases`` runs exactly those cases, and ``selection`` says in
+    the certificate where they came from (default "given cases").
     """
     if isinstance(impl_or_spec, str):
         spec, impl = impl_or_spec, load(impl_or_spec)
@@ -259,7 +261,8 @@ def certify(
     for device in devices:
         if device in impl.devices:
             _check_device(impl, device)
-    selection = "given cases" if cases is not None else ("quick" if quick else "full")
+    if selection is None:
+        selection = "given cases" if cases is not None else ("quick" if quick else "full")
     chosen = list(cases) if cases is not None else (quick_cases() if quick else all_cases())
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()

@@ -245,7 +245,7 @@ class PoolParams:
                 raise ValueError(f"{name}={flag!r}: must be a bool")
         eff = (effective_kernel(ks[0], dil[0]), effective_kernel(ks[1], dil[1]))
         pad, mode = resolve_padding(padding, xs[2:], eff, st)
-        for axis, (pair, k) in enumerate(zip(pad, eff)):
+        for axis, (pair, k) in enumerate(zip(pad, eff, strict=True)):
             if max(pair) >= k:
                 raise ValueError(
                     f"padding={pad}: padding {pair} on axis {axis + 2} must be smaller than "
@@ -305,25 +305,30 @@ class PoolParams:
         """The part of :attr:`window_padding` past ``padding``: zero on top/left, the
         ``ceil_mode`` overhang on bottom/right."""
         return tuple(  # type: ignore[return-value]
-            (0, grown[1] - pad[1]) for grown, pad in zip(self.window_padding, self.padding)
+            (0, grown[1] - pad[1]) for grown, pad in zip(self.window_padding, self.padding, strict=True)
         )
 
 
-def _taps_in_range(out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int) -> np.ndarray:
-    """For each of ``out`` windows along one axis, how many of its taps fall in ``[lo, hi)``
-    (positions counted on the padded axis)."""
-    taps = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation
-    return ((taps >= lo) & (taps < hi)).sum(axis=1)
+def _taps_in_range(starts: np.ndarray, kernel: int, dilation: int, lo: int, hi: int) -> np.ndarray:
+    """For windows starting at ``starts`` (positions on the padded axis), how many of the
+    taps ``start + j * dilation``, ``0 <= j < kernel``, fall in ``[lo, hi)``."""
+    first = np.maximum(0, -((starts - lo) // dilation))  # ceil((lo - start) / dilation)
+    last = np.minimum(kernel - 1, (hi - 1 - starts) // dilation)
+    return np.maximum(0, last - first + 1)
 
 
 def _check_windows_read_input(p: PoolParams) -> None:
+    """Only a window starting in the padding can miss the input; those are checked."""
     for axis, (out, k, s, d, (before, _), size) in enumerate(
-        zip(p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:])
+        zip(p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:], strict=True)
     ):
-        empty = np.flatnonzero(_taps_in_range(out, k, s, d, before, before + size) == 0)
+        in_top = range(min(out, -(-before // s)))  # windows starting in the top/left padding
+        in_bottom = range(max(0, -(-(before + size) // s)), out)  # ... in the bottom/right padding
+        starts = np.asarray([*in_top, *in_bottom], dtype=np.int64) * s
+        empty = starts[_taps_in_range(starts, k, d, before, before + size) == 0]
         if empty.size:
             raise ValueError(
-                f"dilation={p.dilation}: window {int(empty[0])} on axis {axis + 2} reads only padding "
+                f"dilation={p.dilation}: window {int(empty[0]) // s} on axis {axis + 2} reads only padding "
                 f"(input {size} padded by {p.padding[axis]}, kernel {k}, stride {s}); every window "
                 "must read at least one input element"
             )
@@ -339,10 +344,10 @@ def pool_counts(p: PoolParams) -> np.ndarray:
     """
     per_axis = []
     for out, k, s, d, (before, after), size in zip(
-        p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:]
+        p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:], strict=True
     ):
         lo, hi = (0, before + size + after) if p.count_include_pad else (before, before + size)
-        per_axis.append(_taps_in_range(out, k, s, d, lo, hi))
+        per_axis.append(_taps_in_range(np.arange(out) * s, k, d, lo, hi))
     return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
 
 

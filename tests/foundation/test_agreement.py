@@ -176,8 +176,9 @@ def test_naive_and_im2col_pooling_match_torch_float64(problem):
     expected = torch_pool(params, x, dy)
     for impl in (NAIVE, IM2COL):
         for name, found in pool_results(impl, params, x, dy).items():
-            if name in expected:
-                assert_agree(f"{impl.name} {params} {name}", found, expected[name], np.abs(expected[name]) + 1.0)
+            if name in expected:  # torch has no dilated average pooling to compare with
+                scale = np.abs(expected[name]) + 1.0
+                assert_agree(f"{impl.name} {params} {name}", found, expected[name], scale)
 
 
 def test_max_pool_gradient_goes_to_the_first_maximum_of_a_tie():
