@@ -97,9 +97,3 @@ def test_float64_conv_and_bfloat16_are_refused_with_the_reason():
     with pytest.raises(Unsupported, match="bfloat16"):
         ORT.to_device(x.astype(ml_dtypes.bfloat16), "cpu")
 
-
-def test_certifies_in_float32_on_the_quick_catalogue():
-    from conformance.certify import certify
-
-    cert = certify("onnxruntime", devices=("cpu",), dtypes=("float32",), quick=True)
-    assert cert.passed, cert.failures
