@@ -37,6 +37,20 @@ def tests(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
 
 
+#: The packages the lint gate covers (ruff also checks the tests and this file).
+PACKAGES = ("implementations", "conformance", "benchmarks", "reports")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff (rules in pyproject.toml) and mypy on the four packages; both must find nothing."""
+    # NumPy and ml_dtypes carry the types mypy follows; the frameworks are too heavy for a
+    # lint run and are treated as untyped (ignore_missing_imports).
+    session.install(*_constraints(), "ruff", "mypy", "numpy", "ml_dtypes", "pytest")
+    session.run("ruff", "check", *PACKAGES, "tests", "noxfile.py")
+    session.run("mypy", *PACKAGES)
+
+
 @nox.session(name="list", python=PYTHON)
 def list_(session: nox.Session) -> None:
     """List implementations: devices, dtypes, claimed features, why one is unavailable."""

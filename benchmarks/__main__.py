@@ -1,8 +1,9 @@
 """``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...]
-[--out DIR] [--shapes FILE]``.
+[--cold-cache] [--out DIR] [--shapes FILE]``.
 
 Times every available implementation (or those named) on the profile's workloads with
-pytest-benchmark and writes one JSON result file under ``--out`` (default ``results/``).
+pytest-benchmark and writes one JSON result file, its name unique to the run, under
+``--out`` (default ``results/``).
 ``--shapes`` replaces the profile's workloads by the problems of a benchdnn shapes file
 (a path, or the name of one shipped in ``benchmarks/shapes/``), each at its own batch and
 named by its label; the profile still decides devices, dtypes and time limits.
@@ -11,24 +12,26 @@ named by its label; the profile still decides devices, dtypes and time limits.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from implementations import registry
+from implementations import Implementation, registry
 from implementations.geometry import DTYPES
 
-from .runner import Run, header
-from .storage import ResultFile
-from .workloads import PROFILES, get_profile, shapes_workloads
+from .harness import Run, header
+from .storage import ResultFile, new_result_path
+from .workloads import PROFILES, Profile, get_profile, shapes_workloads
 
 SUITE = Path(__file__).with_name("pytest_suite.py")
 
 
-def _console():
+def _console() -> Any:
     try:
         from rich.console import Console
 
@@ -37,22 +40,11 @@ def _console():
         return None
 
 
-def run(args: argparse.Namespace) -> int:
-    import pytest
-
-    profile = get_profile(args.profile)
-    if args.shapes:
-        try:
-            workloads, refused = shapes_workloads(args.shapes)
-        except ValueError as exc:
-            raise SystemExit(f"--shapes {args.shapes}: {exc}") from None
-        for label, reason in refused.items():
-            print(f"--shapes: {label} refused: {reason}", file=sys.stderr)
-        if not workloads:
-            raise SystemExit(f"--shapes {args.shapes}: no descriptor convcert can run")
-        profile = replace(profile, name=f"{profile.name}+{Path(args.shapes).name}", workloads=workloads)
-    impls, unloadable = {}, {}
-    for name in args.impl or registry.available():
+def _load(names: list[str]) -> tuple[dict[str, Implementation], dict[str, str]]:
+    """Load implementations by name or spec; what cannot load is reported and left out."""
+    impls: dict[str, Implementation] = {}
+    unloadable: dict[str, str] = {}
+    for name in names:
         try:
             impl = registry.load(name)
         except Exception as exc:  # reported, and the run goes on with the others
@@ -60,19 +52,61 @@ def run(args: argparse.Namespace) -> int:
             print(f"--impl {name}: cannot be loaded ({unloadable[name]}); not benchmarked", file=sys.stderr)
             continue
         impls[impl.name] = impl
+    return impls, unloadable
+
+
+def _default_impls(profile: Profile) -> list[str]:
+    """Every available implementation, plus the profile's declared variants (e.g. torch-tf32)
+    whose framework is available."""
+    available = registry.available()
+    extra = [spec for base, spec, _ in profile.variants if base in available]
+    return available + extra
+
+
+def _dtype_limits(profile: Profile, impls: dict[str, Implementation]) -> dict[str, tuple[str, ...]]:
+    """Implementation name -> the only dtypes it runs in (the profile's variants)."""
+    specs = {spec: dtypes for _, spec, dtypes in profile.variants}
+    return {name: specs[impl.describe()["class"]] for name, impl in impls.items()
+            if impl.describe()["class"] in specs}
+
+
+def _shapes_profile(profile: Profile, shapes: str) -> Profile:
+    """``profile`` timing the workloads of a benchdnn shapes file; refusals are printed."""
+    try:
+        workloads, refused = shapes_workloads(shapes)
+    except ValueError as exc:
+        raise SystemExit(f"--shapes {shapes}: {exc}") from None
+    for label, reason in refused.items():
+        print(f"--shapes: {label} refused: {reason}", file=sys.stderr)
+    if not workloads:
+        raise SystemExit(f"--shapes {shapes}: no descriptor convcert can run")
+    return replace(profile, name=f"{profile.name}+{Path(shapes).name}", workloads=workloads)
+
+
+def run(args: argparse.Namespace) -> int:
+    import pytest
+
+    profile = get_profile(args.profile)
+    if args.shapes:
+        profile = _shapes_profile(profile, args.shapes)
+    devices = tuple(args.device or profile.devices)
+    if "cuda" in devices and not args.no_cudnn_benchmark:
+        # Users run cuDNN with its autotuner; the first (tuning) call is reported apart.
+        os.environ.setdefault("CONVCERT_CUDNN_BENCHMARK", "1")
+    impls, unloadable = _load(args.impl or _default_impls(profile))
     names = list(impls)
     if not names:
         raise SystemExit("no implementation could be loaded")
     devices = tuple(args.device or profile.devices)
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
-    head = header(profile, impls, devices, dtypes, args.machine, command)
+    head = header(profile, impls, devices, dtypes, args.machine, command, args.cold_cache)
     head["not_loaded"] = unloadable
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = Path(args.out) / f"{head['machine']}-{profile.name}-{stamp}.json"
+    path = new_result_path(Path(args.out), head["machine"], profile.name)
     result_file = ResultFile(path, head)
     console = _console()
-    bench = Run(profile, impls, devices, dtypes, result_file, console)
+    bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
+                _dtype_limits(profile, impls))
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
@@ -85,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
     )
     wall = time.perf_counter() - started
     result_file.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), wall_s=wall)
-    doc = result_file.document
-    wrong = [r["workload"] + " " + r["impl"] for r in doc["results"] if r.get("status") == "wrong"]
-    say(f"{len(doc['results'])} timed, {len(doc['skipped'])} skipped, {len(wrong)} wrong, in {wall:.0f} s; "
-        f"results: {path}")
+    wrong = [f"{r.task.workload} {r.task.impl} {r.task.layout}"
+             for r in result_file.results if r.status == "wrong"]
+    say(f"{len(result_file.results)} timed, {len(result_file.skipped)} skipped, {len(wrong)} wrong, "
+        f"in {wall:.0f} s; results: {path}")
     if wrong:
         say("wrong answers: " + "; ".join(wrong))
     # pytest's code 1 means a case raised (recorded as "error"); 5 means nothing ran.
@@ -96,17 +130,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description="convcert benchmarks: time implementations "
-                                     "with pytest-benchmark and write a JSON result file.")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description="convcert benchmarks: time implementations with "
+                                     "pytest-benchmark and write a JSON result file.")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="time implementations on a profile's workloads")
     r.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                   help="smoke: seconds (tests); cpu: minutes on 2 cores (default); gpu: real batch sizes on CUDA")
-    r.add_argument("--impl", nargs="+", metavar="NAME", help="registered names or module:Class specs (default: all available)")
+                   help="smoke: seconds (tests); cpu: minutes on 2 cores (default); "
+                        "gpu: real batch sizes on CUDA")
+    r.add_argument("--impl", nargs="+", metavar="NAME",
+                   help="registered names or module:Class specs (default: all available)")
     r.add_argument("--device", nargs="+", choices=("cpu", "cuda"), help="default: the profile's")
     r.add_argument("--dtype", nargs="+", choices=DTYPES, help="default: the profile's")
     r.add_argument("--out", default="results", help="folder for the result file (default: results/)")
     r.add_argument("--machine", default="", help="machine name in the results (default: hostname)")
+    r.add_argument("--cold-cache", action="store_true",
+                   help="GPU device time: flush the L2 cache before each call (outside the CUDA events)")
+    r.add_argument("--no-cudnn-benchmark", action="store_true",
+                   help="on CUDA, leave cuDNN's autotuner off (default: on, as users run it)")
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")

@@ -12,8 +12,8 @@ term or a transposed kernel misses by orders of magnitude.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -46,7 +46,8 @@ class Check:
     detail: str
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "max_error": self.max_error, "worst_ratio": self.worst_ratio, "detail": self.detail}
+        return {"ok": self.ok, "max_error": self.max_error, "worst_ratio": self.worst_ratio,
+                "detail": self.detail}
 
 
 def compare(name: str, found: np.ndarray, expected: np.ndarray, magnitude: np.ndarray,
@@ -73,5 +74,5 @@ def compare_all(names, found, expected, magnitude, terms, dtype: str,
                 reduced_precision: Mapping[str, str] | None = None) -> Check:
     """The worst :func:`compare` verdict over several outputs (dx, dw, db)."""
     checks = [compare(n, f, e, m, t, dtype, reduced_precision)
-              for n, f, e, m, t in zip(names, found, expected, magnitude, terms)]
+              for n, f, e, m, t in zip(names, found, expected, magnitude, terms, strict=True)]
     return max(checks, key=lambda c: c.worst_ratio)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from implementations._host import cpu_name, usable_cores
+from implementations.host import cpu_name, usable_cores
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_CORETYPE")
 
@@ -72,7 +72,8 @@ def gpu() -> dict[str, Any]:
     if shutil.which("nvidia-smi"):
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
                              capture_output=True, text=True, timeout=30)
-        info["driver"] = out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
+        lines = out.stdout.strip().splitlines() if out.returncode == 0 else []
+        info["driver"] = lines[0] if lines else "unknown"
     return info
 
 

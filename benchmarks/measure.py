@@ -10,7 +10,8 @@ import statistics
 import sys
 import time
 import tracemalloc
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,32 +43,81 @@ def min_time(fn: Callable[[], Any], repeats: int) -> float:
     return min(time_once(fn)[0] for _ in range(repeats))
 
 
-def gemm_peak(device: str, dtype: str, size: int) -> dict[str, Any]:
-    """Throughput of a square GEMM of ``size`` on the device: the run's peak reference.
+#: GEMM sizes the peak probe tries, as fractions of the profile's ``gemm_size``.
+PEAK_SIZE_FRACTIONS = (0.25, 0.5, 1.0)
 
-    The fastest of several calls: a peak is what the device can do, and the fastest call
-    is the one least disturbed by other processes.
 
-    CPU: ``numpy.matmul`` (NumPy's BLAS); float16 and bfloat16 have no BLAS GEMM in
-    NumPy, so their CPU peak is the float32 one, and the record says so. CUDA:
-    ``torch.matmul`` in the dtype, synchronized.
+def gemm_peak(device: str, dtype: str, size: int, precision: str | None = None) -> dict[str, Any]:
+    """Best throughput of square GEMMs on the device for ``dtype``: the run's peak reference.
+
+    The best over several sizes (a quarter, half and all of ``size``) and every library
+    at hand: NumPy's BLAS and torch on the CPU, torch on CUDA. Within one probe the
+    fastest of several calls counts, as the least disturbed by other processes.
+    ``precision="tf32"`` measures float32 GEMMs on TF32 tensor cores (torch on CUDA), the
+    peak of implementations that declare TF32. Returns ``gflops``, ``method`` (the best
+    probe) and ``probes`` (every probe's GFLOP/s or why it did not run).
     """
-    flops = 2 * size**3
-    if device == "cpu":
-        gemm_dtype = dtype if dtype in ("float32", "float64") else "float32"
-        rng = np.random.default_rng(0)
-        a = rng.standard_normal((size, size)).astype(gemm_dtype)
-        b = rng.standard_normal((size, size)).astype(gemm_dtype)
-        seconds = min_time(lambda: a @ b, 7)
-        method = f"numpy.matmul {gemm_dtype} {size}x{size}x{size}, best of 7"
-    else:
-        import torch
+    if size < 16:
+        raise ValueError(f"size={size}: must be >= 16")
+    probes: dict[str, float | str] = {}
+    for n in sorted({max(16, int(size * f)) for f in PEAK_SIZE_FRACTIONS}):
+        for library, probe in _gemm_probes(device, dtype, precision).items():
+            label = f"{library} {precision or dtype} {n}x{n}x{n}"
+            try:
+                probes[label] = 2 * n**3 / probe(n) / 1e9
+            except (ImportError, RuntimeError, TypeError) as exc:
+                probes[label] = f"not run: {type(exc).__name__}: {exc}"
+    rates = {k: v for k, v in probes.items() if isinstance(v, float)}
+    if not rates:
+        raise RuntimeError(f"no GEMM probe ran for {device}/{precision or dtype}: {probes}")
+    best = max(rates, key=lambda k: rates[k])
+    return {"gflops": rates[best], "method": f"{best} (best of {len(probes)} probes)", "probes": probes}
 
-        a = torch.randn(size, size, device=device, dtype=getattr(torch, dtype))
-        b = torch.randn(size, size, device=device, dtype=getattr(torch, dtype))
-        seconds = min_time(synchronized(lambda: a @ b, torch.cuda.synchronize), 10)
-        method = f"torch.matmul {dtype} {size}x{size}x{size} on {torch.cuda.get_device_name()}, best of 10"
-    return {"gflops": flops / seconds / 1e9, "method": method}
+
+def _gemm_probes(device: str, dtype: str, precision: str | None) -> dict[str, Callable[[int], float]]:
+    """Per library, a function of the size returning the best seconds of one GEMM."""
+    probes: dict[str, Callable[[int], float]] = {}
+    if device == "cpu" and dtype in ("float32", "float64") and precision in (None, dtype):
+        probes["numpy.matmul"] = lambda n: _numpy_gemm(n, dtype)
+    if _torch_usable(device):
+        probes["torch.matmul"] = lambda n: _torch_gemm(n, device, dtype, precision == "tf32")
+    if device == "cpu" and not probes:  # float16/bfloat16 without torch: NumPy float32, said so
+        probes["numpy.matmul (float32: no half-precision BLAS)"] = lambda n: _numpy_gemm(n, "float32")
+    return probes
+
+
+def _torch_usable(device: str) -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return device == "cpu" or torch.cuda.is_available()
+
+
+def _numpy_gemm(n: int, dtype: str) -> float:
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n)).astype(dtype)
+    b = rng.standard_normal((n, n)).astype(dtype)
+    return min_time(lambda: a @ b, 5)
+
+
+def _torch_gemm(n: int, device: str, dtype: str, tf32: bool) -> float:
+    import torch
+
+    a = torch.randn(n, n, device=device, dtype=getattr(torch, dtype))
+    b = torch.randn(n, n, device=device, dtype=getattr(torch, dtype))
+    if device == "cpu":
+        return min_time(lambda: a @ b, 5)
+    matmul = torch.backends.cuda.matmul
+    # torch >= 2.9 has fp32_precision; mixing it with allow_tf32 is an error.
+    flag, value = ("fp32_precision", "tf32" if tf32 else "ieee") if hasattr(matmul, "fp32_precision") \
+        else ("allow_tf32", tf32)
+    before = getattr(matmul, flag)
+    setattr(matmul, flag, value)
+    try:
+        return min_time(synchronized(lambda: a @ b, torch.cuda.synchronize), 10)
+    finally:
+        setattr(matmul, flag, before)
 
 
 def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
@@ -81,20 +131,24 @@ def bandwidth(device: str, megabytes: int) -> dict[str, Any]:
     else:
         import torch
 
-        src = torch.ones(n, device=device)
-        dst = torch.empty_like(src)
-        seconds = median_time(synchronized(lambda: dst.copy_(src), torch.cuda.synchronize), 10)
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch sees no CUDA device")
+        tsrc = torch.ones(n, device=device)
+        tdst = torch.empty_like(tsrc)
+        seconds = median_time(synchronized(lambda: tdst.copy_(tsrc), torch.cuda.synchronize), 10)
         method = f"torch copy_ of {megabytes} MiB, median of 10"
     return {"gbytes_per_s": 2 * n * 4 / seconds / 1e9, "method": method}
 
 
-def peak_memory(fn: Callable[[], Any], device: str, impl_name: str, torch_tensors: bool) -> tuple[int | None, str]:
+def peak_memory(fn: Callable[[], Any], device: str, impl_name: str,
+                torch_tensors: bool) -> tuple[int | None, str]:
     """Peak bytes allocated during one call, and how that was measured.
 
     CPU: ``tracemalloc`` (NumPy reports its array allocations to it), trusted only when
     the outputs are NumPy arrays; a framework's own allocator (torch, TensorFlow, XLA) is
-    invisible to it, so such peaks are reported as not measured. CUDA: torch's caching allocator high-water mark above the bytes already
-    allocated, when torch is loaded; other frameworks' allocators are not queried.
+    invisible to it, so such peaks are reported as not measured. CUDA: torch's caching
+    allocator high-water mark above the bytes already allocated, when torch is loaded;
+    other frameworks' allocators are not queried.
     """
     if device == "cpu":
         tracemalloc.start()

@@ -1,4 +1,4 @@
-"""pytest glue: one test per case; the ``bench_run`` plugin (benchmarks.runner.Run) does the work.
+"""pytest glue: one test per case; the ``bench_run`` plugin (benchmarks.harness.Run) does the work.
 
 Run through ``python -m benchmarks run``, which passes the plugin to ``pytest.main``.
 """

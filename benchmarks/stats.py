@@ -7,8 +7,8 @@ the interquartile range (IQR) its spread, and a measurement whose IQR is more th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 

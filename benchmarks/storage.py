@@ -1,40 +1,25 @@
 """Result files: one JSON document per run, rewritten atomically after every benchmark.
 
-An interrupted run therefore leaves a valid file holding everything that finished. The
-``machine`` field lets reports merge files from several machines.
+An interrupted run therefore leaves a valid file holding everything that finished. Each
+run gets its own file name (:func:`new_result_path`: UTC time, process id and a random
+suffix, created with ``O_EXCL``), so two runs started in the same second on the same
+machine never write the same file. The ``machine`` field lets reports merge files from
+several machines.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-SCHEMA = 1
+from implementations.files import write_atomic
 
-
-def write_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write JSON to a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(document, fh, indent=1, default=_jsonable)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644 & ~_umask())  # mkstemp makes 0600; a result file is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+from .records import READABLE_SCHEMAS, SCHEMA, BenchmarkResult, SkippedCase, result_from_v1, skip_from_v1
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,34 +30,92 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+def new_result_path(folder: Path, machine: str, profile: str) -> Path:
+    """Claim a result file name no other run has: ``MACHINE-PROFILE-UTC-PID-RANDOM.json``.
+
+    The file is created empty with ``O_CREAT | O_EXCL``, so the name is this run's even if
+    another process picked the same one (it then draws again).
+    """
+    if not machine or "/" in machine:
+        raise ValueError(f"machine={machine!r}: must be a non-empty name without '/'")
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    for _ in range(100):
+        path = folder / f"{machine}-{profile}-{stamp}-{os.getpid()}-{secrets.token_hex(3)}.json"
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"could not create a unique result file in {folder}")
+
+
 class ResultFile:
     """A run's result document; every ``add_*`` call persists the whole document."""
 
     def __init__(self, path: Path, header: dict[str, Any]):
         self.path = Path(path)
-        self.document: dict[str, Any] = {"schema": SCHEMA, **header, "results": [], "skipped": []}
+        self.header: dict[str, Any] = dict(header)
+        self.results: list[BenchmarkResult] = []
+        self.skipped: list[SkippedCase] = []
         self.save()
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return {"schema": SCHEMA, **self.header, "results": [r.to_json() for r in self.results],
+                "skipped": [s.to_json() for s in self.skipped]}
 
     def update(self, **fields: Any) -> None:
-        self.document.update(fields)
+        self.header.update(fields)
         self.save()
 
-    def add_result(self, row: dict[str, Any]) -> None:
-        self.document["results"].append(row)
+    def add_result(self, result: BenchmarkResult) -> None:
+        self.results.append(result)
         self.save()
 
-    def add_skip(self, row: dict[str, Any]) -> None:
-        self.document["skipped"].append(row)
+    def add_skip(self, skip: SkippedCase) -> None:
+        self.skipped.append(skip)
         self.save()
 
     def save(self) -> None:
-        write_atomic(self.path, self.document)
+        write_atomic(self.path, json.dumps(self.document, indent=1, default=_jsonable))
 
 
-def read(path: Path) -> dict[str, Any]:
-    """Load one result file, checking it is one."""
-    with open(path) as fh:
-        doc = json.load(fh)
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or "results" not in doc:
-        raise ValueError(f"{path}: not a convcert result file (schema {SCHEMA})")
-    return doc
+@dataclass
+class RunDocument:
+    """A result file read back: its header (machine, environment, settings, peaks) and records."""
+
+    path: Path
+    header: dict[str, Any]
+    results: list[BenchmarkResult] = field(default_factory=list)
+    skipped: list[SkippedCase] = field(default_factory=list)
+
+    @property
+    def machine(self) -> str:
+        return str(self.header.get("machine") or self.path.stem)
+
+
+def read(path: Path) -> RunDocument:
+    """Load one result file (schema 1 or 2); ValueError naming the file if it is not one."""
+    path = Path(path)
+    try:
+        with open(path) as fh:
+            doc = json.load(fh)
+    except json.JSONDecodeError as exc:
+        size = path.stat().st_size
+        what = "empty" if size == 0 else f"not JSON ({exc.msg}: line {exc.lineno} column {exc.colno})"
+        raise ValueError(f"{path}: {what}; not a convcert result file") from None
+    if not isinstance(doc, dict) or doc.get("schema") not in READABLE_SCHEMAS or "results" not in doc:
+        schemas = ", ".join(map(str, READABLE_SCHEMAS))
+        raise ValueError(f"{path}: not a convcert result file (schema {schemas})")
+    header = {k: v for k, v in doc.items() if k not in ("results", "skipped")}
+    try:
+        if doc["schema"] == 1:
+            results = [result_from_v1(r) for r in doc["results"]]
+            skipped = [skip_from_v1(s) for s in doc.get("skipped", [])]
+        else:
+            results = [BenchmarkResult.from_json(r) for r in doc["results"]]
+            skipped = [SkippedCase.from_json(s) for s in doc.get("skipped", [])]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: a malformed result row ({type(exc).__name__}: {exc})") from None
+    return RunDocument(path, header, results, skipped)

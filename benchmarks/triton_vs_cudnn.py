@@ -29,12 +29,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
+from implementations.files import write_atomic
 from implementations.geometry import ConvParams, conv_flops
 
 #: Conv layers (network, name, (C, H, W), K, kernel, stride, padding), used when the
@@ -286,18 +287,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
             )
         lines.append("")
     return "\n".join(lines)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def run(out: Path, layers: list[Layer], layers_from: str, dtypes: Iterable[str], layouts: Iterable[str],

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from implementations import benchdnn
 from implementations.geometry import ConvParams, PoolParams, conv_flops
@@ -67,7 +67,7 @@ class Workload:
         return (self.batch, *self.layer.chw)
 
     @property
-    def params(self) -> Union[ConvParams, PoolParams]:
+    def params(self) -> ConvParams | PoolParams:
         lay = self.layer
         if lay.op == "conv2d":
             w_shape = (lay.filters, lay.chw[0] // lay.groups, *lay.kernel)
@@ -173,9 +173,10 @@ def _resnet50() -> tuple[Layer, ...]:
             layers.append(_conv(net, f"res{stage}_conv3x3", (mid, o, o), mid, 3, padding=1))
         c_in, hw = out, o
     layers.append(_pool(net, "avgpool", "avg_pool2d", (2048, 7, 7), 7, 1))
-    unique = {}
+    unique: dict[tuple[object, ...], Layer] = {}
     for layer in layers:  # stage 2 has no strided 3x3: its first 3x3 is the repeated one
-        unique.setdefault((layer.op, layer.chw, layer.kernel, layer.filters, layer.stride, layer.padding), layer)
+        shape = (layer.op, layer.chw, layer.kernel, layer.filters, layer.stride, layer.padding)
+        unique.setdefault(shape, layer)
     return tuple(replace(lay, name=lay.name.replace("_s1", "")) for lay in unique.values())
 
 
@@ -221,13 +222,17 @@ class Profile:
     max_call_s: float
     budget_s: float
     gemm_size: int
+    #: (framework implementation, spec, dtypes) run besides the available implementations
+    #: by default, in those dtypes only, e.g. torch with declared TF32 arithmetic in float32.
+    variants: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
 
 def _at(batch: int, *keys: str) -> tuple[Workload, ...]:
     return tuple(Workload(LAYERS[k], batch) for k in keys)
 
 
-RESNET50_3X3 = ("resnet50.res2_conv3x3", "resnet50.res3_conv3x3", "resnet50.res4_conv3x3", "resnet50.res5_conv3x3")
+RESNET50_3X3 = ("resnet50.res2_conv3x3", "resnet50.res3_conv3x3", "resnet50.res4_conv3x3",
+                "resnet50.res5_conv3x3")
 
 PROFILES = {
     "smoke": Profile(
@@ -251,10 +256,12 @@ PROFILES = {
         "gpu",
         _at(64, *(lay.key for lay in SIMPLECONVNET + LENET5))
         + _at(128, *(lay.key for lay in ALEXNET))
-        + _at(32, *(lay.key for lay in VGG16 + RESNET50))
+        + _at(64, *(lay.key for lay in VGG16 + RESNET50))
+        + _at(256, *(lay.key for lay in VGG16 + RESNET50))
         + tuple(Workload(lay, lay.batch or 8) for lay in DEEPBENCH),
-        ("cuda",), ("float32", "float16", "bfloat16"), target_s=0.2, min_rounds=10, max_rounds=100,
-        max_call_s=2.0, budget_s=300.0, gemm_size=8192,
+        ("cuda",), ("float16", "bfloat16", "float32"), target_s=0.2, min_rounds=10, max_rounds=100,
+        max_call_s=2.0, budget_s=600.0, gemm_size=8192,
+        variants=(("torch", "implementations.torch_adapter:TorchTF32", ("float32",)),),
     ),
 }
 

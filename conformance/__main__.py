@@ -6,9 +6,9 @@
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
-``certify`` exits 0 only when everything claimed passes (2 when the device is unusable); ``matrix`` exits 1 when any
-certified implementation fails; ``references --check`` exits 1 when the golden data differs
-from a fresh generation.
+``certify`` exits 0 only when everything claimed passes (2 when the device is unusable);
+``matrix`` exits 1 when any certified implementation fails; ``references --check`` exits 1
+when the golden data differs from a fresh generation.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from implementations.files import write_atomic
+
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
-from .references import write_atomic
+from .render import certificate_markdown, matrix_html, matrix_markdown
 
 OUT = Path("reports") / "out"
 
@@ -36,10 +38,9 @@ def _slug(text: str) -> str:
 
 def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
     """Write ``NAME.json`` and ``NAME.md`` under ``out`` (atomically)."""
-    from reports.conformance_render import certificate_markdown
-
     data = cert.to_dict()
-    stem = _slug(cert.implementation["name"]) + ("-" + _slug("-".join(cert.devices)) if cert.devices != ("cpu",) else "")
+    devices = "-" + _slug("-".join(cert.devices)) if cert.devices != ("cpu",) else ""
+    stem = _slug(cert.implementation["name"]) + devices
     json_path, md_path = out / f"{stem}.json", out / f"{stem}.md"
     _write_json(json_path, data)
     write_atomic(md_path, certificate_markdown(data).encode())
@@ -91,8 +92,6 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 
 def cmd_matrix(args: argparse.Namespace) -> int:
-    from reports.conformance_render import matrix_html, matrix_markdown
-
     from .matrix import build
 
     out = Path(args.out)
@@ -111,7 +110,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     for entry in data["implementations"]:
         if not entry["available"]:
             print(f"{entry['name']}: not certified ({entry['reason']})")
-    print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} ({data['seconds']} s)")
+    print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} "
+          f"({data['seconds']} s)")
     return 0 if all(verdicts) else 1
 
 
@@ -190,9 +190,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
     c.add_argument("--device", action="append", choices=("cpu", "cuda"), default=[],
                    help="repeatable; default cpu (or the implementation's only device)")
-    c.add_argument("--dtype", action="append", choices=DTYPES, default=[], help="repeatable; default: every claimed dtype")
+    c.add_argument("--dtype", action="append", choices=DTYPES, default=[],
+                   help="repeatable; default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
-    c.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
+    c.add_argument("--case", action="append", default=[], metavar="NAME",
+                   help="run only this case (repeatable)")
     c.add_argument("--shapes", metavar="FILE",
                    help="run the problems of a benchdnn shapes file (descriptors such as "
                    "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
@@ -203,7 +205,8 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("explore", help="search random problems for a failure and shrink it (Hypothesis)")
     e.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
     e.add_argument("--dtype", default="float32", choices=DTYPES)
-    e.add_argument("--examples", type=int, default=500, help="random problems per family (default %(default)s)")
+    e.add_argument("--examples", type=int, default=500,
+                   help="random problems per family (default %(default)s)")
     e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
     e.add_argument("--shapes", metavar="FILE", help="check the problems of a benchdnn shapes file instead of "
                    "random ones")

@@ -7,7 +7,8 @@ certificate and the matrix record what each implementation does, per dtype and d
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ def findings(impl: Implementation, device: str, dtype: np.dtype) -> dict[str, st
     def max_grad(dev):
         dx = out(impl.max_pool2d_backward(dev(window(NAN)), dev(np.ones((1, 1, 1, 1))), pool))
         where = {0: "the 1", 1: "the NaN", 2: "the 3 (largest number)", 3: "the 2"}
-        hit = [where[i] for i in np.flatnonzero(dx)]
+        hit = [where[int(i)] for i in np.flatnonzero(dx)]
         return "gradient goes to " + (" and ".join(hit) if hit else "nowhere") + (
             " (NaN gradient)" if np.isnan(dx).any() else "")
 
@@ -65,7 +66,8 @@ def findings(impl: Implementation, device: str, dtype: np.dtype) -> dict[str, st
             y = out(impl.conv2d(dev(x), dev(np.ones((1, 1, 1, 2))), None, p))
             reads, spared = y[0], y[1:]
             kind = "NaN" if np.isnan(v) else "Inf"
-            first = ("propagates " + kind) if (np.isnan(reads) if np.isnan(v) else reads == v) else f"gives {reads!r}"
+            propagated = np.isnan(reads) if np.isnan(v) else reads == v
+            first = ("propagates " + kind) if propagated else f"gives {reads!r}"
             spread = int((~np.isfinite(spared)).sum())
             return first + (f", and spreads to {spread} output(s) that never read it" if spread else "")
         return run

@@ -17,9 +17,10 @@ operation when it uses none, so a bug in one option shows as that option's failu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -37,10 +38,6 @@ FLOAT_GRID = 2**20
 MAX_EXACT_TERMS = 512
 #: Exact-mode values are integers in [-EXACT_RANGE, EXACT_RANGE] (bias twice that).
 EXACT_RANGE = 2
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)  # type: ignore[return-value]
 
 
 def _pad_label(padding: Any) -> str:
@@ -87,6 +84,8 @@ class Problem:
     def params(self) -> ConvParams | PoolParams:
         """The resolved geometry (raises ValueError for an invalid problem)."""
         if self.family == "conv2d":
+            if self.w_shape is None:
+                raise ValueError("w_shape=None: a conv2d problem needs the weight shape")
             return ConvParams.create(
                 self.x_shape, self.w_shape, stride=1 if self.stride is None else self.stride,
                 padding=self.padding, dilation=self.dilation, groups=self.groups,
@@ -102,8 +101,8 @@ class Problem:
         p = self.params  # validates first: a bad problem raises the geometry's ValueError
         n, c, h, w = p.x_shape
         parts = [f"n{n}c{c}h{h}w{w}"]
-        if self.family == "conv2d":
-            k, _, r, s = self.w_shape  # type: ignore[misc]
+        if isinstance(p, ConvParams):
+            k, _, r, s = p.w_shape
             parts.append(f"k{k}r{r}s{s}")
             parts += _axes("st", p.stride, (1, 1))
             parts.append(_pad_label(self.padding))
@@ -131,7 +130,7 @@ class Problem:
         used = set()
         if not p.is_symmetric:
             used.add("asymmetric_padding")
-        if self.family == "conv2d":
+        if isinstance(p, ConvParams):
             if p.stride != (1, 1):
                 used.add("stride")
             if p.dilation != (1, 1):
@@ -152,7 +151,8 @@ class Problem:
     @cached_property
     def seed(self) -> int:
         """Seed derived from the descriptor: independent of catalogue order."""
-        return int.from_bytes(hashlib.sha256(f"{self.family}-{self.descriptor}".encode()).digest()[:4], "little")
+        digest = hashlib.sha256(f"{self.family}-{self.descriptor}".encode()).digest()
+        return int.from_bytes(digest[:4], "little")
 
     # -- inputs ----------------------------------------------------------------------
     def _values(self, rng: np.random.Generator, shape: tuple[int, ...], scale: int = 1) -> np.ndarray:
@@ -172,7 +172,7 @@ class Problem:
         out["dy"] = self._values(rng, self.params.y_shape)
         return out
 
-    def cases(self) -> tuple["Case", "Case"]:
+    def cases(self) -> tuple[Case, Case]:
         return Case(self, self.family), Case(self, BACKWARD[self.family])
 
 
@@ -240,11 +240,14 @@ CATALOGUE: tuple[Problem, ...] = tuple(
     + _conv((1, 2, 5, 5), (4, 1, 3, 2), "depthwise with channel multiplier 2", groups=2, bias=False)
     + _conv((2, 4, 9, 7), (6, 2, 3, 2), "stride, 'same', dilation and groups together",
             stride=2, padding="same", dilation=2, groups=2)
-    + _conv((1, 2, 7, 8), (2, 2, 3, 3), "'same' with stride 2: asymmetric on one axis", stride=2, padding="same")
-    + _conv((1, 2, 6, 5), (2, 2, 2, 2), "'full' with stride and dilation", stride=2, padding="full", dilation=2)
+    + _conv((1, 2, 7, 8), (2, 2, 3, 3), "'same' with stride 2: asymmetric on one axis",
+            stride=2, padding="same")
+    + _conv((1, 2, 6, 5), (2, 2, 2, 2), "'full' with stride and dilation",
+            stride=2, padding="full", dilation=2)
     + _pool(_BOTH, (2, 2, 6, 6), 2, "non-overlapping windows (stride = kernel)")
     + _pool(_BOTH, (1, 2, 6, 7), (2, 3), "non-square window on a non-square input")
-    + _pool(_BOTH, (1, 2, 5, 5), 2, "padding with stride = kernel: border windows hold fewer pixels", padding=1)
+    + _pool(_BOTH, (1, 2, 5, 5), 2, "padding with stride = kernel: border windows hold fewer pixels",
+            padding=1)
     + _pool(_BOTH, (1, 2, 7, 8), 3, "overlapping windows with padding", stride=2, padding=1)
     + _pool(_BOTH, (1, 2, 5, 5), 3, "stride 1, padding 1 (every pixel in 9 windows)", stride=1, padding=1)
     + _pool(_BOTH, (1, 1, 8, 8), 2, "stride larger than the window", stride=3)

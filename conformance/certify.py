@@ -13,21 +13,22 @@ import platform
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
-from implementations import FEATURES, Implementation, load
-from implementations import registry
+from implementations import FEATURES, Implementation, load, registry
+from implementations.dtypes import DTYPES, numpy_dtype
+from implementations.files import json_float
 
 from . import behaviour
-from .cases import Case, all_cases, find_case, quick_cases
-from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, np_dtype, run_case
+from .cases import Case, all_cases, quick_cases
+from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, run_case
 
 NOT_RUN = "not run"
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 @dataclass
@@ -44,13 +45,13 @@ class FeatureStatus:
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
-        d["worst_ratio"] = self.worst_ratio if np.isfinite(self.worst_ratio) else str(self.worst_ratio)
+        d["worst_ratio"] = json_float(self.worst_ratio)
         return d
 
 
 @dataclass
 class Certificate:
-    """The verdict on one implementation: data first, rendered by ``reports.conformance_render``."""
+    """The verdict on one implementation: data first, rendered by ``conformance.render``."""
 
     spec: str
     implementation: dict[str, Any]
@@ -168,7 +169,8 @@ def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iter
                     s.status = FAIL
                 elif s.passed:
                     s.status = PASS
-                    s.reason = f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}" if s.unsupported else ""
+                    s.reason = (f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}"
+                                if s.unsupported else "")
                 elif s.unsupported:
                     s.status, s.reason = UNSUPPORTED, "; ".join(reasons)
                 else:
@@ -191,7 +193,13 @@ class _Progress:
         self.enabled = True
         if sys.stderr.isatty():
             try:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
 
                 self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False)
@@ -283,11 +291,6 @@ def certify(
     for device in devices:
         for dtype in dtypes:
             if device in impl.devices and dtype in impl.dtypes:
-                cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, np_dtype(dtype))
+                cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, numpy_dtype(dtype))
     cert.seconds = time.perf_counter() - t0
     return cert
-
-
-def certify_case(impl_or_spec: Implementation | str, name: str, **kw) -> Certificate:
-    """Certify one catalogue case by name (what a failure's repro command runs)."""
-    return certify(impl_or_spec, cases=[find_case(name)], **kw)

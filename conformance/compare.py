@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from implementations.files import json_float
+
 from .tolerance import error_ratio
 
 
@@ -36,16 +38,11 @@ class Check:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["index"] = list(self.index)
-        d["ratio"] = _json_float(self.ratio)
+        d["ratio"] = json_float(self.ratio)
         for key in ("found", "expected", "bound"):
             if isinstance(d[key], float):
-                d[key] = _json_float(d[key])
+                d[key] = json_float(d[key])
         return d
-
-
-def _json_float(v: float) -> float | str:
-    """JSON has no inf/nan: write them as strings."""
-    return v if np.isfinite(v) else str(v)
 
 
 def compare(case: str, output: str, found: np.ndarray, expected: np.ndarray, bound: np.ndarray,
@@ -70,10 +67,15 @@ def behaviour(case: str, rule: str, ok: bool, detail: str = "", *, found: Any = 
                  message="" if ok else f"{case}: {rule}: {detail}")
 
 
-def assert_close(found: np.ndarray, expected: np.ndarray, bound: np.ndarray, *, case: str,
-                 output: str = "y", repro: str = "") -> Check:
-    """Assertion form of :func:`compare` (for tests): raises AssertionError with the full message."""
-    check = compare(case, output, found, expected, bound)
+def assert_close(found: np.ndarray, expected: np.ndarray, bound: np.ndarray | float, *, case: str,
+                 output: str = "y", kind: str = "float", repro: str = "") -> Check:
+    """Assertion form of :func:`compare`, the one the project's tests use.
+
+    Raises AssertionError naming the case, the output, the worst index, the value found,
+    the value expected and the bound (a ``tolerance.error_bound``); pytest hides this frame.
+    """
+    __tracebackhide__ = True
+    check = compare(case, output, found, expected, np.asarray(bound), kind=kind)
     if not check.passed:
         raise AssertionError(check.message + (f"\n  reproduce: {repro}" if repro else ""))
     return check

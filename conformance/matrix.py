@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from implementations import FEATURES, available, load, registered, unavailable_reason
+from implementations.files import json_float
 
 from .cases import all_cases, quick_cases
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
@@ -18,11 +20,12 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     grid: dict[str, dict[str, Any]] = {f: {} for f in FEATURES}
     worst: dict[str, float | str] = {}
     for s in cert.features:
-        grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"], "reason": s.reason}
+        grid[s.feature][s.dtype] = {"status": s.status, "worst_ratio": s.to_dict()["worst_ratio"],
+                                    "reason": s.reason}
         if s.status in ("pass", "fail"):
             prev = worst.get(s.dtype, 0.0)
             worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev
-    worst = {d: (v if v != float("inf") else "inf") for d, v in worst.items()}
+    worst = {d: json_float(v) if isinstance(v, float) else v for d, v in worst.items()}
     findings = cert.findings.get(f"{cert.devices[0]}/float32") or next(iter(cert.findings.values()), {})
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,

@@ -78,7 +78,8 @@ class DilationIgnored(Mutant):
         if params.dilation == (1, 1):
             return base.conv2d(x, w, b, params)
         oh, ow = params.out_hw
-        return np.ascontiguousarray(base.conv2d(x, w, b, dataclasses.replace(params, dilation=(1, 1)))[:, :, :oh, :ow])
+        undilated = base.conv2d(x, w, b, dataclasses.replace(params, dilation=(1, 1)))
+        return np.ascontiguousarray(undilated[:, :, :oh, :ow])
 
 
 class GroupsMixed(Mutant):
@@ -120,10 +121,10 @@ class MaxPoolGradToAllTies(Mutant):
     name = "mutant-maxpool-grad-all-ties"
 
     def max_pool2d_backward(self, x, dy, params):
-        view = base._pool_view(x.astype(np.float64), params, -np.inf)
+        view = base.pool_windows(x.astype(np.float64), params, -np.inf)
         hits = view == view.max(axis=-1, keepdims=True)
         dwin = hits * dy.astype(np.float64)[..., None]
-        return base._scatter_windows(dwin, params).astype(x.dtype)
+        return base.scatter_windows(dwin, params).astype(x.dtype)
 
 
 class MaxPoolGradToLastTie(Mutant):
@@ -132,10 +133,10 @@ class MaxPoolGradToLastTie(Mutant):
     name = "mutant-maxpool-grad-last-tie"
 
     def max_pool2d_backward(self, x, dy, params):
-        view = base._pool_view(x.astype(np.float64), params, -np.inf)
+        view = base.pool_windows(x.astype(np.float64), params, -np.inf)
         last = view.shape[-1] - 1 - np.argmax(view[..., ::-1], axis=-1)
         dwin = (np.arange(view.shape[-1]) == last[..., None]) * dy.astype(np.float64)[..., None]
-        return base._scatter_windows(dwin, params).astype(x.dtype)
+        return base.scatter_windows(dwin, params).astype(x.dtype)
 
 
 class BiasIgnored(Mutant):
@@ -254,14 +255,15 @@ class CeilModeNoDrop(Mutant):
         if not params.ceil_mode:
             return params.out_hw
         return tuple(-(-(n + a + b - k) // s) + 1 for n, (a, b), k, s in
-                     zip(params.x_shape[2:], params.padding, params.kernel, params.stride))
+                     zip(params.x_shape[2:], params.padding, params.kernel, params.stride, strict=True))
 
     def max_pool2d(self, x, params):
         out = self._shape(params)
         if out == params.out_hw:
             return base.max_pool2d(x, params)
         cls = type("Undropped", (PoolParams,), {"out_hw": property(lambda _s: out)})
-        return base.max_pool2d(x, cls(**{f.name: getattr(params, f.name) for f in dataclasses.fields(params)}))
+        fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
+        return base.max_pool2d(x, cls(**fields))
 
 
 class ReturnsFloat64(Mutant):

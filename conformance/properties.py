@@ -43,7 +43,7 @@ paddings = st.one_of(
 
 def _valid(problem: Problem) -> Problem:
     try:
-        problem.params
+        _ = problem.params  # resolving the geometry validates it
     except ValueError:
         assume(False)
     return problem
@@ -72,7 +72,8 @@ def pool_problems(draw, family: str | None = None) -> Problem:
                           mode=draw(st.sampled_from(MODES))))
 
 
-def check_problem(impl: Implementation, problem: Problem, dtype: str = "float64", device: str = "cpu") -> list[CaseResult]:
+def check_problem(impl: Implementation, problem: Problem, dtype: str = "float64",
+                  device: str = "cpu") -> list[CaseResult]:
     """Forward and backward results of ``impl`` on ``problem`` (reference on the fly)."""
     return [run_case(impl, case, device, dtype) for case in problem.cases()]
 
@@ -96,7 +97,8 @@ def explore(impl: Implementation, dtype: str = "float32", max_examples: int = 50
     strategies = [conv_problems(), pool_problems("max_pool2d"), pool_problems("avg_pool2d")]
     found = []
     for strategy in strategies:
-        config = settings(max_examples=max_examples, database=None, derandomize=seed is not None, deadline=None)
+        config = settings(max_examples=max_examples, database=None, derandomize=seed is not None,
+                          deadline=None)
         try:
             problem = find(strategy, lambda p: bool(failures(impl, p, dtype)), settings=config,
                            random=None if seed is None else __import__("random").Random(seed))

@@ -16,30 +16,35 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from implementations import im2col as fast
 from implementations import naive
-from implementations.geometry import PoolParams
+from implementations.files import write_atomic
+from implementations.geometry import ConvParams, PoolParams
 
 from .cases import CATALOGUE, FAMILIES, MAX_EXACT_TERMS, Problem
 from .tolerance import error_bound, error_ratio
+
+if TYPE_CHECKING:
+    import torch
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 MANIFEST = "MANIFEST.json"
 INPUTS = ("x", "w", "b", "dy")
 Arrays = dict[str, np.ndarray]
+#: A problem's inputs: ``b`` is None for a convolution without bias.
+Inputs = dict[str, np.ndarray | None]
 
 
 # -- the reference ---------------------------------------------------------------------
-def _run(module, problem: Problem, a: Arrays) -> Arrays:
+def _run(module, problem: Problem, a: Inputs) -> Arrays:
     """Forward and backward of ``problem`` by ``module`` (naive or im2col), in float64."""
     p = problem.params
     if problem.family == "conv2d":
@@ -50,12 +55,12 @@ def _run(module, problem: Problem, a: Arrays) -> Arrays:
     return {"y": forward(a["x"], p), "dx": backward(a["x"], a["dy"], p)}
 
 
-def compute(problem: Problem, inputs: Arrays) -> Arrays:
+def compute(problem: Problem, inputs: Inputs) -> Arrays:
     """Float64 outputs and gradients of ``problem`` on ``inputs`` by the naive reference."""
     return {k: np.asarray(v, dtype=np.float64) for k, v in _run(naive, problem, inputs).items()}
 
 
-def magnitudes(problem: Problem, inputs: Arrays) -> Arrays:
+def magnitudes(problem: Problem, inputs: Inputs) -> Arrays:
     """``sum(|terms|)`` of every output: the operation on absolute values (for the bound).
 
     Max pooling keeps ``x`` (the argmax decides where gradients go) and takes ``|dy|``.
@@ -73,7 +78,7 @@ def magnitudes(problem: Problem, inputs: Arrays) -> Arrays:
 def reduction_lengths(problem: Problem) -> dict[str, int]:
     """Upper bound on the number of terms summed into one element of each output."""
     p = problem.params
-    if problem.family == "conv2d":
+    if isinstance(p, ConvParams):
         n, k, oh, ow = p.y_shape
         _, cg, r, s = p.w_shape
         return {"y": cg * r * s + int(problem.bias), "dx": (k // p.groups) * r * s,
@@ -84,15 +89,15 @@ def reduction_lengths(problem: Problem) -> dict[str, int]:
 
 
 # -- finite differences ----------------------------------------------------------------
-def _has_ties(problem: Problem, x: np.ndarray) -> bool:
-    p: PoolParams = problem.params  # type: ignore[assignment]
+def _has_ties(p: PoolParams, x: np.ndarray) -> bool:
     xp = fast.pad_input(x, p.padding, p.padded_extent, -np.inf)
     view = fast.window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw).reshape(*p.y_shape, -1)
     top = view.max(axis=-1, keepdims=True)
     return bool(((view == top).sum(axis=-1) > 1).any())
 
 
-def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays, h: float = 2.0**-10) -> dict[str, float]:
+def finite_difference_errors(problem: Problem, inputs: Inputs, outputs: Arrays,
+                             h: float = 2.0**-10) -> dict[str, float]:
     """Relative error of each reference gradient against a central difference.
 
     Checks the directional derivative of ``L = sum(y * dy)`` along a random direction
@@ -101,22 +106,24 @@ def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays, 
     from ties, which are skipped), so the difference is exact up to float64 rounding.
     """
     rng = np.random.default_rng(problem.seed + 1)
+    given = {k: v for k, v in inputs.items() if v is not None}
     wrt = {"x": "dx"}
     if problem.family == "conv2d":
         wrt.update({"w": "dw"})
-        if inputs.get("b") is not None:
+        if "b" in given:
             wrt["b"] = "db"
-    if problem.family == "max_pool2d" and _has_ties(problem, inputs["x"]):
+    p = problem.params
+    if problem.family == "max_pool2d" and isinstance(p, PoolParams) and _has_ties(p, given["x"]):
         wrt = {}
 
-    def loss(a: Arrays) -> float:
+    def loss(a: Inputs) -> float:
         return float(np.sum(_run(naive, problem, a)["y"] * inputs["dy"]))
 
     errors = {}
     for name, grad in wrt.items():
-        v = rng.standard_normal(inputs[name].shape)
-        plus = dict(inputs, **{name: inputs[name] + h * v})
-        minus = dict(inputs, **{name: inputs[name] - h * v})
+        v = rng.standard_normal(given[name].shape)
+        plus = {**inputs, name: given[name] + h * v}
+        minus = {**inputs, name: given[name] - h * v}
         fd = (loss(plus) - loss(minus)) / (2 * h)
         analytic = float(np.sum(outputs[grad] * v))
         scale = float(np.sum(np.abs(outputs[grad] * v))) + 1e-300
@@ -125,37 +132,59 @@ def finite_difference_errors(problem: Problem, inputs: Arrays, outputs: Arrays, 
 
 
 # -- independent oracles ---------------------------------------------------------------
-def _torch_outputs(problem: Problem, inputs: Arrays) -> Arrays | None:
+def _torch_outputs(problem: Problem, inputs: Inputs) -> Arrays | None:
     """PyTorch float64 forward and autograd gradients, or None where torch cannot express it."""
     try:
         import torch
-        import torch.nn.functional as F
     except ImportError:
         return None
     p = problem.params
-    t = {k: (None if v is None else torch.tensor(v, requires_grad=k != "dy")) for k, v in inputs.items()}
+    x = torch.tensor(inputs["x"], requires_grad=True)
+    dy = torch.tensor(inputs["dy"])
+    if isinstance(p, ConvParams):
+        return _torch_conv(p, x, inputs, dy)
+    return _torch_pool(problem.family, p, x, dy) if isinstance(p, PoolParams) else None
+
+
+def _grad(t: torch.Tensor) -> np.ndarray:
+    """The gradient autograd left on the leaf ``t``."""
+    if t.grad is None:
+        raise RuntimeError("autograd left no gradient on a leaf that requires one")
+    return t.grad.numpy()
+
+
+def _torch_conv(p: ConvParams, x: torch.Tensor, inputs: Inputs, dy: torch.Tensor) -> Arrays:
+    import torch
+    import torch.nn.functional as F
+
+    w = torch.tensor(inputs["w"], requires_grad=True)
+    b = None if inputs.get("b") is None else torch.tensor(inputs["b"], requires_grad=True)
     (top, bottom), (left, right) = p.padding
-    if problem.family == "conv2d":
-        xp = F.pad(t["x"], (left, right, top, bottom))
-        y = F.conv2d(xp, t["w"], t.get("b"), stride=p.stride, dilation=p.dilation, groups=p.groups)
+    xp = F.pad(x, (left, right, top, bottom))
+    y = F.conv2d(xp, w, b, stride=p.stride, dilation=p.dilation, groups=p.groups)
+    y.backward(dy)
+    db = dy.sum((0, 2, 3)).numpy() if b is None else _grad(b)
+    return {"y": y.detach().numpy(), "dx": _grad(x), "dw": _grad(w), "db": db}
+
+
+def _torch_pool(family: str, p: PoolParams, x: torch.Tensor, dy: torch.Tensor) -> Arrays | None:
+    import torch.nn.functional as F
+
+    (top, _), (left, _) = p.padding
+    if not p.is_symmetric or top > p.kernel[0] // 2 or left > p.kernel[1] // 2:
+        return None  # torch pooling takes symmetric padding of at most half the window
+    if family == "max_pool2d":
+        y = F.max_pool2d(x, p.kernel, p.stride, (top, left), p.dilation, ceil_mode=p.ceil_mode)
+    elif p.dilation != (1, 1):
+        return None  # F.avg_pool2d has no dilation
     else:
-        if not p.is_symmetric or top > p.kernel[0] // 2 or left > p.kernel[1] // 2:
-            return None  # torch pooling takes symmetric padding of at most half the window
-        if problem.family == "avg_pool2d" and p.dilation != (1, 1):
-            return None  # F.avg_pool2d has no dilation
-        pool = F.max_pool2d if problem.family == "max_pool2d" else F.avg_pool2d
-        extra = ({"dilation": p.dilation} if problem.family == "max_pool2d"
-                 else {"count_include_pad": p.count_include_pad})
-        y = pool(t["x"], p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode, **extra)
-    y.backward(t["dy"])
-    out = {"y": y.detach().numpy(), "dx": t["x"].grad.numpy()}
-    if problem.family == "conv2d":
-        out["dw"] = t["w"].grad.numpy()
-        out["db"] = t["b"].grad.numpy() if t.get("b") is not None else t["dy"].sum((0, 2, 3)).numpy()
-    return out
+        y = F.avg_pool2d(x, p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode,
+                         count_include_pad=p.count_include_pad)
+    y.backward(dy)
+    return {"y": y.detach().numpy(), "dx": _grad(x)}
 
 
-def cross_check(problem: Problem, inputs: Arrays, outputs: Arrays) -> dict[str, str]:
+def cross_check(problem: Problem, inputs: Inputs, outputs: Arrays) -> dict[str, str]:
     """Compare the reference with im2col and torch float64; {oracle: "agrees" | why not}."""
     mags = magnitudes(problem, inputs)
     lengths = reduction_lengths(problem)
@@ -186,7 +215,8 @@ def _npz_bytes(arrays: Arrays) -> bytes:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
         for key in sorted(arrays):
             member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), version=(1, 0), allow_pickle=False)
+            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), version=(1, 0),
+                                      allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             zf.writestr(info, member.getvalue())
@@ -229,15 +259,6 @@ def generate(problems: Iterable[Problem] = CATALOGUE, *, verify: bool = True,
     return files
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def write(directory: Path = GOLDEN_DIR, **kw) -> dict[str, bytes]:
     files = generate(**kw)
     for name, data in files.items():
@@ -278,7 +299,7 @@ class GoldenError(RuntimeError):
     """The stored golden data fails its checksums."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _golden(family: str) -> dict[str, np.ndarray]:
     problems = verify_manifest()
     if problems:
@@ -288,7 +309,7 @@ def _golden(family: str) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def golden(problem: Problem) -> tuple[Arrays, Arrays] | None:
+def golden(problem: Problem) -> tuple[Inputs, Arrays] | None:
     """Stored (inputs, outputs) of a catalogue problem; None for a problem not stored."""
     store = _golden(problem.family)
     prefix = f"{problem.descriptor}/"

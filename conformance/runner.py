@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 
 from implementations import Implementation, Unsupported
+from implementations.dtypes import numpy_dtype
+from implementations.files import json_float
+from implementations.geometry import ConvParams
 
 from . import references
 from .cases import CATALOGUE, Case, Problem
@@ -25,15 +28,6 @@ from .tolerance import error_bound, exact_applies
 PASS, FAIL, UNSUPPORTED, NOT_CLAIMED = "pass", "fail", "unsupported", "not claimed"
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
 CATALOGUED = frozenset(CATALOGUE)
-
-
-def np_dtype(name: str) -> np.dtype:
-    """NumPy dtype of a contract dtype name (bfloat16 comes from ml_dtypes)."""
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return np.dtype(ml_dtypes.bfloat16)
-    return np.dtype(name)
 
 
 @dataclass(frozen=True)
@@ -55,9 +49,9 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     reduced_map = dict(reduced)
     stored = references.golden(problem) if problem in CATALOGUED else None
     raw = stored[0] if stored else problem.inputs()
-    typed = {k: (None if v is None else v.astype(np_dtype(dtype))) for k, v in raw.items()}
+    typed = {k: (None if v is None else v.astype(numpy_dtype(dtype))) for k, v in raw.items()}
     rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
-    unchanged = all(v is None or np.array_equal(v, raw[k]) for k, v in rounded.items())
+    unchanged = all(v is None or np.array_equal(v, np.asarray(raw[k])) for k, v in rounded.items())
     outputs = stored[1] if stored and unchanged else references.compute(problem, rounded)
     mags = references.magnitudes(problem, rounded)
     lengths = references.reduction_lengths(problem)
@@ -106,7 +100,7 @@ class CaseResult:
         return {
             "case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
             "status": self.status, "filed_under": list(self.filed_under), "mode": self.mode,
-            "worst_ratio": _finite(self.worst_ratio), "reason": self.reason,
+            "worst_ratio": json_float(self.worst_ratio), "reason": self.reason,
             "repro": self.repro if self.status == FAIL else "", "seconds": round(self.seconds, 4),
             # passing checks in brief (the certificate stays small); failures in full
             "checks": [c.to_dict() if not c.passed else {"output": c.output, "kind": c.kind, "ratio": c.ratio}
@@ -114,8 +108,6 @@ class CaseResult:
         }
 
 
-def _finite(v: float) -> float | str:
-    return v if np.isfinite(v) else str(v)
 
 
 def repro_command(spec: str, case: str, device: str, dtype: str) -> str:
@@ -130,16 +122,17 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
 def _call(impl: Implementation, case: Case, native: dict) -> tuple:
     p = case.problem.params
     op = case.op
-    if op == "conv2d":
-        return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
-    if op == "conv2d_backward":
+    if isinstance(p, ConvParams):
+        if op == "conv2d":
+            return (impl.conv2d(native["x"], native["w"], native.get("b"), p),)
         return tuple(impl.conv2d_backward(native["x"], native["w"], native["dy"], p))
     if op.endswith("_backward"):
         return (getattr(impl, op)(native["x"], native["dy"], p),)
     return (getattr(impl, op)(native["x"], p),)
 
 
-def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None) -> CaseResult:
+def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
+             spec: str | None = None) -> CaseResult:
     """Run and judge ``case`` on ``impl`` (see the module docstring)."""
     spec = spec or impl.name
     result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
@@ -167,7 +160,8 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec:
         result.status, result.reason = UNSUPPORTED, exc.reason
         return result
     except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
-        result.checks.append(behaviour(result.label, "no crash", False, f"raised {type(exc).__name__}: {exc}"))
+        crash = f"raised {type(exc).__name__}: {exc}"
+        result.checks.append(behaviour(result.label, "no crash", False, crash))
         result.status, result.seconds = FAIL, time.perf_counter() - start
         return result
     result.seconds = time.perf_counter() - start
@@ -175,14 +169,14 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec:
     if len(found) != len(case.outputs):
         checks.append(behaviour(result.label, "outputs", False,
                                 f"returned {len(found)} arrays, expected {len(case.outputs)}"))
-    for name, value in zip(case.outputs, found):
+    for name, value in zip(case.outputs, found, strict=False):  # a count mismatch is recorded above
         exp = expectations[name]
         value = np.asarray(value)
         got = np.dtype(value.dtype).name
         checks.append(behaviour(result.label, f"{name} dtype", got == dtype, f"{got}, expected {dtype}",
                                 found=got, expected=dtype))
-        checks.append(compare(result.label, name, value.astype(np.float64) if value.dtype != object else value,
-                              exp.expected, exp.bound, kind=exp.kind))
+        as_float = value.astype(np.float64) if value.dtype != object else value
+        checks.append(compare(result.label, name, as_float, exp.expected, exp.bound, kind=exp.kind))
     for k, v in after.items():
         checks.append(behaviour(result.label, f"{k} unmodified", _same_bits(v, pristine[k]),
                                 "the implementation wrote into its input"))

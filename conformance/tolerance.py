@@ -34,8 +34,8 @@ the float bound at that precision, because such an algorithm rounds even on inte
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 

@@ -1,13 +1,14 @@
 """The plug-in contract (v1): the base class every implementation subclasses.
 
-See ``shared/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
+See ``docs/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
 Layout at the contract is logical NCHW; operations are cross-correlation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

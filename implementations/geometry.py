@@ -8,17 +8,19 @@ recompute a shape by hand.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import numpy as np
 
+from .dtypes import DTYPES, dtype_name
+
 Pair = tuple[int, int]
 Padding = tuple[Pair, Pair]
-PaddingSpec = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
+PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 
 PADDING_MODES = ("valid", "same", "same_lower", "full")
-DTYPES = ("float64", "float32", "float16", "bfloat16")
 
 
 def _is_int(value: Any) -> bool:
@@ -75,9 +77,9 @@ def resolve_padding(
         if mode == "valid":
             return ((0, 0), (0, 0)), mode
         if mode == "full":
-            return ((eff_k[0] - 1,) * 2, (eff_k[1] - 1,) * 2), mode  # type: ignore[return-value]
+            return ((eff_k[0] - 1,) * 2, (eff_k[1] - 1,) * 2), mode
         pads = []
-        for n, k, s in zip(in_hw, eff_k, stride):
+        for n, k, s in zip(in_hw, eff_k, stride, strict=True):
             out = -(-n // s)
             total = max((out - 1) * s + k - n, 0)
             small, big = total // 2, total - total // 2
@@ -88,14 +90,12 @@ def resolve_padding(
     ):
         ph, pw = _pair("padding", padding, minimum=0)
         return ((ph, ph), (pw, pw)), "explicit"
-    if (
-        isinstance(padding, (tuple, list))
-        and len(padding) == 2
-        and all(isinstance(p, (tuple, list)) for p in padding)
-    ):
-        top_bottom = _pair("padding", tuple(padding[0]), minimum=0)
-        left_right = _pair("padding", tuple(padding[1]), minimum=0)
-        return (top_bottom, left_right), "explicit"
+    if isinstance(padding, (tuple, list)) and len(padding) == 2:
+        rows, cols = padding
+        if isinstance(rows, (tuple, list)) and isinstance(cols, (tuple, list)):
+            top_bottom = _pair("padding", tuple(rows), minimum=0)
+            left_right = _pair("padding", tuple(cols), minimum=0)
+            return (top_bottom, left_right), "explicit"
     raise ValueError(
         f"padding={padding!r}: must be an int, (ph, pw), ((top, bottom), (left, right)) "
         f"or one of {PADDING_MODES}"
@@ -151,7 +151,7 @@ class ConvParams:
         padding: PaddingSpec = 0,
         dilation: int | Sequence[int] = 1,
         groups: int = 1,
-    ) -> "ConvParams":
+    ) -> ConvParams:
         """Validate shapes and options and resolve the padding spec."""
         xs = _shape("x_shape", x_shape)
         ws = _shape("w_shape", w_shape)
@@ -228,7 +228,7 @@ class PoolParams:
         dilation: int | Sequence[int] = 1,
         ceil_mode: bool = False,
         count_include_pad: bool = False,
-    ) -> "PoolParams":
+    ) -> PoolParams:
         """Validate shapes and options and resolve the padding spec.
 
         ``stride=None`` means stride = kernel. The window is dilated like a convolution
@@ -288,7 +288,7 @@ class PoolParams:
         overhang that ``ceil_mode`` adds beyond the padding never counts.
         """
         return tuple(  # type: ignore[return-value]
-            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.eff_kernel)
+            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.eff_kernel, strict=True)
         )
 
     @property
@@ -297,7 +297,8 @@ class PoolParams:
         overhang), so that floor-mode pooling over it gives exactly ``out_hw`` windows."""
         return tuple(  # type: ignore[return-value]
             (before, max(after, extent - before - size))
-            for (before, after), extent, size in zip(self.padding, self.padded_extent, self.x_shape[2:])
+            for (before, after), extent, size
+            in zip(self.padding, self.padded_extent, self.x_shape[2:], strict=True)
         )
 
     @property
@@ -349,11 +350,6 @@ def pool_counts(p: PoolParams) -> np.ndarray:
         lo, hi = (0, before + size + after) if p.count_include_pad else (before, before + size)
         per_axis.append(_taps_in_range(np.arange(out) * s, k, d, lo, hi))
     return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
-
-
-def dtype_name(array: Any) -> str:
-    """Contract name of an array's dtype ('float32', 'bfloat16', ...)."""
-    return str(np.dtype(array.dtype).name) if hasattr(array, "dtype") else type(array).__name__
 
 
 def check_array(name: str, array: Any, shape: Sequence[int] | None = None) -> None:

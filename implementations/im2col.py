@@ -26,8 +26,8 @@ from .geometry import ConvParams, PoolParams, effective_kernel, output_size, poo
 _COMPUTE = {"float64": np.float64, "float32": np.float32, "float16": np.float32, "bfloat16": np.float32}
 
 
-def _compute_dtype(array: np.ndarray) -> type:
-    return _COMPUTE[np.dtype(array.dtype).name]
+def _compute_dtype(array: np.ndarray) -> np.dtype:
+    return np.dtype(_COMPUTE[np.dtype(array.dtype).name])
 
 
 def pad_input(x: np.ndarray, padding, extent, value: float = 0.0) -> np.ndarray:
@@ -52,15 +52,17 @@ def window_view(xp: np.ndarray, kernel, stride, dilation, out_hw) -> np.ndarray:
 
 
 def _extent(out_hw, kernel, stride, dilation) -> tuple[int, int]:
-    return tuple((o - 1) * s + (k - 1) * d + 1 for o, k, s, d in zip(out_hw, kernel, stride, dilation))
+    return tuple((o - 1) * s + (k - 1) * d + 1
+                 for o, k, s, d in zip(out_hw, kernel, stride, dilation, strict=True))
 
 
 def im2col(x: np.ndarray, kernel, stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1), out_hw=None):
     """Column matrix ``(N * OH * OW, C * R * S)`` of ``x``; ``out_hw`` defaults to the floor rule."""
     if out_hw is None:
         out_hw = tuple(
-            output_size(n, *pad, effective_kernel(k, d), s)
-            for n, pad, k, d, s in zip(x.shape[2:], padding, kernel, dilation, stride)
+            output_size(n, before, after, effective_kernel(k, d), s)
+            for n, (before, after), k, d, s
+            in zip(x.shape[2:], padding, kernel, dilation, stride, strict=True)
         )
     xp = pad_input(x, padding, _extent(out_hw, kernel, stride, dilation))
     view = window_view(xp, kernel, stride, dilation, out_hw)  # (N, C, OH, OW, R, S)
@@ -79,7 +81,9 @@ def col2im(cols: np.ndarray, x_shape, kernel, stride, padding, dilation, out_hw)
     taps = cols.reshape(n, oh, ow, c, r_, s_).transpose(0, 3, 4, 5, 1, 2)  # (N, C, R, S, OH, OW)
     for r in range(r_):
         for s in range(s_):
-            dxp[:, :, r * dh:r * dh + (oh - 1) * sh + 1:sh, s * dw:s * dw + (ow - 1) * sw + 1:sw] += taps[:, :, r, s]
+            tap_rows = slice(r * dh, r * dh + (oh - 1) * sh + 1, sh)
+            tap_cols = slice(s * dw, s * dw + (ow - 1) * sw + 1, sw)
+            dxp[:, :, tap_rows, tap_cols] += taps[:, :, r, s]
     return dxp[:, :, top:top + h, left:left + w]
 
 
@@ -102,7 +106,8 @@ def _taps(p: ConvParams):
     oh, ow = p.out_hw
     for r in range(r_):
         for s in range(s_):
-            yield r, s, slice(r * dh, r * dh + (oh - 1) * sh + 1, sh), slice(s * dw, s * dw + (ow - 1) * sw + 1, sw)
+            rows = slice(r * dh, r * dh + (oh - 1) * sh + 1, sh)
+            yield r, s, rows, slice(s * dw, s * dw + (ow - 1) * sw + 1, sw)
 
 
 def column_matrix(xp: np.ndarray, p: ConvParams) -> np.ndarray:
@@ -163,40 +168,42 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
         _scatter_columns(np.matmul(wg.transpose(0, 2, 1), dyc), dxp, p)
         dx[chunk] = dxp[:, :, top:top + h, left:left + w_]
     db = dy.astype(ct, copy=False).sum(axis=(0, 2, 3))
-    return dx.astype(x.dtype, copy=False), dw.reshape(p.w_shape).astype(x.dtype, copy=False), db.astype(x.dtype)
+    dw = dw.reshape(p.w_shape)
+    return dx.astype(x.dtype, copy=False), dw.astype(x.dtype, copy=False), db.astype(x.dtype)
 
 
-def _pool_view(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
-    """(N, C, OH, OW, kh * kw) windows of the input padded with ``value``."""
+def pool_windows(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
+    """(N, C, OH, OW, kh * kw) pooling windows of ``x`` padded with ``value``."""
     xp = pad_input(x, p.window_padding, (0, 0), value)
     view = window_view(xp, p.kernel, p.stride, p.dilation, p.out_hw)
     return view.reshape(*view.shape[:4], -1)
 
 
-def _scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
+def scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
     """Sum window gradients ``(N, C, OH, OW, kh * kw)`` back onto the unpadded input."""
     kh, kw = p.kernel
     cols = dwin.reshape(*dwin.shape[:4], kh, kw).transpose(0, 2, 3, 1, 4, 5)
-    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding, p.dilation, p.out_hw)
+    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding,
+                  p.dilation, p.out_hw)
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
-    view = _pool_view(x, p, -np.inf)
+    view = pool_windows(x, p, -np.inf)
     first = np.argmax(view, axis=-1)[..., None]  # first maximum; NaN counts as the maximum
     return np.take_along_axis(view, first, axis=-1)[..., 0]
 
 
 def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
-    view = _pool_view(x, p, -np.inf)
+    view = pool_windows(x, p, -np.inf)
     first = np.argmax(view, axis=-1)
     dwin = (np.arange(view.shape[-1]) == first[..., None]) * dy.astype(ct)[..., None]
-    return _scatter_windows(dwin, p).astype(x.dtype)
+    return scatter_windows(dwin, p).astype(x.dtype)
 
 
 def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
-    sums = _pool_view(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
+    sums = pool_windows(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
     return (sums / pool_counts(p).astype(ct)).astype(x.dtype)
 
 
@@ -204,7 +211,7 @@ def avg_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndar
     ct = _compute_dtype(x)
     share = dy.astype(ct) / pool_counts(p).astype(ct)
     dwin = np.broadcast_to(share[..., None], (*share.shape, p.kernel[0] * p.kernel[1]))
-    return _scatter_windows(dwin, p).astype(x.dtype)
+    return scatter_windows(dwin, p).astype(x.dtype)
 
 
 class Im2col(Implementation):

@@ -21,6 +21,11 @@ function, so XLA drops the unused forward output.
   float32, as ``jnp.mean`` does (a bfloat16 ``reduce_window`` add accumulates in
   bfloat16: 64 ulps off on a 32x32 window).
 
+Layout: the contract's arrays are logical NCHW (weights OIHW), and the adapter holds them
+that way by default. ``Jax(layout="NHWC")`` (benchmarks time both on a GPU) holds 4-D
+arrays as NHWC (weights as OHWI) on the device: ``to_device`` transposes them, the same
+operations run with NHWC dimension numbers, and ``to_numpy`` transposes back.
+
 Importing this module turns on ``jax_enable_x64`` (process-wide) so that float64 is
 float64; without it JAX silently computes float64 inputs in float32.
 """
@@ -28,8 +33,9 @@ float64; without it JAX silently computes float64 inputs in float32.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
-from typing import Any, Callable
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 import jax
 
@@ -39,14 +45,17 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from ._host import cpu_name, usable_cores  # noqa: E402
 from .contract import FEATURES, Implementation  # noqa: E402
 from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
+from .host import cpu_name, usable_cores  # noqa: E402
 
 #: contract device name -> JAX platform names that provide it.
 _PLATFORMS = {"cpu": ("cpu",), "cuda": ("gpu", "cuda")}
 CONV_PRECISION = lax.Precision.HIGHEST
 _HALF = (jnp.float16, jnp.bfloat16)
+#: layout -> (input/output, kernel) dimension numbers; position of H and W; channel axis.
+_DIMS = {"NCHW": ("NCHW", "OIHW"), "NHWC": ("NHWC", "OHWI")}
+_TO_NHWC, _TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 
 
 def _jax_devices() -> dict[str, Any]:
@@ -62,29 +71,37 @@ def _jax_devices() -> dict[str, Any]:
     return found
 
 
-def _conv(p: ConvParams) -> Callable:
+def _conv(p: ConvParams, layout: str) -> Callable:
+    io, kernel = _DIMS[layout]
+
     def conv(x, w):
         return lax.conv_general_dilated(
             x, w, p.stride, p.padding, rhs_dilation=p.dilation,
-            dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=p.groups,
+            dimension_numbers=(io, kernel, io), feature_group_count=p.groups,
             precision=CONV_PRECISION,
         )
     return conv
 
 
-def _window(p: PoolParams) -> dict[str, Any]:
+def _spatial(layout: str, hw: tuple, fill: Any) -> tuple:
+    """(h, w) placed as a 4-entry tuple in ``layout`` order."""
+    return (fill, fill, *hw) if layout == "NCHW" else (fill, *hw, fill)
+
+
+def _window(p: PoolParams, layout: str) -> dict[str, Any]:
     """reduce_window arguments; bottom/right padding grows to the windows' extent."""
-    return dict(window_dimensions=(1, 1, *p.kernel), window_strides=(1, 1, *p.stride),
-                padding=((0, 0), (0, 0), *p.window_padding), window_dilation=(1, 1, *p.dilation))
+    return dict(window_dimensions=_spatial(layout, p.kernel, 1), window_strides=_spatial(layout, p.stride, 1),
+                padding=_spatial(layout, p.window_padding, (0, 0)),
+                window_dilation=_spatial(layout, p.dilation, 1))
 
 
-def _max_pool(p: PoolParams) -> Callable:
+def _max_pool(p: PoolParams, layout: str) -> Callable:
     def pool(x):
-        return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, **_window(p))
+        return lax.reduce_window(x, np.array(-np.inf, x.dtype), lax.max, **_window(p, layout))
     return pool
 
 
-def _gathered_max_pool(p: PoolParams) -> Callable:
+def _gathered_max_pool(p: PoolParams, layout: str) -> Callable:
     """Max pooling as an explicit gather of each window's taps and a first-maximum pick.
 
     XLA's max-pool VJP (``select_and_gather_add``) has no window dilation (jax raises
@@ -93,7 +110,7 @@ def _gathered_max_pool(p: PoolParams) -> Callable:
     """
     (kh, kw), (sh, sw), (dh, dw), (oh, ow) = p.kernel, p.stride, p.dilation, p.out_hw
 
-    def pool(x):
+    def pool_nchw(x):
         xp = jnp.pad(x, ((0, 0), (0, 0), *p.window_padding), constant_values=-np.inf)
         taps = jnp.stack([
             xp[:, :, r * dh:r * dh + (oh - 1) * sh + 1:sh, s * dw:s * dw + (ow - 1) * sw + 1:sw]
@@ -101,35 +118,42 @@ def _gathered_max_pool(p: PoolParams) -> Callable:
         ], axis=-1)
         first = jnp.argmax(taps, axis=-1)[..., None]
         return jnp.take_along_axis(taps, first, axis=-1)[..., 0]
-    return pool
+
+    if layout == "NCHW":
+        return pool_nchw
+    return lambda x: jnp.transpose(pool_nchw(jnp.transpose(x, (0, 3, 1, 2))), (0, 2, 3, 1))
 
 
-def _avg_pool(p: PoolParams) -> Callable:
-    window = _window(p)
+def _avg_pool(p: PoolParams, layout: str) -> Callable:
+    window = _window(p, layout)
 
     def pool(x):
         acc = jnp.float32 if x.dtype in _HALF else x.dtype  # as jnp.mean accumulates
         sums = lax.reduce_window(x.astype(acc), np.array(0, acc), lax.add, **window)
-        return (sums / jnp.asarray(pool_counts(p), acc)).astype(x.dtype)
+        counts = jnp.asarray(pool_counts(p), acc)
+        counts = counts if layout == "NCHW" else counts[:, :, None]
+        return (sums / counts).astype(x.dtype)
     return pool
 
 
-@lru_cache(maxsize=None)
-def _compiled(op: str, params: ConvParams | PoolParams) -> Callable:
-    """The jitted function for ``op`` at this geometry, built once."""
-    if op == "conv2d":
-        conv = _conv(params)
-        return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b[None, :, None, None])
-    if op == "conv2d_backward":
-        conv = _conv(params)
+@cache
+def _compiled(op: str, params: ConvParams | PoolParams, layout: str = "NCHW") -> Callable:
+    """The jitted function for ``op`` at this geometry and layout, built once."""
+    channel = _DIMS[layout][0].index("C")
+    spatial_and_batch = tuple(a for a in range(4) if a != channel)
+    if isinstance(params, ConvParams):
+        conv = _conv(params, layout)
+        if op == "conv2d":
+            bias_shape = (1, -1, 1, 1) if layout == "NCHW" else (1, 1, 1, -1)
+            return jax.jit(lambda x, w, b: conv(x, w) if b is None else conv(x, w) + b.reshape(bias_shape))
 
         def conv_backward(x, w, dy):
             dx, dw = jax.vjp(conv, x, w)[1](dy)
-            return dx, dw, jnp.sum(dy, axis=(0, 2, 3)).astype(dy.dtype)
+            return dx, dw, jnp.sum(dy, axis=spatial_and_batch).astype(dy.dtype)
         return jax.jit(conv_backward)
-    pool = {"max": _max_pool, "avg": _avg_pool}[op.split("_")[0]](params)
+    pool = {"max": _max_pool, "avg": _avg_pool}[op.split("_")[0]](params, layout)
     if op == "max_pool2d_backward" and params.dilation != (1, 1):
-        pool = _gathered_max_pool(params)
+        pool = _gathered_max_pool(params, layout)
     if op.endswith("_backward"):
         return jax.jit(lambda x, dy: jax.vjp(pool, x)[1](dy)[0])
     return jax.jit(pool)
@@ -142,17 +166,31 @@ class Jax(Implementation):
     dtypes = ("float64", "float32", "float16", "bfloat16")
     features = frozenset(FEATURES)
 
-    def __init__(self) -> None:
+    #: Layouts this adapter can hold 4-D arrays in (see the module docstring).
+    layouts = tuple(_DIMS)
+
+    def __init__(self, layout: str = "NCHW") -> None:
+        if layout not in _DIMS:
+            raise ValueError(f"layout={layout!r}: must be one of {tuple(_DIMS)}")
+        self.layout = layout
         self._devices = _jax_devices()
         self.devices = tuple(self._devices)
         self._pending: dict[str, Any] = {}  # last result per JAX platform, for synchronize
 
+    def with_layout(self, layout: str) -> Jax:
+        """The same adapter holding its arrays in ``layout``."""
+        return self if layout == self.layout else Jax(layout)
+
     def to_device(self, array: np.ndarray, device: str) -> jax.Array:
         self._check_device(device)
-        return jax.device_put(np.array(array, copy=True), self._devices[device])
+        array = np.array(array, copy=True)
+        if self.layout == "NHWC" and array.ndim == 4:
+            array = np.ascontiguousarray(array.transpose(_TO_NHWC))
+        return jax.device_put(array, self._devices[device])
 
     def to_numpy(self, tensor: jax.Array) -> np.ndarray:
-        return np.array(tensor, copy=True)
+        array = np.array(tensor, copy=True)
+        return array.transpose(_TO_NCHW).copy() if self.layout == "NHWC" and array.ndim == 4 else array
 
     def synchronize(self, device: str) -> None:
         """Block until this device's last result is ready (its queue runs in order)."""
@@ -162,7 +200,7 @@ class Jax(Implementation):
                 jax.block_until_ready(pending)
 
     def _call(self, op: str, params, *args):
-        out = _compiled(op, params)(*args)
+        out = _compiled(op, params, self.layout)(*args)
         self._pending[args[0].devices().pop().platform] = out
         return out
 
@@ -191,10 +229,12 @@ class Jax(Implementation):
             "jax": jax.__version__,
             "jaxlib": jaxlib.__version__,
             "numpy": np.__version__,
-            "devices": {name: cpu_name() if name == "cpu" else d.device_kind for name, d in self._devices.items()},
+            "devices": {name: cpu_name() if name == "cpu" else d.device_kind
+                        for name, d in self._devices.items()},
             "threads": usable_cores(),  # XLA's CPU client: one intra-op thread per usable core
-            "x64": bool(jax.config.jax_enable_x64),
+            "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
+            "layout": self.layout,
             "jit": "per geometry, lru_cache",
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }

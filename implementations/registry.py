@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import entry_points
 
 from .contract import Implementation
@@ -95,7 +95,7 @@ def _instantiate(spec: str) -> Implementation:
     return impl
 
 
-@lru_cache(maxsize=None)
+@cache
 def get(name: str) -> Implementation:
     """The registered implementation ``name`` (built-in or entry point), one instance per name."""
     if name in BUILTINS:

@@ -33,7 +33,7 @@ operation lays them out as TensorFlow wants and back:
   the same windows and the same first maximum).
 - pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
 
-Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=2`` unless
+Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=3`` unless
 set) and sets its inter-op pool to one thread (eager ops run one at a time); the intra-op
 pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 """
@@ -42,7 +42,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -56,9 +57,9 @@ if importlib.util.find_spec("triton") is not None:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ._host import cpu_name  # noqa: E402
 from .contract import FEATURES, Implementation, Unsupported  # noqa: E402
 from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
+from .host import cpu_name  # noqa: E402
 
 #: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
 _ONEDNN_DTYPES = (tf.float32, tf.bfloat16)
@@ -177,7 +178,7 @@ class TensorFlow(Implementation):
             parts = [
                 self._backprop(xg, wg, dyg, p, layout, padding)
                 for xg, wg, dyg in zip(tf.split(xl, groups, axis=channels), tf.split(wl, groups, axis=3),
-                                       tf.split(dyl, groups, axis=channels))
+                                       tf.split(dyl, groups, axis=channels), strict=True)
             ]
             dx = tf.concat([d for d, _ in parts], axis=channels)
             dw = tf.concat([d for _, d in parts], axis=3)
@@ -226,7 +227,8 @@ class TensorFlow(Implementation):
         pads = p.window_padding
         if not any(sum(pads, ())):
             return self._valid_pool(x, p, layout, "AVG")
-        if p.padding_mode == "same" and pads == p.padding and not p.count_include_pad and p.dilation == (1, 1):
+        native_same = p.padding_mode == "same" and pads == p.padding and p.dilation == (1, 1)
+        if native_same and not p.count_include_pad:
             return tf.nn.avg_pool2d(x, p.kernel, _spatial(p.stride, layout), "SAME", layout)
         sums = self._valid_pool(tf.pad(x, _explicit(pads, layout)), p, layout, "AVG")
         share = pool_counts(p) / (p.kernel[0] * p.kernel[1])  # what avg_pool2d of a 0/1 mask gives

@@ -29,9 +29,29 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._host import cpu_name, env_flag
 from .contract import FEATURES, Implementation, Unsupported
 from .geometry import ConvParams, PoolParams, dtype_name, pool_counts
+from .host import cpu_name, env_flag
+
+
+def tensor_from_numpy(array: np.ndarray) -> torch.Tensor:
+    """A CPU tensor sharing ``array``'s memory (C-contiguous); bfloat16 moves as its bits,
+    since ``torch.from_numpy`` knows no ml_dtypes bfloat16."""
+    array = np.ascontiguousarray(array)
+    if dtype_name(array) == "bfloat16":
+        return torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(array)
+
+
+def numpy_from_tensor(tensor: torch.Tensor) -> np.ndarray:
+    """The NumPy view of a CPU tensor; bfloat16 comes back as ml_dtypes bfloat16."""
+    tensor = tensor.detach()
+    if tensor.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return tensor.numpy()
+
 
 def _torch_pad(padding) -> tuple[int, int, int, int]:
     """``((top, bottom), (left, right))`` in ``F.pad`` order (left, right, top, bottom)."""
@@ -41,7 +61,7 @@ def _torch_pad(padding) -> tuple[int, int, int, int]:
 
 def _native_pool(p: PoolParams) -> bool:
     """Whether the pooling op's own padding argument expresses ``p.padding``."""
-    return p.is_symmetric and all(2 * pair[0] <= k for pair, k in zip(p.padding, p.kernel))
+    return p.is_symmetric and all(2 * pair[0] <= k for pair, k in zip(p.padding, p.kernel, strict=True))
 
 
 class Torch(Implementation):
@@ -65,19 +85,10 @@ class Torch(Implementation):
     def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
         self._check_device(device)
         array = np.array(array, copy=True, order="C")  # the tensor must not alias the caller's array
-        if dtype_name(array) == "bfloat16":  # NumPy has no bfloat16: move the bits
-            tensor = torch.from_numpy(array.view(np.int16)).view(torch.bfloat16)
-        else:
-            tensor = torch.from_numpy(array)
-        return tensor.to(device)
+        return tensor_from_numpy(array).to(device)
 
     def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
-        tensor = tensor.detach().cpu()
-        if tensor.dtype == torch.bfloat16:
-            import ml_dtypes
-
-            return tensor.view(torch.int16).numpy().view(ml_dtypes.bfloat16).copy()
-        return tensor.numpy().copy()
+        return numpy_from_tensor(tensor.detach().cpu()).copy()
 
     def synchronize(self, device: str) -> None:
         if device == "cuda":

@@ -16,13 +16,15 @@ Triton interpreter (slow: meant for CI and debugging). Double backward is not su
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .contract import Implementation
 from .geometry import ConvParams, check_array
+from .torch_adapter import numpy_from_tensor, tensor_from_numpy
 
 _TORCH_DTYPES = {
     "float64": torch.float64,
@@ -45,7 +47,7 @@ def _params(x_shape: Sequence[int], w_shape: Sequence[int], stride: Sequence[int
     )
 
 
-def _check_tensors(**tensors: Optional[torch.Tensor]) -> None:
+def _check_tensors(**tensors: torch.Tensor | None) -> None:
     """Same dtype and device for every tensor given; a dtype the kernels support."""
     given = {k: t for k, t in tensors.items() if t is not None}
     first_name, first = next(iter(given.items()))
@@ -69,7 +71,8 @@ def _gemm_layout(t: torch.Tensor) -> torch.Tensor:
 
 def _like_input(shape: Sequence[int], x: torch.Tensor) -> torch.Tensor:
     """Empty output that keeps x's memory format, as torch's own convolution does."""
-    fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous() else torch.contiguous_format
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     return torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=fmt)
 
 
@@ -79,7 +82,7 @@ def _register() -> None:
     lib = "convcert"
 
     @torch.library.custom_op(f"{lib}::conv2d", mutates_args=())
-    def conv2d(x: torch.Tensor, w: torch.Tensor, b: Optional[torch.Tensor], stride: Sequence[int],
+    def conv2d(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, stride: Sequence[int],
                padding: Sequence[int], dilation: Sequence[int], groups: int,
                allow_tf32: bool = False) -> torch.Tensor:
         """Cross-correlation of x (N, C, H, W) with w (K, C/groups, R, S), plus b (K,)."""
@@ -104,7 +107,8 @@ def _register() -> None:
         if tuple(dy.shape) != p.y_shape:
             raise ValueError(f"dy.shape={tuple(dy.shape)}: must be {p.y_shape}")
         dx = _like_input(p.x_shape, dy)
-        tk.backward_input(_gemm_layout(dy), _gemm_layout(w), dx, stride, padding, dilation, groups, allow_tf32)
+        tk.backward_input(_gemm_layout(dy), _gemm_layout(w), dx, stride, padding, dilation, groups,
+                          allow_tf32)
         return dx
 
     @conv2d_backward_input.register_fake
@@ -191,19 +195,11 @@ class Triton(Implementation):
     def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
         self._check_device(device)
         check_array("array", array)
-        if array.dtype.name == "bfloat16":  # ml_dtypes bfloat16: move the bits
-            t = torch.from_numpy(np.ascontiguousarray(array).view(np.int16)).view(torch.bfloat16)
-        else:
-            t = torch.from_numpy(np.ascontiguousarray(array))
+        t = tensor_from_numpy(array)
         return t.to(device).clone() if device == "cpu" else t.to(device)
 
     def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
-        t = tensor.detach().cpu()
-        if t.dtype == torch.bfloat16:
-            import ml_dtypes
-
-            return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-        return t.numpy()
+        return numpy_from_tensor(tensor.detach().cpu())
 
     def synchronize(self, device: str) -> None:
         if device == "cuda":
@@ -215,13 +211,15 @@ class Triton(Implementation):
         (top, bottom), (left, right) = params.padding
         return list(params.stride), [top, bottom, left, right], list(params.dilation), params.groups
 
-    def conv2d(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, params: ConvParams) -> torch.Tensor:
+    def conv2d(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
+               params: ConvParams) -> torch.Tensor:
         return torch.ops.convcert.conv2d(x, w, b, *self._args(params), allow_tf32=self.allow_tf32)
 
     def conv2d_backward(self, x: torch.Tensor, w: torch.Tensor, dy: torch.Tensor, params: ConvParams):
         args = self._args(params)
-        dx = torch.ops.convcert.conv2d_backward_input(dy, w, list(params.x_shape), *args, allow_tf32=self.allow_tf32)
-        dw = torch.ops.convcert.conv2d_backward_weight(dy, x, list(params.w_shape), *args, allow_tf32=self.allow_tf32)
+        ops, tf32 = torch.ops.convcert, self.allow_tf32
+        dx = ops.conv2d_backward_input(dy, w, list(params.x_shape), *args, allow_tf32=tf32)
+        dw = ops.conv2d_backward_weight(dy, x, list(params.w_shape), *args, allow_tf32=tf32)
         return dx, dw, _bias_grad(dy)
 
     # -- description -----------------------------------------------------------------

@@ -25,7 +25,8 @@ current value, so kernel and library never disagree.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import triton
@@ -356,7 +357,8 @@ def forward(
     )
 
 
-def stride_phases(size: int, pad: int, taps: int, stride: int, dilation: int) -> list[tuple[int, int, int, int, int]]:
+def stride_phases(size: int, pad: int, taps: int, stride: int,
+                  dilation: int) -> list[tuple[int, int, int, int, int]]:
     """Along one axis, per stride phase with input pixels: (first pixel, pixel count, first
     tap, tap step, tap count) for the input-gradient kernel.
 
@@ -391,7 +393,7 @@ def backward_input(
         for col in cols:
             m = n * row[1] * col[1]
 
-            def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
+            def grid(cfg: dict[str, int], m: int = m) -> tuple[int, int, int]:
                 return triton.cdiv(m, cfg["BLOCK_M"]), triton.cdiv(cg, cfg["BLOCK_N"]), groups
 
             kernel[grid](dy, w, dx, *geo, *row, *col, *dy.stride(), *w.stride(), *dx.stride(), **meta)
@@ -427,7 +429,8 @@ def backward_weight(
     geo = _geometry(x.shape, w_shape, dy.shape[2:], stride, padding, dilation, groups)
 
     def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
-        return triton.cdiv(k // groups, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"]), r * s, groups * split
+        tiles = triton.cdiv(k // groups, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"])
+        return tiles, r * s, groups * split
 
     kernel[grid](dy, x, ws, *geo, split, *dy.stride(), *x.stride(), **meta)
     return (ws[0] if split == 1 else ws.sum(0)).to(dy.dtype)

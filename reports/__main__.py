@@ -1,8 +1,10 @@
-"""``python -m reports [--results PATH ...] [--baseline FILE --threshold PCT] [--out DIR]``.
+"""``python -m reports [--results PATH ...] [--baseline PATH --threshold PCT
+[--allow-dropped PATTERN ...] [--dropped FILE]] [--out DIR]``.
 
 Renders the benchmark comparison (Markdown, self-contained HTML, CSV, PNG plots) from
 result files; folders give their newest file per machine and profile. With
-``--baseline``, compares against a saved run and exits 1 on a regression.
+``--baseline``, runs the regression gate (:mod:`reports.gate`) against a saved run and
+exits 1 on a regression.
 """
 
 from __future__ import annotations
@@ -12,19 +14,23 @@ import shlex
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from . import compare, data, plots, render
+import pandas as pd
+
+from . import data, gate, plots, ranking, render
 from .render import Image, Report
 
 DEFAULT_OUT = Path("reports/out")
 
 
 def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
-          regressions=None, threshold: float | None = None, command: str = "python -m reports") -> Report:
+          verdict: gate.Verdict | None = None, threshold: float | None = None,
+          command: str = "python -m reports") -> Report:
     """The report as blocks; plots are also written next to it as PNG files."""
     results = bench.results
-    baseline = compare.choose_baseline(results, baseline_impl)
-    results = compare.rank(compare.add_speedups(results, baseline))
+    baseline = ranking.choose_baseline(results, baseline_impl)
+    results = data.with_series(ranking.rank(ranking.add_speedups(results, baseline)))
     how = render.table_note(results, bench.runs)
     machines = ", ".join(sorted(results["machine"].unique()))
     rep = Report(f"convcert benchmarks: {machines}")
@@ -33,26 +39,33 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
         links.insert(0, ("conformance matrix", "conformance/matrix.md"))
     rep.links(links)
     runs = "; ".join(f"`{r.get('command')}` on {r.get('machine')} ({r.get('started')})" for r in bench.runs)
-    rep.para(f"Measured by {runs}; rendered {datetime.now(timezone.utc).isoformat(timespec='seconds')} by "
-             f"`{command}` from " + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
-    if regressions is not None:
-        rep.heading("Regressions against the saved baseline")
-        if regressions.empty:
-            rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, none newly wrong.")
-        else:
-            rep.blocks.append(render.simple_table(
-                f"{len(regressions)} regression(s) (threshold {threshold:g}%)", regressions,
-                ["impl", "device", "dtype", "workload", "pass", "median_ms_baseline", "median_ms", "why"], how))
+    rendered = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rep.para(f"Measured by {runs}; rendered {rendered} by `{command}` from "
+             + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
+    if bench.problems:
+        rep.para("Files left out: " + "; ".join(bench.problems) + ".")
+    if verdict is not None:
+        _gate_section(rep, verdict, threshold or 0.0, how)
     wrong = results[results["status"] != "ok"]
     if not wrong.empty:
         rep.heading("Wrong answers and errors")
-        rep.para("These outputs broke the error bound against the float64 reference (or raised); they never rank.")
-        rep.blocks.append(render.simple_table("not right", wrong.fillna({"check": "", "error": ""}),
-                                              ["machine", "impl", "device", "dtype", "workload", "pass", "status", "check", "error"]))
+        rep.para("These outputs broke the error bound against the float64 reference (or raised); "
+                 "they never rank.")
+        rep.blocks.append(render.simple_table(
+            "not right", wrong.fillna({"check": "", "error": ""}),
+            ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "check", "error"]))
+    layout_tables = render.layout_tables(results, how)
+    if layout_tables:
+        rep.heading("Layouts")
+        rep.para("Each framework's layouts side by side: geometric mean of the median time over the "
+                 "workloads timed right in every layout; the best layout in bold. The full tables below "
+                 "have every layout.")
+        rep.blocks += layout_tables
     rep.heading("Comparison")
     rep.blocks += render.pivot_tables(results, baseline, how, bench.skipped)
     rep.heading("Plots")
-    for title, name, png in (("Speedups", "speedups.png", plots.speedups(results, baseline) if baseline else None),
+    speedups = plots.speedups(results, baseline) if baseline else None
+    for title, name, png in (("Speedups", "speedups.png", speedups),
                              ("Roofline", "roofline.png", plots.roofline(results, bench.runs)),
                              ("Memory vs time", "memory_vs_time.png", plots.memory_vs_time(results))):
         if png:
@@ -61,16 +74,53 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     if not bench.skipped.empty:
         rep.heading("Not timed")
         rep.para("Cases the run did not time, with the reason (budget, claims, unsupported).")
-        rep.blocks.append(render.simple_table(f"{len(bench.skipped)} skipped case(s)", bench.skipped,
-                                              ["machine", "impl", "device", "dtype", "workload", "pass", "reason"]))
-    missing = {f"{name} ({run.get('machine')})": why for run in bench.runs for name, why in (run.get("not_loaded") or {}).items()}
+        rep.blocks.append(render.simple_table(
+            f"{len(bench.skipped)} skipped case(s)", bench.skipped,
+            ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "reason"]))
+    missing = {f"{name} ({run.get('machine')})": why
+               for run in bench.runs for name, why in (run.get("not_loaded") or {}).items()}
     if missing:
         rep.heading("Not benchmarked")
         rep.para("Registered implementations that could not be loaded: "
                  + "; ".join(f"{name}: {why}" for name, why in missing.items()) + ".")
     rep.heading("How measured")
-    rep.para(render.how_measured(bench.runs))
+    rep.para(render.how_measured(bench.runs, results))
+    if ((results["impl"] == "jax") & (results["device"] == "cuda")).any():
+        rep.heading("JAX on a GPU")
+        rep.para(render.JAX_ON_GPU)
     return rep
+
+
+def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str) -> None:
+    rep.heading("Regressions against the saved baseline")
+    notes = []
+    if verdict.machines_left_aside:
+        notes.append("baseline rows of " + ", ".join(verdict.machines_left_aside)
+                     + " not compared (no run of that machine among the results)")
+    if verdict.dropped:
+        notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose "
+                     "(--allow-dropped / --dropped)")
+    if verdict.passed:
+        rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, "
+                 "none newly wrong, none missing." + (" " + "; ".join(notes) + "." if notes else ""))
+        return
+    if notes:
+        rep.para("; ".join(notes).capitalize() + ".")
+    rep.blocks.append(render.simple_table(
+        f"{len(verdict.regressions)} regression(s) (threshold {threshold:g}%)", regression_frame(verdict),
+        [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"], how))
+
+
+GATE_COLUMNS = ["machine", "device", "impl", "dtype", "layout", "workload", "pass"]
+
+
+def regression_frame(verdict: gate.Verdict) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = [
+        {**dict(zip(GATE_COLUMNS, r.key, strict=True)), "median_ms_baseline": r.baseline_ms,
+         "median_ms": r.current_ms, "why": r.why}
+        for r in verdict.regressions
+    ]
+    return pd.DataFrame(rows, columns=[*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,30 +128,44 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m reports",
         description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "
                     "with --baseline, exit 1 on a regression.")
-    parser.add_argument("--results", nargs="+", default=["results"], help="result files or folders (default: results/)")
+    parser.add_argument("--results", nargs="+", default=["results"],
+                        help="result files or folders (default: results/)")
     parser.add_argument("--baseline", help="a saved result file (or folder) to compare against")
-    parser.add_argument("--threshold", type=float, default=10.0, help="regression threshold in percent (default 10)")
-    parser.add_argument("--speedup-baseline", help="implementation the speedups are relative to (default im2col, else torch)")
+    parser.add_argument("--threshold", type=float, default=10.0,
+                        help="regression threshold in percent (default 10)")
+    parser.add_argument("--allow-dropped", nargs="+", default=[], metavar="PATTERN",
+                        help="baseline rows dropped on purpose: shell patterns on "
+                             "machine/device/impl/dtype/layout/workload/pass, e.g. '*/cpu/naive/*'")
+    parser.add_argument("--dropped", metavar="FILE", help="a file of --allow-dropped patterns, one per line")
+    parser.add_argument("--speedup-baseline",
+                        help="implementation the speedups are relative to (default im2col, else torch)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default reports/out/)")
     args = parser.parse_args(argv)
     try:
         bench = data.load(args.results)
-        found = None
+        for line in bench.problems:
+            print(line, file=sys.stderr)
+        verdict = None
         if args.baseline:
-            found = compare.regressions(bench.results, data.load([args.baseline]).results, args.threshold)
+            dropped = [*args.allow_dropped, *(gate.read_dropped(args.dropped) if args.dropped else [])]
+            saved = data.load([args.baseline])
+            for line in saved.problems:
+                print(f"baseline: {line}", file=sys.stderr)
+            verdict = gate.compare(bench.documents, saved.documents, args.threshold, dropped)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         command = "python -m reports " + shlex.join(sys.argv[1:] if argv is None else argv)
-        report = build(bench, out, args.speedup_baseline, found, args.threshold, command.strip())
+        report = build(bench, out, args.speedup_baseline, verdict, args.threshold, command.strip())
     except ValueError as exc:
         parser.error(str(exc))
     bench.results.to_csv(out / "results.csv", index=False)
     (out / "index.md").write_text(render.to_markdown(report))
     (out / "index.html").write_text(render.to_html(report))
     print(f"report: {out / 'index.html'} (also index.md, results.csv, PNG plots)")
-    if found is not None and not found.empty:
-        print(f"{len(found)} regression(s) beyond {args.threshold:g}% against {args.baseline}:", file=sys.stderr)
-        print(found.to_string(index=False), file=sys.stderr)
+    if verdict is not None and not verdict.passed:
+        print(f"{len(verdict.regressions)} regression(s) beyond {args.threshold:g}% against {args.baseline}:",
+              file=sys.stderr)
+        print(regression_frame(verdict).to_string(index=False), file=sys.stderr)
         return 1
     return 0
 

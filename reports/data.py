@@ -1,19 +1,25 @@
-"""Benchmark result files -> pandas DataFrames (the data every rendering reads).
+"""Benchmark result files -> typed records -> pandas DataFrames (the table every rendering reads).
 
 Several files (several machines, or several runs) merge into one frame with a
-``machine`` column; runs are kept as their headers for the "how measured" notes.
+``machine`` column; runs are kept as their headers for the "how measured" notes. A file
+that cannot be read, or holds no result, is reported in one line naming it
+(:attr:`BenchData.problems`) and the other files still render.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
-from benchmarks.storage import read
+from benchmarks.records import BenchmarkResult
+from benchmarks.storage import RunDocument, read
 
+#: One comparison: the same problem on the same machine, device and dtype.
 KEY = ["machine", "device", "dtype", "workload", "pass"]
 
 
@@ -21,67 +27,123 @@ KEY = ["machine", "device", "dtype", "workload", "pass"]
 class BenchData:
     results: pd.DataFrame  # one row per timed (or failed) benchmark
     skipped: pd.DataFrame  # one row per case not timed, with the reason
-    runs: list[dict[str, Any]]  # result-file headers (environment, settings, peaks)
+    runs: list[dict[str, Any]]  # result-file headers (environment, settings, peaks) and "file"
+    documents: list[RunDocument] = field(default_factory=list)  # the typed records
+    problems: list[str] = field(default_factory=list)  # one line per file left out, naming it
 
 
-def find_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Result files named by ``paths``: a file as is; a folder gives its newest file per
-    (machine, profile), so that stale runs in ``results/`` do not mix in."""
-    found: list[Path] = []
+def find_files(paths: Iterable[str | Path]) -> tuple[list[RunDocument], list[str]]:
+    """Result files named by ``paths``, read, and a line per file left out.
+
+    A file is taken as is (an unreadable or empty one is a problem line). A folder gives,
+    per (machine, profile), its newest run that holds at least one result, so that stale
+    runs in ``results/`` do not mix in and a run that died before its first result does
+    not hide the one before it.
+    """
+    found: list[RunDocument] = []
+    problems: list[str] = []
     for path in map(Path, paths):
         if path.is_file():
-            found.append(path)
+            doc = _read(path, problems)
+            if doc is not None and _has_results(doc, problems):
+                found.append(doc)
         elif path.is_dir():
-            newest: dict[tuple, tuple[str, Path]] = {}
+            newest: dict[tuple[str, str], RunDocument] = {}
             for f in sorted(path.glob("*.json")):
-                try:
-                    doc = read(f)
-                except (ValueError, OSError):
+                doc = _read(f, problems)
+                if doc is None or not _has_results(doc, problems):
                     continue
-                key = (doc.get("machine"), doc.get("profile"))
-                if key not in newest or doc.get("started", "") >= newest[key][0]:
-                    newest[key] = (doc.get("started", ""), f)
-            found.extend(f for _, f in newest.values())
+                key = (doc.machine, str(doc.header.get("profile")))
+                if key not in newest or _started(doc) >= _started(newest[key]):
+                    newest[key] = doc
+            found.extend(newest.values())
         else:
             raise ValueError(f"--results {path}: no such file or folder")
-    return found
+    return found, problems
 
 
-def _flatten(row: dict[str, Any], machine: str) -> dict[str, Any]:
-    m = row.get("measurement") or {}
-    check = row.get("check") or {}
-    mem = row.get("peak_memory_bytes")
+def _read(path: Path, problems: list[str]) -> RunDocument | None:
+    try:
+        return read(path)
+    except (ValueError, OSError) as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+        problems.append(f"{path}: left out: {reason}")
+        return None
+
+
+def _has_results(doc: RunDocument, problems: list[str]) -> bool:
+    if doc.results:
+        return True
+    problems.append(f"{doc.path}: left out: no results (the run ended before its first benchmark finished)")
+    return False
+
+
+def _started(doc: RunDocument) -> tuple[str, str]:
+    return (str(doc.header.get("started", "")), doc.path.name)
+
+
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def row(result: BenchmarkResult, machine: str) -> dict[str, Any]:
+    """One result as the flat row the tables and the CSV show."""
+    t = result.task
+    m = result.timing.summary if result.timing else None
+    host = result.host_time.summary if result.host_time else None
     return {
-        "machine": machine,
-        **{k: row.get(k) for k in ("impl", "device", "dtype", "workload", "network", "layer", "op", "pass",
-                                    "batch", "status", "precision", "flops", "flops_kind", "intensity",
-                                    "peak_gflops", "memory_method", "error")},
-        "pct_peak": row.get("pct_peak") if row.get("pct_peak") is not None else float("nan"),
-        "gflops": row.get("gflops") if row.get("gflops") is not None else float("nan"),
-        "median_ms": m.get("median_s", float("nan")) * 1e3,
-        "iqr_ms": m.get("iqr_s", float("nan")) * 1e3,
-        "relative_iqr": m.get("relative_iqr"),
-        "noisy": m.get("noisy"),
-        "rounds": m.get("rounds"),
-        "first_call_ms": (row.get("first_call_s") or float("nan")) * 1e3,
-        "peak_memory_mb": mem / 2**20 if mem is not None else float("nan"),
-        "check": check.get("detail"),
-        "error_ratio": check.get("worst_ratio"),
+        "machine": machine, "impl": t.impl, "device": t.device, "dtype": t.dtype, "layout": t.layout,
+        "workload": t.workload, "network": t.network, "layer": t.layer, "op": t.op, "pass": t.pass_,
+        "batch": t.batch, "status": result.status, "precision": result.precision, "flops": result.flops,
+        "flops_kind": result.flops_kind, "intensity": result.intensity, "peak_gflops": result.peak_gflops,
+        "memory_method": result.memory_method, "error": result.error,
+        "gflops": result.gflops, "pct_peak": _nan(result.pct_peak), "above_peak": result.above_peak,
+        "timer": result.timing.method if result.timing else None,
+        "device_timed": result.device_time is not None,
+        "median_ms": m.median_s * 1e3 if m else math.nan,
+        "iqr_ms": m.iqr_s * 1e3 if m else math.nan,
+        "relative_iqr": m.relative_iqr if m else None,
+        "noisy": m.noisy if m else None,
+        "rounds": m.rounds if m else None,
+        "host_ms": host.median_s * 1e3 if host else math.nan,
+        "first_call_ms": _nan(result.first_call_s) * 1e3,
+        "peak_memory_mb": _nan(result.peak_memory_bytes) / 2**20,
+        "check": result.check.get("detail"),
+        "error_ratio": result.check.get("worst_ratio"),
     }
 
 
 def load(paths: Iterable[str | Path]) -> BenchData:
-    files = find_files(paths)
-    if not files:
-        raise ValueError(f"--results {list(paths)}: no result files found (run `python -m benchmarks run` first)")
+    paths = list(paths)
+    docs, problems = find_files(paths)
+    if not docs:
+        why = ("; ".join(problems) + ". ") if problems else ""
+        raise ValueError(f"--results {[str(p) for p in paths]}: no result files found ({why}"
+                         "run `python -m benchmarks run` first)")
     rows, skips, runs = [], [], []
-    for f in files:
-        doc = read(f)
-        machine = doc.get("machine", f.stem)
-        runs.append({**{k: v for k, v in doc.items() if k not in ("results", "skipped")}, "file": str(f)})
-        rows += [_flatten(r, machine) for r in doc["results"]]
-        skips += [{"machine": machine, **s} for s in doc["skipped"]]
-    results = pd.DataFrame(rows)
-    if not results.empty:
-        results = results.drop_duplicates(subset=KEY + ["impl"], keep="last")
-    return BenchData(results, pd.DataFrame(skips), runs)
+    for doc in docs:
+        runs.append({**doc.header, "file": str(doc.path)})
+        rows += [row(r, doc.machine) for r in doc.results]
+        skips += [{"machine": doc.machine, **s.task.to_json(), "reason": s.reason} for s in doc.skipped]
+    results = pd.DataFrame(rows).drop_duplicates(subset=KEY + ["impl", "layout"], keep="last")
+    return BenchData(results, pd.DataFrame(skips), runs, docs, problems)
+
+
+def with_series(frame: pd.DataFrame, like: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``series``: the column label of a row in tables and plots: the implementation, its
+    layout where that implementation ran in more than one, its machine where there are several.
+
+    ``like`` is the frame that decides both (the results, when labelling skipped cases).
+    """
+    like = frame if like is None else like
+    if frame.empty or like.empty:
+        return frame.assign(series=pd.Series(dtype=str))
+    layouts = like.groupby("impl")["layout"].nunique()
+    several = set(layouts[layouts > 1].index)
+    machines = like["machine"].nunique() > 1
+
+    def label(r: pd.Series) -> str:
+        text = str(r["impl"]) + (f" [{r['layout']}]" if r["impl"] in several else "")
+        return text + (f" @ {r['machine']}" if machines else "")
+
+    return frame.assign(series=frame.apply(label, axis=1))

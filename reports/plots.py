@@ -25,10 +25,6 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _series_label(row: pd.Series, machines: int) -> str:
-    return f"{row['impl']} @ {row['machine']}" if machines > 1 else str(row["impl"])
-
-
 def speedups(results: pd.DataFrame, baseline: str) -> bytes | None:
     """Bars: speedup over the baseline per workload, one panel per pass, log scale."""
     ok = results[(results["status"] == "ok") & results["speedup"].notna()]
@@ -36,11 +32,9 @@ def speedups(results: pd.DataFrame, baseline: str) -> bytes | None:
         return None
     plt = _pyplot()
     passes = list(dict.fromkeys(ok["pass"]))
-    machines = ok["machine"].nunique()
     fig, axes = plt.subplots(len(passes), 1, figsize=(11, 3.6 * len(passes)), squeeze=False)
-    for ax, pass_ in zip(axes[:, 0], passes):
+    for ax, pass_ in zip(axes[:, 0], passes, strict=True):
         part = ok[ok["pass"] == pass_].copy()
-        part["series"] = part.apply(_series_label, axis=1, machines=machines)
         part["label"] = part["workload"] + " " + part["dtype"]
         table = part.pivot_table(index="label", columns="series", values="speedup", aggfunc="first")
         table.plot.bar(ax=ax, logy=True, width=0.8)
@@ -61,8 +55,7 @@ def roofline(results: pd.DataFrame, runs: list[dict[str, Any]]) -> bytes | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    machines = ok["machine"].nunique()
-    for label, part in ok.assign(series=ok.apply(_series_label, axis=1, machines=machines)).groupby("series"):
+    for label, part in ok.groupby("series"):
         ax.scatter(part["intensity"], part["gflops"], label=label, s=18)
     xs = np.logspace(np.log10(max(ok["intensity"].min() / 2, 1e-2)), np.log10(ok["intensity"].max() * 2), 50)
     for run in runs:
@@ -89,8 +82,7 @@ def memory_vs_time(results: pd.DataFrame) -> bytes | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    machines = ok["machine"].nunique()
-    for (label, pass_), part in ok.assign(series=ok.apply(_series_label, axis=1, machines=machines)).groupby(["series", "pass"]):
+    for (label, pass_), part in ok.groupby(["series", "pass"]):
         ax.scatter(part["median_ms"], part["peak_memory_mb"], label=f"{label} {pass_}", s=18,
                    marker="o" if pass_ == "forward" else "^")
     ax.set_xscale("log")

@@ -16,7 +16,22 @@ import pandas as pd
 
 from benchmarks.stats import NOISE_THRESHOLD
 
-from .compare import KEY
+from .data import with_series
+
+#: Shown instead of a percentage when an effective rate beats the same-run GEMM peak.
+ABOVE_PEAK = "above the GEMM peak: a fast algorithm (Winograd/FFT)"
+
+#: What an earlier session measured about JAX on a GPU (docs/gpu.md; GUIDE, GPU facts).
+JAX_ON_GPU = (
+    "JAX has no CUDA events on its stream, so its device time here is many calls back to back ended by "
+    "one `block_until_ready`, divided by the count; its host latency blocks after every call. Measured by "
+    "an earlier convcert session on an H200 (float16, batch 32; JAX 0.11.2, CUDA 13) and H100, not by "
+    "this run: blocking after every call costs about 60 microseconds more than the kernel (0.10 ms per "
+    "call against 0.035-0.055 ms amortised over 100 calls), and the kernels themselves run close to "
+    "torch's in NCHW. So JAX's 1.4-2.5x slower, noisy figures of the first H100 run (host timer, one call "
+    "per round) were its dispatch and blocking cost, not XLA's convolutions; torch in channels_last was "
+    "about twice as fast as NCHW on the same GPU."
+)
 
 
 @dataclass
@@ -64,91 +79,149 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def series_name(row: pd.Series, machines: int) -> str:
-    return f"{row['impl']} @ {row['machine']}" if machines > 1 else str(row["impl"])
-
-
 def _cell(row: pd.Series, text: str) -> Cell:
     if row["status"] != "ok":
-        return Cell(f"{row['status'].upper()} ({text})" if row["status"] == "wrong" else row["status"].upper(), "wrong")
+        status = row["status"].upper()
+        return Cell(f"{status} ({text})" if row["status"] == "wrong" else status, "wrong")
     style = row.get("rank", "") or ""
     if row.get("noisy"):
         text += " ~"
     return Cell(text, style)
 
 
-def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str, skipped: pd.DataFrame | None = None) -> list[Table]:
-    """Per device, dtype and pass: workloads down, implementations across.
+def _throughput(r: pd.Series) -> str:
+    if r.get("above_peak"):
+        return f"{fmt(r['gflops'])} · {ABOVE_PEAK}"
+    return fmt(r["gflops"]) + ("" if math.isnan(r["pct_peak"]) else f" · {fmt(r['pct_peak'], 2)}%")
 
-    Three tables each: time (with IQR and peak memory), throughput (with % of the
-    same-run GEMM peak) and speedup over the baseline.
+
+def _time(r: pd.Series) -> str:
+    memory = "" if math.isnan(r["peak_memory_mb"]) else f" · {fmt(r['peak_memory_mb'])} MiB"
+    return f"{fmt(r['median_ms'])} ±{fmt(100 * (r['relative_iqr'] or 0), 2)}%{memory}"
+
+
+def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any]]:
+    """(name, caption, cell text) of the tables of one device, dtype and pass."""
+    device_timed = bool(part["device_timed"].any())
+    what = "device time per call" if device_timed else "median time per call"
+    specs: list[tuple[str, str, Any]] = [
+        ("time", f"{what}, ms (± IQR as % of the median) · peak memory", _time),
+        ("throughput", "effective GFLOP/s (direct-convolution FLOPs; pooling: window elements) · "
+                       "% of same-run GEMM peak", _throughput),
+    ]
+    if device_timed:
+        specs.append(("host", "host latency per call, ms (host clock around each call + synchronize)",
+                      lambda r: fmt(r["host_ms"])))
+    specs.append(("first call", "first call, ms (compilation, autotuning, caches; not part of the median)",
+                  lambda r: fmt(r["first_call_ms"])))
+    if baseline is not None:
+        specs.append(("speedup", f"speedup over {baseline} (its fastest layout's median / this median; "
+                                 "> 1 is faster)", lambda r: f"{fmt(r['speedup'])}x"))
+    return specs
+
+
+def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
+                 skipped: pd.DataFrame | None = None) -> list[Table]:
+    """Per device, dtype and pass: workloads down, implementations (and layouts) across.
+
+    Tables: time (with IQR and peak memory), throughput (with % of the same-run GEMM
+    peak), host latency where a device timer gave the time, first call, and speedup
+    over the baseline.
     """
     tables: list[Table] = []
-    machines = results["machine"].nunique()
-    res = results.assign(series=results.apply(series_name, axis=1, machines=machines))
+    res = results if "series" in results else with_series(results)
     order = sorted(res["series"].unique(), key=lambda s: (not s.startswith(str(baseline)), s))
     not_timed = set()
     if skipped is not None and not skipped.empty:
-        skip = skipped.assign(series=skipped.apply(series_name, axis=1, machines=machines))
-        not_timed = set(zip(skip["device"], skip["dtype"], skip["pass"], skip["workload"], skip["series"]))
+        skip = with_series(skipped, results)
+        not_timed = set(zip(skip["device"], skip["dtype"], skip["pass"], skip["workload"], skip["series"],
+                            strict=True))
     for (device, dtype, pass_), part in res.groupby(["device", "dtype", "pass"], sort=False):
         # Run order of the implementation that timed the most workloads, then any others.
-        fullest = part.groupby("series")["workload"].apply(list).sort_values(key=lambda c: c.str.len()).iloc[-1]
+        per_series = part.groupby("series")["workload"].apply(list)
+        fullest = per_series.sort_values(key=lambda c: c.str.len()).iloc[-1]
         workloads = list(dict.fromkeys([*fullest, *part["workload"]]))
         cols = [s for s in order if s in set(part["series"])]
         by = {(r["workload"], r["series"]): r for _, r in part.iterrows()}
-        specs = [
-            ("time", "median time per call, ms (± IQR as % of the median) · peak memory",
-             lambda r: f"{fmt(r['median_ms'])} ±{fmt(100 * (r['relative_iqr'] or 0), 2)}%"
-                       + (f" · {fmt(r['peak_memory_mb'])} MiB" if not math.isnan(r["peak_memory_mb"]) else "")),
-            ("throughput", "effective GFLOP/s (direct-convolution FLOPs; pooling: window elements) · % of same-run GEMM peak",
-             lambda r: fmt(r["gflops"]) + ("" if math.isnan(r["pct_peak"]) else f" · {fmt(r['pct_peak'], 2)}%")),
-        ]
-        specs.append(("first call", "first call, ms (compilation, autotuning, caches; not part of the median)",
-                      lambda r: fmt(r["first_call_ms"])))
-        if baseline is not None:
-            specs.append(("speedup", f"speedup over {baseline} (its median / this median; > 1 is faster)",
-                          lambda r: f"{fmt(r['speedup'])}x"))
-        for name, what, text in specs:
+        for _name, what, text in _specs(part, baseline):
             rows = []
             for wl in workloads:
                 row = [Cell(wl)]
                 for s in cols:
                     r = by.get((wl, s))
-                    missing = "skipped (see 'Not timed')" if (device, dtype, pass_, wl, s) in not_timed else "-"
+                    skipped_here = (device, dtype, pass_, wl, s) in not_timed
+                    missing = "skipped (see 'Not timed')" if skipped_here else "-"
                     row.append(Cell(missing) if r is None else _cell(r, text(r)))
                 rows.append(row)
             tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows, how))
     return tables
 
 
-def how_measured(runs: list[dict[str, Any]]) -> str:
+def layout_tables(results: pd.DataFrame, how: str) -> list[Table]:
+    """Per machine, device, dtype and pass, each implementation timed in several layouts:
+    the geometric mean of its median times over the workloads right in all of them."""
+    ok = results[results["status"] == "ok"]
+    tables = []
+    groups = ok.groupby(["machine", "device", "dtype", "pass"], sort=False)
+    for (machine, device, dtype, pass_), part in groups:
+        rows, layouts = [], sorted(part["layout"].unique())
+        for impl, mine in part.groupby("impl", sort=False):
+            if mine["layout"].nunique() < 2:
+                continue
+            times = mine.pivot_table(index="workload", columns="layout", values="median_ms").dropna()
+            if times.empty:
+                continue
+            geomean = times.apply(lambda c: float(math.exp(c.map(math.log).mean())))
+            best = geomean.idxmin()
+            rows.append([Cell(str(impl)), *(Cell(fmt(geomean[lay]), "best" if lay == best else "")
+                                            if lay in geomean else Cell("-") for lay in layouts),
+                         Cell(f"{best} ({len(times)} workloads)")])
+        if rows:
+            tables.append(Table(f"{machine} {device} {dtype} {pass_}: geometric mean of median ms per layout",
+                                ["implementation", *layouts, "best layout"], rows, how))
+    return tables
+
+
+def how_measured(runs: list[dict[str, Any]], results: pd.DataFrame | None = None) -> str:
     """One paragraph per run: how its numbers were measured."""
-    parts = []
-    for run in runs:
-        env = run.get("environment", {})
-        st = run.get("settings", {})
-        impls = "; ".join(
-            f"{name}: " + ", ".join(f"{k} {v}" for k, v in (d.get("environment") or {}).items())
-            for name, d in (run.get("implementations") or {}).items()
-        )
-        peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})" for k, v in (run.get("peaks") or {}).items())
-        bws = "; ".join(f"{k} {fmt(v['gbytes_per_s'])} GB/s ({v['method']})" for k, v in (run.get("bandwidth") or {}).items())
-        gpu = f" GPU {env['gpu']}, driver {env.get('driver', '?')}, CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}." if env.get("gpu") else ""
-        threads = ", ".join(f"{k}={v}" for k, v in (env.get("thread_variables") or {}).items()) or "no thread variables set"
-        parts.append(
-            f"Machine **{run.get('machine')}** (profile `{run.get('profile')}`, started {run.get('started')}, "
-            f"wall {fmt(run.get('wall_s'))} s; command `{run.get('command')}`): CPU {env.get('cpu')}, "
-            f"{env.get('usable_cpus')} usable of {env.get('logical_cpus')} logical CPUs, {threads}; "
-            f"Python {env.get('python')}, NumPy {env.get('numpy')} with {env.get('blas')}"
-            f"{pools(env)}.{gpu} "
-            f"Timing: pytest-benchmark `pedantic`, one call per round ({st.get('timer')}), "
-            f"{st.get('min_rounds')} to {st.get('max_rounds')} rounds aiming at {st.get('target_s')} s per benchmark, "
-            f"after a first call timed separately (compilation, autotuning) and a warm-up round when cheap; "
-            f"device work synchronised inside every timed region. Peak (same run): {peaks or '-'}. "
-            f"Bandwidth: {bws or '-'}. Implementations: {impls}."
-        )
-    return "\n\n".join(parts)
+    return "\n\n".join(_how_one(run, results) for run in runs)
+
+
+def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
+    env = run.get("environment", {})
+    st = run.get("settings", {})
+    impls = "; ".join(
+        f"{name}: " + ", ".join(f"{k} {v}" for k, v in (d.get("environment") or {}).items())
+        for name, d in (run.get("implementations") or {}).items()
+    )
+    peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})"
+                      for k, v in (run.get("peaks") or {}).items())
+    bws = "; ".join(f"{k} {fmt(v['gbytes_per_s'])} GB/s ({v['method']})"
+                    for k, v in (run.get("bandwidth") or {}).items())
+    gpu = (f" GPU {env['gpu']}, driver {env.get('driver', '?')}, CUDA {env.get('cuda')}, "
+           f"cuDNN {env.get('cudnn')}." if env.get("gpu") else "")
+    threads = ", ".join(f"{k}={v}" for k, v in (env.get("thread_variables") or {}).items()) \
+        or "no thread variables set"
+    device_timers = ""
+    if results is not None and not results.empty:
+        mine = results[(results["machine"] == run.get("machine")) & results["device_timed"]]
+        methods = sorted(mine["timer"].dropna().unique())
+        if methods:
+            device_timers = (" On the GPU the primary figure is device time per call: " + "; ".join(methods)
+                             + " (host latency per call is the second figure).")
+    return (
+        f"Machine **{run.get('machine')}** (profile `{run.get('profile')}`, started {run.get('started')}, "
+        f"wall {fmt(run.get('wall_s'))} s; command `{run.get('command')}`): CPU {env.get('cpu')}, "
+        f"{env.get('usable_cpus')} usable of {env.get('logical_cpus')} logical CPUs, {threads}; "
+        f"Python {env.get('python')}, NumPy {env.get('numpy')} with {env.get('blas')}"
+        f"{pools(env)}.{gpu} "
+        f"Timing: pytest-benchmark `pedantic`, one call per round ({st.get('timer')}), "
+        f"{st.get('min_rounds')} to {st.get('max_rounds')} rounds aiming at {st.get('target_s')} s per "
+        f"benchmark, after a first call timed separately (compilation, autotuning) and a warm-up round when "
+        f"cheap; device work synchronised inside every timed region.{device_timers} "
+        f"Peak (same run; the best GEMM over sizes and libraries, per precision): {peaks or '-'}. "
+        f"Bandwidth: {bws or '-'}. Implementations: {impls}."
+    )
 
 
 def pools(env: dict[str, Any]) -> str:
@@ -156,7 +229,8 @@ def pools(env: dict[str, Any]) -> str:
     if not found:
         return ""
     return " (thread pools: " + ", ".join(
-        " ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k)) + f" {p.get('num_threads')} threads"
+        " ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k))
+        + f" {p.get('num_threads')} threads"
         for p in found) + ")"
 
 
@@ -169,8 +243,10 @@ def short_environment(runs: list[dict[str, Any]]) -> str:
             f"{name} " + ", ".join(f"{k}={v}" for k, v in (d.get("environment") or {}).items())
             for name, d in (run.get("implementations") or {}).items()
         )
-        gpu = f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, driver {env.get('driver', '?')})" if env.get("gpu") else ""
-        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs{pools(env)}{gpu}; {impls}")
+        gpu = (f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
+               f"driver {env.get('driver', '?')})" if env.get("gpu") else "")
+        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs"
+                     f"{pools(env)}{gpu}; {impls}")
     return " | ".join(lines)
 
 
@@ -178,8 +254,9 @@ def table_note(results: pd.DataFrame, runs: list[dict[str, Any]] | None = None) 
     rounds = results["rounds"].dropna()
     span = f"{int(rounds.min())}-{int(rounds.max())}" if not rounds.empty else "-"
     return (f"Median of N rounds (N = {span} here; see the CSV per row); IQR = 75th - 25th percentile; "
-            f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: fastest "
-            f"right answer; red/italic: slowest. WRONG: the output broke the float64 reference's error bound; "
+            f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: "
+            f"fastest right answer; red/italic: slowest. WRONG: the output broke the float64 reference's "
+            f"error bound; "
             f"it is excluded from ranking and speedups. " + (short_environment(runs) + ". " if runs else "")
             + "Details in 'How measured'.")
 
@@ -242,18 +319,21 @@ def to_html(report: Report) -> str:
                        + "".join(f"<th>{html.escape(h)}</th>" for h in block.header) + "</tr>")
             for row in block.rows:
                 out.append("<tr>" + "".join(
-                    f"<td class='{c.style}'>{html.escape(c.text)}</td>" if c.style else f"<td>{html.escape(c.text)}</td>"
+                    f"<td class='{c.style}'>{html.escape(c.text)}</td>" if c.style
+                    else f"<td>{html.escape(c.text)}</td>"
                     for c in row) + "</tr>")
             out.append(f"</table><p class='note'>{html.escape(block.note)}</p>")
         elif isinstance(block, Image):
             data = base64.b64encode(block.png).decode("ascii")
-            out.append(f"<h3>{html.escape(block.title)}</h3><img alt='{html.escape(block.title)}' src='data:image/png;base64,{data}'>")
+            title = html.escape(block.title)
+            out.append(f"<h3>{title}</h3><img alt='{title}' src='data:image/png;base64,{data}'>")
         elif block[0] == "h":
             out.append(f"<h{block[1]}>{html.escape(block[2])}</h{block[1]}>")
         elif block[0] == "p":
             out += [f"<p>{_inline(p)}</p>" for p in block[1].split("\n\n")]
         elif block[0] == "links":
-            out.append("<p>" + " · ".join(f"<a href='{html.escape(h)}'>{html.escape(t)}</a>" for t, h in block[1]) + "</p>")
+            links = " · ".join(f"<a href='{html.escape(h)}'>{html.escape(t)}</a>" for t, h in block[1])
+            out.append(f"<p>{links}</p>")
     out.append("</body></html>")
     return "\n".join(out)
 

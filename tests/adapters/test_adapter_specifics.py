@@ -112,7 +112,8 @@ def test_tensorflow_turns_tf32_off(tensorflow_impl):
 @pytest.mark.parametrize("dtype", ["float64", "float16"])
 def test_tensorflow_cpu_dilated_backward_is_unsupported_for_eigen_dtypes(tensorflow_impl, dtype):
     p = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
-    x, w, dy = (tensorflow_impl.to_device(np.ones(s, dtype), "cpu") for s in (p.x_shape, p.w_shape, p.y_shape))
+    x, w, dy = (tensorflow_impl.to_device(np.ones(s, dtype), "cpu")
+                for s in (p.x_shape, p.w_shape, p.y_shape))
     with pytest.raises(Unsupported, match="TensorFlow CPU has no dilated Conv2DBackpropInput"):
         tensorflow_impl.conv2d_backward(x, w, dy, p)
 
@@ -133,8 +134,9 @@ def test_tensorflow_without_onednn_splits_groups_and_refuses_dilation(tensorflow
     rng = np.random.default_rng(0)
     x, w, dy = (rng.standard_normal(s).astype(np.float32) for s in (p.x_shape, p.w_shape, p.y_shape))
     found = tensorflow_impl.conv2d_backward(*(tensorflow_impl.to_device(a, "cpu") for a in (x, w, dy)), p)
-    expected = get("naive").conv2d_backward(x.astype(np.float64), w.astype(np.float64), dy.astype(np.float64), p)
-    for f, e in zip(found, expected):
+    expected = get("naive").conv2d_backward(x.astype(np.float64), w.astype(np.float64),
+                                            dy.astype(np.float64), p)
+    for f, e in zip(found, expected, strict=True):
         np.testing.assert_allclose(tensorflow_impl.to_numpy(f), e, rtol=1e-4, atol=1e-4)
     dilated = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
     arrays = (tensorflow_impl.to_device(np.ones(s, np.float32), "cpu")
@@ -169,8 +171,8 @@ def test_jax_float64_is_float64_and_conv_precision_highest(jax_impl):
     assert env["x64"] is True and env["conv_precision"] == "HIGHEST"
     p = ConvParams.create((1, 1, 3, 3), (1, 1, 3, 3))
     x = np.full(p.x_shape, 1 + 2.0**-40)  # lost in float32
-    y = jax_impl.to_numpy(jax_impl.conv2d(jax_impl.to_device(x, "cpu"), jax_impl.to_device(np.ones(p.w_shape), "cpu"),
-                                          None, p))
+    on_device = jax_impl.to_device(x, "cpu"), jax_impl.to_device(np.ones(p.w_shape), "cpu")
+    y = jax_impl.to_numpy(jax_impl.conv2d(*on_device, None, p))
     assert y.dtype == np.float64 and y.item() == 9 * (1 + 2.0**-40)
 
 
@@ -180,6 +182,34 @@ def test_jax_synchronize_waits_for_the_last_result(jax_impl):
     assert "cpu" in jax_impl._pending
     jax_impl.synchronize("cpu")
     assert "cpu" not in jax_impl._pending
+
+
+def test_jax_nhwc_holds_arrays_transposed_and_matches_the_reference():
+    pytest.importorskip("jax")
+    from implementations.jax_adapter import Jax
+
+    nhwc, naive = get("jax").with_layout("NHWC"), get("naive")
+    rng = np.random.default_rng(0)
+
+    def put(a):
+        return nhwc.to_device(a, "cpu")
+
+    p = ConvParams.create((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 2), 2)
+    x, w, b, dy = (rng.standard_normal(s) for s in (p.x_shape, p.w_shape, (6,), p.y_shape))
+    assert put(x).shape == (2, 7, 6, 4) and put(w).shape == (6, 3, 2, 2)  # NHWC, OHWI
+    y = nhwc.conv2d(put(x), put(w), put(b), p)
+    np.testing.assert_allclose(nhwc.to_numpy(y), naive.conv2d(x, w, b, p))
+    grads = nhwc.conv2d_backward(put(x), put(w), put(dy), p)
+    for found, expected in zip(grads, naive.conv2d_backward(x, w, dy, p), strict=True):
+        np.testing.assert_allclose(nhwc.to_numpy(found), expected)
+    q = PoolParams.create((2, 3, 7, 5), (3, 2), (2, 2), 1, ceil_mode=True)
+    x, dy = rng.standard_normal(q.x_shape), rng.standard_normal(q.y_shape)
+    for op in ("max_pool2d", "avg_pool2d"):
+        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op)(put(x), q)), getattr(naive, op)(x, q))
+        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op + "_backward")(put(x), put(dy), q)),
+                                   getattr(naive, op + "_backward")(x, dy, q))
+    with pytest.raises(ValueError, match="layout='NDHWC'"):
+        Jax("NDHWC")
 
 
 # -- the geometry the adapters share ------------------------------------------------------

@@ -10,19 +10,19 @@ reference sees exactly what the adapter sees.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
+from typing import NamedTuple
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from implementations import ConvParams, PoolParams, Unsupported, get
-
-DTYPES = ("float64", "float32", "float16", "bfloat16")
-
-#: error bound relative to (1 + max |reference|), per dtype: a few ulps times the
-#: longest reduction here (36 products), with room for float16/bfloat16 accumulation.
-TOLERANCE = {"float64": 1e-12, "float32": 2e-5, "float16": 1e-2, "bfloat16": 6e-2}
+from conformance import references
+from conformance.cases import Problem
+from conformance.compare import assert_close
+from conformance.tolerance import error_bound
+from implementations import Unsupported
+from implementations.dtypes import DTYPES
 
 #: id -> ConvParams.create arguments. Small on purpose: naive is a Python loop.
 CONV_CASES = {
@@ -48,7 +48,8 @@ POOL_CASES = {
     "ceil_drops_window_in_padding": dict(x_shape=(1, 1, 5, 5), kernel=2, stride=2, padding=1, ceil_mode=True),
     "asymmetric_count_pad": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((0, 2), (1, 0)),
                                  count_include_pad=True),
-    "asymmetric_ceil": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((2, 0), (0, 1)), ceil_mode=True),
+    "asymmetric_ceil": dict(x_shape=(1, 2, 6, 6), kernel=3, stride=2, padding=((2, 0), (0, 1)),
+                            ceil_mode=True),
     "pad_over_half_kernel": dict(x_shape=(1, 1, 5, 5), kernel=3, stride=1, padding=2, count_include_pad=True),
     "same": dict(x_shape=(1, 2, 7, 8), kernel=3, stride=2, padding="same"),
     "same_count_pad": dict(x_shape=(1, 2, 8, 7), kernel=3, stride=2, padding="same", count_include_pad=True),
@@ -68,36 +69,37 @@ def _array(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.dtype(dtype))
 
 
-def _assert_close(found: np.ndarray, expected: np.ndarray, dtype: str, what: str) -> None:
-    assert found.shape == expected.shape, f"{what}: shape {found.shape}, expected {expected.shape}"
-    err = np.abs(found.astype(np.float64) - expected)
-    bound = TOLERANCE[dtype] * (1.0 + float(np.max(np.abs(expected))))
-    worst = np.unravel_index(np.nanargmax(err) if err.size else 0, err.shape)
-    assert not np.isnan(err).any() and err[worst] <= bound, (
-        f"{what} [{dtype}]: worst index {worst}: found {found[worst]!r}, expected {expected[worst]!r}, "
-        f"|error| {err[worst]:.3g} > bound {bound:.3g}"
-    )
+class Expected(NamedTuple):
+    """Float64 outputs on the (rounded) inputs and the magnitudes that size their bounds."""
+
+    outputs: dict[str, np.ndarray]
+    magnitudes: dict[str, np.ndarray]
 
 
-@lru_cache(maxsize=None)
-def _conv_problem(case: str, dtype: str):
-    """(params, x, w, b, dy) in ``dtype`` and the float64 reference (y, dx, dw, db)."""
-    p = ConvParams.create(**CONV_CASES[case])
+def _expected(problem: Problem, inputs: dict[str, np.ndarray | None]) -> Expected:
+    f64 = {k: None if v is None else v.astype(np.float64) for k, v in inputs.items()}
+    return Expected(references.compute(problem, f64), references.magnitudes(problem, f64))
+
+
+@cache
+def _conv_problem(case: str, dtype: str, bias: bool = True):
+    """The problem, its inputs x, w, b, dy in ``dtype``, and what it should give."""
+    problem = Problem("conv2d", bias=bias, **CONV_CASES[case])
+    p = problem.params
     rng = _rng("conv", case, dtype)
     x, w = _array(rng, p.x_shape, dtype), _array(rng, p.w_shape, dtype)
     b, dy = _array(rng, p.w_shape[:1], dtype), _array(rng, p.y_shape, dtype)
-    naive = get("naive")
-    f64 = [a.astype(np.float64) for a in (x, w, b, dy)]
-    ref = (naive.conv2d(f64[0], f64[1], f64[2], p), *naive.conv2d_backward(f64[0], f64[1], f64[3], p))
-    return p, (x, w, b, dy), ref
+    inputs = {"x": x, "w": w, "b": b if bias else None, "dy": dy}
+    return problem, inputs, _expected(problem, inputs)
 
 
-@lru_cache(maxsize=None)
-def _pool_problem(case: str, dtype: str, values: str = "normal"):
-    """(params, x, dy) and the reference (ymax, dxmax, yavg, dxavg); ``values='ties'``
-    draws x from {0, 1, 2} so that windows hold several maxima, ``'negative'`` keeps x
-    below zero so that a zero-padded max pool would show."""
-    p = PoolParams.create(**POOL_CASES[case])
+@cache
+def _pool_problem(kind: str, case: str, dtype: str, values: str = "normal"):
+    """The ``kind`` (max or avg) pooling problem, its inputs x, dy, and what it should give;
+    ``values='ties'`` draws x from {0, 1, 2} so that windows hold several maxima,
+    ``'negative'`` keeps x below zero so that a zero-padded max pool would show."""
+    problem = Problem(f"{kind}_pool2d", **POOL_CASES[case])
+    p = problem.params
     rng = _rng("pool", case, dtype, values)
     if values == "ties":
         x = rng.integers(0, 3, p.x_shape).astype(np.dtype(dtype))
@@ -105,12 +107,21 @@ def _pool_problem(case: str, dtype: str, values: str = "normal"):
         x = (-1 - np.abs(rng.standard_normal(p.x_shape))).astype(np.dtype(dtype))
     else:
         x = _array(rng, p.x_shape, dtype)
-    dy = _array(rng, p.y_shape, dtype)
-    naive = get("naive")
-    x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
-    ref = (naive.max_pool2d(x64, p), naive.max_pool2d_backward(x64, dy64, p),
-           naive.avg_pool2d(x64, p), naive.avg_pool2d_backward(x64, dy64, p))
-    return p, (x, dy), ref
+    inputs = {"x": x, "dy": _array(rng, p.y_shape, dtype)}
+    return problem, inputs, _expected(problem, inputs)
+
+
+def _assert_matches(impl, problem: Problem, expected: Expected, found: dict[str, np.ndarray], dtype: str,
+                    what: str) -> None:
+    """Each output found within conformance's error bound of the float64 reference."""
+    __tracebackhide__ = True
+    lengths = references.reduction_lengths(problem)
+    for name, f in found.items():
+        bound = error_bound(dtype, lengths[name], expected.magnitudes[name], expected.outputs[name],
+                            reduced_precision=impl.reduced_precision,
+                            extra_roundings=2 if problem.family == "avg_pool2d" else 0,
+                            exact=problem.family == "max_pool2d" and name == "y")
+        assert_close(f, expected.outputs[name], bound, case=f"{what} [{dtype}]", output=name)
 
 
 def _run(impl, device: str, op: str, params, arrays, dtype: str, unsupported=None):
@@ -130,7 +141,7 @@ def _run(impl, device: str, op: str, params, arrays, dtype: str, unsupported=Non
     outs = [impl.to_numpy(t) for t in (out if isinstance(out, tuple) else (out,))]
     for o in outs:
         assert o.dtype == np.dtype(dtype), f"{op} returned {o.dtype} for {dtype} input"
-    for a, t in zip(arrays, tensors):
+    for a, t in zip(arrays, tensors, strict=True):
         if a is not None:
             np.testing.assert_array_equal(impl.to_numpy(t), a, err_msg=f"{op} modified its input")
     return outs
@@ -139,53 +150,50 @@ def _run(impl, device: str, op: str, params, arrays, dtype: str, unsupported=Non
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CONV_CASES))
 def test_conv2d_forward_matches_reference(impl, device, case, dtype):
-    p, (x, w, b, _), (y, *_) = _conv_problem(case, dtype)
-    bias = None if case == "plain" else b
-    if bias is None:
-        y = get("naive").conv2d(x.astype(np.float64), w.astype(np.float64), None, p)
-    (found,) = _run(impl, device, "conv2d", p, (x, w, bias), dtype)
-    _assert_close(found, y, dtype, f"{impl.name} conv2d {case} y")
+    problem, a, expected = _conv_problem(case, dtype, bias=case != "plain")
+    (found,) = _run(impl, device, "conv2d", problem.params, (a["x"], a["w"], a["b"]), dtype)
+    _assert_matches(impl, problem, expected, {"y": found}, dtype, f"{impl.name} conv2d {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(CONV_CASES))
 def test_conv2d_gradients_match_reference(impl, device, case, dtype, documented_unsupported):
-    p, (x, w, _, dy), (_, *grads) = _conv_problem(case, dtype)
-    found = _run(impl, device, "conv2d_backward", p, (x, w, dy), dtype,
+    problem, a, expected = _conv_problem(case, dtype)
+    p = problem.params
+    found = _run(impl, device, "conv2d_backward", p, (a["x"], a["w"], a["dy"]), dtype,
                  documented_unsupported(impl, "conv2d_backward", p, dtype, device))
     if found is None:
         return
-    for name, f, e in zip(("dx", "dw", "db"), found, grads):
-        _assert_close(f, e, dtype, f"{impl.name} conv2d_backward {case} {name}")
+    _assert_matches(impl, problem, expected, dict(zip(("dx", "dw", "db"), found, strict=True)), dtype,
+                    f"{impl.name} conv2d_backward {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", list(POOL_CASES))
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pooling_forward_and_gradient_match_reference(impl, device, kind, case, dtype):
-    p, (x, dy), (ymax, dxmax, yavg, dxavg) = _pool_problem(case, dtype)
-    y, dx = (ymax, dxmax) if kind == "max" else (yavg, dxavg)
-    (found_y,) = _run(impl, device, f"{kind}_pool2d", p, (x,), dtype)
-    _assert_close(found_y, y, dtype, f"{impl.name} {kind}_pool2d {case} y")
-    (found_dx,) = _run(impl, device, f"{kind}_pool2d_backward", p, (x, dy), dtype)
-    _assert_close(found_dx, dx, dtype, f"{impl.name} {kind}_pool2d_backward {case} dx")
+    problem, a, expected = _pool_problem(kind, case, dtype)
+    (found_y,) = _run(impl, device, f"{kind}_pool2d", problem.params, (a["x"],), dtype)
+    (found_dx,) = _run(impl, device, f"{kind}_pool2d_backward", problem.params, (a["x"], a["dy"]), dtype)
+    _assert_matches(impl, problem, expected, {"y": found_y, "dx": found_dx}, dtype,
+                    f"{impl.name} {kind}_pool2d {case}")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", ["k3_s2_pad1", "pad_over_half_kernel", "asymmetric_ceil"])
 def test_max_pool_gradient_goes_to_first_maximum_on_ties(impl, device, case, dtype):
-    p, (x, dy), (_, dx, _, _) = _pool_problem(case, dtype, "ties")
-    (found,) = _run(impl, device, "max_pool2d_backward", p, (x, dy), dtype)
-    _assert_close(found, dx, dtype, f"{impl.name} max_pool2d_backward {case} ties dx")
+    problem, a, expected = _pool_problem("max", case, dtype, "ties")
+    (found,) = _run(impl, device, "max_pool2d_backward", problem.params, (a["x"], a["dy"]), dtype)
+    _assert_matches(impl, problem, expected, {"dx": found}, dtype, f"{impl.name} max_pool2d {case} ties")
 
 
 @pytest.mark.parametrize("case", ["k3_s2_pad1", "pad_over_half_kernel", "asymmetric_ceil", "same"])
 def test_max_pool_padding_never_wins_on_negative_input(impl, device, case):
-    p, (x, dy), (y, dx, _, _) = _pool_problem(case, "float32", "negative")
-    (found_y,) = _run(impl, device, "max_pool2d", p, (x,), "float32")
-    _assert_close(found_y, y, "float32", f"{impl.name} max_pool2d {case} negative y")
-    (found_dx,) = _run(impl, device, "max_pool2d_backward", p, (x, dy), "float32")
-    _assert_close(found_dx, dx, "float32", f"{impl.name} max_pool2d_backward {case} negative dx")
+    problem, a, expected = _pool_problem("max", case, "float32", "negative")
+    (found_y,) = _run(impl, device, "max_pool2d", problem.params, (a["x"],), "float32")
+    (found_dx,) = _run(impl, device, "max_pool2d_backward", problem.params, (a["x"], a["dy"]), "float32")
+    _assert_matches(impl, problem, expected, {"y": found_y, "dx": found_dx}, "float32",
+                    f"{impl.name} max_pool2d {case} negative")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

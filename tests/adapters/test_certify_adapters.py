@@ -33,7 +33,8 @@ def certificate(request):
 
 
 def test_adapter_certifies_on_cpu(certificate):
-    failures = "\n".join(f"{f['case']} {f['dtype']} {f['output']}: {f['message']}" for f in certificate.failures[:20])
+    failures = "\n".join(f"{f['case']} {f['dtype']} {f['output']}: {f['message']}"
+                         for f in certificate.failures[:20])
     assert certificate.passed, f"{certificate.spec} failed on cpu:\n{failures}"
 
 

@@ -3,9 +3,9 @@ from dataclasses import replace
 import pytest
 
 from benchmarks import storage
-from benchmarks.cases import Case
-from benchmarks.runner import Run
+from benchmarks.harness import Run
 from benchmarks.storage import ResultFile
+from benchmarks.timed_cases import Case
 from benchmarks.workloads import LAYERS, Workload, get_profile
 from implementations import registry
 
@@ -22,8 +22,8 @@ def test_a_call_estimated_over_the_limit_is_skipped_and_recorded(tmp_path):
     run = _run(tmp_path, max_call_s=1e-6)
     with pytest.raises(pytest.skip.Exception, match="estimated .* per call"):
         run.run_case(Case("naive", "cpu", "float32", CONV, "forward"), benchmark=None)
-    skipped = storage.read(tmp_path / "r.json")["skipped"]
-    assert skipped[0]["impl"] == "naive" and "exceeds the profile's" in skipped[0]["reason"]
+    skipped = storage.read(tmp_path / "r.json").skipped
+    assert skipped[0].task.impl == "naive" and "exceeds the profile's" in skipped[0].reason
 
 
 def test_an_exhausted_budget_skips_and_says_how_much_was_spent(tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from benchmarks import cases, checking
+from benchmarks import checking, timed_cases
 from benchmarks.workloads import LAYERS, Workload
 from implementations import im2col
 
@@ -20,8 +20,8 @@ def test_unknown_dtype_is_rejected():
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_right_float_results_pass_and_a_flipped_kernel_fails(dtype):
     wl = Workload(LAYERS["lenet5.c3"], 1)
-    ref = cases.reference(wl, "forward")
-    a = cases.inputs(wl)
+    ref = timed_cases.reference(wl, "forward")
+    a = timed_cases.inputs(wl)
     x, w, b = (a[k].astype(dtype) for k in ("x", "w", "b"))
     good = im2col.conv2d(x, w, b, wl.params)
     bad = im2col.conv2d(x, w[:, :, ::-1, ::-1].copy(), b, wl.params)

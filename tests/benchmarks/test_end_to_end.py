@@ -28,18 +28,22 @@ def smoke_run(tmp_path_factory):
 
 def test_smoke_profile_times_every_case_with_stats_and_environment(smoke_run):
     _, doc, _ = smoke_run
-    right = [r for r in doc["results"] if r["impl"] in ("naive", "im2col")]
-    assert len(right) == 16 and all(r["status"] == "ok" for r in right)
+    right = [r for r in doc.results if r.task.impl in ("naive", "im2col")]
+    assert len(right) == 16 and all(r.status == "ok" for r in right)
     for r in right:
-        m = r["measurement"]
-        assert m["rounds"] >= 3 and m["median_s"] > 0 and r["first_call_s"] > 0 and r["gflops"] > 0
-    assert doc["machine"] == "ci" and doc["peaks"]["cpu/float32"]["gflops"] > 0 and doc["environment"]["cpu"]
-    assert doc["implementations"]["im2col"]["environment"]["numpy"]
+        m = r.timing.summary
+        assert m.rounds >= 3 and m.median_s > 0 and r.first_call_s > 0 and r.gflops > 0
+        assert r.device_time is None and r.task.layout == "NCHW" and len(r.host_time.times_s) == m.rounds
+    head = doc.header
+    assert head["machine"] == "ci" and head["environment"]["cpu"]
+    assert head["peaks"]["cpu/float32"]["gflops"] > 0
+    assert head["implementations"]["im2col"]["environment"]["numpy"]
 
 
 def test_a_fast_wrong_answer_is_marked_wrong(smoke_run):
     _, doc, proc = smoke_run
-    flipped = {r["workload"]: r["status"] for r in doc["results"] if r["impl"] == "flipped" and r["pass"] == "forward"}
+    flipped = {r.task.workload: r.status for r in doc.results
+               if r.task.impl == "flipped" and r.task.pass_ == "forward"}
     assert flipped["lenet5.c3@b2"] == "wrong" and flipped["simpleconvnet.conv1@b2"] == "wrong"
     assert flipped["lenet5.s4@b2"] == "ok"  # pooling is untouched by the bug
     assert "wrong answers: " in proc.stderr + proc.stdout
@@ -52,9 +56,10 @@ def test_report_renders_and_a_wrong_answer_never_ranks_best(smoke_run, tmp_path)
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"index.md", "index.html", "results.csv", "speedups.png", "roofline.png", "memory_vs_time.png"} <= names
+    expected = {"index.md", "index.html", "results.csv", "speedups.png", "roofline.png", "memory_vs_time.png"}
+    assert expected <= names
     html = (tmp_path / "index.html").read_text()
     assert "data:image/png;base64," in html and "<link" not in html  # self-contained
     assert "class='best'>WRONG" not in html and "class='wrong'>WRONG" in html
     md = (tmp_path / "index.md").read_text()
-    assert "Median of N rounds" in md and "How measured" in md and "numpy.matmul float32" in md
+    assert "Median of N rounds" in md and "How measured" in md and "best of 6 probes" in md

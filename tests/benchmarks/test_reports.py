@@ -1,25 +1,26 @@
-import json
-
 import pytest
 
 from reports import __main__ as cli
-from reports import compare, data
+from reports import data, ranking
 
 
 def test_two_machines_merge_into_one_comparison(tmp_path, result_row, write_run):
-    a = write_run(tmp_path / "a.json", "laptop", [result_row("im2col", "w.conv", 0.010), result_row("naive", "w.conv", 1.0)])
+    rows = [result_row("im2col", "w.conv", 0.010), result_row("naive", "w.conv", 1.0)]
+    a = write_run(tmp_path / "a.json", "laptop", rows)
     b = write_run(tmp_path / "b.json", "server", [result_row("im2col", "w.conv", 0.005)])
     bench = data.load([a, b])
     assert sorted(bench.results["machine"].unique()) == ["laptop", "server"]
     report = cli.build(bench, tmp_path, None)
-    table = next(blk for blk in report.blocks if getattr(blk, "caption", "").startswith("cpu float32 forward: median"))
+    table = next(blk for blk in report.blocks
+                 if getattr(blk, "caption", "").startswith("cpu float32 forward: median"))
     assert table.header == ["workload", "im2col @ laptop", "im2col @ server", "naive @ laptop"]
 
 
 def test_speedup_is_relative_to_the_baseline_on_the_same_machine(tmp_path, result_row, write_run):
-    f = write_run(tmp_path / "a.json", "m", [result_row("im2col", "w.conv", 0.010), result_row("fast", "w.conv", 0.002),
-                                             result_row("liar", "w.conv", 0.001, status="wrong")])
-    res = compare.rank(compare.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
+    rows = [result_row("im2col", "w.conv", 0.010), result_row("fast", "w.conv", 0.002),
+            result_row("liar", "w.conv", 0.001, status="wrong")]
+    f = write_run(tmp_path / "a.json", "m", rows)
+    res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
     assert res.loc["fast", "speedup"] == pytest.approx(5.0)
     assert res.loc["fast", "rank"] == "best" and res.loc["im2col", "rank"] == "worst"
     assert res.loc["liar", "rank"] == "" and res.loc["liar", "speedup"] != res.loc["liar", "speedup"]  # NaN
@@ -61,12 +62,65 @@ def test_missing_results_is_a_clear_usage_error(tmp_path):
 
 
 def test_a_results_folder_gives_the_newest_run_per_machine_and_profile(tmp_path, result_row, write_run):
-    old = write_run(tmp_path / "old.json", "m", [result_row("im2col", "w.conv", 0.5)])
-    new = write_run(tmp_path / "new.json", "m", [result_row("im2col", "w.conv", 0.1)])
-    other = write_run(tmp_path / "other.json", "n", [result_row("im2col", "w.conv", 0.2)])
-    for path, started in ((old, "2026-01-01T00:00:00"), (new, "2026-02-01T00:00:00"), (other, "2026-01-15T00:00:00")):
-        doc = json.loads(path.read_text())
-        doc["started"] = started
-        path.write_text(json.dumps(doc))
-    (tmp_path / "notes.json").write_text("{}")  # not a result file: ignored in a folder
-    assert sorted(p.name for p in data.find_files([tmp_path])) == ["new.json", "other.json"]
+    for name, machine, seconds, started in (("old", "m", 0.5, "2026-01-01"), ("new", "m", 0.1, "2026-02-01"),
+                                            ("other", "n", 0.2, "2026-01-15")):
+        rows = [result_row("im2col", "w.conv", seconds)]
+        write_run(tmp_path / f"{name}.json", machine, rows, started=started)
+    (tmp_path / "notes.json").write_text("{}")  # not a result file: left out, and said so
+    docs, problems = data.find_files([tmp_path])
+    assert sorted(d.path.name for d in docs) == ["new.json", "other.json"]
+    assert problems == [f"{tmp_path / 'notes.json'}: left out: not a convcert result file (schema 1, 2)"]
+
+
+def test_a_newest_run_without_results_neither_crashes_nor_hides_the_older_run(tmp_path, result_row, write_run,
+                                                                              capsys):
+    write_run(tmp_path / "old.json", "m", [result_row("im2col", "w.conv", 0.5)], started="2026-01-01")
+    write_run(tmp_path / "died.json", "m", [], started="2026-02-01")
+    (tmp_path / "empty.json").write_text("")
+    (tmp_path / "torn.json").write_text('{"schema": 2, "resu')
+    out = tmp_path / "out"
+    assert cli.main(["--results", str(tmp_path), "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"{tmp_path / 'died.json'}: left out: no results (the run ended before its first benchmark finished)",
+        f"{tmp_path / 'empty.json'}: left out: empty; not a convcert result file",
+        f"{tmp_path / 'torn.json'}: left out: not JSON (Unterminated string starting at: line 1 column 15); "
+        "not a convcert result file",
+    ]
+    md = (out / "index.md").read_text()
+    assert "`old.json`" in md and "Files left out: " in md and "empty.json" in md
+
+
+def test_an_unreadable_file_named_explicitly_is_reported_and_the_others_render(tmp_path, result_row,
+                                                                                write_run, capsys):
+    good = write_run(tmp_path / "good.json", "m", [result_row("im2col", "w.conv", 0.5)])
+    bad = tmp_path / "bad.json"
+    bad.write_text("")
+    assert cli.main(["--results", str(bad), str(good), "--out", str(tmp_path / "out")]) == 0
+    assert f"{bad}: left out: empty" in capsys.readouterr().err
+
+
+def test_layouts_are_columns_and_the_best_layout_is_shown(tmp_path, result_row, write_run):
+    rows = [result_row("torch", w, t, layout=lay, device="cuda")
+            for w, t_nchw, t_cl in (("r.a", 0.004, 0.002), ("r.b", 0.008, 0.005))
+            for lay, t in (("NCHW", t_nchw), ("channels_last", t_cl))]
+    rows.append(result_row("jax", "r.a", 0.003, device="cuda"))
+    report = cli.build(data.load([write_run(tmp_path / "g.json", "h100", rows)]), tmp_path, None)
+    (best,) = [b for b in report.blocks if getattr(b, "caption", "").endswith("median ms per layout")]
+    assert best.header == ["implementation", "NCHW", "channels_last", "best layout"]
+    assert [c.text for c in best.rows[0]] == ["torch", "5.66", "3.16", "channels_last (2 workloads)"]
+    captions = [getattr(b, "caption", "") for b in report.blocks]
+    time = report.blocks[captions.index("cuda float32 forward: device time per call, ms (± IQR as % of the "
+                                        "median) · peak memory")]
+    assert time.header == ["workload", "torch [NCHW]", "torch [channels_last]", "jax"]  # baseline torch first
+    assert any(c.startswith("cuda float32 forward: host latency") for c in captions)
+    assert any("JAX on a GPU" in str(b) for b in report.blocks)
+
+
+def test_a_rate_above_the_gemm_peak_says_so_instead_of_a_percentage(tmp_path, result_row, write_run):
+    f = write_run(tmp_path / "a.json", "m", [result_row("torch", "w.conv", 0.001, peak_gflops=500.0)])
+    md = (cli.build(data.load([f]), tmp_path, None))
+    from reports import render
+
+    text = render.to_markdown(md)
+    assert "above the GEMM peak: a fast algorithm (Winograd/FFT)" in text and "200%" not in text

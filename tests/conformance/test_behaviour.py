@@ -44,7 +44,7 @@ def test_bad_geometry_raises_value_error_before_the_implementation_is_called(kwa
 def test_bad_pool_geometry_names_the_padding_rule():
     problem = Problem("max_pool2d", (1, 1, 5, 5), kernel=2, padding=2)
     with pytest.raises(ValueError, match="smaller than the kernel"):
-        problem.params
+        _ = problem.params
 
 
 class WritesIntoDy(Im2col):

@@ -27,7 +27,8 @@ def test_every_padding_form_is_covered():
     modes = {p.params.padding_mode for p in CONV}
     assert modes == {"valid", "same", "same_lower", "full", "explicit"}
     assert any(p.params.padding_mode == "explicit" and not p.params.is_symmetric for p in CONV)
-    assert any(p.params.padding_mode == "explicit" and p.params.is_symmetric and any(map(any, p.params.padding)) for p in CONV)
+    assert any(p.params.padding_mode == "explicit" and p.params.is_symmetric
+               and any(map(any, p.params.padding)) for p in CONV)
 
 
 def test_strides_dilations_and_groups_span_the_issue_ranges():

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conformance.__main__ import main
+from conformance.cases import find_case
 from conformance.certify import certify
 from conformance.runner import run_case
-from conformance.cases import find_case
 from implementations import FEATURES, Unsupported
 from implementations.im2col import Im2col
 
@@ -115,7 +115,8 @@ def test_the_repro_command_reruns_exactly_the_failing_case(tmp_path, capsys):
 
 
 def test_certify_cli_exits_zero_for_a_clean_implementation(tmp_path, capsys):
-    assert main(["certify", "im2col", "--quick", "--dtype", "float32", "--out", str(tmp_path), "--no-progress"]) == 0
+    argv = ["certify", "im2col", "--quick", "--dtype", "float32", "--out", str(tmp_path), "--no-progress"]
+    assert main(argv) == 0
     data = json.loads((tmp_path / "im2col.json").read_text())
     assert data["passed"] and data["selection"] == "quick"
     assert data["environment"]["numpy"] == np.__version__ and "platform" in data["environment"]

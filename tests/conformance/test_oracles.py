@@ -32,8 +32,9 @@ def test_onnx_dilated_pooling_cases_run():
 
 def test_onnx_ceil_mode_and_same_padding_cases_are_among_those_run():
     names = {c.name for c in RUN}
-    assert {"test_averagepool_2d_ceil_last_window_starts_on_pad", "test_maxpool_2d_ceil_output_size_reduce_by_one",
-            "test_maxpool_2d_same_lower", "test_conv_with_autopad_same",
+    assert {"test_averagepool_2d_ceil_last_window_starts_on_pad",
+            "test_maxpool_2d_ceil_output_size_reduce_by_one", "test_maxpool_2d_same_lower",
+            "test_conv_with_autopad_same",
             "test_conv_with_strides_and_asymmetric_padding"} <= names
 
 

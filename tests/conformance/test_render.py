@@ -6,7 +6,7 @@ from conformance.__main__ import main
 from conformance.certify import certify
 from conformance.matrix import build
 from conformance.mutants import CeilModeIgnored
-from reports.conformance_render import certificate_markdown, matrix_html, matrix_markdown
+from conformance.render import certificate_markdown, matrix_html, matrix_markdown
 
 
 def test_matrix_certifies_given_implementations_and_reports_ones_that_cannot_load():
@@ -36,7 +36,8 @@ def test_matrix_command_writes_markdown_html_json_and_certificates(tmp_path, cap
 
 
 def test_matrix_command_fails_when_an_implementation_fails(tmp_path, capsys):
-    argv = ["matrix", "--impl", "conformance.mutants:KernelFlipped", "--quick", "--out", str(tmp_path), "--no-progress"]
+    argv = ["matrix", "--impl", "conformance.mutants:KernelFlipped", "--quick", "--out", str(tmp_path),
+            "--no-progress"]
     assert main(argv) == 1
 
 

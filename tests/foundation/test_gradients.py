@@ -26,7 +26,8 @@ def numeric_gradient(f, a: np.ndarray) -> np.ndarray:
 CONV_CASES = {
     "plain": dict(x_shape=(1, 2, 5, 4), w_shape=(3, 2, 3, 2)),
     "stride2-same": dict(x_shape=(2, 2, 6, 5), w_shape=(2, 2, 3, 3), stride=2, padding="same"),
-    "dilated-asymmetric": dict(x_shape=(1, 1, 7, 6), w_shape=(2, 1, 2, 3), padding=((0, 2), (1, 0)), dilation=(2, 1)),
+    "dilated-asymmetric": dict(x_shape=(1, 1, 7, 6), w_shape=(2, 1, 2, 3), padding=((0, 2), (1, 0)),
+                               dilation=(2, 1)),
     "groups-full": dict(x_shape=(1, 4, 4, 4), w_shape=(6, 2, 2, 2), padding="full", groups=2),
     "depthwise-stride3": dict(x_shape=(1, 3, 8, 7), w_shape=(3, 1, 3, 3), stride=(3, 2), groups=3),
 }
@@ -44,13 +45,15 @@ def test_naive_conv_gradients_match_finite_differences(case):
 
     dx, dw, db = NAIVE.conv2d_backward(x, w, dy, params)
     for name, analytic, wrt in (("dx", dx, x), ("dw", dw, w), ("db", db, b)):
-        np.testing.assert_allclose(analytic, numeric_gradient(loss, wrt), rtol=1e-6, atol=1e-7, err_msg=f"{case} {name}")
+        np.testing.assert_allclose(analytic, numeric_gradient(loss, wrt), rtol=1e-6, atol=1e-7,
+                                   err_msg=f"{case} {name}")
 
 
 POOL_CASES = {
     "overlapping": dict(x_shape=(1, 2, 5, 5), kernel=3, stride=1),
     "padded-ceil": dict(x_shape=(1, 1, 6, 5), kernel=(2, 3), stride=2, padding=1, ceil_mode=True),
-    "asymmetric-count-pad": dict(x_shape=(2, 1, 5, 6), kernel=3, stride=(2, 3), padding=((0, 2), (1, 1)), count_include_pad=True),
+    "asymmetric-count-pad": dict(x_shape=(2, 1, 5, 6), kernel=3, stride=(2, 3), padding=((0, 2), (1, 1)),
+                                 count_include_pad=True),
 }
 
 

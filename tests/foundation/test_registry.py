@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import implementations
-from implementations import Implementation, available, get, load
-from implementations import registry
+from implementations import Implementation, available, get, load, registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +33,8 @@ PLUGIN = textwrap.dedent(
 
 def run_python(code: str, *paths: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([*map(str, paths), str(REPO)])}
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True,
+                          text=True, timeout=120)
 
 
 def test_builtins_naive_and_im2col_are_always_available():
@@ -84,7 +84,8 @@ def test_importing_and_listing_never_imports_a_framework():
 
 
 def test_missing_dependency_is_reported_with_its_name(monkeypatch):
-    monkeypatch.setitem(registry.BUILTINS, "ghost", registry.BuiltIn("ghost_mod:Ghost", ("no_such_module_xyz",)))
+    ghost = registry.BuiltIn("ghost_mod:Ghost", ("no_such_module_xyz",))
+    monkeypatch.setitem(registry.BUILTINS, "ghost", ghost)
     assert registry.unavailable_reason("ghost") == "no_such_module_xyz is not installed"
     assert "ghost" not in available()
     with pytest.raises(ImportError, match="no_such_module_xyz is not installed"):
@@ -124,6 +125,7 @@ def test_default_numpy_device_conversion_rejects_other_devices():
 
 
 def test_contract_names_are_importable_from_the_package():
-    for name in ("Implementation", "ConvParams", "PoolParams", "Unsupported", "get", "load", "available", "FEATURES"):
+    for name in ("Implementation", "ConvParams", "PoolParams", "Unsupported", "get", "load", "available",
+                 "FEATURES"):
         assert hasattr(implementations, name), name
     assert implementations.ENTRY_POINT_GROUP == "convcert.implementations"

@@ -70,11 +70,13 @@ def _run_child(config: pytest.Config) -> dict[str, tuple[str, str]]:
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "child.xml"
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}", *_delegated],
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
+             *_delegated],
             cwd=config.rootpath, env=env, capture_output=True, text=True, timeout=900,
         )
         if not xml.exists():
-            raise RuntimeError(f"the TRITON_INTERPRET=1 child wrote no results:\n{(proc.stdout + proc.stderr)[-4000:]}")
+            tail = (proc.stdout + proc.stderr)[-4000:]
+            raise RuntimeError(f"the TRITON_INTERPRET=1 child wrote no results:\n{tail}")
         outcomes = {}
         for case in ET.parse(xml).getroot().iter("testcase"):
             module = case.get("classname", "").replace(".", "/")

@@ -18,20 +18,24 @@ pytest.importorskip("triton", reason="triton is not installed")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from conformance.compare import assert_close  # noqa: E402
+from conformance.tolerance import error_bound  # noqa: E402
 from implementations import ConvParams, get  # noqa: E402
-from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
 from implementations import triton_kernels as tk  # noqa: E402
+from implementations.dtypes import numpy_dtype  # noqa: E402
+from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
 
 #: Small problems, one per geometry option and its combinations: (x_shape, w_shape, options).
 #: Channel counts of 18 and 20 exceed the interpreter's 16-wide tiles, so the channel loops
 #: and the output-channel tiles run more than once.
 CASES = {
     "stride_asymmetric_padding": ((2, 3, 7, 6), (4, 3, 3, 2), dict(stride=(2, 1), padding=((1, 0), (2, 1)))),
-    "dilation_groups": ((1, 4, 6, 7), (6, 2, 2, 3), dict(padding=((0, 1), (1, 0)), dilation=(2, 1), groups=2)),
-    "depthwise_strided_dilated": ((2, 3, 8, 8), (3, 1, 3, 3), dict(stride=2, padding=1, dilation=2, groups=3)),
+    "dilation_groups": ((1, 4, 6, 7), (6, 2, 2, 3),
+                        dict(padding=((0, 1), (1, 0)), dilation=(2, 1), groups=2)),
+    "depthwise_strided_dilated": ((2, 3, 8, 8), (3, 1, 3, 3),
+                                  dict(stride=2, padding=1, dilation=2, groups=3)),
     "pointwise_wide_channels": ((1, 20, 3, 4), (18, 20, 1, 1), dict()),
 }
-EPS = {"float64": 2.0**-52, "float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7}
 
 
 @pytest.fixture(scope="module")
@@ -41,24 +45,7 @@ def impl() -> Triton:
 
 def _rounded(rng: np.random.Generator, shape, dtype: str) -> np.ndarray:
     """Random values already representable in ``dtype`` (as its NumPy array type)."""
-    import ml_dtypes
-
-    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
-    return rng.standard_normal(shape).astype(np_dtype)
-
-
-def _assert_close(name: str, got: np.ndarray, ref: np.ndarray, abs_ref: np.ndarray, dtype: str, red: int) -> None:
-    """|got - ref| <= (4 eps(dtype) + red eps(acc)) * sum|products|, elementwise."""
-    acc_eps = EPS["float64" if dtype == "float64" else "float32"]
-    bound = (4 * EPS[dtype] + red * acc_eps) * abs_ref + 1e-300
-    got = got.astype(np.float64)
-    assert got.shape == ref.shape, f"{name}: shape {got.shape}, expected {ref.shape}"
-    excess = np.abs(got - ref) / bound
-    worst = tuple(int(i) for i in np.unravel_index(np.argmax(excess), excess.shape))
-    assert excess[worst] <= 1, (
-        f"{name}[{dtype}] worst at {worst}: got {got[worst]!r}, expected {ref[worst]!r}, "
-        f"bound {bound[worst]:.3g}"
-    )
+    return rng.standard_normal(shape).astype(numpy_dtype(dtype))
 
 
 @pytest.mark.parametrize(
@@ -86,10 +73,11 @@ def test_forward_and_gradients_match_float64_naive(impl: Triton, case: str, dtyp
     n, k, oh, ow = p.y_shape
     _, cg, r, s = w_shape
     assert y.dtype == x.dtype and dx.dtype == x.dtype and dw.dtype == x.dtype and db.dtype == x.dtype
-    _assert_close("y", y, y_ref, y_abs, dtype, cg * r * s + 1)
-    _assert_close("dx", dx, refs[0], abss[0], dtype, k * r * s)
-    _assert_close("dw", dw, refs[1], abss[1], dtype, n * oh * ow)
-    _assert_close("db", db, refs[2], abss[2], dtype, n * oh * ow)
+    checks = {"y": (y, y_ref, y_abs, cg * r * s + 1), "dx": (dx, refs[0], abss[0], k * r * s),
+              "dw": (dw, refs[1], abss[1], n * oh * ow), "db": (db, refs[2], abss[2], n * oh * ow)}
+    for name, (found, ref, magnitude, terms) in checks.items():
+        bound = error_bound(dtype, terms, magnitude, ref)
+        assert_close(found, ref, bound, case=f"{case} [{dtype}]", output=name)
 
 
 @pytest.mark.parametrize("case", ["dilation_groups", "pointwise_wide_channels"])
@@ -105,7 +93,8 @@ def test_both_forward_reduction_orders_match_torch(case: str) -> None:
     for flat in (False, True):
         y = torch.empty(p.y_shape, dtype=torch.float64)
         tk.forward(x, w, None, y, *conf, flat=flat)
-        torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12, msg=lambda m: f"flat={flat}: {m}")
+        torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12,
+                                   msg=lambda m, flat=flat: f"flat={flat}: {m}")
 
 
 def _f_conv2d(x, w, b, stride, padding, dilation, groups):
@@ -129,8 +118,8 @@ def test_op_autograd_matches_torch_conv2d_gradients() -> None:
     got = torch.autograd.grad((y * dy).sum(), (x, w, b))
     want = torch.autograd.grad((y_ref * dy).sum(), (x, w, b))
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
-    for name, g, r in zip(("dx", "dw", "db"), got, want):
-        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
+    for name, g, r in zip(("dx", "dw", "db"), got, want, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-12, atol=1e-12, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_op_passes_gradcheck_in_float64() -> None:
@@ -164,7 +153,8 @@ def test_channels_last_input_keeps_its_layout_and_its_values() -> None:
 def test_fake_impl_gives_the_geometry_module_shapes() -> None:
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    p = ConvParams.create((2, 4, 9, 7), (6, 2, 3, 2), stride=(2, 3), padding=((2, 0), (1, 3)), dilation=(1, 2), groups=2)
+    p = ConvParams.create((2, 4, 9, 7), (6, 2, 3, 2), stride=(2, 3), padding=((2, 0), (1, 3)),
+                          dilation=(1, 2), groups=2)
     args = [list(p.stride), [2, 0, 1, 3], list(p.dilation), p.groups]
     with FakeTensorMode():
         x, w = torch.empty(p.x_shape), torch.empty(p.w_shape)
@@ -222,13 +212,15 @@ def test_registration_survives_a_second_import() -> None:
     import implementations.triton_conv as module
 
     importlib.reload(module)
-    y = torch.ops.convcert.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), None, [1, 1], [0, 0, 0, 0], [1, 1], 1)
+    y = torch.ops.convcert.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), None,
+                                  [1, 1], [0, 0, 0, 0], [1, 1], 1)
     assert y.item() == 4.0
 
 
 def test_claims_cpu_under_the_interpreter_and_records_its_environment() -> None:
     impl = Triton()
-    impl.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2), None, ConvParams.create((1, 1, 3, 3), (1, 1, 2, 2)))
+    p = ConvParams.create((1, 1, 3, 3), (1, 1, 2, 2))
+    impl.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 2, 2), None, p)
     env = impl.environment()
     assert "cpu" in impl.devices and "max_pool2d" not in impl.features
     assert env["interpreter"] is True and env["allow_tf32"] is False and env["triton"]
@@ -241,7 +233,8 @@ def test_claims_cpu_under_the_interpreter_and_records_its_environment() -> None:
     size=st.integers(1, 12), pad=st.integers(0, 4), taps=st.integers(1, 5),
     stride=st.integers(1, 4), dilation=st.integers(1, 4),
 )
-def test_stride_phases_give_each_input_pixel_exactly_the_taps_that_reach_it(size, pad, taps, stride, dilation) -> None:
+def test_stride_phases_give_each_input_pixel_exactly_the_taps_that_reach_it(size, pad, taps, stride,
+                                                                            dilation) -> None:
     seen = {}
     for first, count, tap0, step, n in tk.stride_phases(size, pad, taps, stride, dilation):
         for i in range(first, first + stride * count, stride):

@@ -73,9 +73,11 @@ def test_compiled_kernels_match_torch_on_cuda() -> None:
         import implementations.triton_conv  # registers torch.ops.convcert.*
         torch.backends.cudnn.allow_tf32 = False
         torch.manual_seed(0)
-        for dtype, tol in ((torch.float16, 2e-2), (torch.bfloat16, 1e-1), (torch.float32, 1e-4), (torch.float64, 1e-10)):
+        for dtype, tol in ((torch.float16, 2e-2), (torch.bfloat16, 1e-1), (torch.float32, 1e-4),
+                           (torch.float64, 1e-10)):
             for fmt in (torch.contiguous_format, torch.channels_last):
-                x = torch.randn(4, 32, 17, 15, device="cuda", dtype=dtype).to(memory_format=fmt).requires_grad_()
+                x = torch.randn(4, 32, 17, 15, device="cuda", dtype=dtype).to(memory_format=fmt)
+                x.requires_grad_()
                 w = torch.randn(48, 16, 3, 3, device="cuda", dtype=dtype, requires_grad=True)
                 y = torch.ops.convcert.conv2d(x, w, None, [2, 1], [1, 0, 2, 1], [1, 2], 2)
                 y_ref = F.conv2d(F.pad(x.double(), (2, 1, 1, 0)), w.double(), None, (2, 1), 0, (1, 2), 2)

@@ -1,4 +1,7 @@
-"""Comparisons on the results frame: speedups, best and worst, regressions against a saved run."""
+"""Rankings on the results frame: speedups over a baseline implementation, best and worst.
+
+(The regression gate against a saved run is :mod:`reports.gate`.)
+"""
 
 from __future__ import annotations
 
@@ -21,14 +24,15 @@ def choose_baseline(results: pd.DataFrame, requested: str | None) -> str | None:
 def add_speedups(results: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     """``speedup``: baseline median / this median, same machine, device, dtype, workload, pass.
 
-    Only results whose answer was right take part; a wrong or failed one has no speedup.
+    The baseline is its implementation's fastest layout of the comparison. Only results
+    whose answer was right take part; a wrong or failed one has no speedup.
     """
     out = results.copy()
     out["speedup"] = float("nan")
     if baseline is None or out.empty:
         return out
     ok = out["status"] == "ok"
-    base = out[ok & (out["impl"] == baseline)].set_index(KEY)["median_ms"]
+    base = out[ok & (out["impl"] == baseline)].groupby(KEY)["median_ms"].min()
     joined = out[KEY].merge(base.rename("base_ms").reset_index(), on=KEY, how="left")
     out["speedup"] = (joined["base_ms"].to_numpy() / out["median_ms"].to_numpy())
     out.loc[~ok, "speedup"] = float("nan")
@@ -46,23 +50,3 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
         out.loc[group["median_ms"].idxmin(), "rank"] = "best"
         out.loc[group["median_ms"].idxmax(), "rank"] = "worst"
     return out
-
-
-def regressions(current: pd.DataFrame, baseline: pd.DataFrame, threshold_pct: float) -> pd.DataFrame:
-    """Benchmarks slower than the saved run by more than ``threshold_pct``, or newly wrong.
-
-    Matched on implementation, device, dtype, workload and pass (not machine: a saved run
-    is usually from the same machine under another name or date).
-    """
-    if threshold_pct < 0:
-        raise ValueError(f"--threshold {threshold_pct}: must be >= 0 (percent)")
-    key = ["impl", "device", "dtype", "workload", "pass"]
-    cols = key + ["median_ms", "status"]
-    merged = current[cols].merge(baseline[cols], on=key, suffixes=("", "_baseline"))
-    merged["change_pct"] = 100 * (merged["median_ms"] / merged["median_ms_baseline"] - 1)
-    slower = merged["change_pct"] > threshold_pct
-    broke = (merged["status"] != "ok") & (merged["status_baseline"] == "ok")
-    out = merged[slower | broke].copy()
-    out["why"] = ["answer became " + s if b else f"{c:+.1f}% > {threshold_pct:g}%"
-                  for s, b, c in zip(out["status"], broke[slower | broke], out["change_pct"])]
-    return out.reset_index(drop=True)

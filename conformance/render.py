@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from implementations.dtypes import DTYPES
+
 #: One symbol per status in the compact matrix cells.
 SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "unsupported": "U", "not run": "–"}
 LEGEND = ("✓ pass · ✗ fail · U every case unsupported (a claimed feature that never ran fails) · "
           "– not run (needs an unclaimed feature) · · not claimed")
-ORDER = ("float64", "float32", "float16", "bfloat16")
 HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
        "The error ratio is max |found - expected| / bound, where the bound is "
        "`conformance.tolerance.error_bound`: gamma(L+1) * sum|terms| for a sum of L terms at the "
@@ -68,15 +69,15 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         f"- reduced precision declared: {impl.get('reduced_precision') or 'none'}",
         f"- certified on: devices {', '.join(cert['devices'])}; dtypes {', '.join(cert['dtypes'])}; "
         f"cases: {cert['selection']}",
-        f"- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
+        "- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
         f"- started {cert['started']} UTC, took {cert['seconds']} s",
-        f"- environment: " + ", ".join(f"{k} {v}" for k, v in cert["environment"].items()),
+        "- environment: " + ", ".join(f"{k} {v}" for k, v in cert["environment"].items()),
         "",
         "Cells: status (worst error ratio; cases passed ✓ and failed ✗). " + HOW,
     ]
     for device in cert["devices"]:
         grid = _feature_grid(cert, device)
-        dtypes = [d for d in ORDER if d in cert["dtypes"]]
+        dtypes = [d for d in DTYPES if d in cert["dtypes"]]
         lines += ["", f"## Features on {device}", "",
                   "| feature | " + " | ".join(dtypes) + " |",
                   "| --- | " + " | ".join("---" for _ in dtypes) + " |"]
@@ -110,7 +111,8 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += ["| probe | " + " | ".join(cert["findings"]) + " |",
                   "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
         for k in keys:
-            lines.append(f"| {k} | " + " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values()) + " |")
+            cells = " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values())
+            lines.append(f"| {k} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -134,7 +136,8 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         "| --- | " + " | ".join("---" for _ in ok) + " |",
     ]
     for feature in matrix["features"]:
-        lines.append(f"| {feature} | " + " | ".join(f"`{_compact(i['features'][feature], dtypes)}`" for i in ok) + " |")
+        row = " | ".join(f"`{_compact(i['features'][feature], dtypes)}`" for i in ok)
+        lines.append(f"| {feature} | {row} |")
     lines += ["", "## Worst error ratio per dtype (over every claimed feature; <= 1 passes)", "",
               "| implementation | " + " | ".join(dtypes) + " | failures | time (s) |",
               "| --- | " + " | ".join("---" for _ in dtypes) + " | --- | --- |"]
@@ -153,12 +156,16 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         for p in probes:
             lines.append(f"| {p} | " + " | ".join(_md_escape(i["findings"].get(p, "")) for i in ok) + " |")
     lines += ["", "## Environment", ""]
-    lines += [f"- {i['name']}: " + ", ".join(f"{k} {v}" for k, v in i.get("environment", {}).items()) for i in ok]
+    lines += [f"- {i['name']}: " + ", ".join(f"{k} {v}" for k, v in i.get("environment", {}).items())
+              for i in ok]
     lines += ["", HOW]
     return "\n".join(lines) + "\n"
 
 
-_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "unsupported": "#f4dca0", "not run": "#e8e8e8", "not claimed": "#ffffff"}
+_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "unsupported": "#f4dca0", "not run": "#e8e8e8",
+          "not claimed": "#ffffff"}
+_STYLE = ("body{font-family:sans-serif} table{border-collapse:collapse} "
+          "td,th{border:1px solid #999;padding:2px 6px;text-align:center}")
 
 
 def matrix_html(matrix: dict[str, Any]) -> str:
@@ -166,7 +173,8 @@ def matrix_html(matrix: dict[str, Any]) -> str:
     dtypes = matrix["dtypes"]
     ok = [i for i in matrix["implementations"] if i["available"]]
     e = html.escape
-    head = "".join(f'<th colspan="{len(dtypes)}">{e(i["name"])} ({"PASS" if i["passed"] else "FAIL"})</th>' for i in ok)
+    head = "".join(f'<th colspan="{len(dtypes)}">{e(i["name"])} ({"PASS" if i["passed"] else "FAIL"})</th>'
+                   for i in ok)
     sub = "".join(f"<th>{e(d)}</th>" for _ in ok for d in dtypes)
     rows = []
     for feature in matrix["features"]:
@@ -182,13 +190,17 @@ def matrix_html(matrix: dict[str, Any]) -> str:
     finding_rows = "".join(
         f"<tr><th>{e(p)}</th>" + "".join(f"<td>{e(i['findings'].get(p, ''))}</td>" for i in ok) + "</tr>"
         for p in probes)
-    missing = "".join(f"<li>{e(i['name'])}: {e(i['reason'])}</li>" for i in matrix["implementations"] if not i["available"])
+    missing = "".join(f"<li>{e(i['name'])}: {e(i['reason'])}</li>"
+                      for i in matrix["implementations"] if not i["available"])
+    summary = (f"Generated {e(matrix['generated'])} UTC in {matrix['seconds']} s; "
+               f"{matrix['cases']} cases per dtype ({e(matrix['selection'])}). {e(LEGEND)}. "
+               "Hover a cell for its worst error ratio.")
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>convcert conformance matrix ({e(matrix['device'])})</title>
-<style>body{{font-family:sans-serif}} table{{border-collapse:collapse}} td,th{{border:1px solid #999;padding:2px 6px;text-align:center}}</style>
+<style>{_STYLE}</style>
 </head><body>
 <h1>Conformance matrix ({e(matrix['device'])})</h1>
-<p>Generated {e(matrix['generated'])} UTC in {matrix['seconds']} s; {matrix['cases']} cases per dtype ({e(matrix['selection'])}). {e(LEGEND)}. Hover a cell for its worst error ratio.</p>
+<p>{summary}</p>
 <table><tr><th rowspan="2">feature</th>{head}</tr><tr>{sub}</tr>{''.join(rows)}</table>
 <h2>NaN and Inf (findings, not verdicts)</h2>
 <table><tr><th>probe</th>{''.join(f'<th>{e(i["name"])}</th>' for i in ok)}</tr>{finding_rows}</table>

@@ -6,17 +6,19 @@ float16 and bfloat16, so one float64 reference serves every dtype.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable
-
-import zlib
+from typing import Any
 
 import numpy as np
 
 from implementations import Implementation, registry
+from implementations.dtypes import numpy_dtype
 from implementations.geometry import ConvParams
 
+from .layouts import NCHW, converter
 from .workloads import Layer, Workload
 
 #: Below this much work (FLOPs or window elements) the naive loops are the reference;
@@ -29,29 +31,22 @@ REFERENCE_MAX_FLOPS = 8e9
 
 @dataclass(frozen=True)
 class Case:
-    """One benchmark: implementation x device x dtype x workload x pass."""
+    """One benchmark: implementation x device x dtype x layout x workload x pass."""
 
     impl: str
     device: str
     dtype: str
     workload: Workload
     pass_: str
+    layout: str = NCHW
 
     @property
     def id(self) -> str:
-        return f"{self.impl}-{self.device}-{self.dtype}-{self.workload.name}-{self.pass_}"
+        return f"{self.impl}-{self.device}-{self.dtype}-{self.layout}-{self.workload.name}-{self.pass_}"
 
     @property
     def operation(self) -> str:
         return self.workload.op + ("_backward" if self.pass_ == "backward" else "")
-
-
-def numpy_dtype(name: str) -> Any:
-    if name == "bfloat16":
-        import ml_dtypes
-
-        return ml_dtypes.bfloat16
-    return np.dtype(name)
 
 
 @lru_cache(maxsize=4)
@@ -60,7 +55,7 @@ def inputs(workload: Workload) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(zlib.crc32(workload.name.encode()))
     p = workload.params
 
-    def grid(shape):
+    def grid(shape: tuple[int, ...]) -> np.ndarray:
         return rng.integers(-64, 65, size=shape).astype(np.float64) / 64
 
     arrays = {"x": grid(p.x_shape), "dy": grid(p.y_shape)}
@@ -70,12 +65,14 @@ def inputs(workload: Workload) -> dict[str, np.ndarray]:
     return arrays
 
 
-def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple:
+def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple[Any, ...]:
     """Positional arguments of the operation, in contract order."""
     if workload.op == "conv2d":
         third = arrays["b"] if pass_ == "forward" else arrays["dy"]
         return (arrays["x"], arrays["w"], third, workload.params)
-    return (arrays["x"], workload.params) if pass_ == "forward" else (arrays["x"], arrays["dy"], workload.params)
+    if pass_ == "forward":
+        return (arrays["x"], workload.params)
+    return (arrays["x"], arrays["dy"], workload.params)
 
 
 def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) -> Callable[[], Any]:
@@ -86,14 +83,16 @@ def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) 
 
 
 def place(impl: Implementation, case: Case) -> dict[str, Any]:
-    """The case's inputs cast to its dtype and moved to its device (before any timing)."""
+    """The case's inputs cast to its dtype, moved to its device and laid out in its layout
+    (before any timing)."""
     dtype = numpy_dtype(case.dtype)
-    placed = {k: impl.to_device(v.astype(dtype), case.device) for k, v in inputs(case.workload).items()}
+    lay = converter(case.layout)
+    placed = {k: lay(impl.to_device(v.astype(dtype), case.device)) for k, v in inputs(case.workload).items()}
     impl.synchronize(case.device)
     return placed
 
 
-def outputs_of(result: Any) -> tuple:
+def outputs_of(result: Any) -> tuple[Any, ...]:
     return tuple(result) if isinstance(result, (tuple, list)) else (result,)
 
 

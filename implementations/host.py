@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
-from functools import lru_cache
+from functools import cache
 
 
 def env_flag(name: str) -> bool:
@@ -12,7 +12,7 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-@lru_cache(maxsize=None)
+@cache
 def cpu_name() -> str:
     """The CPU model (``/proc/cpuinfo``'s model name where there is one)."""
     try:

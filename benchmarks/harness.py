@@ -1,0 +1,347 @@
+"""The benchmark harness: plans the cases, runs each one, records results as they finish.
+
+:class:`Run` is a pytest plugin: pytest-benchmark's ``benchmark`` fixture times the
+steady state (``benchmark.pedantic``); everything else (first call, budget, reference
+check, memory, metrics, storage) lives here and in the modules it calls, so that the
+pytest glue in ``benchmarks/pytest_suite.py`` stays a few lines.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+
+from implementations import Implementation, Unsupported
+from implementations.geometry import ConvParams
+
+from . import checking, environment, layouts, measure, stats, timers
+from . import timed_cases as tc
+from .records import BenchmarkResult, SkippedCase, TaskSpec, Timing
+from .storage import ResultFile
+from .timed_cases import Case
+from .workloads import PASSES, Profile
+
+
+@dataclass
+class Budget:
+    """Estimated seconds an (implementation, device, dtype) may still spend."""
+
+    limit_s: float
+    spent_s: float = 0.0
+
+    def allows(self, cost_s: float) -> bool:
+        return self.spent_s + cost_s <= self.limit_s
+
+
+#: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
+PROBE_MIN_S = 0.005
+PROBE_MAX_BATCH = 64
+#: Seconds to wait when the next implementation starts, for the previous one's thread
+#: pools to stop spinning.
+SETTLE_S = 1.0
+
+
+class Skip(Exception):
+    """A case that will not be timed, with the reason recorded in the result file."""
+
+
+@dataclass(eq=False)  # pytest registers the instance as a plugin: it must stay hashable
+class Run:
+    profile: Profile
+    impls: dict[str, Implementation]
+    devices: tuple[str, ...]
+    dtypes: tuple[str, ...]
+    result_file: ResultFile
+    console: Any = None
+    cold_cache: bool = False
+    #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
+    dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    cases: list[Case] = field(default_factory=list)
+    _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
+    _rates: dict[tuple[str, ...], float] = field(default_factory=dict)
+    _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _bandwidths: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _bound: dict[tuple[str, str], Implementation] = field(default_factory=dict)
+    _done: int = 0
+    _last_impl: str = ""
+
+    def __post_init__(self) -> None:
+        # Implementation-major order: frameworks keep thread pools that spin after a call
+        # and slow down another framework's pool by orders of magnitude on a small machine;
+        # one implementation at a time, with a pause between them, keeps them apart.
+        self.cases = [
+            Case(name, device, dtype, workload, pass_, layout)
+            for name, impl in self.impls.items()
+            for device in self.devices
+            for layout in _layouts(impl, device)
+            for dtype in self.dtypes
+            if dtype in self.dtype_limits.get(name, self.dtypes)
+            for workload in self.profile.workloads
+            for pass_ in PASSES
+        ]
+
+    # -- pytest plugin hooks and fixtures --------------------------------------------
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "bench_case" in metafunc.fixturenames:
+            metafunc.parametrize("bench_case", self.cases, ids=[c.id for c in self.cases])
+
+    @pytest.fixture
+    def bench_run(self) -> Run:
+        return self
+
+    # -- one case ---------------------------------------------------------------------
+    def run_case(self, case: Case, benchmark: Any) -> None:
+        """Time one case with pytest-benchmark's fixture and record it (or why not)."""
+        self._done += 1
+        if case.impl != self._last_impl:
+            self._last_impl = case.impl
+            time.sleep(SETTLE_S)
+        try:
+            result = self._measure(case, benchmark)
+        except Skip as skip:
+            self._record_skip(case, str(skip))
+            pytest.skip(str(skip))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            self.result_file.add_result(BenchmarkResult(task_spec(case), "error", _now(), error=reason))
+            self._say(case, f"[red]error[/red] {reason}")
+            raise
+        self.result_file.add_result(result)
+        m = result.timing.summary if result.timing else None
+        verdict = "ok" if result.status == "ok" else f"[red]WRONG[/red] {result.check['detail']}"
+        if m is not None:
+            self._say(case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
+                            f"{result.gflops:8.2f} GFLOP/s  {verdict}")
+
+    def _impl(self, case: Case) -> Implementation:
+        """The case's implementation, holding its arrays in the case's layout."""
+        key = (case.impl, case.layout)
+        if key not in self._bound:
+            self._bound[key] = layouts.bind(self.impls[case.impl], case.layout)
+        return self._bound[key]
+
+    def _measure(self, case: Case, benchmark: Any) -> BenchmarkResult:
+        impl = self._impl(case)
+        self._check_claims(impl, case)
+        estimate = self._estimate(impl, case)
+        rounds_guess = self._rounds(estimate)
+        budget = self._budgets.setdefault((case.impl, case.device, case.dtype), Budget(self.profile.budget_s))
+        if estimate > self.profile.max_call_s:
+            raise Skip(f"estimated {estimate:.1f} s per call (at the rate measured on a small "
+                       f"{case.workload.op}) exceeds the profile's {self.profile.max_call_s} s per call")
+        planned = estimate * (rounds_guess + 3)
+        if not budget.allows(planned):
+            raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/{case.dtype} "
+                       f"would be exceeded (spent {budget.spent_s:.1f} s, this needs about {planned:.1f} s)")
+        tc.reference(tc.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
+        started = time.perf_counter()
+        try:
+            return self._time(impl, case, benchmark)
+        finally:
+            budget.spent_s += time.perf_counter() - started
+
+    def _rounds(self, seconds: float) -> int:
+        p = self.profile
+        return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(seconds, 1e-9))))
+
+    def _time(self, impl: Implementation, case: Case, benchmark: Any) -> BenchmarkResult:
+        wl = case.workload
+        placed = tc.place(impl, case)
+        raw = tc.bound_call(impl, case, placed)
+        call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
+        try:
+            first_s, out = measure.time_once(call)
+        except Unsupported as exc:
+            raise Skip(f"unsupported: {exc.reason}") from None
+        check = self._check(impl, case, out)
+        del out
+        if first_s < 1.0:
+            memory, memory_method = measure.peak_memory(call, case.device, case.impl, _is_torch(placed))
+        else:
+            memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
+
+        rounds = self._rounds(first_s)
+        warmup = 1 if first_s * self.profile.min_rounds < self.profile.target_s else 0
+        benchmark.extra_info.update({"workload": wl.name, "pass": case.pass_, "layout": case.layout})
+        benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        host = Timing(HOST_METHOD, tuple(float(t) for t in benchmark.stats.stats.data))
+        device = None
+        if case.device != "cpu":  # on a GPU the device's own time is the primary figure
+            timer = timers.device_timer(impl, case.device, placed, self.cold_cache)
+            # a round of several calls is already an average: fewer rounds, the same calls
+            device_rounds = max(self.profile.min_rounds, math.ceil(rounds / timer.calls_per_round))
+            device = Timing(timer.method, tuple(timer.times(raw, device_rounds)))
+
+        precision = impl.reduced_precision.get(case.dtype, case.dtype)
+        itemsize = np.dtype(tc.numpy_dtype(case.dtype)).itemsize
+        peak = self._peak(case.device, case.dtype, precision)
+        return BenchmarkResult(
+            task=task_spec(case), status="ok" if check["ok"] else "wrong", finished=_now(),
+            host_time=host, device_time=device, first_call_s=first_s, precision=precision,
+            flops=wl.flops(case.pass_),
+            flops_kind="direct-conv FLOPs" if wl.op == "conv2d" else "window elements",
+            min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"],
+            peak_method=peak["method"],
+            peak_memory_bytes=memory, memory_method=memory_method, check=check,
+            settings={"warmup_rounds": warmup, "rounds": rounds, **_tuning(impl, case.device)},
+        )
+
+    def _check(self, impl: Implementation, case: Case, out: Any) -> dict[str, Any]:
+        """The first call's output ``out`` against its float64 reference; when the timed
+        problem is too big for a float64 reference, a call of the same layer at a smaller batch."""
+        checked = tc.check_workload(case.workload, case.pass_)
+        if checked != case.workload:
+            small = Case(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
+            out = tc.bound_call(impl, small, tc.place(impl, small))()
+        ref = tc.reference(checked, case.pass_)
+        found = tuple(impl.to_numpy(o) for o in tc.outputs_of(out))
+        precision = impl.reduced_precision.get(case.dtype, case.dtype)
+        verdict = checking.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, case.dtype,
+                                       impl.reduced_precision)
+        of = "the timed problem" if checked == case.workload else f"the same layer at batch {checked.batch}"
+        return {**verdict.as_dict(), "reference": ref.source, "precision": precision, "batch": checked.batch,
+                "of": of}
+
+    # -- helpers ----------------------------------------------------------------------
+    def _check_claims(self, impl: Implementation, case: Case) -> None:
+        if case.device not in impl.devices:
+            raise Skip(f"{case.impl} does not run on {case.device} (devices {list(impl.devices)})")
+        if case.dtype not in impl.dtypes:
+            raise Skip(f"{case.impl} does not claim {case.dtype} (dtypes {list(impl.dtypes)})")
+        if case.operation not in impl.features:
+            raise Skip(f"{case.impl} does not claim {case.operation}")
+        p = case.workload.params
+        if isinstance(p, ConvParams) and p.groups > 1 and "groups" not in impl.features:
+            raise Skip(f"{case.impl} does not claim groups (workload has groups={p.groups})")
+
+    def _estimate(self, impl: Implementation, case: Case) -> float:
+        """Seconds one call should take: the case's work at the rate of a small probe.
+
+        The probe's batch doubles until a call takes over :data:`PROBE_MIN_S`, so that a
+        fast implementation is not judged by its fixed per-call overhead; the fastest of
+        a few calls is used, as the least disturbed by other processes.
+        """
+        key = (case.impl, case.device, case.dtype, case.layout, case.operation)
+        if key not in self._rates:
+            batch = 1
+            while True:
+                probe = Case(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
+                             case.pass_, case.layout)
+                placed = tc.place(impl, probe)
+                call = measure.synchronized(tc.bound_call(impl, probe, placed),
+                                            lambda: impl.synchronize(case.device))
+                try:
+                    seconds = measure.min_time(call, 3)
+                except Unsupported as exc:
+                    raise Skip(f"unsupported: {exc.reason}") from None
+                if seconds >= PROBE_MIN_S or batch >= PROBE_MAX_BATCH:
+                    break
+                batch *= 4
+            self._rates[key] = probe.workload.flops(case.pass_) / max(seconds, 1e-9)
+        return case.workload.flops(case.pass_) / self._rates[key]
+
+    def measure_peaks(self) -> None:
+        """GEMM peak and copy bandwidth of every device and precision, before any
+        implementation runs (so no framework's thread pool is spinning while a GEMM is timed)."""
+        for device in self.devices:
+            for dtype in self.dtypes:
+                for precision in {impl.reduced_precision.get(dtype, dtype) for impl in self.impls.values()}:
+                    self._peak(device, dtype, precision)
+
+    def _peak(self, device: str, dtype: str, precision: str) -> dict[str, Any]:
+        tf32 = precision == "tf32" and device == "cuda"  # TF32 is a CUDA tensor-core mode only
+        key = f"{device}/{'tf32' if tf32 else dtype}"
+        if key not in self._peaks:
+            try:
+                self._peaks[key] = measure.gemm_peak(device, dtype, self.profile.gemm_size,
+                                                     "tf32" if tf32 else None)
+            except (ImportError, RuntimeError) as exc:  # CUDA without torch (or without a GPU): no GEMM
+                self._peaks[key] = {"gflops": None, "method": f"not measured: {exc}"}
+            self.result_file.update(peaks=self._peaks)
+        if device not in self._bandwidths:
+            try:
+                self._bandwidths[device] = measure.bandwidth(device, 256 if device == "cuda" else 64)
+            except (ImportError, RuntimeError) as exc:
+                self._bandwidths[device] = {"gbytes_per_s": None, "method": f"not measured: {exc}"}
+            self.result_file.update(bandwidth=self._bandwidths)
+        return self._peaks[key]
+
+    def _record_skip(self, case: Case, reason: str) -> None:
+        self.result_file.add_skip(SkippedCase(task_spec(case), reason))
+        self._say(case, f"[yellow]skipped[/yellow] {reason}")
+
+    def _say(self, case: Case, text: str) -> None:
+        line = (f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} "
+                f"{case.layout} {case.workload.name:<36} {case.pass_:<8} {text}")
+        if self.console is not None:
+            self.console.print(line, highlight=False, soft_wrap=True)
+        else:  # without rich: the same line, its colour markup removed
+            print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
+
+
+HOST_METHOD = "host clock (time.perf_counter via pytest-benchmark) around each call + synchronize"
+
+
+def task_spec(case: Case) -> TaskSpec:
+    """The record of what ``case`` measures."""
+    wl = case.workload
+    p = wl.params
+    return TaskSpec(
+        impl=case.impl, device=case.device, dtype=case.dtype, layout=case.layout, workload=wl.name,
+        network=wl.layer.network, layer=wl.layer.name, op=wl.op, pass_=case.pass_, batch=wl.batch,
+        x_shape=tuple(p.x_shape), w_shape=tuple(p.w_shape) if isinstance(p, ConvParams) else None,
+    )
+
+
+def _layouts(impl: Implementation, device: str) -> tuple[str, ...]:
+    """The layouts to time ``impl`` in on ``device`` (decided by the tensors it places)."""
+    if device not in impl.devices or not impl.dtypes:
+        return (layouts.NCHW,)  # every case will be skipped with the reason
+    sample = impl.to_device(np.zeros((1, 1, 1, 1), tc.numpy_dtype(impl.dtypes[0])), device)
+    return layouts.layouts(impl, device, sample)
+
+
+def _tuning(impl: Implementation, device: str) -> dict[str, Any]:
+    """Autotuning flags in force for this result (cuDNN's benchmark mode for torch on CUDA)."""
+    flag = getattr(impl, "cudnn_benchmark", None)
+    return {"cudnn_benchmark": flag} if device == "cuda" and flag is not None else {}
+
+
+def _is_torch(placed: dict[str, Any]) -> bool:
+    return any(type(v).__module__.startswith("torch") for v in placed.values())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def header(profile: Profile, impls: dict[str, Implementation], devices: tuple[str, ...] | list[str],
+           dtypes: tuple[str, ...] | list[str], machine: str, command: str,
+           cold_cache: bool = False) -> dict[str, Any]:
+    """The run-level fields of a result file: what, where, with which versions."""
+    env = environment.collect(tuple(devices))
+    return {
+        "machine": machine or env["hostname"],
+        "profile": profile.name,
+        "command": command,
+        "started": _now(),
+        "environment": env,
+        "implementations": {name: impl.describe() for name, impl in impls.items()},
+        "devices": list(devices),
+        "dtypes": list(dtypes),
+        "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds,
+                     "max_rounds": profile.max_rounds, "max_call_s": profile.max_call_s,
+                     "budget_s": profile.budget_s, "noise_threshold": stats.NOISE_THRESHOLD,
+                     "timer": HOST_METHOD,
+                     "device_timer": "on a GPU: CUDA events (torch tensors), else amortised calls",
+                     "cold_cache": cold_cache},
+        "peaks": {},
+        "bandwidth": {},
+    }
