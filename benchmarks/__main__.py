@@ -1,6 +1,8 @@
 """``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...]
 [--cold-cache] [--out DIR] [--shapes FILE]``.
 
+``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
+
 Times every available implementation (or those named) on the profile's workloads with
 pytest-benchmark and writes one JSON result file, its name unique to the run, under
 ``--out`` (default ``results/``).
@@ -24,6 +26,7 @@ from typing import Any
 from implementations import Implementation, registry
 from implementations.geometry import DTYPES
 
+from . import cudnn_comparison
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
@@ -152,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
+    cudnn_comparison.add_arguments(sub.add_parser(
+        "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
     args = parser.parse_args(argv)
+    if args.command == "triton-vs-cudnn":
+        return cudnn_comparison.main(args)
     return run(args)
 
 

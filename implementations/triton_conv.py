@@ -10,7 +10,8 @@ Importing this module registers three operators with ``torch.library`` (once per
   implicit GEMM of its own (see ``triton_kernels``); the autograd formula calls them.
 
 ``stride`` and ``dilation`` are ``[h, w]``; ``padding`` is ``[top, bottom, left, right]``.
-CUDA tensors run the compiled, autotuned kernels; CPU tensors run the same kernels on the
+CUDA tensors run the compiled kernels (tiles by size, or autotuned once and cached on disk: see
+``triton_tuning``); CPU tensors run the same kernels on the
 Triton interpreter (slow: meant for CI and debugging). Double backward is not supported.
 """
 

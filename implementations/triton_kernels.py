@@ -9,37 +9,37 @@ taps that fall into the padding. Per group ``g`` (``Cg = C / groups``, ``Kg = K 
   ``oh = (ih+pt-r*dh)/sh`` must be a whole number inside the output (likewise ``ow``);
   split by stride phase so that each launch runs only the taps that reach its pixels
 - weight:   ``dw[k, c, r, s]   = sum_{(n,oh,ow)} dy[n, k, oh, ow] * x[n, c, oh*sh-pt+r*dh, ...]``
-  split over the reduction (split-K) into a float32 workspace that the caller sums.
+  split over the reduction (split-K) into float32 partials that ``_sum_splits`` adds in
+  a fixed order (deterministic, no atomics).
+- pointwise (1x1, stride 1, unpadded, one group): all three are plain GEMMs over the
+  (N*H*W, C) pixel rows of channels-last tensors (``_gemm``).
 
 Every GEMM accumulates in float32 (float64 for float64 inputs). float64 has no portable
 ``tl.dot`` lowering on NVIDIA GPUs, so float64 multiplies with a broadcast-and-sum
-(``FMA=True``), which every backend and the interpreter run.
+(``FMA=True``), which every backend and the interpreter run. Output tiles run in grouped
+order (``_tile_coords``) so that programs running together share operand tiles in L2.
 
-Kernels are built on first use, compiled and autotuned over a handful of block shapes keyed
-on the problem shape, or, when this process's triton was imported with
-``TRITON_INTERPRET=1``, interpreted (CPU tensors, slow) with one small block shape. The
-choice follows how triton itself was built (see ``interpreting``), not the variable's
-current value, so kernel and library never disagree.
+Kernels are built on first use, compiled or, when this process's triton was imported with
+``TRITON_INTERPRET=1``, interpreted (CPU tensors, slow). The choice follows how triton
+itself was built (see ``interpreting``), not the variable's current value, so kernel and
+library never disagree. Which tile a launch uses (heuristic for small problems, autotuned
+and cached on disk for large ones) is ``triton_tuning``'s decision.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Callable
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import triton
 import triton.language as tl
 
-#: Arguments the autotuner keys on: the problem shape, plus per kernel the output layout
-#: (its channel stride) or the split-K factor (triton adds the tensor dtypes itself).
-_SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "Cg", "Kg"]
-TUNING_KEYS = {
-    "forward": _SHAPE_KEY + ["syk"],
-    "backward_input": _SHAPE_KEY + ["sxc"],
-    "backward_weight": _SHAPE_KEY + ["SPLIT"],
-}
+from .triton_tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits
 
 
 @triton.jit
@@ -54,6 +54,17 @@ def _mma(a, b, acc, PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.const
     return acc
 
 
+@triton.jit
+def _tile_coords(pid, num_m, num_n, GROUP_M: tl.constexpr):
+    """(row tile, column tile) of program ``pid`` in grouped order: ``GROUP_M`` row tiles
+    sweep every column tile before the next rows start, so the rows and columns that
+    programs running together read are still in L2 (triton's matmul tutorial order)."""
+    per_group = GROUP_M * num_n
+    first_m = (pid // per_group) * GROUP_M
+    size_m = tl.minimum(num_m - first_m, GROUP_M)
+    return first_m + (pid % per_group) % size_m, (pid % per_group) // size_m
+
+
 def _conv_fwd(
     x, w, bias, y,
     N, C, H, W, K, R, S, OH, OW,
@@ -61,17 +72,20 @@ def _conv_fwd(
     sxn, sxc, sxh, sxw, swk, swc, swr, sws, syn, syk, syh, syw,
     HAS_BIAS: tl.constexpr, FLAT: tl.constexpr,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
-    """One (BLOCK_M output pixels) x (BLOCK_N output channels) tile of group program_id(2).
+    """One (BLOCK_M output pixels) x (BLOCK_N output channels) tile of group program_id(2),
+    tile program_id(0) in grouped order.
 
     The reduction runs tap by tap over BLOCK_K channels at a time (contiguous channel
     loads), or, with ``FLAT`` (few channels per group: an RGB stem, depthwise), over the
     flattened (r, s, c) index, so that a reduction tile is not mostly empty channels.
     """
     g = tl.program_id(2)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    num_m = tl.cdiv(N * OH * OW, BLOCK_M)
+    pid_m, pid_n = _tile_coords(tl.program_id(0), num_m, tl.cdiv(Kg, BLOCK_N), GROUP_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     m_ok = offs_m < N * OH * OW
     n_ok = offs_n < Kg
@@ -123,7 +137,7 @@ def _conv_bwd_input(
     h0, HQ, r0, RSTEP, NR, w0, WQ, s0, SSTEP, NS,
     sdn, sdk, sdh, sdw, swk, swc, swr, sws, sxn, sxc, sxh, sxw,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """One (BLOCK_M input pixels) x (BLOCK_N input channels) tile of dx for group program_id(2),
     over the input pixels of one stride phase.
@@ -135,8 +149,10 @@ def _conv_bwd_input(
     divisibility masks; stride 1 is the single phase ``h0 = 0, RSTEP = 1, NR = R``.
     """
     g = tl.program_id(2)
-    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    num_m = tl.cdiv(N * HQ * WQ, BLOCK_M)
+    pid_m, pid_n = _tile_coords(tl.program_id(0), num_m, tl.cdiv(Cg, BLOCK_N), GROUP_M)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     m_ok = offs_m < N * HQ * WQ
     n_ok = offs_n < Cg
@@ -178,22 +194,22 @@ def _conv_bwd_weight(
     sh, sw, pt, pl, dh, dw, Cg, Kg, SPLIT,
     sdn, sdk, sdh, sdw, sxn, sxc, sxh, sxw,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
 ):
     """One (BLOCK_M out channels) x (BLOCK_N in channels) tile of tap program_id(1) of dw.
 
     program_id(2) = group * SPLIT + split; split ``i`` reduces its own slice of the
-    N*OH*OW output pixels into ``ws[i]`` (float32, contiguous (SPLIT, K, Cg, R, S)).
+    N*OH*OW output pixels into ``ws[i]`` (contiguous (SPLIT, K, Cg, R, S): float32
+    partials that :func:`_sum_splits` adds in a fixed order, or dw itself when SPLIT = 1).
     """
-    n_tiles = tl.cdiv(Cg, BLOCK_N)
-    pid = tl.program_id(0)
+    pid_m, pid_n = _tile_coords(tl.program_id(0), tl.cdiv(Kg, BLOCK_M), tl.cdiv(Cg, BLOCK_N), GROUP_M)
     rs = tl.program_id(1)
     g = tl.program_id(2) // SPLIT
     split = tl.program_id(2) % SPLIT
     r = rs // S
     s = rs % S
-    offs_m = (pid // n_tiles) * BLOCK_M + tl.arange(0, BLOCK_M)
-    offs_n = (pid % n_tiles) * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     m_ok = offs_m < Kg
     n_ok = offs_n < Cg
     dy_chan = dy + (g * Kg + offs_m).to(tl.int64) * sdk
@@ -228,36 +244,96 @@ def _conv_bwd_weight(
     tl.store(out, acc.to(ws.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
 
 
+def _gemm(
+    a, b, c, bias,
+    M, N, K, SPLIT, sam, sak, sbk, sbn, scs, scm, scn,
+    HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
+    GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):
+    """``c[split] = a[:, ks] @ b[ks, :]`` (+ ``bias``) for the reduction slice ``ks`` of
+    split program_id(1): a plain GEMM for pointwise (1x1, stride 1, unpadded, ungrouped)
+    convolutions, whose pixels are the rows of channels-last tensors. No pixel index
+    arithmetic and no padding masks; tile program_id(0) in grouped order.
+    """
+    pid_m, pid_n = _tile_coords(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
+    split = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    m_ok = offs_m < M
+    n_ok = offs_n < N
+    a_rows = a + offs_m.to(tl.int64)[:, None] * sam
+    b_cols = b + offs_n.to(tl.int64)[None, :] * sbn
+    per_split = tl.cdiv(tl.cdiv(K, SPLIT), BLOCK_K) * BLOCK_K
+    k_lo = split * per_split
+    k_hi = tl.minimum(k_lo + per_split, K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
+    for k0 in range(k_lo, k_hi, BLOCK_K):
+        kk = (k0 + tl.arange(0, BLOCK_K)).to(tl.int64)
+        k_ok = kk < k_hi
+        x = tl.load(a_rows + kk[None, :] * sak, mask=m_ok[:, None] & k_ok[None, :], other=0.0)
+        y = tl.load(b_cols + kk[:, None] * sbk, mask=k_ok[:, None] & n_ok[None, :], other=0.0)
+        acc = _mma(x, y, acc, PRECISION, FMA, UPCAST, ACC)
+    if HAS_BIAS:
+        acc += tl.load(bias + offs_n, mask=n_ok, other=0.0).to(ACC)[None, :]
+    out = c + split.to(tl.int64) * scs + offs_m.to(tl.int64)[:, None] * scm
+    out += offs_n.to(tl.int64)[None, :] * scn
+    tl.store(out, acc.to(c.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
+
+
+def _sum_splits(ws, out, NUMEL, SPLIT, BLOCK: tl.constexpr):
+    """``out = ws[0] + ws[1] + ... + ws[SPLIT-1]``, added in that order, then cast to out's
+    dtype: the split-K partials reduce to the same bits on every run (no atomics)."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    ok = offs < NUMEL
+    src = ws + offs
+    acc = tl.load(src, mask=ok, other=0.0)
+    for _ in range(1, SPLIT):
+        src += NUMEL
+        acc += tl.load(src, mask=ok, other=0.0)
+    tl.store(out + offs, acc.to(out.dtype.element_ty), mask=ok)
+
+
 KERNELS: dict[str, Callable[..., None]] = {
     "forward": _conv_fwd,
     "backward_input": _conv_bwd_input,
     "backward_weight": _conv_bwd_weight,
+    "gemm": _gemm,
+    "sum_splits": _sum_splits,
 }
 
+#: Arguments the autotuner keys on: the problem shape, plus per kernel the output layout
+#: (its channel stride), the split-K factor or the operands' strides (triton adds the
+#: tensor dtypes itself).
+_SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "Cg", "Kg"]
+TUNING_KEYS = {
+    "forward": _SHAPE_KEY + ["syk"],
+    "backward_input": _SHAPE_KEY + ["sxc"],
+    "backward_weight": _SHAPE_KEY + ["SPLIT"],
+    "gemm": ["M", "N", "K", "SPLIT", "sam", "sak", "sbk", "sbn", "scm"],
+}
 
-def _cfg(bm: int, bn: int, bk: int, warps: int, stages: int) -> triton.Config:
-    return triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk}, num_warps=warps, num_stages=stages)
-
-
-#: Candidate tiles on a GPU: tensor-core shapes for fp16/bf16/fp32, small FMA tiles for fp64.
-GPU_CONFIGS: dict[bool, list[triton.Config]] = {
+#: Candidate tiles on a GPU: tensor-core shapes for fp16/bf16/fp32 (BLOCK_K 64 with 3-4
+#: stages and 8 warps suit Hopper), small FMA tiles for fp64. Tiles whose pipeline would
+#: not fit in shared memory for the dtype are pruned before timing.
+GPU_TILES: dict[bool, list[Tile]] = {
     False: [
-        _cfg(128, 256, 32, 8, 3),
-        _cfg(256, 128, 32, 8, 3),
-        _cfg(128, 128, 32, 8, 3),
-        _cfg(128, 128, 64, 8, 3),
-        _cfg(128, 64, 32, 4, 4),
-        _cfg(64, 128, 32, 4, 4),
-        _cfg(256, 64, 64, 8, 3),  # 64 output channels (ResNet stage 2): whole-K tiles
-        _cfg(128, 64, 64, 4, 3),
-        _cfg(64, 64, 64, 4, 3),
-        _cfg(64, 32, 32, 4, 4),
+        Tile(128, 256, 64, 8, 3),
+        Tile(256, 128, 64, 8, 3),
+        Tile(128, 128, 64, 8, 4),
+        Tile(128, 128, 64, 8, 3),
+        Tile(128, 128, 32, 8, 4),
+        Tile(256, 64, 64, 8, 3),  # 64 output channels (ResNet stage 2): whole-K tiles
+        Tile(128, 64, 64, 4, 4),
+        Tile(64, 128, 64, 4, 4),
+        Tile(128, 64, 32, 4, 4),
+        Tile(64, 64, 64, 4, 3),
+        Tile(64, 32, 32, 4, 4),
     ],
-    True: [_cfg(32, 32, 8, 4, 2), _cfg(64, 32, 8, 4, 2), _cfg(32, 64, 8, 4, 2)],
+    True: [FMA_TILE, Tile(64, 32, 8, 4, 2), Tile(32, 64, 8, 4, 2)],
 }
-#: The interpreter runs every program in Python: one small tile, nothing to tune. 16 is the
-#: smallest block ``tl.dot`` accepts.
-INTERPRETER_CONFIG = _cfg(32, 16, 16, 1, 1)
+#: Tile rows swept together in grouped order (see ``_tile_coords``).
+GROUP_M = 8
 
 
 def interpreting() -> bool:
@@ -272,35 +348,139 @@ def interpreting() -> bool:
     return not isinstance(tl.zeros, JITFunction)
 
 
-_LAUNCHERS: dict[tuple[str, bool], Any] = {}
+# -- choosing tiles and launching --------------------------------------------------------
+
+_JITTED: dict[tuple[str, bool], Any] = {}
+_TUNERS: dict[tuple[str, bool], Any] = {}
+_TUNED: dict[tuple[Any, ...], Tile] = {}
+#: Launches so far per (kernel, tile source): which path each took (see ``triton_tuning``).
+LAUNCHES: Counter[tuple[str, str]] = Counter()
+#: The tile of each kernel's latest launch, and where it came from.
+LAST: dict[str, str] = {}
+_CHOSEN: dict[str, dict[str, str]] = {}
 
 
-def launcher(kind: str, fma: bool) -> Any:
-    """The launchable kernel ``kind``: autotuned when compiled, one small tile when interpreted."""
-    key = (kind, fma)
-    if key not in _LAUNCHERS:
+#: Kernel arguments that are tensors (pointers); every other non-constexpr one is an int.
+POINTER_ARGS = frozenset({"x", "w", "bias", "y", "dy", "dx", "ws", "a", "b", "c", "out"})
+
+
+def int_args(kind: str) -> list[str]:
+    """The integer (shape and stride) arguments of kernel ``kind``."""
+    params = inspect.signature(KERNELS[kind]).parameters.values()
+    return [p.name for p in params if p.name not in POINTER_ARGS and "constexpr" not in str(p.annotation)]
+
+
+def jitted(kind: str, generic: bool = False) -> Any:
+    """Kernel ``kind`` built for this process: compiled, or interpreted (CPU tensors).
+
+    ``generic``: compiled without triton's specialisation of integer arguments (equal to
+    1, multiples of 16), so that one binary serves every shape. Tiny (launch-bound)
+    problems lose nothing by it, and a certification over hundreds of tiny shapes compiles
+    each kernel a few times instead of once per shape class.
+    """
+    key = (kind, generic and not interpreting())
+    if key not in _JITTED:
         fn = KERNELS[kind]
         if interpreting():
             from triton.runtime.interpreter import InterpretedFunction
 
-            _LAUNCHERS[key] = triton.autotune([INTERPRETER_CONFIG], key=[])(InterpretedFunction(fn))
+            _JITTED[key] = InterpretedFunction(fn)
         else:
             from triton.runtime.jit import JITFunction
 
-            _LAUNCHERS[key] = triton.autotune(GPU_CONFIGS[fma], key=TUNING_KEYS[kind])(JITFunction(fn))
-    return _LAUNCHERS[key]
+            _JITTED[key] = JITFunction(fn, do_not_specialize=int_args(kind) if generic else None)
+    return _JITTED[key]
+
+
+def _prune(configs: list[Any], named_args: dict[str, Any], **_: Any) -> list[Any]:
+    """Drop tiles whose pipeline needs more shared memory than the GPU has."""
+    itemsize = next(v.element_size() for v in named_args.values() if isinstance(v, torch.Tensor))
+    kept = [c for c in configs if fits(Tile.from_config(c), itemsize)]
+    return kept or configs[-1:]
+
+
+def tuner(kind: str, fma: bool) -> Any:
+    """triton's autotuner over :data:`GPU_TILES` for kernel ``kind`` (compiled mode only)."""
+    if (kind, fma) not in _TUNERS:
+        configs = [t.config() for t in GPU_TILES[fma]]
+        _TUNERS[kind, fma] = triton.autotune(configs, key=TUNING_KEYS[kind],
+                                             prune_configs_by={"early_config_prune": _prune})(jitted(kind))
+    return _TUNERS[kind, fma]
+
+
+def _layout(t: torch.Tensor) -> str:
+    if t.is_contiguous():
+        return "contiguous"
+    channels_last = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+    return "channels_last" if channels_last else "strided"
+
+
+def cache_key(kind: str, fma: bool, shape: Sequence[int], tensors: Sequence[torch.Tensor],
+              precision: str) -> dict[str, Any]:
+    """What an autotuned tile depends on: kernel, shape, dtypes, layout, GPU, Triton."""
+    device = tensors[0].device
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {
+        "kernel": f"{kind}/{'fma' if fma else 'dot'}",
+        "shape": [int(v) for v in shape],
+        "dtypes": [str(t.dtype).removeprefix("torch.") for t in tensors],
+        "layout": [_layout(t) for t in tensors],
+        "precision": precision,
+        "gpu": gpu,
+        "triton": triton.__version__,
+        "candidates": [str(t) for t in GPU_TILES[fma]],
+    }
+
+
+def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: Sequence[Any],
+            meta: dict[str, Any], gemm: tuple[int, int, int], count: int, shape: Sequence[int],
+            tensors: Sequence[torch.Tensor]) -> None:
+    """Launch ``kind`` with the tile :func:`triton_tuning.choose` picks for a GEMM of
+    ``gemm`` = (M, N, K) sizes, ``count`` of them (groups, taps); ``shape`` and
+    ``tensors`` key the tuning cache."""
+    fma = bool(meta["FMA"])
+    memo = (kind, fma, tuple(shape), *(t.dtype for t in tensors), *(t.stride() for t in tensors),
+            meta["PRECISION"], tensors[0].device)
+
+    def lookup() -> Tile | None:
+        if memo not in _TUNED:
+            found = TileCache().get(cache_key(kind, fma, shape, tensors, meta["PRECISION"]))
+            if found is None:
+                return None
+            _TUNED[memo] = found
+        return _TUNED[memo]
+
+    m, n, k = gemm
+    source, tile = choose(m, n, k * count, fma, interpreting(), lookup)
+    if tile is None:
+        tuned = tuner(kind, fma)
+        tuned[grid](*args, **meta)
+        tile = _TUNED[memo] = Tile.from_config(tuned.best_config)
+        _save(cache_key(kind, fma, shape, tensors, meta["PRECISION"]), tile)
+    else:
+        generic = source == "heuristic" and 2 * m * n * k * count < TINY_FLOPS
+        jitted(kind, generic=generic)[grid](*args, **meta, **tile.meta())
+    LAUNCHES[kind, source] += 1
+    LAST[kind] = f"{tile} ({source})"
+    if source in ("interpreter", "heuristic"):  # few distinct tiles, many shapes: one entry per tile
+        _CHOSEN.setdefault(f"{kind}/{'fma' if fma else 'dot'}", {})[str(tile)] = source
+    else:
+        label = f"M={m} N={n} K={k}x{count} {str(tensors[0].dtype).removeprefix('torch.')}"
+        _CHOSEN.setdefault(f"{kind}/{'fma' if fma else 'dot'}", {})[label] = f"{tile} ({source})"
+
+
+def _save(key: dict[str, Any], tile: Tile) -> None:
+    """Keep an autotuned tile for later processes; an unwritable cache costs only time."""
+    try:
+        TileCache().put(key, tile)
+    except OSError as exc:
+        warnings.warn(f"triton tile cache {TileCache().folder}: not written ({exc})", stacklevel=3)
 
 
 def chosen_configs() -> dict[str, dict[str, str]]:
-    """Per kernel launched so far, the tile chosen for each autotune key (shape + dtypes)."""
-    out: dict[str, dict[str, str]] = {}
-    for (kind, fma), tuner in _LAUNCHERS.items():
-        mode = "fma" if fma else "dot"
-        if len(tuner.configs) == 1:
-            out[f"{kind}/{mode}"] = {"any shape": str(tuner.configs[0])}
-        else:
-            out[f"{kind}/{mode}"] = {str(k): str(v) for k, v in tuner.cache.items()}
-    return out
+    """Per kernel launched so far: the tile autotuning chose (or the disk cache held) per
+    GEMM shape and dtype, and each heuristic (size-based) or interpreter tile that ran."""
+    return {kind: dict(entries) for kind, entries in _CHOSEN.items()}
 
 
 # -- launching ---------------------------------------------------------------------------
@@ -308,20 +488,19 @@ def chosen_configs() -> dict[str, dict[str, str]]:
 ACC_DTYPE = {torch.float64: tl.float64}  # every other dtype accumulates in float32
 
 
-def _common(dtype: torch.dtype, device: torch.device, tf32: bool, kind: str) -> tuple[Any, dict[str, Any]]:
-    fma = dtype == torch.float64
-    meta = {
-        "PRECISION": "tf32" if (tf32 and dtype == torch.float32) else "ieee",
-        "FMA": fma,
-        "UPCAST": dtype == torch.bfloat16 and interpreting(),
-        "ACC": ACC_DTYPE.get(dtype, tl.float32),
-    }
+def _common(dtype: torch.dtype, device: torch.device, tf32: bool) -> dict[str, Any]:
     if device.type == "cpu" and not interpreting():
         raise RuntimeError(
             "CPU tensors run on the Triton interpreter only: set TRITON_INTERPRET=1 in the "
             "environment before triton is first imported (torch._dynamo imports it too)"
         )
-    return launcher(kind, fma), meta
+    return {
+        "PRECISION": "tf32" if (tf32 and dtype == torch.float32) else "ieee",
+        "FMA": dtype == torch.float64,
+        "UPCAST": dtype == torch.bfloat16 and interpreting(),
+        "ACC": ACC_DTYPE.get(dtype, tl.float32),
+        "GROUP_M": GROUP_M,
+    }
 
 
 def _geometry(x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> tuple[int, ...]:
@@ -333,28 +512,75 @@ def _geometry(x_shape, w_shape, out_hw, stride, padding, dilation, groups) -> tu
             dilation[0], dilation[1], c // groups, k // groups)
 
 
+def pointwise(w_shape: Sequence[int], stride: Sequence[int], padding: Sequence[int], groups: int) -> bool:
+    """Whether a convolution is a plain GEMM over channels-last pixel rows: a 1x1 kernel
+    (its dilation then changes nothing), stride 1, no padding, one group."""
+    return tuple(w_shape[2:]) == (1, 1) and tuple(stride) == (1, 1) and not any(padding) and groups == 1
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """The (N*H*W, C) matrix of a 4-D tensor's pixels: a view when channels-last."""
+    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
+
+
+def _as_rows_out(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """A rows matrix to write ``t``'s values into, and whether it is ``t``'s own memory."""
+    rows = t.permute(0, 2, 3, 1)
+    if rows.is_contiguous():
+        return rows.view(-1, t.shape[1]), True
+    pixels = rows.shape[0] * rows.shape[1] * rows.shape[2]
+    return torch.empty((pixels, t.shape[1]), dtype=t.dtype, device=t.device), False
+
+
+def gemm(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, bias: torch.Tensor | None, meta: dict[str, Any],
+         split: int = 1) -> None:
+    """``c = a @ b (+ bias)`` for 2-D a (M, K), b (K, N); with ``split`` > 1, c is a
+    (split, M, N) workspace that gets one partial product per slice of K."""
+    m, k = a.shape
+    n = b.shape[1]
+    c3 = c if c.dim() == 3 else c.unsqueeze(0)
+
+    def grid(cfg: dict[str, int]) -> tuple[int, int]:
+        return triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(n, cfg["BLOCK_N"]), split
+
+    strides = (*a.stride(), *b.stride(), *c3.stride())
+    args = (a, b, c3, bias if bias is not None else c3, m, n, k, split, *strides)
+    _launch("gemm", grid, args, {**meta, "HAS_BIAS": bias is not None}, (m, n, k), 1,
+            (m, n, k, split, *strides[:-3], *strides[-2:]), (a, b))
+
+
+def _pointwise_forward(x, w, b, y, meta) -> None:
+    out, own = _as_rows_out(y)
+    gemm(_rows(x.contiguous(memory_format=torch.channels_last)), w[:, :, 0, 0].t(), out, b, meta)
+    if not own:
+        y.copy_(out.view(y.shape[0], y.shape[2], y.shape[3], y.shape[1]).permute(0, 3, 1, 2))
+
+
 def forward(
     x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None, y: torch.Tensor,
     stride, padding, dilation, groups: int, tf32: bool = False, flat: bool | None = None,
 ) -> None:
     """Write conv2d(x, w) + b into ``y`` (shapes already validated by the caller).
 
-    ``flat`` picks the flattened (r, s, c) reduction; by default when a group has fewer
-    than 16 input channels (the smallest reduction tile).
+    Pointwise convolutions run as a plain GEMM (see :func:`pointwise`). ``flat`` picks the
+    flattened (r, s, c) reduction; by default when a group has fewer than 16 input
+    channels (the smallest reduction tile). Passing ``flat`` forces the implicit GEMM.
     """
-    kernel, meta = _common(x.dtype, x.device, tf32, "forward")
+    meta = _common(x.dtype, x.device, tf32)
+    if flat is None and pointwise(w.shape, stride, padding, groups):
+        _pointwise_forward(x, w, b, y, meta)
+        return
     geo = _geometry(x.shape, w.shape, y.shape[2:], stride, padding, dilation, groups)
     m = y.shape[0] * y.shape[2] * y.shape[3]
     kg = w.shape[0] // groups
 
     def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
-        return triton.cdiv(m, cfg["BLOCK_M"]), triton.cdiv(kg, cfg["BLOCK_N"]), groups
+        return triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(kg, cfg["BLOCK_N"]), 1, groups
 
-    kernel[grid](
-        x, w, b if b is not None else y, y, *geo,
-        *x.stride(), *w.stride(), *y.stride(), HAS_BIAS=b is not None,
-        FLAT=w.shape[1] < 16 if flat is None else flat, **meta,
-    )
+    args = (x, w, b if b is not None else y, y, *geo, *x.stride(), *w.stride(), *y.stride())
+    meta.update(HAS_BIAS=b is not None, FLAT=w.shape[1] < 16 if flat is None else flat)
+    _launch("forward", grid, args, meta, (m, kg, w.shape[1] * w.shape[2] * w.shape[3]), groups,
+            (*geo, y.stride(1)), (x, w, y))
 
 
 def stride_phases(size: int, pad: int, taps: int, stride: int,
@@ -380,13 +606,22 @@ def stride_phases(size: int, pad: int, taps: int, stride: int,
 
 def backward_input(
     dy: torch.Tensor, w: torch.Tensor, dx: torch.Tensor,
-    stride, padding, dilation, groups: int, tf32: bool = False,
+    stride, padding, dilation, groups: int, tf32: bool = False, gemm_path: bool = True,
 ) -> None:
-    """Write the input gradient into ``dx``: one launch per (row, column) stride phase."""
-    kernel, meta = _common(dy.dtype, dy.device, tf32, "backward_input")
+    """Write the input gradient into ``dx``: a plain GEMM for pointwise convolutions
+    (unless ``gemm_path`` is False), else one implicit-GEMM launch per (row, column)
+    stride phase."""
+    meta = _common(dy.dtype, dy.device, tf32)
+    if gemm_path and pointwise(w.shape, stride, padding, groups):
+        out, own = _as_rows_out(dx)
+        gemm(_rows(dy.contiguous(memory_format=torch.channels_last)), w[:, :, 0, 0], out, None, meta)
+        if not own:
+            dx.copy_(out.view(dx.shape[0], dx.shape[2], dx.shape[3], dx.shape[1]).permute(0, 3, 1, 2))
+        return
     geo = _geometry(dx.shape, w.shape, dy.shape[2:], stride, padding, dilation, groups)
     n, _, h, w_ = dx.shape
     _, cg, r, s = w.shape
+    kg = w.shape[0] // groups
     rows = stride_phases(h, padding[0], r, stride[0], dilation[0])
     cols = stride_phases(w_, padding[2], s, stride[1], dilation[1])
     for row in rows:
@@ -394,9 +629,11 @@ def backward_input(
             m = n * row[1] * col[1]
 
             def grid(cfg: dict[str, int], m: int = m) -> tuple[int, int, int]:
-                return triton.cdiv(m, cfg["BLOCK_M"]), triton.cdiv(cg, cfg["BLOCK_N"]), groups
+                return triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"]), 1, groups
 
-            kernel[grid](dy, w, dx, *geo, *row, *col, *dy.stride(), *w.stride(), *dx.stride(), **meta)
+            args = (dy, w, dx, *geo, *row, *col, *dy.stride(), *w.stride(), *dx.stride())
+            _launch("backward_input", grid, args, dict(meta), (m, cg, kg * max(1, row[4] * col[4])), groups,
+                    (*geo, *row, *col, dx.stride(1)), (dy, w, dx))
 
 
 def split_for(w_shape, out_pixels: int, groups: int, device: torch.device) -> int:
@@ -415,22 +652,49 @@ def split_for(w_shape, out_pixels: int, groups: int, device: torch.device) -> in
     return max(1, min(want, out_pixels // 1024, 65535 // groups))
 
 
+def sum_splits(ws: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` = the sum of ``ws`` over its first dimension, in index order, cast to out's
+    dtype in the same pass (deterministic: no atomics, one fixed order)."""
+    numel = out.numel()
+    if ws.shape[1:] != out.shape or not ws.is_contiguous() or not out.is_contiguous():
+        raise ValueError(f"ws.shape={tuple(ws.shape)}: must be contiguous (split, *{tuple(out.shape)}) "
+                         "over a contiguous out")
+    block = 1024
+
+    def grid(cfg: dict[str, Any]) -> tuple[int]:
+        return (triton.cdiv(numel, block),)
+
+    jitted("sum_splits")[grid](ws, out, numel, ws.shape[0], BLOCK=block)
+    return out
+
+
 def backward_weight(
     dy: torch.Tensor, x: torch.Tensor, w_shape, stride, padding, dilation, groups: int,
-    tf32: bool = False, split: int | None = None,
+    tf32: bool = False, split: int | None = None, gemm_path: bool = True,
 ) -> torch.Tensor:
-    """The weight gradient, shape ``w_shape``, in dy's dtype (reduced in float32 or float64)."""
-    kernel, meta = _common(dy.dtype, dy.device, tf32, "backward_weight")
+    """The weight gradient, shape ``w_shape``, in dy's dtype, reduced in float32 (float64
+    for float64): split-K partials in a float32 workspace, summed by :func:`sum_splits`;
+    unsplit, the kernel writes dw directly."""
+    meta = _common(dy.dtype, dy.device, tf32)
     k, cg, r, s = w_shape
     pixels = dy.shape[0] * dy.shape[2] * dy.shape[3]
     split = split or split_for(w_shape, pixels, groups, dy.device)
     acc_dtype = torch.float64 if dy.dtype == torch.float64 else torch.float32
-    ws = torch.empty((split, k, cg, r, s), dtype=acc_dtype, device=dy.device)
-    geo = _geometry(x.shape, w_shape, dy.shape[2:], stride, padding, dilation, groups)
+    dw = torch.empty(tuple(w_shape), dtype=dy.dtype, device=dy.device)
+    ws = dw.unsqueeze(0) if split == 1 else dw.new_empty((split, k, cg, r, s), dtype=acc_dtype)
+    if gemm_path and pointwise(w_shape, stride, padding, groups):
+        dy_rows = _rows(dy.contiguous(memory_format=torch.channels_last))
+        x_rows = _rows(x.contiguous(memory_format=torch.channels_last))
+        gemm(dy_rows.t(), x_rows, ws.view(split, k, cg), None, meta, split)
+    else:
+        geo = _geometry(x.shape, w_shape, dy.shape[2:], stride, padding, dilation, groups)
 
-    def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
-        tiles = triton.cdiv(k // groups, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"])
-        return tiles, r * s, groups * split
+        def grid(cfg: dict[str, int]) -> tuple[int, int, int]:
+            tiles = triton.cdiv(k // groups, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"])
+            return tiles, r * s, groups * split
 
-    kernel[grid](dy, x, ws, *geo, split, *dy.stride(), *x.stride(), **meta)
-    return (ws[0] if split == 1 else ws.sum(0)).to(dy.dtype)
+        args = (dy, x, ws, *geo, split, *dy.stride(), *x.stride())
+        gemm_sizes = (k // groups, cg, -(-pixels // split))
+        count = r * s * groups * split
+        _launch("backward_weight", grid, args, meta, gemm_sizes, count, (*geo, split), (dy, x))
+    return dw if split == 1 else sum_splits(ws, dw)

@@ -17,10 +17,12 @@ def conv_problems(draw):
     groups = draw(st.integers(1, 3))
     c, k = groups * draw(SIDE), groups * draw(SIDE)
     kernel = (draw(SIDE), draw(SIDE))
-    stride, dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))), (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = ((draw(st.integers(0, 2)), draw(st.integers(0, 2))), (draw(st.integers(0, 2)), draw(st.integers(0, 2))))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in range(2))
     hw = (draw(st.integers(5, 9)), draw(st.integers(5, 9)))
-    return ConvParams.create((draw(st.integers(1, 4)), c, *hw), (k, c // groups, *kernel), stride, padding, dilation, groups)
+    x_shape = (draw(st.integers(1, 4)), c, *hw)
+    return ConvParams.create(x_shape, (k, c // groups, *kernel), stride, padding, dilation, groups)
 
 
 @given(conv_problems(), st.sampled_from([1, 2**10, 2**30]), st.booleans())
@@ -31,7 +33,8 @@ def test_conv_forward_and_gradients_match_naive(p, chunk_bytes, bias):
     saved, im2col.CHUNK_BYTES = im2col.CHUNK_BYTES, chunk_bytes
     try:
         np.testing.assert_allclose(im2col.conv2d(x, w, b, p), naive.conv2d(x, w, b, p), rtol=0, atol=1e-10)
-        for fast, ref in zip(im2col.conv2d_backward(x, w, dy, p), naive.conv2d_backward(x, w, dy, p)):
+        for fast, ref in zip(im2col.conv2d_backward(x, w, dy, p),
+                            naive.conv2d_backward(x, w, dy, p), strict=True):
             np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-10)
     finally:
         im2col.CHUNK_BYTES = saved

@@ -18,7 +18,8 @@ CONV = Workload(LAYERS["lenet5.c3"], 2)
 def test_numpy_runs_in_nchw_and_tensorflow_in_its_own_layout():
     im2col = registry.get("im2col")
     assert layouts.layouts(im2col, "cuda", np.zeros(1)) == ("NCHW",)
-    tf = pytest.importorskip("tensorflow")
+    # through the adapter, which loads triton before TensorFlow (the other order aborts)
+    tf = pytest.importorskip("implementations.tensorflow_adapter").tf
     assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NHWC",)
     assert layouts.layouts(im2col, "cuda", tf.zeros(1)) == ("NCHW",)
 

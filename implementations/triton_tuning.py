@@ -1,0 +1,177 @@
+"""Which tile a Triton convolution launch uses, and autotuning's choices kept on disk.
+
+Autotuning times every candidate tile for every new problem shape (about a second per
+shape and kernel on an H100), which a conformance catalogue of hundreds of tiny shapes
+cannot afford and tiny problems do not need. So a launch takes its tile from, in order:
+
+1. the interpreter's one small tile, when triton runs interpreted;
+2. :func:`heuristic_tile`, a pure function of the GEMM sizes, when the problem is under
+   :data:`AUTOTUNE_MIN_FLOPS`;
+3. the on-disk :class:`TileCache`, when an earlier process autotuned the same problem
+   (kernel, shape, dtypes, layout, GPU, Triton version);
+4. triton's autotuner, whose choice is then written to the cache.
+
+:func:`choose` makes that decision and is pure, so it is tested without a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: Problems with fewer FLOPs (2 * M * N * K of the implicit GEMM) run a heuristic tile.
+#: Every ResNet-50 layer at batch 64 is above it; every conformance case far below.
+AUTOTUNE_MIN_FLOPS = 2**30
+#: Problems with fewer FLOPs are launch-bound whatever the tile: one small tile, and a
+#: kernel build that serves every shape (see ``triton_kernels.jitted``).
+TINY_FLOPS = 2**24
+#: Shared memory one program may use on an H100 (227 KiB); tiles needing more are pruned.
+SMEM_LIMIT_BYTES = 227 * 1024
+#: Bump when the key's fields or their meaning change: older entries are then never read.
+CACHE_FORMAT = 1
+CACHE_ENV = "CONVCERT_TRITON_CACHE"
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A GEMM tile and how it runs: block sizes, warps per program, pipeline stages."""
+
+    block_m: int
+    block_n: int
+    block_k: int
+    warps: int
+    stages: int
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}={value!r}: must be a positive int")
+
+    def meta(self) -> dict[str, int]:
+        """Keyword arguments of a direct kernel launch with this tile."""
+        return {"BLOCK_M": self.block_m, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k,
+                "num_warps": self.warps, "num_stages": self.stages}
+
+    def config(self) -> Any:
+        import triton
+
+        return triton.Config({"BLOCK_M": self.block_m, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k},
+                             num_warps=self.warps, num_stages=self.stages)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> Tile:
+        kw = cfg.kwargs
+        return cls(kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"], cfg.num_warps, cfg.num_stages)
+
+    def smem_bytes(self, itemsize: int) -> int:
+        """Shared memory of the software pipeline: one A and one B tile per stage."""
+        return self.stages * (self.block_m + self.block_n) * self.block_k * itemsize
+
+    def __str__(self) -> str:
+        return (f"BLOCK_M={self.block_m} BLOCK_N={self.block_n} BLOCK_K={self.block_k} "
+                f"warps={self.warps} stages={self.stages}")
+
+
+#: The interpreter runs every program in Python: one small tile, nothing to tune. 16 is the
+#: smallest block ``tl.dot`` accepts.
+INTERPRETER_TILE = Tile(32, 16, 16, 1, 1)
+#: float64 multiplies by broadcast-and-sum (no tensor cores): small tiles keep the
+#: (BLOCK_M, BLOCK_K, BLOCK_N) product in registers.
+FMA_TILE = Tile(32, 32, 8, 4, 2)
+
+
+def _pow2_at_least(value: int, low: int, high: int) -> int:
+    size = low
+    while size < value and size < high:
+        size *= 2
+    return size
+
+
+def heuristic_tile(m: int, n: int, k: int, fma: bool) -> Tile:
+    """A tile for a GEMM of (m x k) @ (k x n) without timing anything.
+
+    Tiny problems (the conformance catalogue) get one of very few tiles, so that a whole
+    certification compiles few kernel variants; larger ones grow the tile towards the
+    128 x 128 x 64, 8-warp shape that suits Hopper tensor cores.
+    """
+    for name, value in (("m", m), ("n", n), ("k", k)):
+        if value < 1:
+            raise ValueError(f"{name}={value!r}: GEMM sizes must be >= 1")
+    if fma:
+        return FMA_TILE
+    if 2 * m * n * k < TINY_FLOPS:
+        return Tile(32, 32 if n <= 32 else 64, 32, 4, 2)
+    block_n = _pow2_at_least(n, 32, 128)
+    block_m = 128 if m >= 8192 else 64
+    block_k = 64 if k >= 256 else 32
+    big = block_m * block_n >= 128 * 128
+    return Tile(block_m, block_n, block_k, 8 if big else 4, 3 if big else 2)
+
+
+def fits(tile: Tile, itemsize: int, limit: int = SMEM_LIMIT_BYTES) -> bool:
+    return tile.smem_bytes(itemsize) <= limit
+
+
+def choose(m: int, n: int, k: int, fma: bool, interpreting: bool,
+           lookup: Callable[[], Tile | None]) -> tuple[str, Tile | None]:
+    """(source, tile) for one launch; source is ``interpreter``, ``heuristic``, ``cached``
+    or ``autotune`` (tile None: the caller runs triton's autotuner). ``lookup`` reads the
+    disk cache and is called only for problems big enough to tune."""
+    if interpreting:
+        return "interpreter", INTERPRETER_TILE
+    if 2 * m * n * k < AUTOTUNE_MIN_FLOPS:
+        return "heuristic", heuristic_tile(m, n, k, fma)
+    cached = lookup()
+    if cached is not None:
+        return "cached", cached
+    return "autotune", None
+
+
+def cache_dir() -> Path:
+    """``$CONVCERT_TRITON_CACHE``, else ``$XDG_CACHE_HOME/convcert/triton`` (``~/.cache``)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "convcert" / "triton"
+
+
+class TileCache:
+    """Autotuned tiles on disk, one small JSON file per key.
+
+    One file per entry means concurrent processes never overwrite each other's entries;
+    each file is written atomically and holds its own key, so a hash collision, a
+    truncated file or a hand edit reads as a miss, never as a wrong tile.
+    """
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = Path(folder) if folder is not None else cache_dir()
+
+    @staticmethod
+    def _canonical(key: dict[str, Any]) -> str:
+        return json.dumps({"format": CACHE_FORMAT, **key}, sort_keys=True, separators=(",", ":"))
+
+    def path(self, key: dict[str, Any]) -> Path:
+        digest = hashlib.sha256(self._canonical(key).encode()).hexdigest()[:32]
+        return self.folder / f"{key.get('kernel', 'kernel').replace('/', '-')}-{digest}.json"
+
+    def get(self, key: dict[str, Any]) -> Tile | None:
+        try:
+            entry = json.loads(self.path(key).read_text())
+            if entry["key"] != json.loads(self._canonical(key)):
+                return None
+            return Tile(**entry["tile"])
+        except (OSError, ValueError, KeyError, TypeError):  # missing, corrupt or foreign
+            return None
+
+    def put(self, key: dict[str, Any], tile: Tile) -> Path:
+        from .files import write_atomic
+
+        path = self.path(key)
+        entry = {"key": json.loads(self._canonical(key)), "tile": asdict(tile)}
+        write_atomic(path, (json.dumps(entry, indent=1, sort_keys=True) + "\n").encode())
+        return path

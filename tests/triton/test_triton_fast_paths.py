@@ -1,0 +1,83 @@
+"""The speed paths on the interpreter: pointwise convolutions as plain GEMMs, the split-K
+weight gradient reduced in a fixed order, grouped tile order, against torch in float64."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch", reason="the triton implementation needs torch")
+pytest.importorskip("triton", reason="triton is not installed")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from implementations import triton_kernels as tk  # noqa: E402
+
+CONF = ([1, 1], [0, 0, 0, 0], [1, 1], 1)
+
+
+def _pointwise_problem(fmt: torch.memory_format) -> tuple[torch.Tensor, ...]:
+    """272 pixels x 20 channels -> 18: with the interpreter's 32 x 16 tiles, 9 row tiles (a
+    full group of 8 and a partial one in grouped order) by 2 column tiles."""
+    torch.manual_seed(7)
+    x = torch.randn(2, 20, 8, 17, dtype=torch.float64).to(memory_format=fmt)
+    w = torch.randn(18, 20, 1, 1, dtype=torch.float64)
+    return x, w, torch.randn(18, dtype=torch.float64), torch.randn(2, 18, 8, 17, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("fmt", [torch.contiguous_format, torch.channels_last], ids=["nchw", "channels_last"])
+def test_pointwise_convolution_runs_as_a_gemm_and_matches_torch(fmt: torch.memory_format) -> None:
+    x, w, b, dy = _pointwise_problem(fmt)
+    before = tk.LAUNCHES.copy()
+    y = torch.full((2, 18, 8, 17), float("nan"), dtype=torch.float64).to(memory_format=fmt)
+    tk.forward(x, w, b, y, *CONF)
+    dx = torch.full_like(x, float("nan"))  # a tile never written stays NaN
+    tk.backward_input(dy, w, dx, *CONF)
+    dw = tk.backward_weight(dy, x, tuple(w.shape), *CONF, split=3)
+    assert tk.LAUNCHES == before + tk.Counter({("gemm", "interpreter"): 3})  # no implicit-GEMM launch
+    want_dx, want_dw, _ = torch.ops.aten.convolution_backward(
+        dy, x, w, None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1, [True, True, False])
+    torch.testing.assert_close(y, F.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dx, want_dx, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(dw, want_dw, rtol=1e-12, atol=1e-12)
+
+
+def test_pointwise_gemm_and_implicit_gemm_agree() -> None:
+    x, w, _, dy = _pointwise_problem(torch.contiguous_format)
+    for gemm_path in (True, False):
+        dx = torch.empty_like(x)
+        tk.backward_input(dy, w, dx, *CONF, gemm_path=gemm_path)
+        dw = tk.backward_weight(dy, x, tuple(w.shape), *CONF, gemm_path=gemm_path)
+        if gemm_path:
+            want = dx, dw
+    torch.testing.assert_close((dx, dw), want, rtol=1e-12, atol=1e-12)
+
+
+def test_split_partials_add_in_index_order_to_the_same_bits_each_run() -> None:
+    torch.manual_seed(8)
+    ws = (torch.randn(5, 3, 700) * torch.logspace(-4, 4, 700)).float()  # cancellations: order matters
+    sequential = ws[0].clone()
+    for part in ws[1:]:
+        sequential += part
+    for dtype in (torch.float32, torch.float16):
+        runs = [tk.sum_splits(ws, torch.empty(3, 700, dtype=dtype)) for _ in range(2)]
+        assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], sequential.to(dtype)), dtype
+
+
+def test_sum_splits_rejects_a_workspace_of_another_shape() -> None:
+    with pytest.raises(ValueError, match=r"ws.shape=\(2, 3\): must be contiguous \(split, \*\(4,\)\)"):
+        tk.sum_splits(torch.zeros(2, 3), torch.empty(4))
+
+
+def test_split_weight_gradient_in_float16_reduces_in_float32() -> None:
+    """Partials in float16 would lose the small terms of a long sum; float32 ones do not."""
+    torch.manual_seed(9)
+    x = torch.randn(4, 3, 9, 9).half()
+    dy = torch.randn(4, 5, 9, 9).half()
+    conf = ([1, 1], [1, 1, 1, 1], [1, 1], 1)
+    w = torch.zeros(5, 3, 3, 3, dtype=torch.float64)
+    want = torch.ops.aten.convolution_backward(dy.double(), x.double(), w, None, [1, 1], [1, 1], [1, 1],
+                                               False, [0, 0], 1, [False, True, False])[1]
+    got = tk.backward_weight(dy, x, (5, 3, 3, 3), *conf, split=4)
+    assert got.dtype == torch.float16
+    torch.testing.assert_close(got.double(), want, rtol=2e-3, atol=2e-3)

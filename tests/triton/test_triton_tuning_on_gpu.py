@@ -1,0 +1,63 @@
+"""On a CUDA GPU: large problems autotune once, a second process reads the tile cache, and
+the tuned tiles (Hopper shapes among them), the pointwise GEMM and the split-K weight
+gradient agree with cuDNN. Skipped without CUDA (written without a GPU at hand)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="the triton implementation needs torch")
+pytest.importorskip("triton", reason="triton is not installed")
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.own_process,
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (compiled kernels)"),
+]
+
+CHECK = """
+    import torch, torch.nn.functional as F
+    import implementations.triton_conv  # registers torch.ops.convcert.*
+    from implementations import triton_kernels as tk
+    torch.backends.cudnn.allow_tf32 = False
+    torch.manual_seed(0)
+    ops = torch.ops.convcert
+    # (x shape, w shape, padding): a 3x3 layer and a pointwise one, both over 1 GFLOP
+    for xs, ws, pad in (((16, 128, 28, 28), (128, 128, 3, 3), 1), ((32, 256, 28, 28), (512, 256, 1, 1), 0)):
+        x = torch.randn(xs, device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
+        w = torch.randn(ws, device="cuda", dtype=torch.float16).to(memory_format=torch.channels_last)
+        conf = ([1, 1], [pad] * 4, [1, 1], 1)
+        y = ops.conv2d(x, w, None, *conf)
+        dy = torch.randn_like(y)
+        dx = ops.conv2d_backward_input(dy, w, list(xs), *conf)
+        dw = ops.conv2d_backward_weight(dy, x, list(ws), *conf)
+        grads = torch.ops.aten.convolution_backward(dy.double(), x.double(), w.double(), None, [1, 1],
+                                                    [pad, pad], [1, 1], False, [0, 0], 1, [True, True, False])
+        want = (F.conv2d(x.double(), w.double(), None, 1, pad), grads[0], grads[1])
+        for name, got, ref in zip(("y", "dx", "dw"), (y, dx, dw), want):
+            err = ((got.double() - ref).abs().max() / ref.abs().max()).item()
+            assert err < 1e-2, f"{name} {xs} {ws}: relative error {err:.3g}"
+    print("LAUNCHES", sorted({source for (_, source) in tk.LAUNCHES}))
+"""
+
+
+def _run(cache: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(PYTHONPATH=str(ROOT), CONVCERT_TRITON_CACHE=str(cache))
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(CHECK)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return proc.stdout
+
+
+def test_large_problems_autotune_once_then_a_new_process_reads_the_cache(tmp_path: Path) -> None:
+    assert "LAUNCHES ['autotune']" in _run(tmp_path)
+    assert list(tmp_path.glob("gemm-dot-*.json")) and list(tmp_path.glob("forward-dot-*.json"))
+    assert "LAUNCHES ['cached']" in _run(tmp_path)
