@@ -1,11 +1,14 @@
 """``python -m benchmarks run --profile smoke|cpu|gpu [--impl NAME ...] [--device ...] [--dtype ...]
-[--cold-cache] [--out DIR]``.
+[--cold-cache] [--out DIR] [--shapes FILE]``.
 
 ``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
 
 Times every available implementation (or those named) on the profile's workloads with
 pytest-benchmark and writes one JSON result file, its name unique to the run, under
 ``--out`` (default ``results/``).
+``--shapes`` replaces the profile's workloads by the problems of a benchdnn shapes file
+(a path, or the name of one shipped in ``benchmarks/shapes/``), each at its own batch and
+named by its label; the profile still decides devices, dtypes and time limits.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +29,7 @@ from implementations.geometry import DTYPES
 from . import cudnn_comparison
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
-from .workloads import PROFILES, Profile, get_profile
+from .workloads import PROFILES, Profile, get_profile, shapes_workloads
 
 SUITE = Path(__file__).with_name("pytest_suite.py")
 
@@ -69,10 +73,25 @@ def _dtype_limits(profile: Profile, impls: dict[str, Implementation]) -> dict[st
             if impl.describe()["class"] in specs}
 
 
+def _shapes_profile(profile: Profile, shapes: str) -> Profile:
+    """``profile`` timing the workloads of a benchdnn shapes file; refusals are printed."""
+    try:
+        workloads, refused = shapes_workloads(shapes)
+    except ValueError as exc:
+        raise SystemExit(f"--shapes {shapes}: {exc}") from None
+    for label, reason in refused.items():
+        print(f"--shapes: {label} refused: {reason}", file=sys.stderr)
+    if not workloads:
+        raise SystemExit(f"--shapes {shapes}: no descriptor convcert can run")
+    return replace(profile, name=f"{profile.name}+{Path(shapes).name}", workloads=workloads)
+
+
 def run(args: argparse.Namespace) -> int:
     import pytest
 
     profile = get_profile(args.profile)
+    if args.shapes:
+        profile = _shapes_profile(profile, args.shapes)
     devices = tuple(args.device or profile.devices)
     if "cuda" in devices and not args.no_cudnn_benchmark:
         # Users run cuDNN with its autotuner; the first (tuning) call is reported apart.
@@ -132,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="GPU device time: flush the L2 cache before each call (outside the CUDA events)")
     r.add_argument("--no-cudnn-benchmark", action="store_true",
                    help="on CUDA, leave cuDNN's autotuner off (default: on, as users run it)")
+    r.add_argument("--shapes", metavar="FILE",
+                   help="time the problems of a benchdnn shapes file instead of the profile's workloads "
+                   "(a path, or a file name in benchmarks/shapes/)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))

@@ -12,7 +12,10 @@ own batch size).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
+from implementations import benchdnn
 from implementations.geometry import ConvParams, PoolParams, conv_flops
 
 OPS = ("conv2d", "max_pool2d", "avg_pool2d")
@@ -29,10 +32,11 @@ class Layer:
     chw: tuple[int, int, int]
     kernel: tuple[int, int]
     filters: int = 0  # conv only: output channels K
-    stride: int = 1
-    padding: int = 0
+    stride: Any = 1  # int or (sh, sw)
+    padding: Any = 0  # any padding spec of the geometry module
     groups: int = 1
-    batch: int | None = None  # a batch size the source itself prescribes (DeepBench)
+    batch: int | None = None  # a batch size the source itself prescribes (DeepBench, benchdnn)
+    dilation: Any = 1  # int or (dh, dw)
 
     def __post_init__(self) -> None:
         if self.op not in OPS:
@@ -67,8 +71,8 @@ class Workload:
         lay = self.layer
         if lay.op == "conv2d":
             w_shape = (lay.filters, lay.chw[0] // lay.groups, *lay.kernel)
-            return ConvParams.create(self.x_shape, w_shape, lay.stride, lay.padding, 1, lay.groups)
-        return PoolParams.create(self.x_shape, lay.kernel, lay.stride, lay.padding)
+            return ConvParams.create(self.x_shape, w_shape, lay.stride, lay.padding, lay.dilation, lay.groups)
+        return PoolParams.create(self.x_shape, lay.kernel, lay.stride, lay.padding, lay.dilation)
 
     def flops(self, pass_: str) -> int:
         """Work of one call: direct-convolution FLOPs for conv (backward = dx + dw, twice
@@ -260,6 +264,41 @@ PROFILES = {
         variants=(("torch", "implementations.torch_adapter:TorchTF32", ("float32",)),),
     ),
 }
+
+
+#: benchdnn shapes files shipped with the benchmarks (source and licence in each header).
+SHAPES_DIR = Path(__file__).with_name("shapes")
+
+
+def shapes_path(name: str | Path) -> Path:
+    """A shapes file: the path itself, or the name of one shipped in :data:`SHAPES_DIR`."""
+    path = Path(name)
+    if not path.is_file() and (SHAPES_DIR / path.name).is_file() and path.parent == Path("."):
+        return SHAPES_DIR / path.name
+    return path
+
+
+def layer_of(d: benchdnn.Descriptor, network: str) -> Layer:
+    """The layer of one descriptor at its own batch ``mb``, named by its label; pooling is
+    max pooling (benchdnn's default algorithm). ``ValueError`` when convcert cannot express it."""
+    p = d.params()
+    op = "conv2d" if isinstance(p, ConvParams) else "max_pool2d"
+    return Layer(network, d.label, op, p.x_shape[1:], p.kernel, d.oc, p.stride, p.padding, d.groups,
+                 d.mb, p.dilation)
+
+
+def shapes_workloads(path: str | Path) -> tuple[tuple[Workload, ...], dict[str, str]]:
+    """Workloads of a benchdnn shapes file, and the descriptors refused (label -> reason)."""
+    path = shapes_path(path)
+    workloads, refused = [], {}
+    for d in benchdnn.read(path):
+        try:
+            layer = layer_of(d, path.name)
+        except ValueError as exc:
+            refused[d.label] = str(exc)
+            continue
+        workloads.append(Workload(layer, d.mb))
+    return tuple(dict.fromkeys(workloads)), refused
 
 
 def get_profile(name: str) -> Profile:

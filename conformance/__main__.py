@@ -2,8 +2,8 @@
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
-                                       [--case NAME] [--case-timeout S] [--out DIR]
-    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S]
+                                       [--case NAME] [--case-timeout S] [--shapes FILE] [--out DIR]
+    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
 Exit codes: 0 certified; 1 rejected (``matrix``: any implementation rejected;
@@ -90,6 +90,15 @@ def _summary(cert: Certificate) -> str:
     return "\n".join(lines)
 
 
+def _shapes(path: str):
+    """The problems of a benchdnn shapes file, with what the import did printed."""
+    from .shapes import read
+
+    imported = read(path)
+    print(imported.summary(), file=sys.stderr)
+    return imported
+
+
 def cmd_certify(args: argparse.Namespace) -> int:
     worker = Worker(args.spec, args.case_timeout)  # loads while this process imports the suite
     try:
@@ -101,15 +110,20 @@ def cmd_certify(args: argparse.Namespace) -> int:
 def _certify(args: argparse.Namespace, worker: Worker) -> int:
     from implementations import registered
 
-    from .cases import find_case
+    from .cases import all_cases, find_case
     from .certify import Interrupted, certify
 
     out = Path(args.out)
     cases = [find_case(name) for name in args.case] if args.case else None
+    selection = None
+    if args.shapes:
+        imported = _shapes(args.shapes)
+        cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
     try:
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
-                       require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker)
+                       require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
+                       selection=selection)
     except LoadError:
         if args.spec in registered():  # an older certificate must not outlive a failed re-run
             for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
@@ -176,6 +190,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from .properties import explore
 
     impl = load(args.spec)
+    if args.shapes:
+        return _explore_shapes(impl, args)
     found = explore(impl, args.dtype, args.examples, args.seed)
     for problem, messages in found:
         print(f"minimal failing problem: {problem.family}-{problem.descriptor}")
@@ -184,6 +200,28 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if not found:
         print(f"{impl.name}: no failure in {args.examples} random problems per family ({args.dtype})")
     return 1 if found else 0
+
+
+def _explore_shapes(impl, args: argparse.Namespace) -> int:
+    """Every problem of a shapes file, forward and backward, at ``--dtype``: the failures."""
+    from .properties import failures
+
+    try:
+        imported = _shapes(args.shapes)
+    except ValueError as exc:
+        print(f"not explored: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for problem in imported.problems:
+        messages = failures(impl, problem, args.dtype)
+        if messages:
+            failed += 1
+            print(f"failing problem: {problem.family}-{problem.descriptor} ({problem.note})")
+            for m in messages[:5]:
+                print(f"  {m}")
+    print(f"{impl.name}: {failed} of {len(imported.problems)} problems from {args.shapes} fail "
+          f"({args.dtype})")
+    return 1 if failed else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -214,6 +252,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME",
                    help="run only this case (repeatable)")
+    c.add_argument("--shapes", metavar="FILE",
+                   help="run the problems of a benchdnn shapes file (descriptors such as "
+                   "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
@@ -227,6 +268,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--examples", type=int, default=500,
                    help="random problems per family (default %(default)s)")
     e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
+    e.add_argument("--shapes", metavar="FILE", help="check the problems of a benchdnn shapes file instead of "
+                   "random ones")
     e.set_defaults(run=cmd_explore)
 
     r = sub.add_parser("references", parents=[common], help="regenerate the golden reference data")

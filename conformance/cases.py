@@ -9,7 +9,7 @@ Every problem comes in two input *modes*: ``float`` (random values on a 2**-20 g
 float64 reference is exact) and ``exact`` (small integers, see ``tolerance.exact_applies``).
 
 A case *requires* its operation plus every option its geometry uses (stride, dilation,
-groups, asymmetric padding, ceil_mode, count_include_pad); it runs only when the
+groups, asymmetric padding, ceil_mode, count_include_pad, pool_dilation); it runs only when the
 implementation claims all of them. It is *filed under* those options, or under the
 operation when it uses none, so a bug in one option shows as that option's failure.
 """
@@ -92,7 +92,7 @@ class Problem:
             )
         return PoolParams.create(
             self.x_shape, self.kernel, stride=self.stride, padding=self.padding,
-            ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
+            dilation=self.dilation, ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad,
         )
 
     @cached_property
@@ -114,6 +114,7 @@ class Problem:
             parts += _axes("k", p.kernel, None)
             parts += _axes("st", p.stride, p.kernel)
             parts.append(_pad_label(self.padding))
+            parts += _axes("dil", p.dilation, (1, 1))
             if self.ceil_mode:
                 parts.append("ceil")
             if self.count_include_pad:
@@ -141,6 +142,8 @@ class Problem:
                 used.add("stride")
             if p.ceil_mode:
                 used.add("ceil_mode")
+            if p.dilation != (1, 1):
+                used.add("pool_dilation")
             if self.family == "avg_pool2d" and p.count_include_pad and any(map(any, p.padding)):
                 used.add("count_include_pad")
         return frozenset(used)
@@ -262,6 +265,13 @@ CATALOGUE: tuple[Problem, ...] = tuple(
             stride=2, padding=1, ceil_mode=True, count_include_pad=True)
     + _pool(("avg_pool2d",), (1, 2, 5, 5), 2, "count_include_pad with asymmetric padding", stride=1,
             padding=((0, 1), (1, 0)), count_include_pad=True)
+    + _pool(_BOTH, (1, 2, 7, 7), 2, "dilated window 2 (3x3 span, gaps between taps)", stride=1, dilation=2)
+    + _pool(_BOTH, (1, 2, 9, 8), (3, 2), "rectangular dilation 2x3 with stride 2 and padding",
+            stride=2, padding=1, dilation=(2, 3))
+    + _pool(_BOTH, (1, 1, 8, 8), 2, "dilation with ceil_mode: the dilated last window overhangs",
+            stride=2, padding=1, dilation=2, ceil_mode=True)
+    + _pool(("avg_pool2d",), (1, 2, 7, 7), 3, "dilation with count_include_pad: padded taps count",
+            stride=2, padding=2, dilation=2, count_include_pad=True)
 )
 
 

@@ -338,6 +338,7 @@ def certify(
     require_claimed: bool = False,
     on_checkpoint: Callable[[Certificate], None] | None = None,
     worker: Worker | None = None,
+    selection: str | None = None,
 ) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
@@ -345,7 +346,8 @@ def certify(
     ``dtypes`` to the claimed dtypes. A requested device or dtype that is not claimed is
     reported "not claimed" (with ``require_claimed``: ``NotClaimed`` is raised). ``quick``
     runs a representative subset (one case per operation and feature); ``cases`` runs
-    exactly those cases.
+    exactly those cases, and ``selection`` says in the certificate where they came from
+    (default "given cases").
 
     With ``isolate`` (the default) the implementation is loaded by its spec in a worker
     process (an instance is re-created from its class there): a crash or a case running
@@ -373,7 +375,7 @@ def certify(
             impl = load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec
             claims, stream, probe, device_problem = _local(impl)
         return _run(spec, claims, stream, probe, device_problem, devices, dtypes, quick, progress, cases,
-                    case_timeout, require_claimed, on_checkpoint)
+                    case_timeout, require_claimed, on_checkpoint, selection)
     finally:
         if owned and worker is not None:
             worker.shutdown()
@@ -382,10 +384,12 @@ def certify(
 def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem: Callable,
          devices: Sequence[str] | None, dtypes: Sequence[str] | None, quick: bool,
          progress: bool | Callable[[CaseResult], None], cases: Sequence[Case] | None, case_timeout: float,
-         require_claimed: bool, on_checkpoint: Callable[[Certificate], None] | None) -> Certificate:
+         require_claimed: bool, on_checkpoint: Callable[[Certificate], None] | None,
+         selection: str | None) -> Certificate:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
-    selection = "given cases" if cases is not None else ("quick" if quick else "full")
+    if selection is None:
+        selection = "given cases" if cases is not None else ("quick" if quick else "full")
     results: list[CaseResult] = []
     findings: dict[str, dict[str, str]] = {}
     emit = on_checkpoint or (lambda cert: None)

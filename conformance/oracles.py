@@ -5,7 +5,7 @@ ONNX ships its operator test cases as code (``onnx.backend.test.case.node
 MaxPool and AveragePool case is mapped onto our geometry (``auto_pad``/``pads``/
 ``strides``/``dilations``/``group``/``ceil_mode``/``count_include_pad`` ->
 ``ConvParams``/``PoolParams``) and run through an implementation. A case our contract
-cannot express (1-D or 3-D, dilated pooling) is listed as skipped with its reason,
+cannot express (1-D or 3-D) is listed as skipped with its reason,
 never dropped silently.
 
 SciPy: ``correlate2d(x, w, mode)`` is our single-channel conv with ``padding=mode`` for
@@ -82,13 +82,11 @@ def _map(name: str, node, inputs: list[np.ndarray], outputs: list[np.ndarray]) -
                                         dilation=tuple(attrs.get("dilations", [1, 1])),
                                         groups=attrs.get("group", 1))
     else:
-        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            case.skip = "dilated pooling: PoolParams has no dilation"
-            return case
         if len(outputs) > 1:
             notes.append("second output (Indices, storage_order) is outside the contract: only Y is compared")
         kernel = tuple(attrs["kernel_shape"])
         case.params = PoolParams.create(x.shape, kernel, stride=stride, padding=_padding(attrs),
+                                        dilation=tuple(attrs.get("dilations", [1, 1])),
                                         ceil_mode=bool(attrs.get("ceil_mode", 0)),
                                         count_include_pad=bool(attrs.get("count_include_pad", 0)))
     case.note = "; ".join(notes)

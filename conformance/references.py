@@ -183,7 +183,9 @@ def _torch_pool(family: str, p: PoolParams, x: torch.Tensor, dy: torch.Tensor) -
     if not p.is_symmetric or top > p.kernel[0] // 2 or left > p.kernel[1] // 2:
         return None  # torch pooling takes symmetric padding of at most half the window
     if family == "max_pool2d":
-        y = F.max_pool2d(x, p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode)
+        y = F.max_pool2d(x, p.kernel, p.stride, (top, left), p.dilation, ceil_mode=p.ceil_mode)
+    elif p.dilation != (1, 1):
+        return None  # F.avg_pool2d has no dilation
     else:
         y = F.avg_pool2d(x, p.kernel, p.stride, (top, left), ceil_mode=p.ceil_mode,
                          count_include_pad=p.count_include_pad)

@@ -26,7 +26,10 @@ OPERATIONS = (
     "avg_pool2d_backward",
 )
 #: Geometry options an implementation can claim on top of the operations.
-OPTIONS = ("stride", "dilation", "groups", "asymmetric_padding", "ceil_mode", "count_include_pad")
+OPTIONS = (
+    "stride", "dilation", "groups", "asymmetric_padding", "ceil_mode", "count_include_pad",
+    "pool_dilation",  # contract v2: PoolParams.dilation != (1, 1)
+)
 FEATURES = OPERATIONS + OPTIONS
 DEVICES = ("cpu", "cuda")
 

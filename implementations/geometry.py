@@ -216,6 +216,7 @@ class PoolParams:
     ceil_mode: bool
     count_include_pad: bool
     padding_mode: str
+    dilation: Pair = (1, 1)
 
     @classmethod
     def create(
@@ -224,40 +225,51 @@ class PoolParams:
         kernel: int | Sequence[int],
         stride: int | Sequence[int] | None = None,
         padding: PaddingSpec = 0,
+        dilation: int | Sequence[int] = 1,
         ceil_mode: bool = False,
         count_include_pad: bool = False,
     ) -> PoolParams:
         """Validate shapes and options and resolve the padding spec.
 
-        ``stride=None`` means stride = kernel. Each padding must be smaller than the
-        kernel, so that every window overlaps the input.
+        ``stride=None`` means stride = kernel. The window is dilated like a convolution
+        kernel, spanning ``(k - 1) * dilation + 1``. Each padding must be smaller than that
+        span, and every window must read at least one input element (with dilation a
+        window can otherwise skip over a small input entirely).
         """
         xs = _shape("x_shape", x_shape)
         ks = _pair("kernel", kernel, minimum=1)
         st = ks if stride is None else _pair("stride", stride, minimum=1)
+        dil = _pair("dilation", dilation, minimum=1)
         for name, flag in (("ceil_mode", ceil_mode), ("count_include_pad", count_include_pad)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise ValueError(f"{name}={flag!r}: must be a bool")
-        pad, mode = resolve_padding(padding, xs[2:], ks, st)
-        for axis, (pair, k) in enumerate(zip(pad, ks, strict=True)):
+        eff = (effective_kernel(ks[0], dil[0]), effective_kernel(ks[1], dil[1]))
+        pad, mode = resolve_padding(padding, xs[2:], eff, st)
+        for axis, (pair, k) in enumerate(zip(pad, eff, strict=True)):
             if max(pair) >= k:
                 raise ValueError(
                     f"padding={pad}: padding {pair} on axis {axis + 2} must be smaller than "
-                    f"the kernel {k}, so that every window overlaps the input"
+                    f"the {'dilated ' if k != ks[axis] else ''}kernel {k}, so that every "
+                    "window overlaps the input"
                 )
-        params = cls(xs, ks, st, pad, bool(ceil_mode), bool(count_include_pad), mode)
-        _check_output("pool2d", xs[2:], pad, ks, params.out_hw)
+        params = cls(xs, ks, st, pad, bool(ceil_mode), bool(count_include_pad), mode, dil)
+        _check_output("pool2d", xs[2:], pad, eff, params.out_hw)
+        _check_windows_read_input(params)
         return params
 
     @property
     def eff_kernel(self) -> Pair:
-        return self.kernel
+        return (
+            effective_kernel(self.kernel[0], self.dilation[0]),
+            effective_kernel(self.kernel[1], self.dilation[1]),
+        )
 
     @property
     def out_hw(self) -> Pair:
+        eff = self.eff_kernel
         return (
-            output_size(self.x_shape[2], *self.padding[0], self.kernel[0], self.stride[0], self.ceil_mode),
-            output_size(self.x_shape[3], *self.padding[1], self.kernel[1], self.stride[1], self.ceil_mode),
+            output_size(self.x_shape[2], *self.padding[0], eff[0], self.stride[0], self.ceil_mode),
+            output_size(self.x_shape[3], *self.padding[1], eff[1], self.stride[1], self.ceil_mode),
         )
 
     @property
@@ -276,7 +288,7 @@ class PoolParams:
         overhang that ``ceil_mode`` adds beyond the padding never counts.
         """
         return tuple(  # type: ignore[return-value]
-            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.kernel, strict=True)
+            (o - 1) * s + k for o, s, k in zip(self.out_hw, self.stride, self.eff_kernel, strict=True)
         )
 
     @property
@@ -288,6 +300,56 @@ class PoolParams:
             for (before, after), extent, size
             in zip(self.padding, self.padded_extent, self.x_shape[2:], strict=True)
         )
+
+    @property
+    def overhang(self) -> Padding:
+        """The part of :attr:`window_padding` past ``padding``: zero on top/left, the
+        ``ceil_mode`` overhang on bottom/right."""
+        return tuple(  # type: ignore[return-value]
+            (0, grown[1] - pad[1]) for grown, pad in zip(self.window_padding, self.padding, strict=True)
+        )
+
+
+def _taps_in_range(starts: np.ndarray, kernel: int, dilation: int, lo: int, hi: int) -> np.ndarray:
+    """For windows starting at ``starts`` (positions on the padded axis), how many of the
+    taps ``start + j * dilation``, ``0 <= j < kernel``, fall in ``[lo, hi)``."""
+    first = np.maximum(0, -((starts - lo) // dilation))  # ceil((lo - start) / dilation)
+    last = np.minimum(kernel - 1, (hi - 1 - starts) // dilation)
+    return np.maximum(0, last - first + 1)
+
+
+def _check_windows_read_input(p: PoolParams) -> None:
+    """Only a window starting in the padding can miss the input; those are checked."""
+    for axis, (out, k, s, d, (before, _), size) in enumerate(
+        zip(p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:], strict=True)
+    ):
+        in_top = range(min(out, -(-before // s)))  # windows starting in the top/left padding
+        in_bottom = range(max(0, -(-(before + size) // s)), out)  # ... in the bottom/right padding
+        starts = np.asarray([*in_top, *in_bottom], dtype=np.int64) * s
+        empty = starts[_taps_in_range(starts, k, d, before, before + size) == 0]
+        if empty.size:
+            raise ValueError(
+                f"dilation={p.dilation}: window {int(empty[0]) // s} on axis {axis + 2} reads only padding "
+                f"(input {size} padded by {p.padding[axis]}, kernel {k}, stride {s}); every window "
+                "must read at least one input element"
+            )
+
+
+def pool_counts(p: PoolParams) -> np.ndarray:
+    """``(OH, OW)`` float64: the average-pool divisor, how many elements of each window count.
+
+    An element counts when it lies inside the input (``count_include_pad=False``) or inside
+    the padded input (``count_include_pad=True``); the overhang that ``ceil_mode`` adds past
+    the padding never counts (the PyTorch rule). The counting region is a rectangle, so the
+    count is the product of one count per axis.
+    """
+    per_axis = []
+    for out, k, s, d, (before, after), size in zip(
+        p.out_hw, p.kernel, p.stride, p.dilation, p.padding, p.x_shape[2:], strict=True
+    ):
+        lo, hi = (0, before + size + after) if p.count_include_pad else (before, before + size)
+        per_axis.append(_taps_in_range(np.arange(out) * s, k, d, lo, hi))
+    return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
 
 
 def check_array(name: str, array: Any, shape: Sequence[int] | None = None) -> None:
@@ -327,6 +389,7 @@ __all__ = [
     "effective_kernel",
     "resolve_padding",
     "output_size",
+    "pool_counts",
     "check_array",
     "check_conv_arrays",
     "conv_flops",

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from .contract import FEATURES, Implementation
-from .geometry import ConvParams, PoolParams, effective_kernel, output_size
+from .geometry import ConvParams, PoolParams, effective_kernel, output_size, pool_counts
 
 #: dtype the arithmetic runs in, per input dtype name.
 _COMPUTE = {"float64": np.float64, "float32": np.float32, "float16": np.float32, "bfloat16": np.float32}
@@ -174,31 +174,17 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
 
 def pool_windows(x: np.ndarray, p: PoolParams, value: float) -> np.ndarray:
     """(N, C, OH, OW, kh * kw) pooling windows of ``x`` padded with ``value``."""
-    xp = pad_input(x, p.padding, p.padded_extent, value)
-    view = window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw)
+    xp = pad_input(x, p.window_padding, (0, 0), value)
+    view = window_view(xp, p.kernel, p.stride, p.dilation, p.out_hw)
     return view.reshape(*view.shape[:4], -1)
-
-
-def _pool_counts(p: PoolParams, dtype) -> np.ndarray:
-    """(OH, OW) number of window elements that count towards each average.
-
-    Padding counts only with ``count_include_pad``; the overhang that ``ceil_mode`` adds
-    past the padding never counts.
-    """
-    (top, bottom), (left, right) = p.padding
-    h, w = p.x_shape[2:]
-    mask = pad_input(np.ones((1, 1, h, w), dtype), p.padding, (h + top + bottom, w + left + right),
-                     1.0 if p.count_include_pad else 0.0)
-    mask = pad_input(mask, ((0, 0), (0, 0)), p.padded_extent, 0.0)
-    return window_view(mask, p.kernel, p.stride, (1, 1), p.out_hw).sum(axis=(-2, -1))[0, 0]
 
 
 def scatter_windows(dwin: np.ndarray, p: PoolParams) -> np.ndarray:
     """Sum window gradients ``(N, C, OH, OW, kh * kw)`` back onto the unpadded input."""
     kh, kw = p.kernel
     cols = dwin.reshape(*dwin.shape[:4], kh, kw).transpose(0, 2, 3, 1, 4, 5)
-    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding, (1, 1),
-                  p.out_hw)
+    return col2im(cols.reshape(-1, p.x_shape[1] * kh * kw), p.x_shape, p.kernel, p.stride, p.padding,
+                  p.dilation, p.out_hw)
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
@@ -218,12 +204,12 @@ def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndar
 def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
     sums = pool_windows(x.astype(ct, copy=False), p, 0.0).sum(axis=-1)
-    return (sums / _pool_counts(p, ct)).astype(x.dtype)
+    return (sums / pool_counts(p).astype(ct)).astype(x.dtype)
 
 
 def avg_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
     ct = _compute_dtype(x)
-    share = dy.astype(ct) / _pool_counts(p, ct)
+    share = dy.astype(ct) / pool_counts(p).astype(ct)
     dwin = np.broadcast_to(share[..., None], (*share.shape, p.kernel[0] * p.kernel[1]))
     return scatter_windows(dwin, p).astype(x.dtype)
 

@@ -8,14 +8,16 @@ function, so XLA drops the unused forward output.
 - convolution: lhs NCHW, rhs OIHW, ``feature_group_count`` for groups, the resolved
   padding pairs as they are, ``precision=HIGHEST`` so float32 is never silently run as
   bfloat16/TF32 passes on a GPU;
-- max pooling: ``reduce_window`` max with a -inf initial value; padding pairs are grown at
+- max pooling: ``reduce_window`` max with a -inf initial value (``window_dilation`` for
+  dilated windows); padding pairs are grown at
   the bottom/right to the windows' extent for ``ceil_mode``. Its VJP (XLA's
   select-and-scatter with ``>=``) sends a tie to the first maximum in row-major order,
   as the contract requires (checked on CPU by the tests; on GPU the conformance suite's
-  tie cases check it);
-- average pooling: ``reduce_window`` sums divided by the number of counting elements, the
-  window sums of a mask that is 1 on the input (and, with ``count_include_pad``, on the
-  padding) and 0 on the ``ceil_mode`` overhang. float16/bfloat16 windows are summed in
+  tie cases check it); that VJP has no window dilation, so a dilated max-pool gradient is
+  the VJP of an explicit gather of the window taps and an ``argmax`` pick;
+- average pooling: ``reduce_window`` sums divided by the number of counting elements,
+  ``geometry.pool_counts`` (input, and padding with ``count_include_pad``; never the
+  ``ceil_mode`` overhang). float16/bfloat16 windows are summed in
   float32, as ``jnp.mean`` does (a bfloat16 ``reduce_window`` add accumulates in
   bfloat16: 64 ulps off on a 32x32 window).
 
@@ -44,7 +46,7 @@ import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
 from .contract import FEATURES, Implementation  # noqa: E402
-from .geometry import ConvParams, PoolParams  # noqa: E402
+from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 from .host import cpu_name, usable_cores  # noqa: E402
 
 #: contract device name -> JAX platform names that provide it.
@@ -89,7 +91,8 @@ def _spatial(layout: str, hw: tuple, fill: Any) -> tuple:
 def _window(p: PoolParams, layout: str) -> dict[str, Any]:
     """reduce_window arguments; bottom/right padding grows to the windows' extent."""
     return dict(window_dimensions=_spatial(layout, p.kernel, 1), window_strides=_spatial(layout, p.stride, 1),
-                padding=_spatial(layout, p.window_padding, (0, 0)))
+                padding=_spatial(layout, p.window_padding, (0, 0)),
+                window_dilation=_spatial(layout, p.dilation, 1))
 
 
 def _max_pool(p: PoolParams, layout: str) -> Callable:
@@ -98,17 +101,36 @@ def _max_pool(p: PoolParams, layout: str) -> Callable:
     return pool
 
 
+def _gathered_max_pool(p: PoolParams, layout: str) -> Callable:
+    """Max pooling as an explicit gather of each window's taps and a first-maximum pick.
+
+    XLA's max-pool VJP (``select_and_gather_add``) has no window dilation (jax raises
+    NotImplementedError), so dilated max-pool gradients come from this form instead: its
+    VJP sends each window's gradient to the tap ``argmax`` picks, the first maximum.
+    """
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = p.kernel, p.stride, p.dilation, p.out_hw
+
+    def pool_nchw(x):
+        xp = jnp.pad(x, ((0, 0), (0, 0), *p.window_padding), constant_values=-np.inf)
+        taps = jnp.stack([
+            xp[:, :, r * dh:r * dh + (oh - 1) * sh + 1:sh, s * dw:s * dw + (ow - 1) * sw + 1:sw]
+            for r in range(kh) for s in range(kw)
+        ], axis=-1)
+        first = jnp.argmax(taps, axis=-1)[..., None]
+        return jnp.take_along_axis(taps, first, axis=-1)[..., 0]
+
+    if layout == "NCHW":
+        return pool_nchw
+    return lambda x: jnp.transpose(pool_nchw(jnp.transpose(x, (0, 3, 1, 2))), (0, 2, 3, 1))
+
+
 def _avg_pool(p: PoolParams, layout: str) -> Callable:
     window = _window(p, layout)
 
     def pool(x):
         acc = jnp.float32 if x.dtype in _HALF else x.dtype  # as jnp.mean accumulates
         sums = lax.reduce_window(x.astype(acc), np.array(0, acc), lax.add, **window)
-        mask = jnp.pad(jnp.ones(p.x_shape[2:], acc), p.padding,
-                       constant_values=1.0 if p.count_include_pad else 0.0)
-        overhang = tuple((0, grown[1] - pad[1])
-                         for grown, pad in zip(p.window_padding, p.padding, strict=True))
-        counts = lax.reduce_window(mask, np.array(0, acc), lax.add, p.kernel, p.stride, overhang)
+        counts = jnp.asarray(pool_counts(p), acc)
         counts = counts if layout == "NCHW" else counts[:, :, None]
         return (sums / counts).astype(x.dtype)
     return pool
@@ -130,6 +152,8 @@ def _compiled(op: str, params: ConvParams | PoolParams, layout: str = "NCHW") ->
             return dx, dw, jnp.sum(dy, axis=spatial_and_batch).astype(dy.dtype)
         return jax.jit(conv_backward)
     pool = {"max": _max_pool, "avg": _avg_pool}[op.split("_")[0]](params, layout)
+    if op == "max_pool2d_backward" and params.dilation != (1, 1):
+        pool = _gathered_max_pool(params, layout)
     if op.endswith("_backward"):
         return jax.jit(lambda x, dy: jax.vjp(pool, x)[1](dy)[0])
     return jax.jit(pool)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .contract import FEATURES, Implementation
-from .geometry import ConvParams, PoolParams
+from .geometry import ConvParams, PoolParams, pool_counts
 
 
 def _pad(x: np.ndarray, padding, extent=None, value: float = 0.0) -> np.ndarray:
@@ -97,24 +97,19 @@ def conv2d_backward(x: np.ndarray, w: np.ndarray, dy: np.ndarray, p: ConvParams)
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
-def _count_mask(p: PoolParams) -> np.ndarray:
-    """1 where a window element counts towards the average, over the windows' extent."""
-    (top, bottom), (left, right) = p.padding
-    inside = np.ones(p.x_shape[2:])
-    if p.count_include_pad:
-        inside = np.pad(inside, ((top, bottom), (left, right)), constant_values=1.0)
-        return _pad(inside, ((0, 0), (0, 0)), p.padded_extent)
-    return _pad(inside, p.padding, p.padded_extent)
-
-
 def _pool_windows(p: PoolParams):
     for i in range(p.out_hw[0]):
         for j in range(p.out_hw[1]):
-            yield i, j, _window(i, j, p.kernel, p.stride)
+            yield i, j, _window(i, j, p.kernel, p.stride, p.dilation)
+
+
+def _unpad(dxp: np.ndarray, p: PoolParams) -> np.ndarray:
+    (top, _), (left, _) = p.padding
+    return dxp[:, :, top:top + p.x_shape[2], left:left + p.x_shape[3]]
 
 
 def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
-    xp = _pad(x.astype(np.float64), p.padding, p.padded_extent, value=-np.inf)
+    xp = _pad(x.astype(np.float64), p.window_padding, value=-np.inf)
     y = np.empty(p.y_shape)
     for i, j, (rows, cols) in _pool_windows(p):
         y[:, :, i, j] = xp[:, :, rows, cols].max(axis=(2, 3))
@@ -123,7 +118,7 @@ def max_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
 
 def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
     """Each window's gradient goes to its first maximum in row-major order."""
-    xp = _pad(x.astype(np.float64), p.padding, p.padded_extent, value=-np.inf)
+    xp = _pad(x.astype(np.float64), p.window_padding, value=-np.inf)
     dxp = np.zeros_like(xp)
     n_, c_ = p.x_shape[:2]
     for i, j, (rows, cols) in _pool_windows(p):
@@ -131,27 +126,26 @@ def max_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndar
             for c in range(c_):
                 window = xp[n, c, rows, cols]
                 r, s = np.unravel_index(np.argmax(window), window.shape)  # first maximum
-                dxp[n, c, rows.start + r, cols.start + s] += dy[n, c, i, j]
-    (top, _), (left, _) = p.padding
-    return dxp[:, :, top:top + p.x_shape[2], left:left + p.x_shape[3]]
+                dxp[n, c, rows.start + r * rows.step, cols.start + s * cols.step] += dy[n, c, i, j]
+    return _unpad(dxp, p)
 
 
 def avg_pool2d(x: np.ndarray, p: PoolParams) -> np.ndarray:
-    xp = _pad(x.astype(np.float64), p.padding, p.padded_extent)
-    mask = _count_mask(p)
+    """Window sums divided by :func:`~implementations.geometry.pool_counts`."""
+    xp = _pad(x.astype(np.float64), p.window_padding)
+    counts = pool_counts(p)
     y = np.empty(p.y_shape)
     for i, j, (rows, cols) in _pool_windows(p):
-        y[:, :, i, j] = xp[:, :, rows, cols].sum(axis=(2, 3)) / mask[rows, cols].sum()
+        y[:, :, i, j] = xp[:, :, rows, cols].sum(axis=(2, 3)) / counts[i, j]
     return y
 
 
 def avg_pool2d_backward(x: np.ndarray, dy: np.ndarray, p: PoolParams) -> np.ndarray:
-    dxp = _pad(np.zeros(p.x_shape), p.padding, p.padded_extent)
-    mask = _count_mask(p)
+    dxp = _pad(np.zeros(p.x_shape), p.window_padding)
+    counts = pool_counts(p)
     for i, j, (rows, cols) in _pool_windows(p):
-        dxp[:, :, rows, cols] += dy[:, :, i, j, None, None] / mask[rows, cols].sum()
-    (top, _), (left, _) = p.padding
-    return dxp[:, :, top:top + p.x_shape[2], left:left + p.x_shape[3]]
+        dxp[:, :, rows, cols] += dy[:, :, i, j, None, None] / counts[i, j]
+    return _unpad(dxp, p)
 
 
 class Naive(Implementation):

@@ -30,6 +30,7 @@ BUILTINS: dict[str, BuiltIn] = {
     "tensorflow": BuiltIn("implementations.tensorflow_adapter:TensorFlow", ("tensorflow",)),
     "jax": BuiltIn("implementations.jax_adapter:Jax", ("jax",)),
     "triton": BuiltIn("implementations.triton_conv:Triton", ("torch", "triton")),
+    "onnxruntime": BuiltIn("implementations.onnxruntime_adapter:OnnxRuntime", ("onnxruntime", "onnx")),
 }
 
 

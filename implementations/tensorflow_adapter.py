@@ -26,8 +26,11 @@ operation lays them out as TensorFlow wants and back:
 - average pooling: ``tf.nn.avg_pool2d`` takes no explicit padding, so unless the geometry
   is VALID or TensorFlow's SAME (which excludes padding from the count), the average is
   built from TensorFlow ops: ``avg_pool2d(VALID)`` of the zero-padded input divided by
-  ``avg_pool2d(VALID)`` of a mask that is 1 where an element counts (input, plus padding
-  with ``count_include_pad``; never the ``ceil_mode`` overhang). The ratio is sum / count.
+  the share of each window that counts (``geometry.pool_counts`` / window size: input,
+  plus padding with ``count_include_pad``; never the ``ceil_mode`` overhang).
+- dilated pooling: ``tf.nn.pool`` with ``dilations``, which refuses strides > 1 with a
+  dilation: the windows are pooled at stride 1 and every stride-th one is kept (more work,
+  the same windows and the same first maximum).
 - pooling gradients: ``tf.GradientTape`` over the forward (forward time included).
 
 Importing the module silences TensorFlow's C++ logging (``TF_CPP_MIN_LOG_LEVEL=3`` unless
@@ -55,7 +58,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from .contract import FEATURES, Implementation, Limit, Unsupported  # noqa: E402
-from .geometry import ConvParams, PoolParams  # noqa: E402
+from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 from .host import cpu_name  # noqa: E402
 
 #: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
@@ -208,32 +211,37 @@ class TensorFlow(Implementation):
         return dx, dw
 
     # -- pooling ---------------------------------------------------------------------
+    @staticmethod
+    def _valid_pool(x, p: PoolParams, layout: str, pooling_type: str):
+        """VALID pooling of an input padded to the windows' extent. ``tf.nn.pool`` takes a
+        dilation but refuses it with strides > 1, so dilated windows are pooled at stride 1
+        and every stride-th window is kept (the same windows, the same first maximum)."""
+        if p.dilation == (1, 1):
+            op = tf.nn.max_pool2d if pooling_type == "MAX" else tf.nn.avg_pool2d
+            return op(x, p.kernel, _spatial(p.stride, layout), "VALID", layout)
+        y = tf.nn.pool(x, p.kernel, pooling_type, strides=(1, 1), padding="VALID",
+                       data_format=layout, dilations=p.dilation)
+        sh, sw = p.stride
+        return y[:, ::sh, ::sw, :] if layout == "NHWC" else y[:, :, ::sh, ::sw]
+
     def _max_pool(self, x, p: PoolParams, layout: str):
         pads = p.window_padding
-        strides = _spatial(p.stride, layout)
-        if p.padding_mode == "same" and pads == p.padding:
-            return tf.nn.max_pool2d(x, p.kernel, strides, "SAME", layout)
+        if p.padding_mode == "same" and pads == p.padding and p.dilation == (1, 1):
+            return tf.nn.max_pool2d(x, p.kernel, _spatial(p.stride, layout), "SAME", layout)
         if any(sum(pads, ())):
             x = tf.pad(x, _explicit(pads, layout), constant_values=float("-inf"))
-        return tf.nn.max_pool2d(x, p.kernel, strides, "VALID", layout)
+        return self._valid_pool(x, p, layout, "MAX")
 
     def _avg_pool(self, x, p: PoolParams, layout: str):
         pads = p.window_padding
-        strides = _spatial(p.stride, layout)
         if not any(sum(pads, ())):
-            return tf.nn.avg_pool2d(x, p.kernel, strides, "VALID", layout)
-        if p.padding_mode == "same" and pads == p.padding and not p.count_include_pad:
-            return tf.nn.avg_pool2d(x, p.kernel, strides, "SAME", layout)
-        h, w = p.x_shape[2:]
-        mask = tf.ones(_spatial((h, w), layout), x.dtype)
-        if p.count_include_pad:
-            mask = tf.pad(mask, _explicit(p.padding, layout), constant_values=1)
-            overhang = tuple((0, grown[1] - pad[1]) for grown, pad in zip(pads, p.padding, strict=True))
-            mask = tf.pad(mask, _explicit(overhang, layout))
-        else:
-            mask = tf.pad(mask, _explicit(pads, layout))
-        sums = tf.nn.avg_pool2d(tf.pad(x, _explicit(pads, layout)), p.kernel, strides, "VALID", layout)
-        return sums / tf.nn.avg_pool2d(mask, p.kernel, strides, "VALID", layout)
+            return self._valid_pool(x, p, layout, "AVG")
+        native_same = p.padding_mode == "same" and pads == p.padding and p.dilation == (1, 1)
+        if native_same and not p.count_include_pad:
+            return tf.nn.avg_pool2d(x, p.kernel, _spatial(p.stride, layout), "SAME", layout)
+        sums = self._valid_pool(tf.pad(x, _explicit(pads, layout)), p, layout, "AVG")
+        share = pool_counts(p) / (p.kernel[0] * p.kernel[1])  # what avg_pool2d of a 0/1 mask gives
+        return sums / tf.reshape(tf.constant(share, x.dtype), _spatial(p.out_hw, layout))
 
     def _pool(self, pool: Callable, x, params: PoolParams):
         layout = self._layout(x)

@@ -5,12 +5,13 @@ symmetric padding to the op and pads explicitly otherwise:
 
 - convolution: symmetric padding goes to the op, asymmetric padding through ``F.pad``;
   the backward pass is ``aten.convolution_backward`` (no forward recomputation);
-- max pooling: the op's padding when it is symmetric and at most half the kernel (the
-  op's own limit), otherwise ``F.pad`` with -inf up to the windows' extent;
+- max pooling (dilation included): the op's padding when it is symmetric and at most half
+  the kernel (the op's own limit), otherwise ``F.pad`` with -inf up to the windows' extent;
 - average pooling: the op (with its own ``ceil_mode`` and ``count_include_pad``, whose
-  rules are the contract's) under the same condition, otherwise window sums
-  (``divisor_override=1``) of the zero-padded input divided by window sums of a mask that
-  is 1 where an element counts;
+  rules are the contract's) under the same condition; ``avg_pool2d`` has no dilation, so
+  a dilated window is gathered by ``F.unfold`` (which has) and summed; otherwise window sums
+  (``divisor_override=1``) of the zero-padded input divided by the counts of
+  ``geometry.pool_counts``;
 - pooling gradients come from autograd (max pooling needs the forward's indices anyway).
 
 Precision flags are explicit and applied on every CUDA call, so another library's global
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .contract import FEATURES, Implementation, Limit, Unsupported
-from .geometry import ConvParams, PoolParams, dtype_name
+from .geometry import ConvParams, PoolParams, dtype_name, pool_counts
 from .host import cpu_name, env_flag
 
 
@@ -145,30 +146,35 @@ class Torch(Implementation):
         self._prepare(x)
         p = params
         if _native_pool(p):
-            return F.max_pool2d(x, p.kernel, p.stride, (p.padding[0][0], p.padding[1][0]),
+            return F.max_pool2d(x, p.kernel, p.stride, (p.padding[0][0], p.padding[1][0]), p.dilation,
                                 ceil_mode=p.ceil_mode)
-        return F.max_pool2d(self._pad_to_extent(x, p, float("-inf")), p.kernel, p.stride)
+        return F.max_pool2d(self._pad_to_extent(x, p, float("-inf")), p.kernel, p.stride, 0, p.dilation)
 
     def avg_pool2d(self, x, params: PoolParams):
         self._prepare(x)
         p = params
+        if p.dilation != (1, 1):
+            return self._dilated_window_sums(self._pad_to_extent(x, p, 0.0), p) / self._window_counts(x, p)
         if _native_pool(p):
             return F.avg_pool2d(x, p.kernel, p.stride, (p.padding[0][0], p.padding[1][0]),
                                 ceil_mode=p.ceil_mode, count_include_pad=p.count_include_pad)
         sums = F.avg_pool2d(self._pad_to_extent(x, p, 0.0), p.kernel, p.stride, divisor_override=1)
         return sums / self._window_counts(x, p)
 
-    def _window_counts(self, x: torch.Tensor, p: PoolParams) -> torch.Tensor:
-        """(1, 1, OH, OW) number of window elements that count towards each average."""
-        mask = torch.ones((1, 1, *p.x_shape[2:]), dtype=x.dtype, device=x.device)
-        if p.count_include_pad:
-            mask = F.pad(mask, _torch_pad(p.padding), value=1.0)
-            overhang = tuple((0, grown[1] - pad[1])
-                             for grown, pad in zip(p.window_padding, p.padding, strict=True))
-            mask = F.pad(mask, _torch_pad(overhang))
-        else:
-            mask = self._pad_to_extent(mask, p, 0.0)
-        return F.avg_pool2d(mask, p.kernel, p.stride, divisor_override=1)
+    @staticmethod
+    def _dilated_window_sums(xp: torch.Tensor, p: PoolParams) -> torch.Tensor:
+        """Window sums of the padded input with dilated windows: ``F.avg_pool2d`` has no
+        dilation, so each window is gathered by ``F.unfold`` (which has) and summed, in
+        float32 for float16/bfloat16 as PyTorch's own pooling accumulates."""
+        n, c = xp.shape[:2]
+        acc = torch.float32 if xp.dtype in (torch.float16, torch.bfloat16) else xp.dtype
+        cols = F.unfold(xp.reshape(n * c, 1, *xp.shape[2:]), p.kernel, p.dilation, 0, p.stride)
+        return cols.sum(dim=1, dtype=acc).reshape(n, c, *p.out_hw).to(xp.dtype)
+
+    @staticmethod
+    def _window_counts(x: torch.Tensor, p: PoolParams) -> torch.Tensor:
+        """(OH, OW) number of window elements that count towards each average (geometry's rule)."""
+        return torch.as_tensor(pool_counts(p), dtype=x.dtype, device=x.device)
 
     def _pool_backward(self, forward, x, dy, params: PoolParams):
         with torch.enable_grad():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from implementations import ConvParams, PoolParams, Unsupported, get
@@ -42,9 +42,13 @@ def conv_params(draw) -> ConvParams:
 def pool_params(draw) -> PoolParams:
     kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     padding = tuple((draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))) for k in (kh, kw))
-    return PoolParams.create((1, 2, draw(SIZES), draw(SIZES)), (kh, kw),
-                             stride=(draw(STRIDES), draw(STRIDES)), padding=padding,
-                             ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()))
+    try:
+        return PoolParams.create((1, 2, draw(SIZES), draw(SIZES)), (kh, kw),
+                                 stride=(draw(STRIDES), draw(STRIDES)), padding=padding,
+                                 dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+                                 ceil_mode=draw(st.booleans()), count_include_pad=draw(st.booleans()))
+    except ValueError:  # an empty output, or a dilated window that reads only padding
+        reject()
 
 
 def _close(impl, found, expected, what: str) -> None:

@@ -54,6 +54,10 @@ POOL_CASES = {
     "same": dict(x_shape=(1, 2, 7, 8), kernel=3, stride=2, padding="same"),
     "same_count_pad": dict(x_shape=(1, 2, 8, 7), kernel=3, stride=2, padding="same", count_include_pad=True),
     "rect": dict(x_shape=(2, 1, 5, 8), kernel=(2, 3), stride=(1, 2), padding=(1, 1)),
+    "dilated": dict(x_shape=(1, 2, 9, 8), kernel=(3, 2), stride=2, padding=1, dilation=(2, 3)),
+    "dilated_stride1": dict(x_shape=(1, 2, 7, 7), kernel=2, stride=1, dilation=2),
+    "dilated_ceil_count_pad": dict(x_shape=(1, 1, 8, 8), kernel=2, stride=2, padding=1, dilation=2,
+                                   ceil_mode=True, count_include_pad=True),
 }
 
 

@@ -22,7 +22,12 @@ def test_every_2d_onnx_case_runs_and_every_skip_has_a_reason():
     assert len(RUN) >= 25
     assert all(c.skip for c in CASES if c not in RUN)
     two_d_skipped = [c for c in CASES if c.skip and "2d" in c.name]
-    assert all("dilat" in c.skip for c in two_d_skipped), [(c.name, c.skip) for c in two_d_skipped]
+    assert two_d_skipped == [], [(c.name, c.skip) for c in two_d_skipped]
+
+
+def test_onnx_dilated_pooling_cases_run():
+    dilated = {c.name for c in RUN if c.family != "conv2d" and c.params.dilation != (1, 1)}
+    assert {"test_maxpool_2d_dilations", "test_averagepool_2d_dilations"} <= dilated, sorted(dilated)
 
 
 def test_onnx_ceil_mode_and_same_padding_cases_are_among_those_run():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from implementations import ConvParams, PoolParams, get
-from implementations.geometry import check_array, check_conv_arrays, output_size
+from implementations.geometry import check_array, check_conv_arrays, output_size, pool_counts
 from implementations.im2col import im2col
 
 
@@ -120,6 +120,55 @@ def test_pool_stride_defaults_to_kernel():
 def test_padded_extent_covers_ceil_mode_overhang():
     p = PoolParams.create((1, 1, 5, 5), kernel=2, stride=2, ceil_mode=True)
     assert p.padded_extent == (6, 6)
+
+
+def test_pool_counts_exclude_padding_and_never_count_ceil_mode_overhang():
+    # 5 rows, kernel 2, stride 2, padding 1, ceil_mode: windows [pad, x0], [x1, x2], [x3, x4]
+    # and, overhanging, nothing more; 4 columns, kernel 3, stride 3, no padding, ceil_mode:
+    # windows [x0..x2] and [x3, overhang, overhang].
+    p = PoolParams.create((1, 1, 5, 4), kernel=(2, 3), stride=(2, 3), padding=((1, 1), (0, 0)),
+                          ceil_mode=True)
+    assert p.out_hw == (3, 2)
+    np.testing.assert_array_equal(pool_counts(p), np.outer([1, 2, 2], [3, 1]))
+    q = PoolParams.create((1, 1, 5, 4), kernel=(2, 3), stride=(2, 3), padding=((1, 1), (0, 0)),
+                          ceil_mode=True, count_include_pad=True)
+    np.testing.assert_array_equal(pool_counts(q), np.outer([2, 2, 2], [3, 1]))
+
+
+def test_dilated_pool_output_sizes_match_torch():
+    torch = pytest.importorskip("torch")
+    for size, k, s, pad, d, ceil in [(7, 2, 1, 0, 2, False), (9, 3, 2, 1, 2, False), (8, 2, 2, 1, 2, True),
+                                     (10, 3, 3, 1, 3, True), (6, 2, 1, 1, 4, False)]:
+        x = torch.zeros(1, 1, size, size)
+        expected = torch.nn.functional.max_pool2d(x, k, s, pad, d, ceil_mode=ceil).shape[2:]
+        p = PoolParams.create(x.shape, k, s, pad, d, ceil_mode=ceil)
+        assert p.out_hw == tuple(expected), (size, k, s, pad, d, ceil)
+        assert p.eff_kernel == ((k - 1) * d + 1,) * 2
+
+
+def test_dilated_pool_counts_skip_the_gaps():
+    # 5 columns, kernel 2, dilation 3, padding 1 each side, count_include_pad off: windows
+    # read padded columns (0, 3), (1, 4), (2, 5), (3, 6): inside are columns 1..5.
+    p = PoolParams.create((1, 1, 1, 5), (1, 2), stride=1, padding=((0, 0), (1, 1)), dilation=(1, 3))
+    np.testing.assert_array_equal(pool_counts(p), [[1, 2, 2, 1]])
+
+
+def test_dilated_window_reading_only_padding_is_refused():
+    # input 2 wide, padding 2, kernel 2 dilated by 4: the first window reads columns 0 and 4
+    # of the padded axis, both padding.
+    with pytest.raises(ValueError, match=r"window 0 on axis 3 reads only padding"):
+        PoolParams.create((1, 1, 3, 2), (1, 2), stride=1, padding=((0, 0), (2, 2)), dilation=(1, 4))
+
+
+def test_pool_counts_match_torch_divisors():
+    torch = pytest.importorskip("torch")
+    for include in (False, True):
+        p = PoolParams.create((1, 1, 7, 6), kernel=3, stride=2, padding=1, ceil_mode=True,
+                              count_include_pad=include)
+        ones = torch.ones(1, 1, 7, 6, dtype=torch.float64)
+        means = torch.nn.functional.avg_pool2d(ones, 3, 2, 1, ceil_mode=True, count_include_pad=include)
+        sums = torch.nn.functional.avg_pool2d(ones, 3, 2, 1, ceil_mode=True, divisor_override=1)
+        np.testing.assert_allclose(pool_counts(p), (sums / means)[0, 0].numpy())
 
 
 @pytest.mark.parametrize(
