@@ -46,7 +46,7 @@ def lint(session: nox.Session) -> None:
     """ruff (rules in pyproject.toml) and mypy on the four packages; both must find nothing."""
     # NumPy and ml_dtypes carry the types mypy follows; the frameworks are too heavy for a
     # lint run and are treated as untyped (ignore_missing_imports).
-    session.install(*_constraints(), "ruff", "mypy", "numpy", "ml_dtypes", "pytest")
+    session.install(*_constraints(), "ruff==0.17.6", "mypy==2.4.1", "numpy", "ml_dtypes", "pytest")
     session.run("ruff", "check", *PACKAGES, "tests", "noxfile.py")
     session.run("mypy", *PACKAGES)
 
