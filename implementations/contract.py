@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .geometry import DTYPES, ConvParams, PoolParams
-from .validation import shape_of, validated
+from .validation import tensor_info, validated
 
 #: Operations an implementation can claim.
 OPERATIONS = (
@@ -138,10 +138,11 @@ class Implementation:
         """Native tensor -> NumPy array, blocking until it is ready."""
         return np.asarray(tensor)
 
-    def logical_shape(self, tensor: Any) -> tuple[int, ...] | None:
-        """The logical (NCHW) shape of a native tensor, which the boundary check compares
-        with the params; override where tensors are held in another layout."""
-        return shape_of(tensor)
+    def tensor_info(self, tensor: Any) -> tuple[tuple[int, ...] | None, str]:
+        """The logical (NCHW) shape and the dtype name of a native tensor, which the
+        boundary check compares with the params; override where tensors are held in
+        another layout or have no ``.shape``/``.dtype``."""
+        return tensor_info(tensor)
 
     def synchronize(self, device: str) -> None:
         """Wait for all queued work on ``device``."""

@@ -188,11 +188,11 @@ class Jax(Implementation):
             array = np.ascontiguousarray(array.transpose(_TO_NHWC))
         return jax.device_put(array, self._devices[device])
 
-    def logical_shape(self, tensor: Any) -> tuple[int, ...] | None:
-        shape = super().logical_shape(tensor)
+    def tensor_info(self, tensor: Any) -> tuple[tuple[int, ...] | None, str]:
+        shape, dtype = super().tensor_info(tensor)
         if self.layout == "NHWC" and shape is not None and len(shape) == 4:
-            return tuple(shape[a] for a in _TO_NCHW)
-        return shape
+            return tuple(shape[a] for a in _TO_NCHW), dtype
+        return shape, dtype
 
     def to_numpy(self, tensor: jax.Array) -> np.ndarray:
         array = np.array(tensor, copy=True)

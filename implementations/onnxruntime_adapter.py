@@ -121,6 +121,11 @@ class OnnxRuntime(Implementation):
     def to_numpy(self, tensor: ort.OrtValue) -> np.ndarray:
         return np.array(tensor.numpy(), copy=True)
 
+    def tensor_info(self, tensor: Any) -> tuple[tuple[int, ...] | None, str]:
+        if isinstance(tensor, ort.OrtValue):  # shape() and data_type() are methods here
+            return tuple(tensor.shape()), _ORT_TYPES.get(tensor.data_type(), tensor.data_type())
+        return super().tensor_info(tensor)
+
     # -- operations ------------------------------------------------------------------
     def _run(
         self, op: str, params: ConvParams | PoolParams, x: ort.OrtValue, **inputs: ort.OrtValue | None

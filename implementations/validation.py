@@ -35,22 +35,28 @@ def shape_of(tensor: Any) -> tuple[int, ...] | None:
     return None if shape is None else tuple(int(d) for d in shape)
 
 
-#: How a check reads a tensor's logical (NCHW) shape: ``shape_of``, or an implementation's
-#: ``logical_shape`` for one that holds its tensors in another layout.
-ShapeOf = Callable[[Any], "tuple[int, ...] | None"]
+def tensor_info(tensor: Any) -> tuple[tuple[int, ...] | None, str]:
+    """A tensor's shape (None without one) and contract dtype name, read from ``.shape``
+    and ``.dtype`` as NumPy arrays and most frameworks' tensors have them."""
+    return shape_of(tensor), dtype_of(tensor)
+
+
+#: How a check reads a tensor's logical (NCHW) shape and dtype: ``tensor_info``, or an
+#: implementation's ``tensor_info`` for tensors held in another layout or without
+#: ``.shape``/``.dtype`` attributes.
+TensorInfo = Callable[[Any], "tuple[tuple[int, ...] | None, str]"]
 
 
 def check_tensor(name: str, tensor: Any, shape: tuple[int, ...], dtype: str | None = None,
-                 logical: ShapeOf = shape_of) -> None:
+                 info: TensorInfo = tensor_info) -> None:
     """Raise ValueError unless ``tensor`` has ``shape`` and a contract dtype (``dtype`` when given)."""
-    found = logical(tensor)
+    found, got = info(tensor)
     if found is None:
         raise ValueError(f"{name}: must be an array or tensor with a shape, got {type(tensor).__name__}")
     if len(found) != len(shape):
         raise ValueError(f"{name}.ndim={len(found)} (shape {found}): must be {len(shape)}, shape {shape}")
     if found != shape:
         raise ValueError(f"{name}.shape={found}: the params need {shape}")
-    got = dtype_of(tensor)
     if got not in DTYPES:
         raise ValueError(f"{name}.dtype={got}: must be one of {DTYPES}")
     if dtype is not None and got != dtype:
@@ -62,33 +68,33 @@ def _params(params: Any, kind: type) -> None:
         raise ValueError(f"params={params!r}: must be a {kind.__name__} (use {kind.__name__}.create)")
 
 
-def check_conv2d(x: Any, w: Any, b: Any, params: ConvParams, logical: ShapeOf = shape_of) -> None:
+def check_conv2d(x: Any, w: Any, b: Any, params: ConvParams, info: TensorInfo = tensor_info) -> None:
     _params(params, ConvParams)
-    check_tensor("x", x, params.x_shape, logical=logical)
-    dtype = dtype_of(x)
-    check_tensor("w", w, params.w_shape, dtype, logical=logical)
+    check_tensor("x", x, params.x_shape, info=info)
+    dtype = info(x)[1]
+    check_tensor("w", w, params.w_shape, dtype, info=info)
     if b is not None:
-        check_tensor("b", b, (params.w_shape[0],), dtype, logical=logical)
+        check_tensor("b", b, (params.w_shape[0],), dtype, info=info)
 
 
 def check_conv2d_backward(x: Any, w: Any, dy: Any, params: ConvParams,
-                          logical: ShapeOf = shape_of) -> None:
+                          info: TensorInfo = tensor_info) -> None:
     _params(params, ConvParams)
-    check_tensor("x", x, params.x_shape, logical=logical)
-    dtype = dtype_of(x)
-    check_tensor("w", w, params.w_shape, dtype, logical=logical)
-    check_tensor("dy", dy, params.y_shape, dtype, logical=logical)
+    check_tensor("x", x, params.x_shape, info=info)
+    dtype = info(x)[1]
+    check_tensor("w", w, params.w_shape, dtype, info=info)
+    check_tensor("dy", dy, params.y_shape, dtype, info=info)
 
 
-def check_pool(x: Any, params: PoolParams, logical: ShapeOf = shape_of) -> None:
+def check_pool(x: Any, params: PoolParams, info: TensorInfo = tensor_info) -> None:
     _params(params, PoolParams)
-    check_tensor("x", x, params.x_shape, logical=logical)
+    check_tensor("x", x, params.x_shape, info=info)
 
 
-def check_pool_backward(x: Any, dy: Any, params: PoolParams, logical: ShapeOf = shape_of) -> None:
+def check_pool_backward(x: Any, dy: Any, params: PoolParams, info: TensorInfo = tensor_info) -> None:
     _params(params, PoolParams)
-    check_tensor("x", x, params.x_shape, logical=logical)
-    check_tensor("dy", dy, params.y_shape, dtype_of(x), logical=logical)
+    check_tensor("x", x, params.x_shape, info=info)
+    check_tensor("dy", dy, params.y_shape, info(x)[1], info=info)
 
 
 #: The check of each operation, called with the operation's arguments (without self).
@@ -110,7 +116,7 @@ def validated(op: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        check(*args, **kwargs, logical=self.logical_shape)
+        check(*args, **kwargs, info=self.tensor_info)
         return method(self, *args, **kwargs)
 
     wrapper.__convcert_validated__ = True  # type: ignore[attr-defined]
