@@ -313,9 +313,10 @@ class DeclaredTF32(UndeclaredTF32):
 
 
 class Float16Accumulator(Mutant):
-    """float16 convolution accumulated tap by tap in float16: legal, must pass."""
+    """float16 convolution accumulated tap by tap in float16, declared: legal, must pass."""
 
     name = "legal-float16-accumulator"
+    reduced_precision = {"float16": "float16"}
 
     def conv2d(self, x, w, b, params):
         if x.dtype != np.float16:
