@@ -23,6 +23,7 @@ from implementations import FEATURES, Implementation, load
 from implementations import registry
 
 from . import behaviour
+from .blame import IMPLICATED, blame, contract_runner, diagnose
 from .cases import Case, all_cases, find_case, quick_cases
 from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, np_dtype, run_case
 
@@ -41,6 +42,7 @@ class FeatureStatus:
     failed: int = 0
     unsupported: int = 0
     reason: str = ""
+    diagnosis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -64,11 +66,14 @@ class Certificate:
     results: list[CaseResult] = field(default_factory=list)
     features: list[FeatureStatus] = field(default_factory=list)
     findings: dict[str, dict[str, str]] = field(default_factory=dict)
+    sweep: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        """Every failed check, plus every claimed feature that never ran."""
-        out = [rec for r in self.results if r.status == FAIL for rec in failure_records(r)]
+        """Every failed check (``feature``: what it is blamed on), plus every claimed feature that never ran."""
+        verdict = blame(self.results)
+        out = [dict(rec, feature="+".join(verdict.of(r))) for r in self.results if r.status == FAIL
+               for rec in failure_records(r)]
         for s in self.features:
             if s.status == UNSUPPORTED:
                 out.append({"case": "-", "feature": s.feature, "device": s.device, "dtype": s.dtype,
@@ -79,6 +84,11 @@ class Certificate:
     @property
     def failed_features(self) -> set[str]:
         return {s.feature for s in self.features if s.status in (FAIL, UNSUPPORTED)}
+
+    @property
+    def implicated_features(self) -> set[str]:
+        """Features present in failing cases that another failed feature explains."""
+        return {s.feature for s in self.features if s.status == IMPLICATED}
 
     @property
     def passed(self) -> bool:
@@ -108,6 +118,7 @@ class Certificate:
             "features": [s.to_dict() for s in self.features],
             "failures": self.failures,
             "findings": self.findings,
+            "sweep": self.sweep,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -142,11 +153,16 @@ def environment(impl: Implementation) -> dict[str, Any]:
 
 def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iterable[str],
               dtypes: Iterable[str]) -> list[FeatureStatus]:
-    """Per (feature, device, dtype) status from the case results filed under each feature."""
+    """Per (feature, device, dtype) status from the case results filed under each feature.
+
+    A feature with failing cases is ``fail`` only when some failing case is blamed on it
+    (``conformance.blame``); otherwise it is ``implicated``.
+    """
     grouped: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
     for r in results:
-        for f in r.filed_under:
+        for f in set(r.filed_under) | ({r.op} if r.status == FAIL else set()):
             grouped[(f, r.device, r.dtype)].append(r)
+    verdict = blame(results)
     out = []
     for device in devices:
         for dtype in dtypes:
@@ -164,8 +180,11 @@ def summarize(impl: Implementation, results: Sequence[CaseResult], devices: Iter
                 s.unsupported = sum(r.status == UNSUPPORTED for r in rs)
                 s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
                 reasons = sorted({r.reason for r in rs if r.status == UNSUPPORTED})
-                if s.failed:
+                if feature in verdict.failed.get((device, dtype), ()):
                     s.status = FAIL
+                elif s.failed:
+                    s.status = IMPLICATED
+                    s.reason = "fails only in cases that another failed feature explains"
                 elif s.passed:
                     s.status = PASS
                     s.reason = f"{s.unsupported} case(s) unsupported: {'; '.join(reasons)}" if s.unsupported else ""
@@ -281,8 +300,19 @@ def certify(
         for dtype in dtypes:
             if device in impl.devices and dtype in impl.dtypes:
                 cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, np_dtype(dtype))
+    add_diagnoses(cert, impl, chosen)
     cert.seconds = time.perf_counter() - t0
     return cert
+
+
+def add_diagnoses(cert: Certificate, impl: Implementation, cases: Iterable[Case]) -> None:
+    """Give every failed feature of ``cert`` its one-line diagnosis, where one is recognised."""
+    if not any(r.status == FAIL for r in cert.results):
+        return
+    lines = diagnose(cert.results, blame(cert.results), {c.name: c for c in cases}, contract_runner(impl),
+                     impl.reduced_precision)
+    for s in cert.features:
+        s.diagnosis = lines.get((s.feature, s.device, s.dtype), "")
 
 
 def certify_case(impl_or_spec: Implementation | str, name: str, **kw) -> Certificate:
