@@ -2,7 +2,7 @@
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
-                                       [--case NAME] [--out DIR]
+                                       [--case NAME] [--sweep N] [--seed S] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S]
     python -m conformance references [--check]
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from .certify import DTYPES, Certificate, DeviceUnavailable, certify
 from .references import write_atomic
+from .sweep import DEFAULT_EXAMPLES, DEFAULT_SEED
 
 OUT = Path("reports") / "out"
 
@@ -50,6 +51,12 @@ def _summary(cert: Certificate) -> str:
     verdict = "PASSED" if cert.passed else "FAILED"
     counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
+    if cert.sweep:
+        lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
+                     f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
+    for s in cert.features:
+        if s.diagnosis:
+            lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
     failures = cert.failures
     for f in failures[:10]:
         lines.append(f"  FAIL [{f['feature']}] {f.get('message') or f['case']}")
@@ -66,7 +73,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
     try:
         cases = [find_case(name) for name in args.case] if args.case else None
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases)
+                       progress=not args.no_progress, cases=cases, sweep_examples=args.sweep, seed=args.seed)
     except (DeviceUnavailable, ImportError, ValueError) as exc:
         print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -156,6 +163,10 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", action="append", choices=DTYPES, default=[], help="repeatable; default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
+    c.add_argument("--sweep", type=int, default=DEFAULT_EXAMPLES, metavar="N",
+                   help="random sweep after the catalogue: N problems per family, device and dtype "
+                        "(default %(default)s; 0 turns it off)")
+    c.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sweep (default %(default)s)")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(run=cmd_certify)

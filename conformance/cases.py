@@ -294,7 +294,13 @@ def find_case(name: str, problems: Iterable[Problem] | None = None) -> Case:
     base = name.rsplit("-", 1)[0]
     if base in cases:
         return cases[base]
-    raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases)")
+    from .sweep import problem_from_name  # any other problem, named by its descriptor (a sweep's)
+
+    try:
+        return problem_from_name(name)
+    except ValueError as exc:
+        raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases) "
+                         f"and not a problem descriptor: {exc}") from exc
 
 
 def check_unique(problems: Iterable[Problem]) -> None:

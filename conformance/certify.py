@@ -24,6 +24,8 @@ from implementations import registry
 
 from . import behaviour
 from .blame import IMPLICATED, blame, contract_runner, diagnose
+from .sweep import DEFAULT_SEED
+from .sweep import sweep as run_sweep
 from .cases import Case, all_cases, find_case, quick_cases
 from .runner import FAIL, NOT_CLAIMED, PASS, UNSUPPORTED, CaseResult, failure_records, np_dtype, run_case
 
@@ -258,14 +260,21 @@ def certify(
     quick: bool = False,
     progress: bool | Callable[[CaseResult], None] = False,
     cases: Sequence[Case] | None = None,
+    sweep_examples: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
     ``devices`` defaults to ``("cpu",)`` when claimed, else the claimed devices;
     ``dtypes`` to the claimed dtypes. A requested device or dtype that is not claimed is
     reported "not claimed". ``quick`` runs a representative subset (one case per
-    operation and feature); ``cases`` runs exactly those cases.
+    operation and feature); ``cases`` runs exactly those cases. ``sweep_examples`` > 0
+    runs the random sweep (``conformance.sweep``, seeded by ``seed``) after the catalogue,
+    with that many examples per family, device and dtype (the command line's default is
+    ``sweep.DEFAULT_EXAMPLES``; never with ``cases``).
     """
+    if sweep_examples < 0:
+        raise ValueError(f"sweep_examples={sweep_examples}: must be >= 0")
     if isinstance(impl_or_spec, str):
         spec, impl = impl_or_spec, load(impl_or_spec)
     else:
@@ -294,12 +303,18 @@ def certify(
                 progress(r)
     finally:
         bar.close()
+    swept = None
+    if sweep_examples and cases is None:
+        swept = run_sweep(impl, devices, dtypes, examples=sweep_examples, seed=seed, spec=spec)
+        results += swept.results
+        chosen += list(swept.cases.values())
     cert = Certificate(spec, impl.describe(), environment(impl), devices, dtypes, quick, selection,
                        started, 0.0, results, summarize(impl, results, devices, dtypes))
     for device in devices:
         for dtype in dtypes:
             if device in impl.devices and dtype in impl.dtypes:
                 cert.findings[f"{device}/{dtype}"] = behaviour.findings(impl, device, np_dtype(dtype))
+    cert.sweep = swept.to_dict() if swept else {}
     add_diagnoses(cert, impl, chosen)
     cert.seconds = time.perf_counter() - t0
     return cert
