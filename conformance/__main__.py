@@ -67,13 +67,20 @@ def _summary(cert: Certificate) -> str:
     return "\n".join(lines)
 
 
+def _sweep_budget(args: argparse.Namespace) -> int:
+    """``--sweep`` if given, else the default; none for ``--quick`` (meant for slow implementations)."""
+    if args.sweep is not None:
+        return args.sweep
+    return 0 if args.quick else DEFAULT_EXAMPLES
+
+
 def cmd_certify(args: argparse.Namespace) -> int:
     from .cases import find_case
 
     try:
         cases = [find_case(name) for name in args.case] if args.case else None
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases, sweep_examples=args.sweep, seed=args.seed)
+                       progress=not args.no_progress, cases=cases, sweep_examples=_sweep_budget(args), seed=args.seed)
     except (DeviceUnavailable, ImportError, ValueError) as exc:
         print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -163,9 +170,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", action="append", choices=DTYPES, default=[], help="repeatable; default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
-    c.add_argument("--sweep", type=int, default=DEFAULT_EXAMPLES, metavar="N",
-                   help="random sweep after the catalogue: N problems per family, device and dtype "
-                        "(default %(default)s; 0 turns it off)")
+    c.add_argument("--sweep", type=int, default=None, metavar="N",
+                   help=f"random sweep after the catalogue: N problems per family, device and dtype "
+                        f"(default {DEFAULT_EXAMPLES}, none with --quick; 0 turns it off)")
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sweep (default %(default)s)")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")

@@ -39,6 +39,8 @@ from .runner import FAIL, PASS, CaseResult, np_dtype, prepare
 from .tolerance import SIGNIFICAND_BITS, UNIT_ROUNDOFF
 
 IMPLICATED = "implicated"
+#: Smallest tile a "wrong only past element m" diagnosis names (below it, rounding noise).
+MIN_TILE = 8
 Group = tuple[str, str]  # (device, dtype)
 
 
@@ -259,7 +261,7 @@ def _first_wrong(ev: Evidence, axis: str) -> str | None:
         flat = bad.transpose(1, 0, 2, 3).reshape(bad.shape[1], -1).any(axis=1)
         what = "output channel"
     first = int(np.argmax(flat))
-    if first == 0 or not flat[first:].any():
+    if first < MIN_TILE or not flat[first:].all():  # a tile: everything past its start is wrong
         return None
     kind = "a lost or misread partial tile" if axis == "pixel" else "a channel tile reading the wrong weights"
     return f"wrong only from {what} {first} on (of {flat.size}), right before it: {kind}"

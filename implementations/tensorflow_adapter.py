@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from types import MappingProxyType
 from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -112,6 +113,10 @@ class TensorFlow(Implementation):
     name = "tensorflow"
     dtypes = ("float64", "float32", "float16", "bfloat16")
     features = frozenset(FEATURES)
+    #: TensorFlow 2.21 on the CPU rounds half-precision partial results to the dtype
+    #: (convolution, its gradients, average pooling): up to 40x the float32-accumulation
+    #: bound on the catalogue. Declared for every device (the contract keys it by dtype).
+    reduced_precision = MappingProxyType({"float16": "float16", "bfloat16": "bfloat16"})
 
     def __init__(self) -> None:
         self._tf_devices = {"cpu": "/CPU:0"}
