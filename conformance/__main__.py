@@ -80,7 +80,8 @@ def cmd_certify(args: argparse.Namespace) -> int:
     try:
         cases = [find_case(name) for name in args.case] if args.case else None
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases, sweep_examples=_sweep_budget(args), seed=args.seed)
+                       progress=not args.no_progress, cases=cases, sweep_examples=_sweep_budget(args),
+                       seed=args.seed)
     except (DeviceUnavailable, ImportError, ValueError) as exc:
         print(f"not certified: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from implementations import Implementation, naive
+from implementations.geometry import ConvParams, PoolParams
 
 from .cases import Case, Problem
 from .references import magnitudes, reduction_lengths
@@ -71,7 +72,7 @@ def blame(results: Iterable[CaseResult]) -> Blame:
     for group, rs in failing.items():
         ops = {r.op for r in rs if not _options(r)}
         proven = {(op, op) for op in ops}
-        proven |= {(r.op, *_options(r)) for r in rs if len(_options(r)) == 1 and r.op not in ops}
+        proven |= {(r.op, min(_options(r))) for r in rs if len(_options(r)) == 1 and r.op not in ops}
         for r in rs:
             uses = _options(r) | {r.op}
             blamed = tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
@@ -97,7 +98,8 @@ def contract_runner(impl: Implementation) -> Runner:
         native = {k: None if v is None else impl.to_device(v.copy(), device) for k, v in typed.items()}
         raw = _call(impl, case, native)
         impl.synchronize(device)
-        return {name: np.asarray(impl.to_numpy(t)).astype(np.float64) for name, t in zip(case.outputs, raw)}
+        found = [np.asarray(impl.to_numpy(t)).astype(np.float64) for t in raw]
+        return dict(zip(case.outputs, found, strict=False))
 
     return run
 
@@ -129,13 +131,14 @@ def _alternative(ev: Evidence, problem: Problem) -> Outputs:
     inputs = {k: None if v is None else v.astype(np.float64) for k, v in typed.items()}
     from .references import compute
 
-    return compute(problem, inputs)
+    return compute(problem, inputs)  # type: ignore[arg-type]  # b may be None, as compute allows
 
 
 def _matches(ev: Evidence, alt: Outputs) -> bool:
     """The failing outputs equal ``alt`` (within the case's bound) where they differ from the reference."""
     wrong = [k for k in ev.found if not _fits(ev.found[k], ev.expected[k], ev.bound[k])]
-    return bool(wrong) and all(_fits(ev.found[k], alt[k], ev.bound[k] + 1e-12 * np.abs(alt[k])) for k in wrong)
+    slack = {k: ev.bound[k] + 1e-12 * np.abs(alt[k]) for k in wrong}
+    return bool(wrong) and all(_fits(ev.found[k], alt[k], slack[k]) for k in wrong)
 
 
 def _kernel_flipped(ev: Evidence) -> str | None:
@@ -144,7 +147,9 @@ def _kernel_flipped(ev: Evidence) -> str | None:
     typed, _ = prepare(ev.case.problem, ev.dtype, ev.reduced)
     w = typed["w"].astype(np.float64)[:, :, ::-1, ::-1]
     b = None if typed.get("b") is None else typed["b"].astype(np.float64)
-    alt = {"y": naive.conv2d(typed["x"].astype(np.float64), w, b, ev.case.problem.params)}
+    params = ev.case.problem.params
+    assert isinstance(params, ConvParams)
+    alt = {"y": naive.conv2d(typed["x"].astype(np.float64), w, b, params)}
     return "kernel flipped: computes true convolution, not cross-correlation" if _matches(ev, alt) else None
 
 
@@ -153,7 +158,9 @@ def _batch_averaged(ev: Evidence) -> str | None:
     if ev.case.op != "conv2d_backward" or n == 1:
         return None
     alt = {k: v / n if k in ("dw", "db") else v for k, v in ev.expected.items()}
-    return f"gradients averaged over the batch (divided by N = {n}) instead of summed" if _matches(ev, alt) else None
+    if not _matches(ev, alt):
+        return None
+    return f"gradients averaged over the batch (divided by N = {n}) instead of summed"
 
 
 def _same_wrong_side(ev: Evidence) -> str | None:
@@ -174,6 +181,7 @@ def _max_pool_zero_padding(ev: Evidence) -> str | None:
         return None
     typed, _ = prepare(problem, ev.dtype, ev.reduced)
     p = problem.params
+    assert isinstance(p, PoolParams)
     xp = naive._pad(typed["x"].astype(np.float64), p.padding, p.padded_extent, value=0.0)
     unpadded = dataclasses.replace(p, x_shape=xp.shape, padding=((0, 0), (0, 0)))
     y = naive.max_pool2d(xp, unpadded)[:, :, : p.out_hw[0], : p.out_hw[1]]
@@ -197,7 +205,7 @@ def _ties(ev: Evidence) -> str | None:
     key = tuple(int(v) for v in dx) if np.all(dx == np.round(dx)) else None
     if key == (0, 1, 0, 0):
         return None
-    where = _TIE_RULES.get(key, f"{dx.tolist()} over the") if key else f"{dx.tolist()} over the"
+    where = (_TIE_RULES.get(key) if key and len(key) == 4 else None) or f"{dx.tolist()} over the"
     return f"ties: the gradient of a window goes to {where} tied maxima, not to the first in row-major order"
 
 
@@ -233,7 +241,8 @@ def _precision(ev: Evidence) -> str | None:
     if any(_exact_at(r, ev, SIGNIFICAND_BITS[lower]) for r in ev.results if r.status == FAIL):
         return None
     name = "TF32 (or float16)" if ev.dtype == "float32" else ev.dtype
-    return (f"{name} rounding: every error fits arithmetic at unit roundoff 2^{int(np.log2(UNIT_ROUNDOFF[lower]))}; "
+    exponent = int(np.log2(UNIT_ROUNDOFF[lower]))
+    return (f"{name} rounding: every error fits arithmetic at unit roundoff 2^{exponent}; "
             f"declare reduced_precision = {{{ev.dtype!r}: {lower!r}}} if that is intended")
 
 
@@ -243,7 +252,8 @@ def _exact_at(r: CaseResult, ev: Evidence, bits: int) -> bool:
     if case is None or case.problem.mode != "exact":
         return False
     typed, _ = prepare(case.problem, ev.dtype, ev.reduced)
-    mags = magnitudes(case.problem, {k: None if v is None else v.astype(np.float64) for k, v in typed.items()})
+    rounded = {k: v.astype(np.float64) for k, v in typed.items() if v is not None}
+    mags = magnitudes(case.problem, rounded)  # a missing bias reads as None
     wrong = [c.output for c in r.checks if not c.passed and c.output in mags]
     return bool(wrong) and all(mags[o].max(initial=0.0) <= 2.0**bits for o in wrong)
 
@@ -295,8 +305,9 @@ def _window_fit(ev: Evidence) -> str | None:
     if not crashes or ev.case.problem.family != "conv2d":
         return None
     p = ev.case.problem.params
-    padded = [n + a + z for n, (a, z) in zip(p.x_shape[2:], p.padding)]
-    if not any(k * d > n for k, d, n in zip(p.kernel, p.dilation, padded)):
+    assert isinstance(p, ConvParams)
+    padded = [n + a + z for n, (a, z) in zip(p.x_shape[2:], p.padding, strict=False)]
+    if not any(k * d > n for k, d, n in zip(p.kernel, p.dilation, padded, strict=False)):
         return None
     return ("crashes on dilated windows that fit: the window spans (k - 1) * d + 1 pixels, "
             "a window-fit check on k * d refuses it")
@@ -338,7 +349,8 @@ def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, 
 
 
 def _first_recognised(case: Case, feature: str, device: str, dtype: str, group: Sequence[CaseResult],
-                      run: Runner, reduced: tuple[tuple[str, str], ...], cases: Mapping[str, Case]) -> str | None:
+                      run: Runner, reduced: tuple[tuple[str, str], ...],
+                      cases: Mapping[str, Case]) -> str | None:
     _, expectations = prepare(case.problem, dtype, reduced)
     try:
         found = run(case, device, dtype)

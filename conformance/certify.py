@@ -72,7 +72,7 @@ class Certificate:
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        """Every failed check (``feature``: what it is blamed on), plus every claimed feature that never ran."""
+        """Every failed check (``feature``: what it is blamed on), and every claimed feature never run."""
         verdict = blame(self.results)
         out = [dict(rec, feature="+".join(verdict.of(r))) for r in self.results if r.status == FAIL
                for rec in failure_records(r)]

@@ -410,7 +410,8 @@ class SplitKChunkLost(Mutant):
 
     def conv2d(self, x, w, b, params):
         length = params.w_shape[1] * params.kernel[0] * params.kernel[1]
-        return _to_nchw(_gemm(x, w, b, params, split=SPLIT_K if length >= SPLIT_K_FROM else 1), params, x.dtype)
+        split = SPLIT_K if length >= SPLIT_K_FROM else 1
+        return _to_nchw(_gemm(x, w, b, params, split=split), params, x.dtype)
 
 
 class ChannelTileWrongWeights(Mutant):

@@ -28,7 +28,7 @@ seed and an exact computation already pin down; computing them costs about a sec
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -10,9 +10,11 @@ import html
 from typing import Any
 
 #: One symbol per status in the compact matrix cells.
-SYMBOL = {"pass": "✓", "fail": "✗", "implicated": "~", "not claimed": "·", "unsupported": "U", "not run": "–"}
+SYMBOL = {"pass": "✓", "fail": "✗", "implicated": "~", "not claimed": "·", "unsupported": "U",
+          "not run": "–"}
 LEGEND = ("✓ pass · ✗ fail · ~ implicated (fails only where another failed feature explains it) · "
-          "U every case unsupported (a claimed feature that never ran fails) · – not run (needs an unclaimed feature) · · not claimed")
+          "U every case unsupported (a claimed feature that never ran fails) · "
+          "– not run (needs an unclaimed feature) · · not claimed")
 ORDER = ("float64", "float32", "float16", "bfloat16")
 HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
        "The error ratio is max |found - expected| / bound, where the bound is "
@@ -65,7 +67,8 @@ def _diagnoses(cert: dict[str, Any]) -> list[str]:
     for s in cert["features"]:
         if s.get("diagnosis"):
             grouped.setdefault((s["feature"], s["device"], s["diagnosis"]), []).append(s["dtype"])
-    return [f"- **{f}** ({device}: {', '.join(dtypes)}): {_md_escape(d)}" for (f, device, d), dtypes in grouped.items()]
+    return [f"- **{f}** ({device}: {', '.join(dtypes)}): {_md_escape(d)}"
+            for (f, device, d), dtypes in grouped.items()]
 
 
 def _sweep(cert: dict[str, Any]) -> list[str]:

@@ -40,9 +40,10 @@ def test_output_channels_cross_128_and_grouped_and_depthwise_layers_have_many_ch
 
 def test_a_dilated_window_nearly_fills_the_padded_input_where_k_times_d_would_not_fit():
     def k_times_d_too_big(p):
-        padded = [n + a + b for n, (a, b) in zip(p.x_shape[2:], p.params.padding)]
+        padded = [n + a + b for n, (a, b) in zip(p.x_shape[2:], p.params.padding, strict=False)]
         eff = p.params.eff_kernel
-        return any(k * d > n >= e for k, d, n, e in zip(p.params.kernel, p.params.dilation, padded, eff))
+        axes = zip(p.params.kernel, p.params.dilation, padded, eff, strict=True)
+        return any(k * d > n >= e for k, d, n, e in axes)
 
     fits = [p for p in CONV if k_times_d_too_big(p)]
     assert fits and any(p.params.stride != (1, 1) for p in fits)

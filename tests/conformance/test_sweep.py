@@ -24,7 +24,8 @@ def test_the_same_seed_draws_the_same_problems_and_another_seed_others():
 
 
 def test_a_failure_is_shrunk_to_a_minimal_problem_that_its_repro_reproduces():
-    swept = sweep(GroupsMixed(), ["cpu"], ["float64"], examples=200, seed=1, spec="conformance.mutants:GroupsMixed")
+    swept = sweep(GroupsMixed(), ["cpu"], ["float64"], examples=200, seed=1,
+                  spec="conformance.mutants:GroupsMixed")
     failing = [r for r in swept.results if r.status == "fail"]
     assert failing
     problem = swept.cases[failing[0].case].problem
@@ -56,7 +57,7 @@ def test_only_claimed_features_are_drawn():
 @given(edge_conv_problems())
 def test_edge_convolutions_fill_the_padded_input_to_within_one_pixel(problem):
     p = problem.params
-    for size, (a, b), eff in zip(p.x_shape[2:], p.padding, p.eff_kernel):
+    for size, (a, b), eff in zip(p.x_shape[2:], p.padding, p.eff_kernel, strict=False):
         assert size + a + b - eff in (0, 1)
     assert max(p.out_hw) <= 2
 
@@ -65,7 +66,7 @@ def test_edge_convolutions_fill_the_padded_input_to_within_one_pixel(problem):
 @given(edge_pool_problems("avg_pool2d"))
 def test_edge_poolings_are_valid_and_reach_the_padding(problem):
     p = problem.params
-    assert all(k // 2 >= max(side) for k, side in zip(p.kernel, p.padding))
+    assert all(k // 2 >= max(side) for k, side in zip(p.kernel, p.padding, strict=False))
 
 
 def test_the_certificate_records_the_seed_and_each_shrunk_failure_with_its_repro():

@@ -29,7 +29,7 @@ def test_gamma_is_infinite_when_the_reduction_is_too_long_for_the_precision():
 def _dot(x, w, dtype):
     """A length-L dot product accumulated sequentially in ``dtype``."""
     acc = dtype(0)
-    for a, b in zip(x.astype(dtype), w.astype(dtype)):
+    for a, b in zip(x.astype(dtype), w.astype(dtype), strict=False):
         acc = dtype(acc + dtype(a * b))
     return float(acc)
 
