@@ -106,6 +106,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         print(_summary(cert), flush=True)
 
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
+                 sweep_examples=_sweep_budget(args), seed=args.seed,
                  progress=not args.no_progress)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
@@ -150,6 +151,13 @@ def cmd_explore(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sweep", type=int, default=None, metavar="N",
+                   help=f"random sweep after the catalogue: N problems per family, device and dtype "
+                        f"(default {DEFAULT_EXAMPLES}, none with --quick; 0 turns it off)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sweep (default %(default)s)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -160,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
                    help="implementation name or module:Class (repeatable; default: every registered one)")
     m.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
+    _sweep_arguments(m)
     m.add_argument("--out", default=str(OUT / "conformance"), help="output folder (default %(default)s)")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(run=cmd_matrix)
@@ -171,10 +180,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", action="append", choices=DTYPES, default=[], help="repeatable; default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
     c.add_argument("--case", action="append", default=[], metavar="NAME", help="run only this case (repeatable)")
-    c.add_argument("--sweep", type=int, default=None, metavar="N",
-                   help=f"random sweep after the catalogue: N problems per family, device and dtype "
-                        f"(default {DEFAULT_EXAMPLES}, none with --quick; 0 turns it off)")
-    c.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the sweep (default %(default)s)")
+    _sweep_arguments(c)
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.set_defaults(run=cmd_certify)

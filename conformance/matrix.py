@@ -34,8 +34,9 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
 
 def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: bool = False,
           on_certificate: Callable[[str, Certificate], None] | None = None,
-          progress: bool = False) -> dict[str, Any]:
-    """Certify every named (default: every registered) implementation on ``device``.
+          progress: bool = False, sweep_examples: int = 0, seed: int = 0) -> dict[str, Any]:
+    """Certify every named (default: every registered) implementation on ``device``
+    (each with the random sweep when ``sweep_examples`` > 0, see ``certify``).
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
@@ -58,7 +59,7 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: boo
             continue
         try:
             cert = certify(impl if ":" not in name else name, devices=(device,), dtypes=DTYPES, quick=quick,
-                           progress=progress)
+                           progress=progress, sweep_examples=sweep_examples, seed=seed)
         except DeviceUnavailable as exc:
             entries.append(_entry(impl.name, None, str(exc)))
             continue
