@@ -89,3 +89,16 @@ def test_float64_reference_agrees_with_torch(problem):
     inputs = problem.inputs()
     verdicts = references.cross_check(problem, inputs, references.compute(problem, inputs))
     assert "DISAGREES" not in verdicts["torch"], verdicts
+
+
+def test_long_reductions_fail_an_undeclared_float16_accumulator_and_pass_float32_and_declared_ones():
+    from conformance.certify import certify
+    from conformance.mutants import Float16Accumulator, UndeclaredFloat16Accumulator
+
+    long = [c for c in all_cases([p for p in CONV if p.mode == "float"])
+            if c.op == "conv2d" and references.reduction_lengths(c.problem)["y"] >= 2000]
+    assert len(long) >= 3
+    assert certify("im2col", dtypes=["float16"], cases=long).passed
+    assert certify(Float16Accumulator(), dtypes=["float16"], cases=long).passed
+    undeclared = certify(UndeclaredFloat16Accumulator(), dtypes=["float16"], cases=long)
+    assert all(r.status == "fail" for r in undeclared.results)
