@@ -25,7 +25,7 @@ from typing import Any
 
 from hypothesis import assume, find, settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
+from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
 
 from implementations import Implementation
 
@@ -123,9 +123,10 @@ def _families(impl: Implementation) -> list[str]:
     return [f for f in FAMILIES if f in impl.features or BACKWARD[f] in impl.features]
 
 
-def _fails(impl: Implementation, problem: Problem, device: str, dtype: str) -> bool:
-    return any(run_case(impl, case, device, dtype).status == FAIL for case in problem.cases()
-               if case.op in impl.features)
+def _run(impl: Implementation, problem: Problem, device: str, dtype: str,
+         spec: str | None) -> list[CaseResult]:
+    return [run_case(impl, case, device, dtype, spec=spec) for case in problem.cases()
+            if case.op in impl.features]
 
 
 def sweep(impl: Implementation, devices: Sequence[str], dtypes: Sequence[str], *,
@@ -133,38 +134,54 @@ def sweep(impl: Implementation, devices: Sequence[str], dtypes: Sequence[str], *
           max_seconds: float = MAX_SECONDS, on_draw: Callable[[Problem], None] | None = None) -> Sweep:
     """Search every claimed family on every claimed (device, dtype) for a failure; shrink each.
 
-    Deterministic for a given ``seed`` (unless ``max_seconds`` cuts it short).
+    Deterministic for a given ``seed`` (unless ``max_seconds`` cuts it short). A problem that
+    fails once and passes when run again (a nondeterministic implementation) is kept as it failed.
     """
     out = Sweep(seed, examples)
     allowed = frozenset(impl.features) & frozenset(OPTIONS)
-    start = time.perf_counter()
-    config = settings(max_examples=examples, database=None, deadline=None, derandomize=False)
-    for device in (d for d in devices if d in impl.devices):
-        for dtype in (t for t in dtypes if t in impl.dtypes):
-            for family in _families(impl):
-                def fails(problem: Problem, device: str = device, dtype: str = dtype) -> bool:
-                    if time.perf_counter() - start > max_seconds:
-                        raise _OutOfTime
-                    out.drawn.append(f"{problem.family}-{problem.descriptor}")
-                    if on_draw:
-                        on_draw(problem)
-                    return _fails(impl, problem, device, dtype)
-
-                rng = random.Random(f"{seed}-{device}-{dtype}-{family}")
-                try:
-                    problem = find(strategy(family, allowed), fails, settings=config, random=rng)
-                except NoSuchExample:
-                    continue
-                except _OutOfTime:
-                    out.stopped_early = True
-                    out.seconds = time.perf_counter() - start
-                    return out
-                for case in problem.cases():
-                    if case.op in impl.features:
-                        out.results.append(run_case(impl, case, device, dtype, spec=spec))
-                        out.cases[case.name] = case
-    out.seconds = time.perf_counter() - start
+    deadline = time.perf_counter() + max_seconds
+    plan = [(device, dtype, family) for device in devices if device in impl.devices
+            for dtype in dtypes if dtype in impl.dtypes for family in _families(impl)]
+    try:
+        for device, dtype, family in plan:
+            found = _search(impl, device, dtype, family, allowed, out, deadline, spec, on_draw)
+            if found:
+                problem, results = found
+                out.results += results
+                out.cases.update({c.name: c for c in problem.cases() if c.op in impl.features})
+    except _OutOfTime:
+        out.stopped_early = True
+    out.seconds = max_seconds - (deadline - time.perf_counter())
     return out
+
+
+def _search(impl: Implementation, device: str, dtype: str, family: str, allowed: frozenset[str],
+            out: Sweep, deadline: float, spec: str | None, on_draw: Callable[[Problem], None] | None,
+            ) -> tuple[Problem, list[CaseResult]] | None:
+    """The shrunk failing problem of one family on one (device, dtype) and its results, or None."""
+    first: list[tuple[Problem, list[CaseResult]]] = []
+
+    def fails(problem: Problem) -> bool:
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+        out.drawn.append(f"{problem.family}-{problem.descriptor}")
+        if on_draw:
+            on_draw(problem)
+        results = _run(impl, problem, device, dtype, spec)
+        failed = any(r.status == FAIL for r in results)
+        if failed and not first:
+            first.append((problem, results))
+        return failed
+
+    config = settings(max_examples=out.examples, database=None, deadline=None, derandomize=False)
+    rng = random.Random(f"{out.seed}-{device}-{dtype}-{family}")
+    try:
+        problem = find(strategy(family, allowed), fails, settings=config, random=rng)
+    except NoSuchExample:
+        return None
+    except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed
+        return first[0]
+    return problem, _run(impl, problem, device, dtype, spec)
 
 
 # -- names back to problems ------------------------------------------------------------

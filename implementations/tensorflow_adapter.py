@@ -37,6 +37,7 @@ pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 from types import MappingProxyType
@@ -107,6 +108,17 @@ def _conv_padding(p: ConvParams, layout: str) -> str | list[list[int]]:
     return _explicit(p.padding, layout)
 
 
+def _undilate_unit_axes(p: ConvParams) -> ConvParams:
+    """Dilation 1 along an axis whose kernel has one tap: the same convolution.
+
+    TensorFlow 2.21's CPU bfloat16 Conv2D crashes (SIGSEGV) on a dilated 1-tap axis with
+    stride 2 and explicit padding, e.g. x (1, 6, 1, 1) NHWC, w (2, 1, 1, 2), strides 2,
+    padding [[0, 0], [0, 0], [1, 2], [0, 0]], dilations [1, 1, 3, 1] (found by the sweep).
+    """
+    dilation = tuple(1 if k == 1 else d for k, d in zip(p.kernel, p.dilation))
+    return p if dilation == p.dilation else dataclasses.replace(p, dilation=dilation)
+
+
 class TensorFlow(Implementation):
     """TensorFlow (eager) on CPU and, when it sees one, a GPU."""
 
@@ -147,7 +159,7 @@ class TensorFlow(Implementation):
 
     # -- convolution -----------------------------------------------------------------
     def conv2d(self, x, w, b, params: ConvParams):
-        p, layout = params, self._layout(x)
+        p, layout = _undilate_unit_axes(params), self._layout(x)
         with tf.device(x.device):
             y = tf.nn.conv2d(
                 tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(w, _OIHW_TO_HWIO),
@@ -159,7 +171,7 @@ class TensorFlow(Implementation):
             return tf.transpose(y, _FROM_LAYOUT[layout])
 
     def conv2d_backward(self, x, w, dy, params: ConvParams):
-        p, layout = params, self._layout(x)
+        p, layout = _undilate_unit_axes(params), self._layout(x)
         native = layout == "NCHW" or (self.onednn and x.dtype in _ONEDNN_DTYPES)
         if not native and p.dilation != (1, 1):
             raise Unsupported(
