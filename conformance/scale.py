@@ -12,6 +12,7 @@ chunk is always partial:
   long weight-gradient sums (``N * OH * OW`` terms) and input-gradient sums
   (``K / groups * R * S`` terms);
 - more than 128 output channels; grouped and depthwise layers with many channels;
+- ``count_include_pad`` as the only option of a case (so blame can name it);
 - stride and dilation whose window nearly fills the padded input (the window fits when
   ``(k - 1) * d + 1`` does, where a ``k * d`` check wrongly refuses it); 1x1 outputs.
 
@@ -86,6 +87,9 @@ SCALE: tuple[Problem, ...] = tuple(
     + _pool(_BOTH, (2, 3, 48, 45), 3, "N*OH*OW = 1104 windows", stride=2, padding=1)
     + _pool(_BOTH, (1, 2, 33, 35), 3, "ceil_mode past 256 windows per image", stride=2, ceil_mode=True)
     + _pool(("avg_pool2d",), (1, 3, 17, 19), (17, 19), "global average of 323 terms")
+    + _pool(("avg_pool2d",), (2, 3, 33, 35), 3, "count_include_pad alone (stride = window, symmetric "
+            "padding), 264 windows: the one option a wrong padding count can be blamed on", padding=1,
+            count_include_pad=True)
 )
 
 check_unique(CATALOGUE + SCALE)
