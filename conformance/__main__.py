@@ -2,7 +2,8 @@
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
-                                       [--case NAME] [--case-timeout S] [--shapes FILE] [--out DIR]
+                                       [--case NAME] [--case-timeout S] [--shapes FILE]
+                                       [--sweep N] [--seed S] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
@@ -80,6 +81,12 @@ def _summary(cert: Certificate) -> str:
     verdict = "PASSED" if cert.passed else "FAILED" if cert.state == "complete" else cert.state.upper()
     counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
+    if cert.sweep:
+        lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
+                     f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
+    for s in cert.features:
+        if s.diagnosis:
+            lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
     failures = cert.failures
     for f in failures[:10]:
         lines.append(f"  FAIL [{f['feature']}] {f.get('message') or f['case']}")
@@ -88,6 +95,17 @@ def _summary(cert: Certificate) -> str:
     if len(failures) > 10:
         lines.append(f"  ... {len(failures) - 10} more failures in the certificate")
     return "\n".join(lines)
+
+
+def _sweep_budget(args: argparse.Namespace) -> tuple[int, int]:
+    """(examples, seed) of the sweep: ``--sweep`` if given, else the default; none for
+    ``--quick`` (meant for slow implementations). ``certify`` runs none with given cases."""
+    from .sweep import DEFAULT_EXAMPLES, DEFAULT_SEED
+
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    if args.sweep is not None:
+        return args.sweep, seed
+    return (0 if args.quick else DEFAULT_EXAMPLES), seed
 
 
 def _shapes(path: str):
@@ -115,6 +133,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
 
     out = Path(args.out)
     cases = [find_case(name) for name in args.case] if args.case else None
+    examples, seed = _sweep_budget(args)
     selection = None
     if args.shapes:
         imported = _shapes(args.shapes)
@@ -123,7 +142,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
-                       selection=selection)
+                       selection=selection, sweep_examples=examples, seed=seed)
     except LoadError:
         if args.spec in registered():  # an older certificate must not outlive a failed re-run
             for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
@@ -154,8 +173,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         verdicts.append(cert.passed)
         print(_summary(cert), flush=True)
 
+    examples, seed = _sweep_budget(args)
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
-                 progress=not args.no_progress, case_timeout=args.case_timeout)
+                 progress=not args.no_progress, case_timeout=args.case_timeout,
+                 sweep_examples=examples, seed=seed)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -224,6 +245,15 @@ def _explore_shapes(impl, args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    # defaults live in conformance.sweep, which is not imported before the worker starts
+    p.add_argument("--sweep", type=int, default=None, metavar="N",
+                   help="random sweep after the catalogue: N problems per family, device and dtype "
+                        "(default sweep.DEFAULT_EXAMPLES, capped at sweep.MAX_SECONDS in all; none with "
+                        "--quick, --case or --shapes; 0 turns it off)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sweep (default sweep.DEFAULT_SEED)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,6 +267,7 @@ def parser() -> argparse.ArgumentParser:
                    help="implementation name or module:Class (repeatable; default: every registered one)")
     m.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
+    _sweep_arguments(m)
     m.add_argument("--out", default=str(OUT / "conformance"), help="output folder (default %(default)s)")
     m.add_argument("--no-progress", action="store_true")
     m.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
@@ -255,6 +286,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--shapes", metavar="FILE",
                    help="run the problems of a benchdnn shapes file (descriptors such as "
                    "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
+    _sweep_arguments(c)
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",

@@ -275,8 +275,16 @@ CATALOGUE: tuple[Problem, ...] = tuple(
 )
 
 
-def all_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
-    return [case for problem in problems for case in problem.cases()]
+def catalogue() -> tuple[Problem, ...]:
+    """Every problem a full certification runs: :data:`CATALOGUE` (golden data) and the
+    scale set (``conformance.scale``, references computed at run time)."""
+    from .scale import SCALE
+
+    return CATALOGUE + SCALE
+
+
+def all_cases(problems: Iterable[Problem] | None = None) -> list[Case]:
+    return [case for problem in (catalogue() if problems is None else problems) for case in problem.cases()]
 
 
 def quick_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
@@ -291,22 +299,29 @@ def quick_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
     return out
 
 
-def find_case(name: str, problems: Iterable[Problem] = CATALOGUE) -> Case:
-    """The catalogue case called ``name`` (a trailing ``-<dtype>`` is ignored)."""
+def find_case(name: str, problems: Iterable[Problem] | None = None) -> Case:
+    """The catalogue (or scale) case called ``name`` (a trailing ``-<dtype>`` is ignored)."""
     cases = {c.name: c for c in all_cases(problems)}
     if name in cases:
         return cases[name]
     base = name.rsplit("-", 1)[0]
     if base in cases:
         return cases[base]
-    raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases)")
+    from .sweep import problem_from_name  # any other problem, named by its descriptor (a sweep's)
+
+    try:
+        return problem_from_name(name)
+    except ValueError as exc:
+        raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases) "
+                         f"and not a problem descriptor: {exc}") from exc
 
 
-def _check_unique() -> None:
-    names = [c.name for c in all_cases()]
+def check_unique(problems: Iterable[Problem]) -> None:
+    """Raise RuntimeError when two cases of ``problems`` share a name (a catalogue edit error)."""
+    names = [c.name for c in all_cases(problems)]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:  # pragma: no cover - a catalogue edit error
         raise RuntimeError(f"duplicate case names in the catalogue: {sorted(dupes)}")
 
 
-_check_unique()
+check_unique(CATALOGUE)

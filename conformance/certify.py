@@ -32,6 +32,7 @@ from implementations.dtypes import DTYPES, numpy_dtype
 from implementations.files import json_float
 
 from . import behaviour, references
+from .blame import IMPLICATED, Outputs, Runner, blame, diagnose
 from .cases import CATALOGUE, Case, all_cases, quick_cases
 from .runner import (
     FAIL,
@@ -46,6 +47,8 @@ from .runner import (
     failure_records,
     finish,
 )
+from .sweep import DEFAULT_SEED
+from .sweep import sweep as run_sweep
 from .worker import CASE_TIMEOUT, Worker
 
 NOT_RUN = "not run"
@@ -66,6 +69,7 @@ class FeatureStatus:
     failed: int = 0
     limited: int = 0
     reason: str = ""
+    diagnosis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -93,10 +97,14 @@ class Certificate:
     note: str = ""
     case_timeout: float = CASE_TIMEOUT
 
+    sweep: dict[str, Any] = field(default_factory=dict)
+
     @property
     def failures(self) -> list[dict[str, Any]]:
-        """Every failed check, plus every claimed feature that never passed."""
-        out = [rec for r in self.results if r.status == FAIL for rec in failure_records(r)]
+        """Every failed check (``feature``: what it is blamed on), and every claimed feature never run."""
+        verdict = blame(self.results)
+        out = [dict(rec, feature="+".join(verdict.of(r))) for r in self.results if r.status == FAIL
+               for rec in failure_records(r)]
         for s in self.features:
             if s.status == LIMITED:
                 out.append({"case": "-", "feature": s.feature, "device": s.device, "dtype": s.dtype,
@@ -108,6 +116,11 @@ class Certificate:
     @property
     def failed_features(self) -> set[str]:
         return {s.feature for s in self.features if s.status in (FAIL, LIMITED)}
+
+    @property
+    def implicated_features(self) -> set[str]:
+        """Features present in failing cases that another failed feature explains."""
+        return {s.feature for s in self.features if s.status == IMPLICATED}
 
     @property
     def passed(self) -> bool:
@@ -140,6 +153,7 @@ class Certificate:
             "features": [s.to_dict() for s in self.features],
             "failures": self.failures,
             "findings": self.findings,
+            "sweep": self.sweep,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -174,11 +188,16 @@ def environment(impl: Implementation | Worker) -> dict[str, Any]:
 
 def summarize(impl: Implementation | Worker, results: Sequence[CaseResult], devices: Iterable[str],
               dtypes: Iterable[str]) -> list[FeatureStatus]:
-    """Per (feature, device, dtype) status from the case results filed under each feature."""
+    """Per (feature, device, dtype) status from the case results filed under each feature.
+
+    A feature with failing cases is ``fail`` only when some failing case is blamed on it
+    (``conformance.blame``); otherwise it is ``implicated``.
+    """
     grouped: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
     for r in results:
-        for f in r.filed_under:
+        for f in set(r.filed_under) | ({r.op} if r.status == FAIL else set()):
             grouped[(f, r.device, r.dtype)].append(r)
+    verdict = blame(results)
     out = []
     for device in devices:
         for dtype in dtypes:
@@ -196,8 +215,11 @@ def summarize(impl: Implementation | Worker, results: Sequence[CaseResult], devi
                 s.limited = sum(r.status == LIMITED for r in rs)
                 s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
                 reasons = "; ".join(sorted({r.reason for r in rs if r.status == LIMITED}))
-                if s.failed:
+                if feature in verdict.failed.get((device, dtype), ()):
                     s.status = FAIL
+                elif s.failed:
+                    s.status = IMPLICATED
+                    s.reason = "fails only in cases that another failed feature explains"
                 elif s.passed:
                     s.status = PASS
                     s.reason = f"{s.limited} case(s) limited: {reasons}" if s.limited else ""
@@ -339,6 +361,8 @@ def certify(
     on_checkpoint: Callable[[Certificate], None] | None = None,
     worker: Worker | None = None,
     selection: str | None = None,
+    sweep_examples: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
@@ -347,7 +371,10 @@ def certify(
     reported "not claimed" (with ``require_claimed``: ``NotClaimed`` is raised). ``quick``
     runs a representative subset (one case per operation and feature); ``cases`` runs
     exactly those cases, and ``selection`` says in the certificate where they came from
-    (default "given cases").
+    (default "given cases"). ``sweep_examples`` > 0 runs the random sweep
+    (``conformance.sweep``, seeded by ``seed``) after the catalogue, with that many examples
+    per family, device and dtype (the command line's default is ``sweep.DEFAULT_EXAMPLES``;
+    never with ``cases``).
 
     With ``isolate`` (the default) the implementation is loaded by its spec in a worker
     process (an instance is re-created from its class there): a crash or a case running
@@ -358,6 +385,8 @@ def certify(
     case runs, and ``Interrupted`` (a ``KeyboardInterrupt``) when interrupted. A ``worker``
     already started for the same spec may be passed in (the caller closes it).
     """
+    if sweep_examples < 0:
+        raise ValueError(f"sweep_examples={sweep_examples}: must be >= 0")
     spec = impl_or_spec if isinstance(impl_or_spec, str) else spec_of(impl_or_spec)
     owned = worker is None and isolate
     if owned:
@@ -375,7 +404,7 @@ def certify(
             impl = load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec
             claims, stream, probe, device_problem = _local(impl)
         return _run(spec, claims, stream, probe, device_problem, devices, dtypes, quick, progress, cases,
-                    case_timeout, require_claimed, on_checkpoint, selection)
+                    case_timeout, require_claimed, on_checkpoint, selection, sweep_examples, seed)
     finally:
         if owned and worker is not None:
             worker.shutdown()
@@ -385,7 +414,7 @@ def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem
          devices: Sequence[str] | None, dtypes: Sequence[str] | None, quick: bool,
          progress: bool | Callable[[CaseResult], None], cases: Sequence[Case] | None, case_timeout: float,
          require_claimed: bool, on_checkpoint: Callable[[Certificate], None] | None,
-         selection: str | None) -> Certificate:
+         selection: str | None, sweep_examples: int = 0, seed: int = DEFAULT_SEED) -> Certificate:
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     if selection is None:
@@ -445,9 +474,58 @@ def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem
         raise Interrupted(cert) from None
     finally:
         bar.close()
+    swept = None
+    if sweep_examples and cases is None:
+        try:
+            swept = run_sweep(claims, devs, dts, runner(claims, stream, spec), examples=sweep_examples,
+                              seed=seed)
+        except KeyboardInterrupt as exc:
+            cert = snapshot(INTERRUPTED, f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
+            emit(cert)
+            raise Interrupted(cert) from None
+        results += swept.results
+        chosen += list(swept.cases.values())
     cert = snapshot(COMPLETE)
+    cert.sweep = swept.to_dict() if swept else {}
+    add_diagnoses(cert, claims, outputs_runner(claims, stream, spec), chosen)
     emit(cert)
     return cert
 
 
 CATALOGUE_SET = frozenset(CATALOGUE)
+
+
+def runner(claims: Any, stream: Stream, spec: str) -> Callable[[Case, str, str], CaseResult]:
+    """Run and judge one case through ``stream`` (the worker, or this process)."""
+    def run(case: Case, device: str, dtype: str) -> CaseResult:
+        pending = begin(claims, case, device, dtype, spec=spec)
+        return next((finish(p, outcome) for p, outcome in stream([pending])))
+
+    return run
+
+
+def outputs_runner(claims: Any, stream: Stream, spec: str) -> Runner:
+    """The outputs of one case as float64 arrays, run through ``stream``: what a diagnosis probes."""
+    def run(case: Case, device: str, dtype: str) -> Outputs:
+        pending = begin(claims, case, device, dtype, spec=spec)
+        if pending.request is None:
+            raise RuntimeError(f"{case.name}: not run ({pending.result.reason})")
+        for _, outcome in stream([pending]):
+            if outcome is None or outcome.kind != "ok":
+                raise RuntimeError(f"{case.name}: {outcome.message if outcome else 'no outcome'}")
+            found = [np.asarray(a).astype(np.float64) for a in outcome.found]
+            return dict(zip(case.outputs, found, strict=False))
+        raise RuntimeError(f"{case.name}: no outcome")
+
+    return run
+
+
+def add_diagnoses(cert: Certificate, claims: Implementation | Worker, run: Runner,
+                  cases: Iterable[Case]) -> None:
+    """Give every failed feature of ``cert`` its one-line diagnosis, where one is recognised."""
+    if not any(r.status == FAIL for r in cert.results):
+        return
+    lines = diagnose(cert.results, blame(cert.results), {c.name: c for c in cases}, run,
+                     claims.reduced_precision)
+    for s in cert.features:
+        s.diagnosis = lines.get((s.feature, s.device, s.dtype), "")

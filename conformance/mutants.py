@@ -163,6 +163,21 @@ class CountIncludePadInverted(Mutant):
         return base.avg_pool2d_backward(x, dy, self._flip(params))
 
 
+class CountIncludePadIgnored(Mutant):
+    """Average pooling never counts the padding, whatever ``count_include_pad`` says."""
+
+    name = "mutant-count-include-pad-ignored"
+
+    def _drop(self, params):
+        return dataclasses.replace(params, count_include_pad=False)
+
+    def avg_pool2d(self, x, params):
+        return base.avg_pool2d(x, self._drop(params))
+
+    def avg_pool2d_backward(self, x, dy, params):
+        return base.avg_pool2d_backward(x, dy, self._drop(params))
+
+
 class CeilModeIgnored(Mutant):
     """Pooling always rounds the output size down."""
 
@@ -315,9 +330,10 @@ class DeclaredTF32(UndeclaredTF32):
 
 
 class Float16Accumulator(Mutant):
-    """float16 convolution accumulated tap by tap in float16: legal, must pass."""
+    """float16 convolution accumulated tap by tap in float16, declared: legal, must pass."""
 
     name = "legal-float16-accumulator"
+    reduced_precision = {"float16": "float16"}
 
     def conv2d(self, x, w, b, params):
         if x.dtype != np.float16:
@@ -338,6 +354,116 @@ class Float16Accumulator(Mutant):
         return y.reshape(n, oh, ow, k).transpose(0, 3, 1, 2).copy()
 
 
+# -- bugs that only show past the tile and chunk boundaries of real kernels --------------
+#: Output-pixel tile, reduction chunk, split-K threshold and channel tile of the mutants below.
+TILE_PIXELS, CHUNK, SPLIT_K_FROM, SPLIT_K, TILE_CHANNELS = 256, 64, 512, 4, 128
+
+
+def _gemm(x, w, b, params, taps: slice | None = None, split: int = 1):
+    """im2col convolution as one GEMM per group, over ``taps`` of the reduction only, or
+    summing only the first ``split - 1`` of ``split`` chunks of it (``y`` is ``(G, Kg, N*OH*OW)``)."""
+    ct = base._compute_dtype(x)
+    cols = base.column_matrix(base.pad_input(x.astype(ct), params.padding, (0, 0)), params)
+    wg = w.astype(ct).reshape(params.groups, params.w_shape[0] // params.groups, -1)
+    length = wg.shape[-1]
+    if split > 1:
+        bounds = np.linspace(0, length, split + 1).astype(int)
+        taps = slice(0, int(bounds[-2]))  # the last chunk's partial sum is never added
+    taps = taps or slice(0, length)
+    y = np.matmul(wg[:, :, taps], cols[:, taps])
+    if b is not None:
+        y = y + b.astype(ct).reshape(params.groups, -1, 1)
+    return y
+
+
+def _to_nchw(y, params, dtype):
+    n, k, oh, ow = params.y_shape
+    return np.ascontiguousarray(y.reshape(k, n, oh, ow).transpose(1, 0, 2, 3)).astype(dtype)
+
+
+class TileTailLost(Mutant):
+    """Drops the partial last tile of 256 output pixels (N*OH*OW) once there is a full one."""
+
+    name = "mutant-tile-tail-lost"
+
+    def conv2d(self, x, w, b, params):
+        y = _gemm(x, w, b, params)
+        pixels = y.shape[-1]
+        if pixels > TILE_PIXELS:
+            y[..., pixels - pixels % TILE_PIXELS:] = 0
+        return _to_nchw(y, params, x.dtype)
+
+
+class ReductionTailLost(Mutant):
+    """Sums the reduction in chunks of 64 terms and forgets the partial last chunk."""
+
+    name = "mutant-reduction-tail-lost"
+
+    def conv2d(self, x, w, b, params):
+        length = params.w_shape[1] * params.kernel[0] * params.kernel[1]
+        kept = length - length % CHUNK if length > CHUNK else length
+        return _to_nchw(_gemm(x, w, b, params, taps=slice(0, kept)), params, x.dtype)
+
+
+class SplitKChunkLost(Mutant):
+    """Splits reductions of 512 terms or more in 4 (split-K) and never adds the last partial sum."""
+
+    name = "mutant-split-k-chunk-lost"
+
+    def conv2d(self, x, w, b, params):
+        length = params.w_shape[1] * params.kernel[0] * params.kernel[1]
+        split = SPLIT_K if length >= SPLIT_K_FROM else 1
+        return _to_nchw(_gemm(x, w, b, params, split=split), params, x.dtype)
+
+
+class ChannelTileWrongWeights(Mutant):
+    """The second tile of 128 output channels reads the weights one channel too early."""
+
+    name = "mutant-channel-tile-wrong-weights"
+
+    def conv2d(self, x, w, b, params):
+        if params.w_shape[0] > TILE_CHANNELS:
+            w = w.copy()
+            w[TILE_CHANNELS:] = w[TILE_CHANNELS - 1:-1].copy()
+        return base.conv2d(x, w, b, params)
+
+
+class UndeclaredFloat16Accumulator(Float16Accumulator):
+    """The float16 accumulator above without declaring it: judged at float32 accumulation, fails."""
+
+    name = "mutant-undeclared-float16-accumulator"
+    reduced_precision: dict[str, str] = {}
+
+
+class MaxPoolGradToColumnMajorFirstTie(Mutant):
+    """The max-pool gradient goes to the first tied maximum in column-major order (an NHWC-style
+    scan down the columns): right without ties, wrong where a tie spans two columns."""
+
+    name = "mutant-maxpool-grad-column-major-tie"
+
+    def max_pool2d_backward(self, x, dy, params):
+        view = base.pool_windows(x.astype(np.float64), params, -np.inf)
+        kh, kw = params.kernel
+        column_major = view.reshape(*view.shape[:-1], kh, kw).swapaxes(-1, -2).reshape(view.shape)
+        first = np.argmax(column_major, axis=-1)
+        row, col = first % kh, first // kh
+        dwin = (np.arange(kh * kw) == (row * kw + col)[..., None]) * dy.astype(np.float64)[..., None]
+        return base.scatter_windows(dwin, params).astype(x.dtype)
+
+
+class DilatedWindowFitKD(Mutant):
+    """Refuses (raises) dilated windows whose ``k * d`` exceeds the padded input, a third-party
+    library's window-fit check: the window really spans ``(k - 1) * d + 1``."""
+
+    name = "mutant-dilated-window-fit-k-times-d"
+
+    def conv2d(self, x, w, b, params):
+        padded = [n + a + z for n, (a, z) in zip(params.x_shape[2:], params.padding, strict=True)]
+        if any(k * d > n for k, d, n in zip(params.kernel, params.dilation, padded, strict=True)):
+            raise ValueError(f"kernel {params.kernel} with dilation {params.dilation} does not fit {padded}")
+        return base.conv2d(x, w, b, params)
+
+
 #: (mutant, the feature certification must name); each docstring says what it breaks.
 GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (KernelFlipped, "conv2d"),
@@ -350,7 +476,9 @@ GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (MaxPoolGradToAllTies, "max_pool2d_backward"),
     (MaxPoolGradToLastTie, "max_pool2d_backward"),
     (BiasIgnored, "conv2d"),
-    (CountIncludePadInverted, "count_include_pad"),
+    # inverted, the default rule (padding not counted) is wrong too: the operation is to blame
+    (CountIncludePadInverted, "avg_pool2d"),
+    (CountIncludePadIgnored, "count_include_pad"),
     (CeilModeIgnored, "ceil_mode"),
     (InputModifiedInPlace, "conv2d"),
     (KernelHWSwapped, "conv2d"),
@@ -362,6 +490,17 @@ GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (ReturnsFloat64, "conv2d"),
     (Float32InFloat16, "conv2d"),
     (UndeclaredTF32, "conv2d"),
+    (DilatedWindowFitKD, "dilation"),
+)
+
+#: Mutants right on every toy shape: (mutant, feature blamed, words its diagnosis must contain).
+SCALE_GALLERY: tuple[tuple[type[Mutant], str, str], ...] = (
+    (TileTailLost, "conv2d", "partial tile"),
+    (ReductionTailLost, "conv2d", "reduction"),
+    (SplitKChunkLost, "conv2d", "reduction"),
+    (ChannelTileWrongWeights, "conv2d", "channel"),
+    (UndeclaredFloat16Accumulator, "conv2d", "float16"),
+    (MaxPoolGradToColumnMajorFirstTie, "max_pool2d_backward", "ties"),
 )
 
 #: Variants that are correct under the error model and must certify clean.

@@ -12,13 +12,16 @@ from typing import Any
 from implementations.dtypes import DTYPES
 
 #: One symbol per status in the compact matrix cells.
-SYMBOL = {"pass": "✓", "fail": "✗", "not claimed": "·", "limited": "L", "not run": "–"}
-LEGEND = ("✓ pass · ✗ fail · L every case limited (a claimed feature that never passed fails) · "
+SYMBOL = {"pass": "✓", "fail": "✗", "implicated": "~", "not claimed": "·", "limited": "L", "not run": "–"}
+LEGEND = ("✓ pass · ✗ fail · ~ implicated (fails only where another failed feature explains it) · "
+          "L every case limited (a claimed feature that never passed fails) · "
           "– not run (needs an unclaimed feature) · · not claimed")
 HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
        "The error ratio is max |found - expected| / bound, where the bound is "
-       "`conformance.tolerance.error_bound`: gamma(L+1) * sum|terms| for a sum of L terms at the "
-       "unit roundoff of the precision the arithmetic runs in, plus one ulp of the output dtype; "
+       "`conformance.tolerance.error_bound`: f(L+1) * sum|terms| for a sum of L terms at the "
+       "unit roundoff u of the precision the sums accumulate in (float32 for float16/bfloat16 unless "
+       "declared), f the least of the worst case gamma = nu/(1-nu), Higham-Mary's probabilistic "
+       "exp(32 sqrt(n) u) - 1 and 2, plus one ulp of the output dtype; "
        "exact-mode cases (small integers, every partial sum representable) allow no error at all. "
        "A ratio <= 1 passes.")
 
@@ -53,7 +56,34 @@ def _cell(s: dict[str, Any] | None) -> str:
         return f"{label} ({_ratio(s['worst_ratio'])}; {s['passed']}✓ {s['failed']}✗{extra})"
     if status in ("limited", "not run"):
         return f"{status}: {_md_escape(s['reason'])}"
+    if status == "implicated":
+        return f"implicated ({s['failed']}✗, explained by another failed feature)"
     return status
+
+
+def _diagnoses(cert: dict[str, Any]) -> list[str]:
+    """One line per failed feature and the dtypes it holds for, where a diagnosis was recognised."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for s in cert["features"]:
+        if s.get("diagnosis"):
+            grouped.setdefault((s["feature"], s["device"], s["diagnosis"]), []).append(s["dtype"])
+    return [f"- **{f}** ({device}: {', '.join(dtypes)}): {_md_escape(d)}"
+            for (f, device, d), dtypes in grouped.items()]
+
+
+def _sweep(cert: dict[str, Any]) -> list[str]:
+    sweep = cert.get("sweep") or {}
+    if not sweep:
+        return ["", "## Random sweep", "", "Not run (`--sweep 0` or given cases)."]
+    lines = ["", "## Random sweep", "",
+             f"Seed {sweep['seed']} (the same seed draws the same problems), {sweep['examples_per_family']} "
+             f"problems per family, device and dtype; {sweep['problems_tried']} tried in {sweep['seconds']} s"
+             + (" (stopped early at the time cap)" if sweep.get("stopped_early") else "") + ". "
+             f"Shrunk failures: {len(sweep['failures'])}."]
+    for f in sweep["failures"]:
+        lines += [f"- `{f['case']}` ({f['device']}/{f['dtype']}): {_md_escape(f['message'])}",
+                  f"  reproduce: `{f['repro']}`"]
+    return lines
 
 
 def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
@@ -87,6 +117,10 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
                   "| --- | " + " | ".join("---" for _ in dtypes) + " |"]
         for feature, row in grid.items():
             lines.append(f"| {feature} | " + " | ".join(_cell(row.get(d)) for d in dtypes) + " |")
+    diagnoses = _diagnoses(cert)
+    if diagnoses:
+        lines += ["", "## Diagnosis", ""] + diagnoses
+    lines += _sweep(cert)
     failures = cert["failures"]
     lines += ["", f"## Failures ({len(failures)})", ""]
     if not failures:

@@ -1,24 +1,45 @@
 """The error-bound model: how far a correct result may be from the float64 reference.
 
 A result element is a sum of ``L`` terms (products for a convolution, window elements for
-an average, scattered gradient shares for a backward pass). Any summation order in a
-floating-point format with unit roundoff ``u`` keeps the error below
+an average, scattered gradient shares for a backward pass), accumulated at unit roundoff
+``u``. The bound on its error is ``factor(L + 1, u) * sum(|terms|)`` (``L + 1`` roundings
+on the longest path: ``L - 1`` additions, a product, a bias) with :func:`accumulation_factor`
+the smallest of three bounds:
 
-    gamma(L) * sum(|terms|),   gamma(L) = L * u / (1 - L * u)        (Higham, Thm 4.4/3.5)
+- worst case, any summation order: ``gamma(n) = n u / (1 - n u)`` (Higham, Thm 4.4/3.5);
+  infinite once ``n u >= 1`` (``n >= 2047`` in float16, ``255`` in bfloat16);
+- probabilistic (Higham & Mary 2019, Thm 3.1, rounding errors modelled as independent
+  and mean zero): ``exp(lambda sqrt(n) u + n u^2 / (1 - u)) - 1``, which holds with
+  probability at least ``1 - 2n exp(-lambda^2 (1 - u)^2 / 2)``. ``lambda = 8`` puts that
+  below ``3e-9`` per element at ``n = 10^5``; :data:`SAFETY` multiplies it by 4 more
+  because round-to-nearest is not exactly mean-independent. It is tighter than the worst
+  case from ``n > (4 * 8)^2 = 1024`` on: that is what lets a float32 bound at
+  ``L = 4608`` (ResNet-50's 512x3x3) reject a float16 accumulator, which the worst case
+  (``L^2 u`` growth) would let through. The separation holds up to ``L`` of about
+  ``(2**13 / (1.6 * 32))**2 = 2.6e4`` terms: past that a float16 accumulator's error
+  (growing like ``L u``) fits under the float32 bound (growing like ``L sqrt(L) u``);
+- :data:`CAP`: a round-to-nearest sum never drifts further than about its magnitude from
+  the true sum (once the terms fall under half an ulp of the partial sum they stagnate),
+  so the factor never exceeds 2: finite for any length, and still rejecting garbage.
 
-where ``L`` counts the roundings on the longest path (``L - 1`` additions plus one product
-per term). ``sum(|terms|)`` is not known element by element from the result, so the
-reference computes it: the same operation run on ``|x|``, ``|w|``, ``|dy|`` (the
-*magnitude*). The result is then rounded once more to its own dtype: one ulp of the output
-dtype (``2 * u_out * |ref|``) plus the smallest subnormal for values that underflow.
+``sum(|terms|)`` is not known element by element from the result, so the reference
+computes it: the same operation run on ``|x|``, ``|w|``, ``|dy|`` (the *magnitude*). The
+result is then rounded once more to its own dtype: one ulp of the output dtype
+(``2 * u_out * |ref|``) plus the smallest subnormal for values that underflow.
+
+Accumulation precision (contract v2): float64 and float32 accumulate in their own
+precision; float16 and bfloat16 products are exact in float32 and are judged at float32
+accumulation (as cuDNN, oneDNN, XLA and Eigen do by default) unless the implementation
+declares a lower one in ``reduced_precision`` (``{"float16": "float16"}``), which is then
+the precision of the bound.
 
 Half-precision inputs are rounded before the operation sees them, so the reference is
 computed in float64 on the *rounded* inputs; the bound covers only the arithmetic.
 
-The bound is worst-case, independent of summation order and blocking, so a correct
-implementation never exceeds it (float16 accumulated in float16 included), while a wrong
-one misses by orders of magnitude: a float32 result computed in float16 precision breaks a
-float32 bound of ``L * 2**-24`` by ``2**13 / L``.
+A wrong result misses by orders of magnitude: a float32 result computed in float16
+precision breaks a float32 bound of ``L * 2**-24`` by ``2**13 / L``, and a float16 sum
+accumulated in float16 breaks the float32-accumulation bound by about ``2**13 / sqrt(L)``
+on its sum part.
 
 *Exact mode* (the oneDNN benchdnn idea): with small integer inputs, every product and
 partial sum is an integer below ``2**p`` (``p`` = significand bits of the precision the
@@ -60,9 +81,19 @@ SMALLEST_SUBNORMAL: dict[str, float] = {
 }
 
 
+#: Precision each dtype is accumulated in unless the implementation declares otherwise.
+ACCUMULATION: dict[str, str] = {"float64": "float64", "float32": "float32", "float16": "float32",
+                                "bfloat16": "float32"}
+#: lambda of the probabilistic bound, and the safety factor on it (see the module docstring).
+LAMBDA = 8.0
+SAFETY = 4.0
+#: Largest accumulation factor: the error never exceeds CAP * sum(|terms|).
+CAP = 2.0
+
+
 def compute_precision(dtype: str, reduced_precision: Mapping[str, str] | None = None) -> str:
-    """Precision the arithmetic of ``dtype`` runs in: the dtype's own unless declared lower."""
-    declared = (reduced_precision or {}).get(dtype, dtype)
+    """Precision the sums of ``dtype`` are accumulated in: :data:`ACCUMULATION` unless declared."""
+    declared = (reduced_precision or {}).get(dtype, ACCUMULATION.get(dtype, dtype))
     if declared not in UNIT_ROUNDOFF:
         raise ValueError(
             f"reduced_precision[{dtype!r}]={declared!r}: must be one of {tuple(UNIT_ROUNDOFF)}"
@@ -75,6 +106,21 @@ def gamma(n: int | np.ndarray, u: float) -> np.ndarray:
     nu = np.asarray(n, dtype=np.float64) * u
     with np.errstate(divide="ignore"):
         return np.where(nu < 1, nu / np.maximum(1 - nu, 0), np.inf)
+
+
+def probabilistic_gamma(n: int | np.ndarray, u: float, lam: float = LAMBDA * SAFETY) -> np.ndarray:
+    """Higham & Mary's ``exp(lam sqrt(n) u + n u^2 / (1 - u)) - 1`` (finite for every ``n``)."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(over="ignore"):
+        return np.expm1(lam * np.sqrt(n) * u + n * u * u / (1 - u))
+
+
+def accumulation_factor(n: int | np.ndarray, u: float) -> np.ndarray:
+    """Error of a sum of ``n`` roundings at ``u``, per unit of ``sum(|terms|)``: finite for any ``n``.
+
+    The smallest of the worst case :func:`gamma`, :func:`probabilistic_gamma` and :data:`CAP`.
+    """
+    return np.minimum(np.minimum(gamma(n, u), probabilistic_gamma(n, u)), CAP)
 
 
 def exact_applies(
@@ -117,7 +163,7 @@ def error_bound(
     u_out = UNIT_ROUNDOFF[dtype]
     ref = np.abs(np.asarray(reference, dtype=np.float64))
     mag = np.asarray(magnitude, dtype=np.float64)
-    terms = np.zeros_like(mag) if exact else gamma(np.asarray(reduction_length) + 1, u) * mag
+    terms = np.zeros_like(mag) if exact else accumulation_factor(np.asarray(reduction_length) + 1, u) * mag
     after = extra_roundings * u * ref * (1 + 4 * u)
     output = 0.0 if exact and not extra_roundings else 2 * u_out * ref
     floor = SMALLEST_SUBNORMAL[dtype] * (np.asarray(reduction_length) + 2) if not exact else 0.0
@@ -161,12 +207,15 @@ def error_ratio(found: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> R
 
 
 __all__ = [
+    "ACCUMULATION",
     "UNIT_ROUNDOFF",
     "SIGNIFICAND_BITS",
     "Ratio",
+    "accumulation_factor",
     "compute_precision",
     "error_bound",
     "error_ratio",
     "exact_applies",
     "gamma",
+    "probabilistic_gamma",
 ]

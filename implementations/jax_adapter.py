@@ -35,6 +35,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 import jax
@@ -165,6 +166,10 @@ class Jax(Implementation):
     name = "jax"
     dtypes = ("float64", "float32", "float16", "bfloat16")
     features = frozenset(FEATURES)
+    #: XLA on the CPU (jax 0.10.2) rounds half-precision partial results to the dtype
+    #: (convolution up to 108x the float32-accumulation bound on the catalogue, and the
+    #: overlapping-window max-pool gradient). Declared for every device (keyed by dtype).
+    reduced_precision = MappingProxyType({"float16": "float16", "bfloat16": "bfloat16"})
 
     #: Layouts this adapter can hold 4-D arrays in (see the module docstring).
     layouts = tuple(_DIMS)

@@ -58,15 +58,22 @@ def torch_adapter():
 def test_torch_tf32_is_off_by_default_so_float32_is_judged_as_float32(torch_adapter, monkeypatch):
     monkeypatch.delenv("CONVCERT_TORCH_TF32", raising=False)
     impl = torch_adapter()
-    assert impl.tf32 is False and dict(impl.reduced_precision) == {}
+    assert impl.tf32 is False and "float32" not in impl.reduced_precision
     assert impl.environment()["tf32"] is False
 
 
 def test_torch_tf32_env_var_turns_it_on_and_float32_is_judged_as_tf32(torch_adapter, monkeypatch):
     monkeypatch.setenv("CONVCERT_TORCH_TF32", "1")
     impl = torch_adapter()
-    assert dict(impl.reduced_precision) == {"float32": "tf32"}
+    assert impl.reduced_precision["float32"] == "tf32"
     assert impl.environment()["tf32"] is True
+
+
+def test_torch_declares_half_precision_accumulation_whatever_tf32(torch_adapter, monkeypatch):
+    for flag in ("0", "1"):
+        monkeypatch.setenv("CONVCERT_TORCH_TF32", flag)
+        halves = {k: v for k, v in torch_adapter().reduced_precision.items() if k != "float32"}
+        assert halves == {"float16": "float16", "bfloat16": "bfloat16"}
 
 
 def test_torch_cudnn_benchmark_follows_env_var_unless_given(torch_adapter, monkeypatch):
@@ -77,7 +84,7 @@ def test_torch_cudnn_benchmark_follows_env_var_unless_given(torch_adapter, monke
 
 def test_torch_tf32_variant_loads_by_spec(torch_adapter):
     impl = load("implementations.torch_adapter:TorchTF32")
-    assert impl.name == "torch-tf32" and impl.tf32 and dict(impl.reduced_precision) == {"float32": "tf32"}
+    assert impl.name == "torch-tf32" and impl.tf32 and impl.reduced_precision["float32"] == "tf32"
 
 
 @pytest.mark.gpu

@@ -1,0 +1,375 @@
+"""Which feature is wrong, and how: precise blame and a one-line diagnosis.
+
+**Blame.** A failing case uses an operation and some options (stride, dilation, ...). An
+option is *proven* wrong for an operation when a case using that option alone with the
+plain operation fails; the operation itself is proven wrong when a case using no option
+fails. An option is only proven where its operation is not (a wrong operation explains every
+case that uses it). A failing case is explained by the proven features it uses and blamed on them;
+a failing case that nothing proven explains (a bug that needs two options together) is
+blamed on every option it uses, or on its operation when it uses none. A feature is
+FAILED when some case is blamed on it; a feature merely present in failing cases is
+*implicated*. So a wrong max-pool gradient on tied maxima fails ``max_pool2d_backward``
+and only implicates ``stride``, ``ceil_mode`` and ``asymmetric_padding``, whose cases fail
+for the same reason.
+
+**Diagnosis.** Each failed feature gets one line where the pattern is recognisable:
+tied maxima, a flipped kernel, gradients averaged over the batch, the odd ``same``
+pixel on the wrong side, max pooling padded with zeros, TF32 or float16 rounding,
+results wrong only past a number of output pixels or channels (a lost partial tile), or
+only for sums longer than some length (a lost reduction tail or split-K chunk), and a
+window-fit check that refuses dilated windows that fit. Recognisers run the
+implementation again on the smallest failing case (or on a tiny probe) and compare the
+outputs with the reference under the alternative hypotheses, computed by ``naive``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from implementations import Implementation, naive
+from implementations.geometry import ConvParams, PoolParams
+
+from .cases import Case, Problem
+from .references import magnitudes, reduction_lengths
+from .runner import FAIL, PASS, CaseResult, prepare
+from .tolerance import SIGNIFICAND_BITS, UNIT_ROUNDOFF
+
+IMPLICATED = "implicated"
+#: Smallest tile a "wrong only past element m" diagnosis names (below it, rounding noise).
+MIN_TILE = 8
+Group = tuple[str, str]  # (device, dtype)
+
+
+def _options(r: CaseResult) -> frozenset[str]:
+    return frozenset(r.filed_under) - {r.op}
+
+
+@dataclass
+class Blame:
+    """Failed and implicated features per (device, dtype), and the features each failing case is blamed on."""
+
+    failed: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
+    implicated: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
+    cases: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def of(self, r: CaseResult) -> tuple[str, ...]:
+        """Features the failing result ``r`` is blamed on (its filed-under features if unknown)."""
+        return self.cases.get((r.case, r.device, r.dtype), r.filed_under)
+
+
+def blame(results: Iterable[CaseResult]) -> Blame:
+    """Precise blame of every failing result (see the module docstring)."""
+    failing: dict[Group, list[CaseResult]] = defaultdict(list)
+    for r in results:
+        if r.status == FAIL:
+            failing[(r.device, r.dtype)].append(r)
+    out = Blame()
+    for group, rs in failing.items():
+        ops = {r.op for r in rs if not _options(r)}
+        proven = {(op, op) for op in ops}
+        proven |= {(r.op, min(_options(r))) for r in rs if len(_options(r)) == 1 and r.op not in ops}
+        for r in rs:
+            uses = _options(r) | {r.op}
+            blamed = tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
+            out.cases[(r.case, r.device, r.dtype)] = blamed
+            out.failed[group].update(blamed)
+        out.implicated[group] = {f for r in rs for f in _options(r) | {r.op}} - out.failed[group]
+    return out
+
+
+# -- diagnosis ---------------------------------------------------------------------------
+Outputs = dict[str, np.ndarray]
+#: Runs one case on the implementation and returns its outputs as float64 NumPy arrays.
+Runner = Callable[[Case, str, str], Outputs]
+
+
+def contract_runner(impl: Implementation) -> Runner:
+    """A :data:`Runner` calling ``impl`` through the contract, in this process."""
+
+    def run(case: Case, device: str, dtype: str) -> Outputs:
+        from .call import _call
+
+        typed, _ = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
+        native = {k: None if v is None else impl.to_device(v.copy(), device) for k, v in typed.items()}
+        raw = _call(impl, case.op, case.problem.params, native)
+        impl.synchronize(device)
+        found = [np.asarray(impl.to_numpy(t)).astype(np.float64) for t in raw]
+        return dict(zip(case.outputs, found, strict=False))
+
+    return run
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a recogniser sees: the feature, its results, the smallest failing case and its outputs."""
+
+    feature: str
+    device: str
+    dtype: str
+    results: Sequence[CaseResult]  # every result on this (device, dtype) using the feature
+    case: Case
+    found: Outputs
+    expected: Mapping[str, np.ndarray]
+    bound: Mapping[str, np.ndarray]
+    run: Runner
+    reduced: tuple[tuple[str, str], ...]
+    cases: Mapping[str, Case]  # case name -> Case, for every result
+
+
+def _fits(found: np.ndarray, expected: np.ndarray, bound: np.ndarray) -> bool:
+    return found.shape == expected.shape and bool(np.all(np.abs(found - expected) <= bound))
+
+
+def _alternative(ev: Evidence, problem: Problem) -> Outputs:
+    """Reference outputs of ``problem`` on the inputs the failing case used (rounded to its dtype)."""
+    typed, _ = prepare(ev.case.problem, ev.dtype, ev.reduced)
+    inputs = {k: None if v is None else v.astype(np.float64) for k, v in typed.items()}
+    from .references import compute
+
+    return compute(problem, inputs)
+
+
+def _matches(ev: Evidence, alt: Outputs) -> bool:
+    """The failing outputs equal ``alt`` (within the case's bound) where they differ from the reference."""
+    wrong = [k for k in ev.found if not _fits(ev.found[k], ev.expected[k], ev.bound[k])]
+    slack = {k: ev.bound[k] + 1e-12 * np.abs(alt[k]) for k in wrong}
+    return bool(wrong) and all(_fits(ev.found[k], alt[k], slack[k]) for k in wrong)
+
+
+def _kernel_flipped(ev: Evidence) -> str | None:
+    if ev.case.problem.family != "conv2d" or ev.case.op != "conv2d":
+        return None
+    typed, _ = prepare(ev.case.problem, ev.dtype, ev.reduced)
+    w = typed["w"].astype(np.float64)[:, :, ::-1, ::-1]
+    b = None if typed.get("b") is None else typed["b"].astype(np.float64)
+    params = ev.case.problem.params
+    assert isinstance(params, ConvParams)
+    alt = {"y": naive.conv2d(typed["x"].astype(np.float64), w, b, params)}
+    return "kernel flipped: computes true convolution, not cross-correlation" if _matches(ev, alt) else None
+
+
+def _batch_averaged(ev: Evidence) -> str | None:
+    n = ev.case.problem.x_shape[0]
+    if ev.case.op != "conv2d_backward" or n == 1:
+        return None
+    alt = {k: v / n if k in ("dw", "db") else v for k, v in ev.expected.items()}
+    if not _matches(ev, alt):
+        return None
+    return f"gradients averaged over the batch (divided by N = {n}) instead of summed"
+
+
+def _same_wrong_side(ev: Evidence) -> str | None:
+    problem = ev.case.problem
+    if problem.padding not in ("same", "same_lower"):
+        return None
+    other = "same_lower" if problem.padding == "same" else "same"
+    flipped = dataclasses.replace(problem, padding=other)
+    if flipped.params.y_shape != problem.params.y_shape or not _matches(ev, _alternative(ev, flipped)):
+        return None
+    right = "bottom/right" if problem.padding == "same" else "top/left"
+    return f"the odd '{problem.padding}' padding pixel goes on the wrong side (it belongs {right})"
+
+
+def _max_pool_zero_padding(ev: Evidence) -> str | None:
+    problem = ev.case.problem
+    if ev.case.op != "max_pool2d" or not any(map(any, problem.params.padding)):
+        return None
+    typed, _ = prepare(problem, ev.dtype, ev.reduced)
+    p = problem.params
+    assert isinstance(p, PoolParams)
+    xp = naive._pad(typed["x"].astype(np.float64), p.padding, p.padded_extent, value=0.0)
+    unpadded = dataclasses.replace(p, x_shape=xp.shape, padding=((0, 0), (0, 0)))
+    y = naive.max_pool2d(xp, unpadded)[:, :, : p.out_hw[0], : p.out_hw[1]]
+    return "max pooling pads with zeros instead of -inf" if _matches(ev, {"y": y}) else None
+
+
+#: Where a window's gradient lands for the probe window [[0, 1], [1, 1]] (three tied maxima).
+_TIE_RULES = {(0, 1, 0, 0): None, (0, 0, 0, 1): "the last of the", (0, 1, 1, 1): "every one of the",
+              (0, 0, 1, 0): "the first in column-major order of the"}
+
+
+def _ties(ev: Evidence) -> str | None:
+    if ev.case.op != "max_pool2d_backward":
+        return None
+    probe = Case(Problem("max_pool2d", (1, 1, 2, 2), kernel=2), "max_pool2d_backward")
+    tied = {"x": np.array([0.0, 1.0, 1.0, 1.0]).reshape(1, 1, 2, 2), "dy": np.ones((1, 1, 1, 1))}
+    try:
+        dx = ev.run(Case(_Pinned.of(probe.problem, tied), probe.op), ev.device, ev.dtype)["dx"].reshape(-1)
+    except Exception:  # a crash here says nothing about ties
+        return None
+    key = tuple(int(v) for v in dx) if np.all(dx == np.round(dx)) else None
+    if key == (0, 1, 0, 0):
+        return None
+    where = (_TIE_RULES.get(key) if key and len(key) == 4 else None) or f"{dx.tolist()} over the"
+    return f"ties: the gradient of a window goes to {where} tied maxima, not to the first in row-major order"
+
+
+class _Pinned(Problem):
+    """A problem whose inputs are given rather than drawn (for probes)."""
+
+    @classmethod
+    def of(cls, problem: Problem, inputs: dict[str, np.ndarray]) -> _Pinned:
+        fields = {f.name: getattr(problem, f.name) for f in dataclasses.fields(problem)}
+        pinned = cls(**fields)
+        object.__setattr__(pinned, "_given", {k: np.asarray(v, np.float64) for k, v in inputs.items()})
+        return pinned
+
+    def inputs(self) -> dict[str, np.ndarray | None]:
+        return dict(self._given)  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+
+def _precision(ev: Evidence) -> str | None:
+    """Every error fits arithmetic at a lower precision, and no case failed that such arithmetic
+    computes exactly (small integers whose sums fit its significand): rounding, not a wrong term."""
+    lower = {"float32": "tf32", "float16": "float16", "bfloat16": "bfloat16"}.get(ev.dtype)
+    if lower is None or any(k == ev.dtype for k, _ in ev.reduced):
+        return None
+    _, loose = prepare(ev.case.problem, ev.dtype, ((ev.dtype, lower),))
+    if not all(_fits(ev.found[k], loose[k].expected, loose[k].bound) for k in ev.found):
+        return None
+    if any(_exact_at(r, ev, SIGNIFICAND_BITS[lower]) for r in ev.results if r.status == FAIL):
+        return None
+    name = "TF32 (or float16)" if ev.dtype == "float32" else ev.dtype
+    exponent = int(np.log2(UNIT_ROUNDOFF[lower]))
+    return (f"{name} rounding: every error fits arithmetic at unit roundoff 2^{exponent}; "
+            f"declare reduced_precision = {{{ev.dtype!r}: {lower!r}}} if that is intended")
+
+
+def _exact_at(r: CaseResult, ev: Evidence, bits: int) -> bool:
+    """``r`` is an exact-mode case whose every failing output sums to at most 2**bits in magnitude."""
+    case = ev.cases.get(r.case)
+    if case is None or case.problem.mode != "exact":
+        return False
+    typed, _ = prepare(case.problem, ev.dtype, ev.reduced)
+    rounded = {k: v.astype(np.float64) for k, v in typed.items() if v is not None}
+    mags = magnitudes(case.problem, rounded)  # a missing bias reads as None
+    wrong = [c.output for c in r.checks if not c.passed and c.output in mags]
+    return bool(wrong) and all(mags[o].max(initial=0.0) <= 2.0**bits for o in wrong)
+
+
+def _first_wrong(ev: Evidence, axis: str) -> str | None:
+    """'wrong only past output pixel/channel m of T': a lost partial tile."""
+    name = next((k for k in ev.found if not _fits(ev.found[k], ev.expected[k], ev.bound[k])), None)
+    if name is None or ev.found[name].ndim != 4 or name not in ("y",):
+        return None
+    bad = np.abs(ev.found[name] - ev.expected[name]) > ev.bound[name]
+    if axis == "pixel":  # (n, i, j) flattened, as a GEMM's columns
+        flat = bad.transpose(1, 0, 2, 3).reshape(bad.shape[1], -1).any(axis=0)
+        what = "output pixel (N*OH*OW order)"
+    else:
+        flat = bad.transpose(1, 0, 2, 3).reshape(bad.shape[1], -1).any(axis=1)
+        what = "output channel"
+    first = int(np.argmax(flat))
+    if first < MIN_TILE or not flat[first:].all():  # a tile: everything past its start is wrong
+        return None
+    kind = "a lost or misread partial tile" if axis == "pixel" else "a channel tile reading the wrong weights"
+    return f"wrong only from {what} {first} on (of {flat.size}), right before it: {kind}"
+
+
+def _reduction_threshold(ev: Evidence) -> str | None:
+    """'passes every sum up to L terms, fails from M': a lost reduction tail or split-K chunk."""
+    lengths: dict[str, list[int]] = {PASS: [], FAIL: []}
+    for r in ev.results:
+        if r.status not in lengths or r.op != ev.case.op:
+            continue
+        if r.case not in ev.cases:
+            continue
+        problem = ev.cases[r.case].problem
+        outputs = [c.output for c in r.checks if c.kind != "behaviour" and (r.status == PASS or not c.passed)]
+        if outputs:
+            lens = reduction_lengths(problem)
+            lengths[r.status].append(max(lens[o] for o in outputs if o in lens))
+    if not lengths[PASS] or not lengths[FAIL]:
+        return None
+    longest_pass, shortest_fail = max(lengths[PASS]), min(lengths[FAIL])
+    if longest_pass >= shortest_fail or shortest_fail <= 64:
+        return None
+    return (f"wrong only for sums of more than {longest_pass} terms (fails from {shortest_fail}): "
+            "a lost reduction tail or split-K chunk")
+
+
+def _window_fit(ev: Evidence) -> str | None:
+    crashes = [r for r in ev.results if r.status == FAIL and any(c.output == "no crash" and not c.passed
+                                                                  for c in r.checks)]
+    if not crashes or ev.case.problem.family != "conv2d":
+        return None
+    p = ev.case.problem.params
+    assert isinstance(p, ConvParams)
+    padded = [n + a + z for n, (a, z) in zip(p.x_shape[2:], p.padding, strict=False)]
+    if not any(k * d > n for k, d, n in zip(p.kernel, p.dilation, padded, strict=False)):
+        return None
+    return ("crashes on dilated windows that fit: the window spans (k - 1) * d + 1 pixels, "
+            "a window-fit check on k * d refuses it")
+
+
+#: Recognisers in the order they are tried; the first that recognises the failure speaks.
+RECOGNISERS: tuple[Callable[[Evidence], str | None], ...] = (
+    _window_fit, _ties, _kernel_flipped, _batch_averaged, _same_wrong_side, _max_pool_zero_padding,
+    lambda ev: _first_wrong(ev, "pixel"), lambda ev: _first_wrong(ev, "channel"), _reduction_threshold,
+    _precision,
+)
+
+
+def _size(case: Case) -> int:
+    return int(np.prod(case.problem.x_shape)) + int(np.prod(case.problem.params.y_shape))
+
+
+def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, Case], run: Runner,
+             reduced: Mapping[str, str] | None = None) -> dict[tuple[str, str, str], str]:
+    """One line per failed (feature, device, dtype) that a recogniser explains.
+
+    ``cases`` maps a result's case name to its :class:`Case` (catalogue, scale and sweep);
+    ``run`` reruns a case on the implementation (:func:`contract_runner`).
+    """
+    red = tuple(sorted((reduced or {}).items()))
+    out = {}
+    for (device, dtype), features in verdict.failed.items():
+        group = [r for r in results if r.device == device and r.dtype == dtype]
+        for feature in sorted(features):
+            blamed = [r for r in group if r.status == FAIL and feature in verdict.of(r) and r.case in cases]
+            if not blamed:
+                continue
+            smallest = min(blamed, key=lambda r: (_size(cases[r.case]), r.case))
+            case = cases[smallest.case]
+            line = _first_recognised(case, feature, device, dtype, group, run, red, cases)
+            if line:
+                out[(feature, device, dtype)] = line
+    return out
+
+
+def _first_recognised(case: Case, feature: str, device: str, dtype: str, group: Sequence[CaseResult],
+                      run: Runner, reduced: tuple[tuple[str, str], ...],
+                      cases: Mapping[str, Case]) -> str | None:
+    _, expectations = prepare(case.problem, dtype, reduced)
+    try:
+        found = run(case, device, dtype)
+    except Exception:
+        found = {}
+    uses = [r for r in group if feature in r.filed_under or feature == r.op]
+    ev = Evidence(feature, device, dtype, uses, case, found,
+                  {k: e.expected for k, e in expectations.items()},
+                  {k: e.bound for k, e in expectations.items()}, run, reduced, cases)
+    for recognise in RECOGNISERS:
+        if not found and recognise is not _window_fit:
+            continue
+        try:
+            line = recognise(ev)
+        except Exception:  # a recogniser that cannot apply to this case says nothing
+            line = None
+        if line:
+            return line
+    return None
+
+
+__all__ = ["IMPLICATED", "Blame", "blame", "contract_runner", "diagnose"]

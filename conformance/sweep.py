@@ -1,0 +1,282 @@
+"""The random sweep every certification runs after the catalogue.
+
+For each certified device and dtype and each operation family the implementation claims,
+a seeded Hypothesis search (``hypothesis.find``, as ``explore`` uses) draws problems over
+the claimed features only and stops at the first failure, which it shrinks to a minimal
+problem. Half of the draws are *edge geometries*, where real implementations break: a
+(dilated) window that fills or nearly fills the padded input, stride larger than the
+kernel, 1-pixel outputs, and pooling windows that reach into the padding under
+``ceil_mode``. The other half are the general problems of ``conformance.properties``.
+
+The seed is recorded in the certificate and the same seed draws the same problems. A
+shrunk failure enters the certificate as ordinary case results, so it is blamed like a
+catalogue case; its name is a problem descriptor that :func:`problem_from_name` reads
+back, so ``python -m conformance certify SPEC --case NAME`` reproduces it in one line.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hypothesis import assume, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
+
+from implementations import Implementation
+
+from . import properties
+from .cases import BACKWARD, FAMILIES, MODES, Case, Problem
+from .runner import FAIL, CaseResult, run_case
+
+#: Examples per (device, dtype, family) by default: about 10 s for im2col on a 2-core CPU.
+DEFAULT_EXAMPLES = 400
+DEFAULT_SEED = 0
+#: Wall-clock cap of one sweep in seconds: a slow implementation stops early (the
+#: certificate records how many examples ran).
+MAX_SECONDS = 30.0
+
+OPTIONS = ("stride", "dilation", "groups", "asymmetric_padding", "ceil_mode", "count_include_pad")
+
+
+# -- edge geometries -------------------------------------------------------------------
+def _axis(draw, allow_dilation: bool) -> tuple[int, int, int, int, int]:
+    """(size, kernel, dilation, pad_before, pad_after) where the window fills the padded
+    extent or misses it by one pixel."""
+    k = draw(st.integers(1, properties.MAX_KERNEL))
+    d = draw(st.integers(1, properties.MAX_STEP)) if allow_dilation else 1
+    before, after = draw(properties._pads), draw(properties._pads)
+    size = (k - 1) * d + 1 + draw(st.integers(0, 1)) - before - after
+    assume(size >= 1)
+    return size, k, d, before, after
+
+
+@st.composite
+def edge_conv_problems(draw, allowed: frozenset[str] = frozenset(OPTIONS)) -> Problem:
+    """Convolutions whose window (nearly) fills the padded input: 1-pixel or 2-pixel outputs,
+    with strides up to twice the kernel."""
+    (h, r, dh, top, bottom), (w, s, dw, left, right) = (_axis(draw, "dilation" in allowed) for _ in "hw")
+    if "asymmetric_padding" not in allowed:
+        assume(top == bottom and left == right)
+    groups = draw(st.integers(1, properties.MAX_GROUPS)) if "groups" in allowed else 1
+    cg, kg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    stride = (draw(st.integers(1, 2 * r + 1)), draw(st.integers(1, 2 * s + 1))) if "stride" in allowed else 1
+    return properties._valid(Problem(
+        "conv2d", (draw(st.integers(1, 2)), cg * groups, h, w), w_shape=(kg * groups, cg, r, s),
+        stride=stride, padding=((top, bottom), (left, right)), dilation=(dh, dw), groups=groups,
+        bias=draw(st.booleans()), mode=draw(st.sampled_from(MODES))))
+
+
+@st.composite
+def edge_pool_problems(draw, family: str, allowed: frozenset[str] = frozenset(OPTIONS)) -> Problem:
+    """Poolings with ceil_mode windows reaching into (or past) the padding, or a window as
+    large as the padded input, or a stride larger than the window."""
+    kh, kw = draw(properties._kernels), draw(properties._kernels)
+    pads = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
+    stride = (draw(st.integers(1, kh + 2)), draw(st.integers(1, kw + 2))) if "stride" in allowed else (kh, kw)
+    h = draw(st.integers(max(1, kh - 2 * pads[0]), kh + 2 * stride[0]))
+    w = draw(st.integers(max(1, kw - 2 * pads[1]), kw + 2 * stride[1]))
+    return properties._valid(Problem(
+        family, (1, draw(st.integers(1, 2)), h, w), kernel=(kh, kw), stride=stride, padding=pads,
+        ceil_mode="ceil_mode" in allowed and draw(st.booleans()),
+        count_include_pad=family == "avg_pool2d" and "count_include_pad" in allowed and draw(st.booleans()),
+        mode=draw(st.sampled_from(MODES))))
+
+
+def strategy(family: str, allowed: frozenset[str]) -> st.SearchStrategy[Problem]:
+    """Problems of ``family`` using only ``allowed`` options: half edge geometries, half general."""
+    general = properties.conv_problems() if family == "conv2d" else properties.pool_problems(family)
+    edge = edge_conv_problems(allowed) if family == "conv2d" else edge_pool_problems(family, allowed)
+    return st.one_of(edge, general).filter(lambda p: p.options <= allowed)
+
+
+# -- the sweep -------------------------------------------------------------------------
+@dataclass
+class Sweep:
+    """What a sweep did: its seed and budget, the problems it drew, and each shrunk failure."""
+
+    seed: int
+    examples: int
+    drawn: list[str] = field(default_factory=list)  # every problem tried, in order
+    results: list[CaseResult] = field(default_factory=list)  # both cases of each shrunk failure
+    cases: dict[str, Case] = field(default_factory=dict)
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        failures = [{"case": r.case, "device": r.device, "dtype": r.dtype, "repro": r.repro,
+                     "message": next((c.message for c in r.checks if not c.passed), r.reason)}
+                    for r in self.results if r.status == FAIL]
+        return {"seed": self.seed, "examples_per_family": self.examples, "problems_tried": len(self.drawn),
+                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early, "failures": failures}
+
+
+class _OutOfTime(Exception):
+    """The sweep's wall-clock cap is reached: stop drawing."""
+
+
+class Claims(Protocol):
+    """What the sweep reads of an implementation: an ``Implementation`` or the certifier's worker."""
+
+    @property
+    def features(self) -> frozenset[str]: ...
+    @property
+    def devices(self) -> tuple[str, ...]: ...
+    @property
+    def dtypes(self) -> tuple[str, ...]: ...
+
+
+#: Runs and judges one case on one (device, dtype): the certifier's worker, or ``run_case``.
+CaseRunner = Callable[[Case, str, str], CaseResult]
+
+
+def _families(impl: Claims) -> list[str]:
+    return [f for f in FAMILIES if f in impl.features or BACKWARD[f] in impl.features]
+
+
+def _run(impl: Claims, run: CaseRunner, problem: Problem, device: str, dtype: str) -> list[CaseResult]:
+    return [run(case, device, dtype) for case in problem.cases() if case.op in impl.features]
+
+
+def local_runner(impl: Implementation, spec: str | None = None) -> CaseRunner:
+    """A :data:`CaseRunner` calling ``impl`` in this process."""
+    return lambda case, device, dtype: run_case(impl, case, device, dtype, spec=spec)
+
+
+def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: CaseRunner | None = None, *,
+          examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED, spec: str | None = None,
+          max_seconds: float = MAX_SECONDS, on_draw: Callable[[Problem], None] | None = None) -> Sweep:
+    """Search every claimed family on every claimed (device, dtype) for a failure; shrink each.
+
+    ``impl`` gives the claims (an implementation or the certifier's worker); ``run`` runs a
+    case (default: ``impl`` called in this process). Deterministic for a given ``seed``
+    (unless ``max_seconds`` cuts it short). A problem that fails once and passes when run
+    again (a nondeterministic implementation) is kept as it failed.
+    """
+    if run is None:
+        if not isinstance(impl, Implementation):
+            raise ValueError(f"run=None: needs an Implementation to call in this process, got {impl!r}")
+        run = local_runner(impl, spec)
+    out = Sweep(seed, examples)
+    allowed = frozenset(impl.features) & frozenset(OPTIONS)
+    deadline = time.perf_counter() + max_seconds
+    plan = [(device, dtype, family) for device in devices if device in impl.devices
+            for dtype in dtypes if dtype in impl.dtypes for family in _families(impl)]
+    try:
+        for device, dtype, family in plan:
+            found = _search(impl, run, device, dtype, family, allowed, out, deadline, on_draw)
+            if found:
+                problem, results = found
+                out.results += results
+                out.cases.update({c.name: c for c in problem.cases() if c.op in impl.features})
+    except _OutOfTime:
+        out.stopped_early = True
+    out.seconds = max_seconds - (deadline - time.perf_counter())
+    return out
+
+
+def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str, allowed: frozenset[str],
+            out: Sweep, deadline: float, on_draw: Callable[[Problem], None] | None,
+            ) -> tuple[Problem, list[CaseResult]] | None:
+    """The shrunk failing problem of one family on one (device, dtype) and its results, or None."""
+    first: list[tuple[Problem, list[CaseResult]]] = []
+
+    def fails(problem: Problem) -> bool:
+        if time.perf_counter() > deadline:
+            raise _OutOfTime
+        out.drawn.append(f"{problem.family}-{problem.descriptor}")
+        if on_draw:
+            on_draw(problem)
+        results = _run(impl, run, problem, device, dtype)
+        failed = any(r.status == FAIL for r in results)
+        if failed and not first:
+            first.append((problem, results))
+        return failed
+
+    config = settings(max_examples=out.examples, database=None, deadline=None, derandomize=False)
+    rng = random.Random(f"{out.seed}-{device}-{dtype}-{family}")
+    try:
+        problem = find(strategy(family, allowed), fails, settings=config, random=rng)
+    except NoSuchExample:
+        return None
+    except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed
+        return first[0]
+    return problem, _run(impl, run, problem, device, dtype)
+
+
+# -- names back to problems ------------------------------------------------------------
+_OPS = sorted([*FAMILIES, *BACKWARD.values()], key=len, reverse=True)
+
+
+def _pair(text: str) -> tuple[int, int]:
+    a, _, b = text.partition("x")
+    return int(a), int(b or a)
+
+
+def _padding(label: str) -> Any:
+    if label.startswith("pad_"):
+        return label[4:]
+    body = label[3:]
+    if "_" in body:
+        (t, b), (l, r) = (tuple(int(v) for v in side.split("_")) for side in body.split("x"))
+        return ((t, b), (l, r))
+    return int(body) if "x" not in body else _pair(body)
+
+
+def problem_from_name(name: str) -> Case:
+    """The case a descriptor names, e.g. ``conv2d-n1c2h1w1-k2r1s1-pad_valid-g2-nobias``
+    (a trailing ``-<dtype>`` is ignored). Raises ValueError when ``name`` is not one."""
+    op = next((o for o in _OPS if name.startswith(o + "-")), None)
+    if op is None:
+        raise ValueError(f"case={name!r}: does not start with an operation ({', '.join(_OPS)})")
+    family = op.removesuffix("_backward")
+    tokens = name[len(op) + 1:].split("-")
+    if tokens and tokens[-1] in ("float64", "float32", "float16", "bfloat16"):
+        tokens = tokens[:-1]
+    try:
+        problem = _parse(family, tokens)
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:
+        raise ValueError(f"case={name!r}: not a problem descriptor ({exc})") from exc
+    case = Case(problem, op)
+    if case.name != "-".join([op, *tokens]):
+        raise ValueError(f"case={name!r}: reads back as {case.name!r}")
+    return case
+
+
+def _parse(family: str, tokens: list[str]) -> Problem:
+    shape = re.fullmatch(r"n(\d+)c(\d+)h(\d+)w(\d+)", tokens[0])
+    if shape is None:
+        raise ValueError(f"{tokens[0]!r} is not nNcChHwW")
+    kw: dict[str, Any] = {"x_shape": tuple(int(v) for v in shape.groups())}
+    rest = tokens[1:]
+    if family == "conv2d":
+        k = re.fullmatch(r"k(\d+)r(\d+)s(\d+)", rest[0])
+        if k is None:
+            raise ValueError(f"{rest[0]!r} is not kKrRsS")
+        kw["w_shape"] = (int(k[1]), kw["x_shape"][1] // 1, int(k[2]), int(k[3]))
+        rest = rest[1:]
+        kw["bias"] = "nobias" not in rest
+    for token in rest:
+        if token.startswith("st"):
+            kw["stride"] = _pair(token[2:])
+        elif token.startswith("pad"):
+            kw["padding"] = _padding(token)
+        elif token.startswith("dil"):
+            kw["dilation"] = _pair(token[3:])
+        elif re.fullmatch(r"g\d+", token):
+            kw["groups"] = int(token[1:])
+        elif re.fullmatch(r"k\d+(x\d+)?", token):
+            kw["kernel"] = _pair(token[1:])
+        elif token in ("ceil", "incl", "exact"):
+            kw[{"ceil": "ceil_mode", "incl": "count_include_pad", "exact": "mode"}[token]] = (
+                "exact" if token == "exact" else True)
+        elif token not in ("bias", "nobias"):
+            raise ValueError(f"unknown part {token!r}")
+    if family == "conv2d":
+        k, _, r, s = kw["w_shape"]
+        kw["w_shape"] = (k, kw["x_shape"][1] // kw.get("groups", 1), r, s)
+    return Problem(family, **kw)
