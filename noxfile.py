@@ -60,9 +60,13 @@ def list_(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def conformance(session: nox.Session) -> None:
-    """Run every available implementation through the catalogue; write the matrix to reports/out/."""
+    """Run every available implementation through the catalogue; write the matrix to reports/out/.
+
+    A rejected implementation (exit code 1) is a verdict the matrix records, not a failure
+    of the suite: the benchmarks and the report still run. Exit code 2 (could not run: bad
+    golden data, say) stops ``nox``."""
     install(session, "conformance", "frameworks", "triton")
-    session.run("python", "-m", "conformance", "matrix", *session.posargs)
+    session.run("python", "-m", "conformance", "matrix", *session.posargs, success_codes=[0, 1])
 
 
 @nox.session(python=PYTHON)
