@@ -117,7 +117,13 @@ def _dilated_backward_limit(onednn: bool) -> Limit:
     eigen = ("float64", "float16") if onednn else ("float64", "float32", "float16", "bfloat16")
     return Limit(f"TensorFlow CPU has no dilated Conv2DBackpropInput/Filter for {'/'.join(eigen)} "
                  f"(only its oneDNN kernels, float32/bfloat16, have them; oneDNN on: {onednn})",
-                 ops="conv2d_backward", features="dilation", dtypes=eigen, devices="cpu")
+                 ops="conv2d_backward", features="dilation", dtypes=eigen, devices="cpu",
+                 when=_dilates_a_tap)
+
+
+def _dilates_a_tap(p: ConvParams) -> bool:
+    """Dilation on an axis with more than one tap (a one-tap axis runs undilated, see below)."""
+    return any(k > 1 and d > 1 for k, d in zip(p.kernel, p.dilation, strict=True))
 
 
 def _undilate_unit_axes(p: ConvParams) -> ConvParams:
@@ -188,10 +194,7 @@ class TensorFlow(Implementation):
         p, layout = _undilate_unit_axes(params), self._layout(x)
         native = layout == "NCHW" or (self.onednn and x.dtype in _ONEDNN_DTYPES)
         if not native and p.dilation != (1, 1):
-            raise Unsupported(
-                f"TensorFlow CPU has no dilated Conv2DBackpropInput/Filter for {x.dtype.name} "
-                f"(only its oneDNN kernels, float32/bfloat16, have them; oneDNN on: {self.onednn})"
-            )
+            raise Unsupported(_dilated_backward_limit(self.onednn).reason)  # the limit it declares
         padding = _conv_padding(p, layout)
         with tf.device(x.device):
             xl, dyl = tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(dy, _TO_LAYOUT[layout])

@@ -5,10 +5,12 @@ is marked ``gpu`` and skipped where the adapter sees no CUDA device."""
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import pytest
 
 from implementations import get
+from implementations.contract import limit_for
 
 #: registered name -> the module whose absence skips its tests.
 ADAPTERS = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
@@ -33,12 +35,11 @@ def device(request, impl):
 
 
 def _documented_unsupported(impl, op: str, params, dtype: str, device: str) -> str | None:
-    """The documented Unsupported reason fragment for this case (README, "Unsupported
-    cases"), or None when the case must run."""
-    if impl.name == "tensorflow" and device == "cpu" and op == "conv2d_backward":
-        if dtype in ("float64", "float16") and params.dilation != (1, 1):
-            return "dilated"
-    return None
+    """The reason of the adapter's declared limit covering this case (``impl.limits``, also
+    in the README's "Declared limits"), or None when the case must run."""
+    uses = {op} | ({"dilation"} if getattr(params, "groups", None) and params.dilation != (1, 1) else set())
+    limit = limit_for(impl.limits, op, uses, dtype, device, params)
+    return None if limit is None else re.escape(limit.reason)  # a pattern for pytest.raises(match=)
 
 
 @pytest.fixture(scope="session")
