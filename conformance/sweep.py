@@ -182,8 +182,12 @@ def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: Case
 def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str, allowed: frozenset[str],
             out: Sweep, deadline: float, on_draw: Callable[[Problem], None] | None,
             ) -> tuple[Problem, list[CaseResult]] | None:
-    """The shrunk failing problem of one family on one (device, dtype) and its results, or None."""
+    """The shrunk failing problem of one family on one (device, dtype) and its results, or None.
+
+    When the time cap strikes while shrinking, the smallest failure seen so far is kept
+    (``out.stopped_early`` says the sweep was cut short)."""
     first: list[tuple[Problem, list[CaseResult]]] = []
+    latest: list[tuple[Problem, list[CaseResult]]] = []  # Hypothesis tries smaller problems as it shrinks
 
     def fails(problem: Problem) -> bool:
         if time.perf_counter() > deadline:
@@ -193,8 +197,10 @@ def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str,
             on_draw(problem)
         results = _run(impl, run, problem, device, dtype)
         failed = any(r.status == FAIL for r in results)
-        if failed and not first:
-            first.append((problem, results))
+        if failed:
+            latest[:] = [(problem, results)]
+            if not first:
+                first.append((problem, results))
         return failed
 
     config = settings(max_examples=out.examples, database=None, deadline=None, derandomize=False)
@@ -205,6 +211,11 @@ def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str,
         return None
     except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed
         return first[0]
+    except _OutOfTime:
+        if not latest:
+            raise
+        out.stopped_early = True
+        return latest[0]
     return problem, _run(impl, run, problem, device, dtype)
 
 

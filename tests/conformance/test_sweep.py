@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from conformance.cases import CATALOGUE, all_cases, find_case
 from conformance.certify import certify
 from conformance.mutants import DilatedWindowFitKD, GroupsMixed, Mutant
+from conformance.runner import run_case
 from conformance.sweep import edge_conv_problems, edge_pool_problems, problem_from_name, sweep
 from implementations import get
 
@@ -94,3 +95,37 @@ def test_every_catalogue_case_name_reads_back_as_its_problem_and_inputs():
 def test_a_name_that_is_no_descriptor_is_refused_naming_it():
     with pytest.raises(ValueError, match="conv2d-n1c1-bogus"):
         find_case("conv2d-n1c1-bogus")
+
+
+def test_a_failure_found_before_the_time_cap_is_kept_when_shrinking_is_cut_short():
+    calls = []
+
+    def slow_and_always_wrong(case, device, dtype):  # every problem fails; each run takes 20 ms
+        import time
+
+        calls.append(case.name)
+        time.sleep(0.02)
+        result = run_case(GroupsMixed(), case, device, dtype)
+        result.status = "fail"
+        return result
+
+    swept = sweep(get("im2col"), ["cpu"], ["float64"], slow_and_always_wrong, examples=500, seed=0,
+                  max_seconds=0.5)
+    assert swept.stopped_early and calls
+    assert any(r.status == "fail" for r in swept.results), "the failure seen before the cap was dropped"
+
+
+def test_a_crash_in_the_sweep_fails_that_case_through_the_worker_and_the_sweep_goes_on():
+    from conformance.certify import runner
+    from conformance.worker import Worker
+
+    worker = Worker("tests.conformance.misbehaving:Segfaults", case_timeout=20)
+    try:
+        stream = lambda pendings: worker.stream(pendings, lambda p: p.request)  # noqa: E731
+        run = runner(worker, stream, worker.spec)
+        swept = sweep(worker, ["cpu"], ["float32"], run, examples=30, seed=0, max_seconds=20)
+    finally:
+        worker.shutdown()
+    crashed = [c.message for r in swept.results for c in r.checks if "SIGSEGV" in (c.message or "")]
+    assert crashed, [r.to_dict() for r in swept.results]
+    assert swept.cases  # the shrunk grouped convolution is in the certificate's cases
