@@ -90,6 +90,8 @@ def _summary(cert: Certificate) -> str:
     failures = cert.failures
     for f in failures[:10]:
         lines.append(f"  FAIL [{f['feature']}] {f.get('message') or f['case']}")
+        if f.get("note"):
+            lines.append(f"       note: {f['note']}")
         if f.get("repro"):
             lines.append(f"       reproduce: {f['repro']}")
     if len(failures) > 10:

@@ -223,6 +223,7 @@ def failure_records(result: CaseResult) -> list[dict[str, Any]]:
     """One record per failed check: case, feature, output, worst index, found, expected, bound, repro."""
     return [
         {"case": result.label, "feature": "+".join(result.filed_under), "op": result.op,
-         "device": result.device, "dtype": result.dtype, **c.to_dict(), "repro": result.repro}
+         "device": result.device, "dtype": result.dtype, **c.to_dict(), "repro": result.repro,
+         **({"note": result.reason} if result.reason else {})}
         for c in result.checks if not c.passed
     ]

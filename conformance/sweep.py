@@ -209,7 +209,10 @@ def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str,
         problem = find(strategy(family, allowed), fails, settings=config, random=rng)
     except NoSuchExample:
         return None
-    except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed
+    except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed, say so
+        for r in first[0][1]:
+            if r.status == FAIL:
+                r.reason = "nondeterministic: failed once, passed when the sweep ran it again"
         return first[0]
     except _OutOfTime:
         if not latest:

@@ -129,3 +129,18 @@ def test_a_crash_in_the_sweep_fails_that_case_through_the_worker_and_the_sweep_g
     crashed = [c.message for r in swept.results for c in r.checks if "SIGSEGV" in (c.message or "")]
     assert crashed, [r.to_dict() for r in swept.results]
     assert swept.cases  # the shrunk grouped convolution is in the certificate's cases
+
+
+def test_a_failure_that_does_not_recur_is_kept_and_marked_nondeterministic():
+    seen = []
+
+    def wrong_once(case, device, dtype):  # the first call fails, every later one passes
+        result = run_case(get("im2col"), case, device, dtype)
+        if not seen:
+            result.status = "fail"
+        seen.append(case.name)
+        return result
+
+    swept = sweep(get("im2col"), ["cpu"], ["float64"], wrong_once, examples=20, seed=0)
+    kept = [r for r in swept.results if r.status == "fail"]
+    assert kept and all(r.reason.startswith("nondeterministic") for r in kept)
