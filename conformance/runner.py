@@ -224,6 +224,6 @@ def failure_records(result: CaseResult) -> list[dict[str, Any]]:
     return [
         {"case": result.label, "feature": "+".join(result.filed_under), "op": result.op,
          "device": result.device, "dtype": result.dtype, **c.to_dict(), "repro": result.repro,
-         **({"note": result.reason} if result.reason else {})}
+         **({"note": result.reason} if result.reason and result.reason not in c.message else {})}
         for c in result.checks if not c.passed
     ]
