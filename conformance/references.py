@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
@@ -92,15 +93,17 @@ def reduction_lengths(problem: Problem) -> dict[str, int]:
         _, cg, r, s = p.w_shape
         return {"y": cg * r * s + int(problem.bias), "dx": (k // p.groups) * r * s,
                 "dw": n * oh * ow, "db": n * oh * ow}
-    (kh, kw), (sh, sw) = p.kernel, p.stride
-    overlap = -(-kh // sh) * -(-kw // sw)
-    return {"y": kh * kw, "dx": overlap}
+    # Window taps j of a dilated window hit pixel i where j*d = i - o*s: one j in every
+    # s / gcd(s, d) consecutive taps, so at most ceil(k / (s / gcd(s, d))) windows per axis.
+    overlap = math.prod(-(-k // (s // math.gcd(s, d)))
+                        for k, s, d in zip(p.kernel, p.stride, p.dilation, strict=True))
+    return {"y": math.prod(p.kernel), "dx": overlap}
 
 
 # -- finite differences ----------------------------------------------------------------
 def _has_ties(p: PoolParams, x: np.ndarray) -> bool:
     xp = fast.pad_input(x, p.padding, p.padded_extent, -np.inf)
-    view = fast.window_view(xp, p.kernel, p.stride, (1, 1), p.out_hw).reshape(*p.y_shape, -1)
+    view = fast.window_view(xp, p.kernel, p.stride, p.dilation, p.out_hw).reshape(*p.y_shape, -1)
     top = view.max(axis=-1, keepdims=True)
     return bool(((view == top).sum(axis=-1) > 1).any())
 

@@ -62,3 +62,25 @@ def test_float_mode_golden_outputs_are_exact_so_they_do_not_depend_on_summation_
     assert np.all(inputs["x"] * 2**20 == np.round(inputs["x"] * 2**20))
     reordered = references._run(references.fast, problem, inputs)  # im2col sums in another order
     np.testing.assert_array_equal(reordered["y"], outputs["y"])
+
+
+def test_pooling_gradient_length_bounds_the_true_window_overlap_dilated_included():
+    import itertools
+
+    from conformance.cases import CATALOGUE
+    from conformance.references import reduction_lengths
+    from implementations.geometry import PoolParams
+
+    checked = 0
+    for problem in CATALOGUE:
+        p = problem.params
+        if not isinstance(p, PoolParams):
+            continue
+        hits: dict[tuple[int, int], int] = {}
+        for (oy, ox), (jy, jx) in itertools.product(itertools.product(*map(range, p.out_hw)),
+                                                    itertools.product(*map(range, p.kernel))):
+            pixel = (oy * p.stride[0] + jy * p.dilation[0], ox * p.stride[1] + jx * p.dilation[1])
+            hits[pixel] = hits.get(pixel, 0) + 1
+        assert reduction_lengths(problem)["dx"] >= max(hits.values()), problem.descriptor
+        checked += p.dilation != (1, 1)
+    assert checked  # dilated windows were among them
