@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
 
 from implementations import Implementation
+from implementations.contract import OPTIONS
 
 from . import properties
 from .cases import BACKWARD, FAMILIES, MODES, Case, Problem
@@ -40,7 +41,6 @@ DEFAULT_SEED = 0
 #: certificate records how many examples ran).
 MAX_SECONDS = 30.0
 
-OPTIONS = ("stride", "dilation", "groups", "asymmetric_padding", "ceil_mode", "count_include_pad")
 
 
 # -- edge geometries -------------------------------------------------------------------
@@ -76,12 +76,15 @@ def edge_pool_problems(draw, family: str, allowed: frozenset[str] = frozenset(OP
     """Poolings with ceil_mode windows reaching into (or past) the padding, or a window as
     large as the padded input, or a stride larger than the window."""
     kh, kw = draw(properties._kernels), draw(properties._kernels)
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if "pool_dilation" in allowed else (1, 1)
+    eh, ew = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1  # the window's span
     pads = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
     stride = (draw(st.integers(1, kh + 2)), draw(st.integers(1, kw + 2))) if "stride" in allowed else (kh, kw)
-    h = draw(st.integers(max(1, kh - 2 * pads[0]), kh + 2 * stride[0]))
-    w = draw(st.integers(max(1, kw - 2 * pads[1]), kw + 2 * stride[1]))
+    h = draw(st.integers(max(1, eh - 2 * pads[0]), eh + 2 * stride[0]))
+    w = draw(st.integers(max(1, ew - 2 * pads[1]), ew + 2 * stride[1]))
     return properties._valid(Problem(
         family, (1, draw(st.integers(1, 2)), h, w), kernel=(kh, kw), stride=stride, padding=pads,
+        dilation=dilation,
         ceil_mode="ceil_mode" in allowed and draw(st.booleans()),
         count_include_pad=family == "avg_pool2d" and "count_include_pad" in allowed and draw(st.booleans()),
         mode=draw(st.sampled_from(MODES))))

@@ -144,3 +144,11 @@ def test_a_failure_that_does_not_recur_is_kept_and_marked_nondeterministic():
     swept = sweep(get("im2col"), ["cpu"], ["float64"], wrong_once, examples=20, seed=0)
     kept = [r for r in swept.results if r.status == "fail"]
     assert kept and all(r.reason.startswith("nondeterministic") for r in kept)
+
+
+def test_the_sweep_draws_dilated_pooling_when_it_is_claimed():
+    from hypothesis import find
+
+    dilated = find(edge_pool_problems("max_pool2d"), lambda p: p.params.dilation != (1, 1),
+                   settings=settings(database=None, derandomize=True))
+    assert "pool_dilation" in dilated.options
