@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from implementations import Implementation, naive
+from implementations import naive
 from implementations.geometry import ConvParams, PoolParams
 
 from .cases import Case, Problem
@@ -86,22 +86,6 @@ def blame(results: Iterable[CaseResult]) -> Blame:
 Outputs = dict[str, np.ndarray]
 #: Runs one case on the implementation and returns its outputs as float64 NumPy arrays.
 Runner = Callable[[Case, str, str], Outputs]
-
-
-def contract_runner(impl: Implementation) -> Runner:
-    """A :data:`Runner` calling ``impl`` through the contract, in this process."""
-
-    def run(case: Case, device: str, dtype: str) -> Outputs:
-        from .call import _call
-
-        typed, _ = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
-        native = {k: None if v is None else impl.to_device(v.copy(), device) for k, v in typed.items()}
-        raw = _call(impl, case.op, case.problem.params, native)
-        impl.synchronize(device)
-        found = [np.asarray(impl.to_numpy(t)).astype(np.float64) for t in raw]
-        return dict(zip(case.outputs, found, strict=False))
-
-    return run
 
 
 @dataclass(frozen=True)
@@ -330,7 +314,7 @@ def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, 
     """One line per failed (feature, device, dtype) that a recogniser explains.
 
     ``cases`` maps a result's case name to its :class:`Case` (catalogue, scale and sweep);
-    ``run`` reruns a case on the implementation (:func:`contract_runner`).
+    ``run`` reruns a case on the implementation (``conformance.certify.outputs_runner``: through the worker).
     """
     red = tuple(sorted((reduced or {}).items()))
     out = {}
@@ -372,4 +356,4 @@ def _first_recognised(case: Case, feature: str, device: str, dtype: str, group: 
     return None
 
 
-__all__ = ["IMPLICATED", "Blame", "blame", "contract_runner", "diagnose"]
+__all__ = ["IMPLICATED", "Blame", "blame", "diagnose"]

@@ -24,6 +24,8 @@ from implementations import Implementation, Unsupported, load
 from implementations.contract import limit_for
 from implementations.dtypes import numpy_dtype
 
+from .worker import map_progress
+
 
 def _call(impl: Implementation, op: str, params: Any, native: dict) -> tuple:
     if op == "conv2d":
@@ -80,7 +82,7 @@ def _claims(impl: Implementation) -> dict[str, Any]:
             "describe": impl.describe(), "environment": impl.environment()}
 
 
-def _device_problem(impl: Implementation, device: str) -> str | None:
+def device_problem(impl: Implementation, device: str) -> str | None:
     """None when ``impl`` can place a tensor on ``device``, else why not."""
     try:
         impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
@@ -89,10 +91,11 @@ def _device_problem(impl: Implementation, device: str) -> str | None:
     return None
 
 
-def _findings(impl: Implementation, device: str, dtype: str) -> dict[str, str]:
-    from .behaviour import findings
+def findings(impl: Implementation, device: str, dtype: str) -> dict[str, str]:
+    """NaN and Inf behaviour of ``impl`` on ``device`` in ``dtype`` (``conformance.behaviour``)."""
+    from . import behaviour
 
-    return findings(impl, device, numpy_dtype(dtype))
+    return behaviour.findings(impl, device, numpy_dtype(dtype))
 
 
 def _batch(impl: Implementation, progress: mmap.mmap, first: int, requests: list[tuple]) -> list[Outcome]:
@@ -114,10 +117,9 @@ def serve(spec: str, requests: Connection, answers: Connection, progress: mmap.m
         answers.send(("error", f"{type(exc).__name__}: {exc}"))
         return
     handlers: dict[str, Callable[..., Any]] = {
-        "run": lambda *args: execute(impl, *args),
         "batch": lambda first, batch: _batch(impl, progress, first, batch),
-        "findings": lambda *args: _findings(impl, *args),
-        "device": lambda *args: _device_problem(impl, *args),
+        "findings": lambda *args: findings(impl, *args),
+        "device": lambda *args: device_problem(impl, *args),
     }
     while True:
         try:
@@ -129,13 +131,9 @@ def serve(spec: str, requests: Connection, answers: Connection, progress: mmap.m
         answers.send(handlers[command](*args))
 
 
-def _map(path: str) -> mmap.mmap:
-    with open(path, "r+b") as f:
-        return mmap.mmap(f.fileno(), 8)
-
 
 def main(argv: list[str]) -> None:
     """Worker entry point: ``SPEC READ_FD WRITE_FD PROGRESS_FILE`` (started by ``Worker``)."""
     spec, read_fd, write_fd, progress = argv
     serve(spec, Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False),
-          _map(progress))
+          map_progress(progress))

@@ -2,9 +2,11 @@
 
 Per (feature, device, dtype) the certificate says ``pass``, ``fail``, ``not claimed``,
 ``limited`` (every case covered by a declared limit; for a claimed feature that is a
-failure: "claimed, never passed") or ``not run`` (every case needs another feature that
-is not claimed), with the worst error ratio and the number of limited cases. Each failure
-names the case, the feature, the output, the worst index, found vs expected, the bound,
+failure: "claimed, never passed"), ``implicated`` (it fails only in cases that another
+failed feature explains, ``conformance.blame``) or ``not run`` (every case needs another
+feature that is not claimed), with the worst error ratio and the number of limited cases.
+Each failed feature may carry a one-line diagnosis. Each failure names the case, the
+feature it is blamed on, the output, the worst index, found vs expected, the bound,
 and a command that reproduces it.
 
 The implementation runs in a worker process (``conformance.worker``); the golden data are
@@ -28,13 +30,14 @@ from typing import Any
 import numpy as np
 
 from implementations import FEATURES, Implementation, load, registry
-from implementations.dtypes import DTYPES, numpy_dtype
+from implementations.dtypes import DTYPES
 from implementations.files import json_float
 
-from . import behaviour, references
+from . import call, references
 from .blame import IMPLICATED, Outputs, Runner, blame, diagnose
-from .cases import CATALOGUE, Case, all_cases, quick_cases
+from .cases import Case, all_cases, quick_cases
 from .runner import (
+    CATALOGUED,
     FAIL,
     LIMITED,
     NOT_CLAIMED,
@@ -304,14 +307,8 @@ def _local(impl: Implementation) -> tuple[Implementation, Stream, Callable, Call
         for p in pendings:
             yield p, None if p.request is None else execute(impl, *p.request)
 
-    def device_problem(device: str) -> str | None:
-        try:
-            impl.to_numpy(impl.to_device(np.zeros((1, 1, 1, 1), np.float32), device))
-        except Exception as exc:
-            return f"{type(exc).__name__}: {exc}"
-        return None
-
-    return impl, stream, lambda d, t: behaviour.findings(impl, d, numpy_dtype(t)), device_problem
+    return (impl, stream, lambda d, t: call.findings(impl, d, t),
+            lambda device: call.device_problem(impl, device))
 
 
 def _claimed(described: dict[str, Any]) -> dict[str, Any]:
@@ -432,7 +429,7 @@ def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem
     chosen = list(cases) if cases is not None else (quick_cases() if quick else all_cases())
     golden_error = None
     try:  # while the worker loads the implementation
-        if any(c.problem in CATALOGUE_SET for c in chosen):
+        if any(c.problem in CATALOGUED for c in chosen):
             references.verify_golden()
     except references.GoldenError as exc:
         golden_error = exc
@@ -491,8 +488,6 @@ def _run(spec: str, claims: Any, stream: Stream, probe: Callable, device_problem
     emit(cert)
     return cert
 
-
-CATALOGUE_SET = frozenset(CATALOGUE)
 
 
 def runner(claims: Any, stream: Stream, spec: str) -> Callable[[Case, str, str], CaseResult]:

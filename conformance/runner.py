@@ -5,13 +5,13 @@ The suite builds the geometry, converts inputs at the boundary (``to_device`` /
 dtype, that the inputs are unchanged, and every output against the float64 reference
 under its bound (``tolerance``). A case a declared ``Limit`` covers is not run ("limited",
 with the limit's reason); ``Unsupported`` for any other case is an undeclared refusal, a
-failure. The call itself goes through an *executor*: in this process (:func:`execute`) or
-in the certifier's worker process (``conformance.worker``), which judges nothing.
+failure. The call itself (:func:`conformance.call.execute`) runs in this process or in the
+certifier's worker process (``conformance.worker``), which judges nothing: :func:`begin`
+prepares a case, :func:`finish` judges what the call gave.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -125,10 +125,6 @@ def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
-#: Signature of :func:`execute`; the certifier passes one that runs in a worker process.
-Executor = Callable[[Implementation, str, frozenset, Any, str, str, dict], Outcome]
-
-
 def case_inputs(case: Case, typed: dict[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
     """The inputs ``case.op`` takes (``b`` may be None), checked against the params."""
     used = ("x", "w", "b") if case.op == "conv2d" else ("x", "w", "dy") if case.op == "conv2d_backward" \
@@ -141,7 +137,7 @@ def case_inputs(case: Case, typed: dict[str, np.ndarray | None]) -> dict[str, np
 @dataclass
 class Pending:
     """A case about to run: its result so far and, when the implementation must be called,
-    ``request`` (the executor's arguments after ``impl``)."""
+    ``request`` (the arguments of ``execute`` after ``impl``)."""
 
     result: CaseResult
     case: Case
@@ -186,14 +182,11 @@ def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
     return result
 
 
-def run_case(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None,
-             executor: Executor = execute) -> CaseResult:
-    """Run and judge ``case`` on ``impl`` (see the module docstring).
-
-    ``executor`` makes the call (:func:`execute` here, or the certifier's worker process).
-    """
+def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
+             spec: str | None = None) -> CaseResult:
+    """Run ``case`` on ``impl`` in this process and judge it (see the module docstring)."""
     pending = begin(impl, case, device, dtype, spec=spec)
-    return finish(pending, None if pending.request is None else executor(impl, *pending.request))
+    return finish(pending, None if pending.request is None else execute(impl, *pending.request))
 
 
 def judge(result: CaseResult, case: Case, expectations: dict[str, Expectation], outcome: Outcome,

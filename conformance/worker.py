@@ -56,7 +56,7 @@ class LoadError(RuntimeError):
     """The implementation could not be loaded in a worker process (nothing was judged)."""
 
 
-#: A case on its way: (item, executor arguments or None, outcome decided without a call).
+#: A case on its way: (item, ``execute`` arguments or None, outcome decided without a call).
 _Entry = tuple[Any, "tuple | None", "Outcome | None"]
 
 
@@ -113,7 +113,6 @@ class Worker:
         if not case_timeout > 0:
             raise ValueError(f"case_timeout={case_timeout!r}: must be a positive number of seconds")
         self.spec, self.case_timeout = spec, float(case_timeout)
-        self.restarts = 0
         self._process: subprocess.Popen | None = None
         self._send_conn: Connection | None = None
         self._recv_conn: Connection | None = None
@@ -123,7 +122,7 @@ class Worker:
         fd, self._progress_path = tempfile.mkstemp(prefix="convcert-progress-")
         os.write(fd, _NOT_STARTED)
         os.close(fd)
-        self._progress_map: mmap.mmap | None = _map(self._progress_path)
+        self._progress_map: mmap.mmap | None = map_progress(self._progress_path)
         self._spawn()  # loads in the background until the claims are first read
 
     # -- the implementation's claims -------------------------------------------------
@@ -147,16 +146,9 @@ class Worker:
         return self.claims["environment"]
 
     # -- requests --------------------------------------------------------------------
-    def execute(self, impl: Any, op: str, uses: frozenset[str], params: Any, device: str, dtype: str,
-                arrays: dict) -> Outcome:
-        """Run one case in the worker (``impl`` is this proxy and is not sent)."""
-        outcome = next(self.stream([(op, uses, params, device, dtype, arrays)], lambda request: request))[1]
-        assert outcome is not None
-        return outcome
-
     def stream(self, items: Iterable[T],
                request_of: Callable[[T], tuple | None]) -> Iterator[tuple[T, Outcome | None]]:
-        """``(item, outcome)`` for each item, in order; ``request_of(item)``: executor arguments, or None.
+        """``(item, outcome)`` for each item, in order; ``request_of(item)``: ``execute`` arguments, or None.
 
         Cases go to the worker in batches (up to ``BATCH`` cases or ``BATCH_BYTES``), one
         message each way per batch: on a busy machine every message costs a trip through
@@ -264,7 +256,9 @@ class Worker:
         try:
             if self._send_conn is None:
                 self._spawn()
-                self._ready()
+                claims = self._ready()  # a fresh worker's one ready message
+                if self._claims is None:
+                    self._claims = claims
             _ = self.claims  # the first request waits for the first load
         except LoadError as exc:
             return f"could not start a fresh worker: {exc}"
@@ -294,7 +288,6 @@ class Worker:
 
     def _lost(self) -> None:
         self.close(kill=True)
-        self.restarts += 1
 
     # -- life cycle ------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -319,9 +312,10 @@ class Worker:
         conn, process = self._recv_conn, self._process
         assert conn is not None
         try:
-            if not conn.poll(max(LOAD_TIMEOUT, self.case_timeout)):
+            wait = max(LOAD_TIMEOUT, self.case_timeout)
+            if not conn.poll(wait):
                 self.close(kill=True)
-                raise LoadError(f"spec={self.spec!r}: no answer in {LOAD_TIMEOUT:g} s while loading")
+                raise LoadError(f"spec={self.spec!r}: no answer in {wait:g} s while loading")
             status, reply = conn.recv()
         except (EOFError, OSError):
             message = f"spec={self.spec!r}: {_death(process)} while loading it"
@@ -373,6 +367,7 @@ class Worker:
         self.shutdown()
 
 
-def _map(path: str) -> mmap.mmap:
+def map_progress(path: str) -> mmap.mmap:
+    """The 8-byte shared page where the worker marks the case it is running."""
     with open(path, "r+b") as f:
         return mmap.mmap(f.fileno(), 8)

@@ -1,6 +1,6 @@
 """``jax``: ``jax.lax.conv_general_dilated`` and ``reduce_window`` pooling behind the contract.
 
-Every operation is a jitted function built once per geometry (``functools.lru_cache``
+Every operation is a jitted function built once per geometry (``functools.cache``
 keyed on the frozen ``ConvParams`` / ``PoolParams``; jit itself re-specialises per dtype
 and device). Gradients are ``jax.vjp`` of the forward function inside the jitted
 function, so XLA drops the unused forward output.
@@ -246,6 +246,6 @@ class Jax(Implementation):
             "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
             "layout": self.layout,
-            "jit": "per geometry, lru_cache",
+            "jit": "per geometry, functools.cache",
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }

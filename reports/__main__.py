@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from implementations.files import write_atomic
+
 from . import data, gate, plots, ranking, render
 from .render import Image, Report
 
@@ -158,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         report = build(bench, out, args.speedup_baseline, verdict, args.threshold, command.strip())
     except ValueError as exc:
         parser.error(str(exc))
-    bench.results.to_csv(out / "results.csv", index=False)
-    (out / "index.md").write_text(render.to_markdown(report))
-    (out / "index.html").write_text(render.to_html(report))
+    write_atomic(out / "results.csv", bench.results.to_csv(index=False))
+    write_atomic(out / "index.md", render.to_markdown(report))
+    write_atomic(out / "index.html", render.to_html(report))
     print(f"report: {out / 'index.html'} (also index.md, results.csv, PNG plots)")
     if verdict is not None and not verdict.passed:
         print(f"{len(verdict.regressions)} regression(s) beyond {args.threshold:g}% against {args.baseline}:",
