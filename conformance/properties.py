@@ -11,6 +11,7 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from implementations import Implementation
+from implementations.geometry import PADDING_MODES
 
 from .cases import MODES, Problem
 from .runner import CaseResult, run_case
@@ -35,7 +36,7 @@ _steps = st.tuples(st.integers(1, MAX_STEP), st.integers(1, MAX_STEP))
 _pads = st.integers(0, MAX_PAD)
 #: Every padding form: a mode string, symmetric (ph, pw), or ((top, bottom), (left, right)).
 paddings = st.one_of(
-    st.sampled_from(("valid", "same", "same_lower", "full")),
+    st.sampled_from(PADDING_MODES),
     st.tuples(_pads, _pads),
     st.tuples(st.tuples(_pads, _pads), st.tuples(_pads, _pads)),
 )
