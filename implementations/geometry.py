@@ -352,28 +352,6 @@ def pool_counts(p: PoolParams) -> np.ndarray:
     return np.outer(per_axis[0], per_axis[1]).astype(np.float64)
 
 
-def check_array(name: str, array: Any, shape: Sequence[int] | None = None) -> None:
-    """Raise ValueError unless ``array`` is a floating NumPy array of a contract dtype."""
-    if not isinstance(array, np.ndarray):
-        raise ValueError(f"{name}: must be a numpy.ndarray, got {type(array).__name__}")
-    if dtype_name(array) not in DTYPES:
-        raise ValueError(f"{name}.dtype={array.dtype}: must be one of {DTYPES}")
-    if shape is not None and tuple(array.shape) != tuple(shape):
-        raise ValueError(f"{name}.shape={array.shape}: must be {tuple(shape)}")
-
-
-def check_conv_arrays(x: Any, w: Any, b: Any, params: ConvParams) -> None:
-    """Validate the arrays of a conv call against its resolved geometry."""
-    check_array("x", x, params.x_shape)
-    check_array("w", w, params.w_shape)
-    if w.dtype != x.dtype:
-        raise ValueError(f"w.dtype={w.dtype}: must equal x.dtype={x.dtype}")
-    if b is not None:
-        check_array("b", b, (params.w_shape[0],))
-        if b.dtype != x.dtype:
-            raise ValueError(f"b.dtype={b.dtype}: must equal x.dtype={x.dtype}")
-
-
 def conv_flops(params: ConvParams) -> int:
     """Multiply-adds x 2 of the direct algorithm (the 'effective' FLOP count)."""
     n, k, oh, ow = params.y_shape
@@ -390,8 +368,6 @@ __all__ = [
     "resolve_padding",
     "output_size",
     "pool_counts",
-    "check_array",
-    "check_conv_arrays",
     "conv_flops",
     "dtype_name",
 ]

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 
 from .contract import Implementation
-from .geometry import ConvParams, check_array
+from .dtypes import dtype_name, numpy_dtype
+from .geometry import ConvParams
 from .torch_adapter import numpy_from_tensor, tensor_from_numpy
 
 _TORCH_DTYPES = {
@@ -195,7 +196,7 @@ class Triton(Implementation):
     # -- data movement ---------------------------------------------------------------
     def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
         self._check_device(device)
-        check_array("array", array)
+        numpy_dtype(dtype_name(array))  # ValueError unless a contract dtype
         t = tensor_from_numpy(array)
         return t.to(device).clone() if device == "cpu" else t.to(device)
 

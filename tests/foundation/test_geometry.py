@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from implementations import ConvParams, PoolParams, get
-from implementations.geometry import check_array, check_conv_arrays, output_size, pool_counts
+from implementations.geometry import output_size, pool_counts
 from implementations.im2col import im2col
+from implementations.validation import check_conv2d, check_tensor
 
 
 def test_textbook_5x5_by_3x3_output_sizes_for_valid_same_full():
@@ -217,16 +218,16 @@ def test_bad_pool_geometry_raises_value_error_naming_the_argument(kwargs, messag
 
 def test_integer_arrays_are_rejected_with_the_dtype_named():
     with pytest.raises(ValueError, match=r"x\.dtype=int64: must be one of"):
-        check_array("x", np.zeros((1, 1, 3, 3), dtype=np.int64))
+        check_tensor("x", np.zeros((1, 1, 3, 3), dtype=np.int64), (1, 1, 3, 3))
 
 
 def test_conv_arrays_must_match_the_resolved_shapes_and_each_others_dtype():
     p = ConvParams.create((1, 2, 4, 4), (3, 2, 3, 3))
     x, w = np.zeros(p.x_shape), np.zeros(p.w_shape, np.float32)
     with pytest.raises(ValueError, match=r"w\.dtype=float32: must equal x\.dtype=float64"):
-        check_conv_arrays(x, w, None, p)
-    with pytest.raises(ValueError, match=r"b\.shape=\(2,\): must be \(3,\)"):
-        check_conv_arrays(x, w.astype(np.float64), np.zeros(2), p)
+        check_conv2d(x, w, None, p)
+    with pytest.raises(ValueError, match=r"b\.shape=\(2,\): the params need \(3,\)"):
+        check_conv2d(x, w.astype(np.float64), np.zeros(2), p)
 
 
 def test_params_are_frozen_and_hashable():
