@@ -33,6 +33,7 @@ from typing import Any
 
 from implementations.geometry import ConvParams
 
+from . import timers
 from .environment import collect
 from .stats import Measurement, summarize
 from .workloads import NETWORKS, Workload
@@ -143,39 +144,19 @@ def summary(rows: Sequence[Row]) -> dict[str, Any]:
 # -- measuring ---------------------------------------------------------------------------
 
 def cuda_timer(fn: Callable[[], Any], rounds: int, warmup: int) -> list[float]:
-    """Seconds per call of ``fn``: CUDA events around each call, L2 flushed before each,
-    all rounds queued before one synchronisation."""
-    import torch
-
+    """Seconds per call of ``fn`` after ``warmup`` calls (autotuning included): CUDA events
+    around each call, L2 flushed before each, all rounds queued before one synchronisation
+    (``timers.torch_event_timer`` with a cold cache)."""
     for _ in range(warmup):
         fn()
-    flush = torch.empty(256 * 2**20, dtype=torch.int8, device="cuda")  # larger than any L2 so far
-    def event() -> Any:
-        return torch.cuda.Event(enable_timing=True)
-
-    events = [(event(), event()) for _ in range(rounds)]
-    torch.cuda.synchronize()
-    for start, end in events:
-        flush.zero_()
-        start.record()
-        fn()
-        end.record()
-    torch.cuda.synchronize()
-    return [start.elapsed_time(end) / 1e3 for start, end in events]
+    return timers.torch_event_timer(cold_cache=True).times(fn, rounds)
 
 
 def wall_timer(fn: Callable[[], Any], rounds: int, warmup: int) -> list[float]:
     """Seconds per call by the host clock: for the CPU (interpreter) path of the tests."""
-    import time
-
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return times
+    return timers.HostTimer(lambda: None).times(fn, rounds)
 
 
 def _calls(case: Case, device: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
