@@ -163,7 +163,7 @@ class Run:
         check = self._check(impl, case, out)
         del out
         if first_s < 1.0:
-            memory, memory_method = measure.peak_memory(call, case.device, case.impl, _is_torch(placed))
+            memory, memory_method = measure.peak_memory(call, case.device, case.impl, timers.holds_torch(placed))
         else:
             memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
 
@@ -312,10 +312,6 @@ def _tuning(impl: Implementation, device: str) -> dict[str, Any]:
     """Autotuning flags in force for this result (cuDNN's benchmark mode for torch on CUDA)."""
     flag = getattr(impl, "cudnn_benchmark", None)
     return {"cudnn_benchmark": flag} if device == "cuda" and flag is not None else {}
-
-
-def _is_torch(placed: dict[str, Any]) -> bool:
-    return any(type(v).__module__.startswith("torch") for v in placed.values())
 
 
 def _now() -> str:

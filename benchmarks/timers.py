@@ -162,9 +162,14 @@ def device_timer(impl: Any, device: str, placed: dict[str, Any], cold_cache: boo
     own = getattr(impl, "device_timer", None)
     if callable(own):
         return own(device, cold_cache)
-    if any(type(v).__module__.startswith("torch") for v in placed.values()):
+    if holds_torch(placed):
         return torch_event_timer(cold_cache)
     return AmortizedTimer(sync)
+
+
+def holds_torch(placed: dict[str, Any]) -> bool:
+    """Whether the placed tensors are torch tensors (their kernels run on a torch stream)."""
+    return any(type(v).__module__.startswith("torch") for v in placed.values())
 
 
 def _sync(impl: Any, device: str) -> Callable[[], None]:
