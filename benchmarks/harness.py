@@ -163,7 +163,8 @@ class Run:
         check = self._check(impl, case, out)
         del out
         if first_s < 1.0:
-            memory, memory_method = measure.peak_memory(call, case.device, case.impl, timers.holds_torch(placed))
+            memory, memory_method = measure.peak_memory(call, case.device, case.impl,
+                                                        timers.holds_torch(placed))
         else:
             memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
 
