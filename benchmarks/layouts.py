@@ -8,15 +8,15 @@ than one layout without changing its adapter says so here:
 - torch (and the Triton op, which takes torch tensors of any strides): ``NCHW`` and
   ``channels_last`` (the same logical tensor, ``torch.channels_last`` strides; torch's
   convolution and pooling keep the input's memory format).
-- TensorFlow: the adapter's own layout, NHWC on the CPU (its only CPU layout) and NCHW on
-  a GPU.
-- an implementation that declares ``layouts`` and ``with_layout(layout)`` (JAX: NCHW and
-  NHWC dimension numbers, arrays held transposed on the device) runs in each of them;
-  :func:`bind` gives the instance holding that layout.
+- an implementation that declares ``layouts`` and ``with_layout(layout)`` runs in each of
+  them on a GPU; :func:`bind` gives the instance holding that layout. JAX: NCHW and NHWC
+  dimension numbers, arrays held transposed on the device. TensorFlow: NCHW and NHWC
+  (``TensorFlow(layout="NHWC")`` holds NHWC tensors and never transposes activations).
 - anything else (NumPy implementations, plug-ins): NCHW.
 
-On the CPU every implementation runs in its own layout only, so the ``cpu`` profile
-keeps its length.
+On the CPU every implementation runs in one layout only, so the ``cpu`` profile keeps its
+length: its own, except where a framework's CPU kernels compute in another
+(:data:`CPU_LAYOUT`: TensorFlow's CPU convolutions are NHWC only), which it then holds.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from typing import Any
 
 NCHW = "NCHW"
 CHANNELS_LAST = "channels_last"
+#: framework -> the layout timed on the CPU where it is not the implementation's own.
+CPU_LAYOUT = {"tensorflow": "NHWC"}
 
 
 def framework(placed: Any) -> str:
@@ -37,13 +39,14 @@ def framework(placed: Any) -> str:
 def layouts(impl: Any, device: str, sample: Any) -> tuple[str, ...]:
     """Layouts to time for ``impl``, whose ``to_device`` returned ``sample``, on ``device``."""
     own = tuple(getattr(impl, "layouts", ()))
-    if own and callable(getattr(impl, "with_layout", None)):
-        return own if device == "cuda" else (getattr(impl, "layout", own[0]),)
     kind = framework(sample)
+    if own and callable(getattr(impl, "with_layout", None)):
+        if device == "cuda":
+            return own
+        cpu = CPU_LAYOUT.get(kind, "")
+        return (cpu if cpu in own else str(getattr(impl, "layout", own[0])),)
     if kind == "torch":
         return (NCHW, CHANNELS_LAST) if device == "cuda" else (NCHW,)
-    if kind == "tensorflow":
-        return ("NCHW",) if device == "cuda" else ("NHWC",)
     return (NCHW,)
 
 

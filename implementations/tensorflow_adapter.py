@@ -1,12 +1,13 @@
 """``tensorflow``: ``tf.nn.conv2d``, ``max_pool2d`` and ``avg_pool2d`` behind the contract.
 
-Native tensors stay logical NCHW (TensorFlow tensors made by ``to_device``); each
-operation lays them out as TensorFlow wants and back:
-
-- layout rule: NHWC on the CPU (TensorFlow's CPU Conv2D supports nothing else), NCHW on a
-  GPU (cuDNN's native layout and the contract's, so no transposes). The filter is always
-  HWIO. CPU timings therefore include the NCHW <-> NHWC transposes a user with NCHW data
-  pays.
+Layout: ``TensorFlow()`` holds 4-D tensors as the contract's logical NCHW (weights OIHW)
+and computes in NCHW on a GPU (cuDNN's native layout: no transposes) and in NHWC on the
+CPU (TensorFlow's CPU Conv2D supports nothing else), transposing around each operation
+there, as a user with NCHW data pays. ``TensorFlow(layout="NHWC")`` holds 4-D tensors as
+NHWC (weights as OHWI) and computes in NHWC on every device, so activations are never
+transposed: ``to_device`` transposes once, ``tensor_info`` and ``to_numpy`` turn them
+back. The filter is always HWIO inside (one small transpose of the weight per call).
+Benchmarks time both layouts on a GPU and NHWC on the CPU.
 - padding: ``"VALID"`` when there is none, ``"SAME"`` when the caller asked for same (the
   contract's rule is TensorFlow's), the explicit padding list otherwise.
 - convolution gradients: the raw backprop ops ``Conv2DBackpropInput`` /
@@ -40,6 +41,7 @@ pool is TensorFlow's default unless ``CONVCERT_TF_THREADS`` is set.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import os
@@ -65,10 +67,18 @@ from .host import cpu_name  # noqa: E402
 
 #: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
 _ONEDNN_DTYPES = (tf.float32, tf.bfloat16)
-_TO_LAYOUT = {"NHWC": [0, 2, 3, 1], "NCHW": [0, 1, 2, 3]}
-_FROM_LAYOUT = {"NHWC": [0, 3, 1, 2], "NCHW": [0, 1, 2, 3]}
-_OIHW_TO_HWIO = [2, 3, 1, 0]
-_HWIO_TO_OIHW = [3, 2, 0, 1]
+#: held layout of activations -> held layout of weights (the same axis permutation of OIHW).
+_WEIGHT_LAYOUT = {"NCHW": "OIHW", "NHWC": "OHWI"}
+
+
+def _perm(src: str, dst: str) -> list[int]:
+    """The axes of a tensor laid out as ``src`` that give it in ``dst`` (e.g. NCHW -> NHWC)."""
+    return [src.index(axis) for axis in dst]
+
+
+def _permute(t, src: str, dst: str):
+    """``t`` (laid out as ``src``) transposed to ``dst``; no op at all when they are equal."""
+    return t if src == dst else tf.transpose(t, _perm(src, dst))
 
 
 def _configure_threads() -> None:
@@ -149,7 +159,13 @@ class TensorFlow(Implementation):
     #: bound on the catalogue. Declared for every device (the contract keys it by dtype).
     reduced_precision = MappingProxyType({"float16": "float16", "bfloat16": "bfloat16"})
 
-    def __init__(self) -> None:
+    #: Layouts this adapter can hold 4-D tensors in (see the module docstring).
+    layouts = ("NCHW", "NHWC")
+
+    def __init__(self, layout: str = "NCHW") -> None:
+        if layout not in self.layouts:
+            raise ValueError(f"layout={layout!r}: must be one of {self.layouts}")
+        self.layout = layout
         self._tf_devices = {"cpu": "/CPU:0"}
         if tf.config.list_physical_devices("GPU"):
             self._tf_devices["cuda"] = "/GPU:0"
@@ -160,47 +176,72 @@ class TensorFlow(Implementation):
         # contract's float32 means float32.
         tf.config.experimental.enable_tensor_float_32_execution(False)
 
+    def with_layout(self, layout: str) -> TensorFlow:
+        """The same adapter (a shallow copy: subclasses keep what they add) holding its 4-D
+        tensors in ``layout``."""
+        if layout not in self.layouts:
+            raise ValueError(f"layout={layout!r}: must be one of {self.layouts}")
+        if layout == self.layout:
+            return self
+        other = copy.copy(self)
+        other.layout = layout
+        return other
+
     # -- data movement ---------------------------------------------------------------
     def to_device(self, array: np.ndarray, device: str) -> tf.Tensor:
         self._check_device(device)
+        array = np.array(array, copy=True)
+        if array.ndim == 4:
+            array = np.ascontiguousarray(array.transpose(_perm("NCHW", self.layout)))
         with tf.device(self._tf_devices[device]):
-            return tf.identity(tf.convert_to_tensor(np.array(array, copy=True)))
+            return tf.identity(tf.convert_to_tensor(array))
+
+    def tensor_info(self, tensor: Any) -> tuple[tuple[int, ...] | None, str]:
+        shape, dtype = super().tensor_info(tensor)
+        if shape is not None and len(shape) == 4:
+            return tuple(shape[a] for a in _perm(self.layout, "NCHW")), dtype
+        return shape, dtype
 
     def to_numpy(self, tensor: tf.Tensor) -> np.ndarray:
-        return np.array(tensor.numpy(), copy=True)
+        array = np.array(tensor.numpy(), copy=True)
+        return array.transpose(_perm(self.layout, "NCHW")).copy() if array.ndim == 4 else array
 
     def synchronize(self, device: str) -> None:
         if device == "cuda":
             tf.test.experimental.sync_devices()
 
     @staticmethod
-    def _layout(x: tf.Tensor) -> str:
-        return "NCHW" if "GPU" in x.device.upper() else "NHWC"
+    def _on_gpu(x: tf.Tensor) -> bool:
+        return "GPU" in x.device.upper()
+
+    def _compute_layout(self, x: tf.Tensor) -> str:
+        """The layout TensorFlow computes in: the held one, except NCHW on the CPU (NHWC)."""
+        return "NHWC" if self.layout == "NHWC" or not self._on_gpu(x) else "NCHW"
 
     # -- convolution -----------------------------------------------------------------
     def conv2d(self, x, w, b, params: ConvParams):
-        p, layout = _undilate_unit_axes(params), self._layout(x)
+        p, layout = _undilate_unit_axes(params), self._compute_layout(x)
         with tf.device(x.device):
             y = tf.nn.conv2d(
-                tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(w, _OIHW_TO_HWIO),
+                _permute(x, self.layout, layout), _permute(w, _WEIGHT_LAYOUT[self.layout], "HWIO"),
                 _spatial(p.stride, layout), _conv_padding(p, layout), layout,
                 _spatial(p.dilation, layout),
             )
             if b is not None:
                 y = tf.nn.bias_add(y, b, layout)
-            return tf.transpose(y, _FROM_LAYOUT[layout])
+            return _permute(y, layout, self.layout)
 
     def conv2d_backward(self, x, w, dy, params: ConvParams):
-        p, layout = _undilate_unit_axes(params), self._layout(x)
-        native = layout == "NCHW" or (self.onednn and x.dtype in _ONEDNN_DTYPES)
+        p, layout, gpu = _undilate_unit_axes(params), self._compute_layout(x), self._on_gpu(x)
+        native = gpu or (self.onednn and x.dtype in _ONEDNN_DTYPES)
         if not native and p.dilation != (1, 1):
             raise Unsupported(_dilated_backward_limit(self.onednn).reason)  # the limit it declares
         padding = _conv_padding(p, layout)
         with tf.device(x.device):
-            xl, dyl = tf.transpose(x, _TO_LAYOUT[layout]), tf.transpose(dy, _TO_LAYOUT[layout])
-            wl = tf.transpose(w, _OIHW_TO_HWIO)
+            xl, dyl = _permute(x, self.layout, layout), _permute(dy, self.layout, layout)
+            wl = _permute(w, _WEIGHT_LAYOUT[self.layout], "HWIO")
             crop = None
-            if layout == "NHWC" and not isinstance(padding, str):
+            if not gpu and not isinstance(padding, str):
                 # oneDNN's CPU backprop handles VALID/SAME only: pad, run VALID, crop dx.
                 xl, padding, crop = tf.pad(xl, padding), "VALID", p.padding
             channels = layout.index("C")
@@ -215,8 +256,8 @@ class TensorFlow(Implementation):
             if crop is not None:
                 (top, _), (left, _) = crop
                 dx = dx[:, top:top + p.x_shape[2], left:left + p.x_shape[3], :]
-            return (tf.transpose(dx, _FROM_LAYOUT[layout]), tf.transpose(dw, _HWIO_TO_OIHW),
-                    tf.reduce_sum(dy, axis=(0, 2, 3)))
+            return (_permute(dx, layout, self.layout), _permute(dw, "HWIO", _WEIGHT_LAYOUT[self.layout]),
+                    tf.reduce_sum(dyl, axis=[a for a in range(4) if a != channels]))
 
     @staticmethod
     def _backprop(x, w, dy, p: ConvParams, layout: str, padding: str | list):
@@ -265,10 +306,10 @@ class TensorFlow(Implementation):
         return sums / tf.reshape(tf.constant(share, x.dtype), _spatial(p.out_hw, layout))
 
     def _pool(self, pool: Callable, x, params: PoolParams):
-        layout = self._layout(x)
+        layout = self._compute_layout(x)
         with tf.device(x.device):
-            y = pool(tf.transpose(x, _TO_LAYOUT[layout]), params, layout)
-            return tf.transpose(y, _FROM_LAYOUT[layout])
+            y = pool(_permute(x, self.layout, layout), params, layout)
+            return _permute(y, layout, self.layout)
 
     def _pool_backward(self, pool: Callable, x, dy, params: PoolParams):
         with tf.device(x.device), tf.GradientTape() as tape:
@@ -304,7 +345,8 @@ class TensorFlow(Implementation):
                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             },
             "onednn": self.onednn,
-            "layout": {"cpu": "NHWC", "cuda": "NCHW"},
+            "layout": {"held": self.layout,
+                       "computed": {"cpu": "NHWC", "cuda": "NHWC" if self.layout == "NHWC" else "NCHW"}},
             "built_with_cuda": build.get("cuda_version"),
             "built_with_cudnn": build.get("cudnn_version"),
             "tf32": bool(tf.config.experimental.tensor_float_32_execution_enabled()),

@@ -207,32 +207,54 @@ def test_jax_synchronize_waits_for_the_last_result(jax_impl):
     assert "cpu" not in jax_impl._pending
 
 
-def test_jax_nhwc_holds_arrays_transposed_and_matches_the_reference():
-    pytest.importorskip("jax")
-    from implementations.jax_adapter import Jax
-
-    nhwc, naive = get("jax").with_layout("NHWC"), get("naive")
+# TensorFlow's CPU has dilated backward kernels for float32 only (a declared limit for float64)
+@pytest.mark.parametrize(("name", "dtype", "tol"),
+                         [("jax", "float64", 1e-7), ("tensorflow", "float32", 1e-4)])
+def test_nhwc_holds_arrays_transposed_and_matches_the_reference(name, dtype, tol):
+    pytest.importorskip(name)
+    impl = get(name)
+    nhwc, naive = impl.with_layout("NHWC"), get("naive")
+    assert nhwc.layout == "NHWC" and impl.with_layout(impl.layout) is impl
     rng = np.random.default_rng(0)
 
     def put(a):
         return nhwc.to_device(a, "cpu")
 
+    def check(found, expected):
+        np.testing.assert_allclose(nhwc.to_numpy(found), expected, rtol=tol, atol=tol)
+
+    def draw(*shapes):
+        return (rng.standard_normal(s).astype(dtype) for s in shapes)
+
     p = ConvParams.create((2, 4, 7, 6), (6, 2, 3, 2), (2, 1), ((1, 0), (1, 1)), (1, 2), 2)
-    x, w, b, dy = (rng.standard_normal(s) for s in (p.x_shape, p.w_shape, (6,), p.y_shape))
-    assert put(x).shape == (2, 7, 6, 4) and put(w).shape == (6, 3, 2, 2)  # NHWC, OHWI
+    x, w, b, dy = draw(p.x_shape, p.w_shape, (6,), p.y_shape)
+    assert tuple(put(x).shape) == (2, 7, 6, 4) and tuple(put(w).shape) == (6, 3, 2, 2)  # NHWC, OHWI
+    assert nhwc.tensor_info(put(x)) == (p.x_shape, dtype)  # the boundary check sees NCHW
     y = nhwc.conv2d(put(x), put(w), put(b), p)
-    np.testing.assert_allclose(nhwc.to_numpy(y), naive.conv2d(x, w, b, p))
+    assert tuple(y.shape) == tuple(p.y_shape[a] for a in (0, 2, 3, 1))
+    check(y, naive.conv2d(x, w, b, p))
     grads = nhwc.conv2d_backward(put(x), put(w), put(dy), p)
     for found, expected in zip(grads, naive.conv2d_backward(x, w, dy, p), strict=True):
-        np.testing.assert_allclose(nhwc.to_numpy(found), expected)
+        check(found, expected)
     q = PoolParams.create((2, 3, 7, 5), (3, 2), (2, 2), 1, ceil_mode=True)
-    x, dy = rng.standard_normal(q.x_shape), rng.standard_normal(q.y_shape)
+    x, dy = draw(q.x_shape, q.y_shape)
     for op in ("max_pool2d", "avg_pool2d"):
-        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op)(put(x), q)), getattr(naive, op)(x, q))
-        np.testing.assert_allclose(nhwc.to_numpy(getattr(nhwc, op + "_backward")(put(x), put(dy), q)),
-                                   getattr(naive, op + "_backward")(x, dy, q))
+        check(getattr(nhwc, op)(put(x), q), getattr(naive, op)(x, q))
+        check(getattr(nhwc, op + "_backward")(put(x), put(dy), q), getattr(naive, op + "_backward")(x, dy, q))
     with pytest.raises(ValueError, match="layout='NDHWC'"):
-        Jax("NDHWC")
+        type(impl)("NDHWC")
+
+
+def test_tensorflow_nhwc_float32_uses_onednn_kernels_with_explicit_padding():
+    """float32 backward through oneDNN (pad, VALID, crop) and groups natively, held NHWC."""
+    pytest.importorskip("tensorflow")
+    nhwc, naive = get("tensorflow").with_layout("NHWC"), get("naive")
+    rng = np.random.default_rng(1)
+    p = ConvParams.create((2, 6, 9, 8), (4, 3, 3, 3), (2, 2), ((2, 1), (0, 1)), (2, 1), 2)
+    x, w, dy = (rng.standard_normal(s).astype(np.float32) for s in (p.x_shape, p.w_shape, p.y_shape))
+    grads = nhwc.conv2d_backward(*(nhwc.to_device(a, "cpu") for a in (x, w, dy)), p)
+    for found, expected in zip(grads, naive.conv2d_backward(x, w, dy, p), strict=True):
+        np.testing.assert_allclose(nhwc.to_numpy(found), expected, rtol=1e-4, atol=1e-4)
 
 
 # -- the geometry the adapters share ------------------------------------------------------

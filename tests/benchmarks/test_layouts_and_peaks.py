@@ -15,13 +15,29 @@ from implementations import registry
 CONV = Workload(LAYERS["lenet5.c3"], 2)
 
 
-def test_numpy_runs_in_nchw_and_tensorflow_in_its_own_layout():
+def test_numpy_and_undeclared_plugins_run_in_nchw():
     im2col = registry.get("im2col")
     assert layouts.layouts(im2col, "cuda", np.zeros(1)) == ("NCHW",)
     # through the adapter, which loads triton before TensorFlow (the other order aborts)
     tf = pytest.importorskip("implementations.tensorflow_adapter").tf
-    assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NHWC",)
-    assert layouts.layouts(im2col, "cuda", tf.zeros(1)) == ("NCHW",)
+    # a plug-in placing TensorFlow tensors without declaring layouts: they are logical NCHW
+    assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NCHW",)
+
+
+def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path, pedantic):
+    adapter = pytest.importorskip("implementations.tensorflow_adapter")
+    impl = registry.get("tensorflow")
+    sample = impl.to_device(np.zeros((1, 2, 3, 4)), "cpu")
+    assert layouts.layouts(impl, "cuda", sample) == ("NCHW", "NHWC")
+    assert layouts.layouts(impl, "cpu", sample) == ("NHWC",)  # its CPU kernels' only layout
+    nhwc = layouts.bind(impl, "NHWC")
+    assert isinstance(nhwc, adapter.TensorFlow) and nhwc.layout == "NHWC"
+    assert layouts.bind(impl, "NCHW") is impl
+    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"tensorflow": impl}, ("cpu",), ("float32",),
+              ResultFile(tmp_path / "r.json", {"machine": "m"}))
+    run.run_case(Case("tensorflow", "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
+    (result,) = storage.read(tmp_path / "r.json").results
+    assert result.status == "ok" and result.task.layout == "NHWC"
 
 
 def test_torch_gets_both_layouts_on_a_gpu_and_its_own_on_the_cpu():
