@@ -66,5 +66,5 @@ for s in "${steps[@]}"; do
   esac
 done
 echo "machine $machine, $((SECONDS - start)) s in all" | tee -a "$out/summary.txt"
-tar -czf "$out/evidence.tar.gz.part" --exclude=cache --exclude='evidence.tar.gz*' -C "$out" . \
-  && mv "$out/evidence.tar.gz.part" "$out/evidence.tar.gz"
+pack=$(mktemp)  # outside $out: tar must not read the archive it writes
+tar -czf "$pack" --exclude=./cache --exclude=./evidence.tar.gz -C "$out" . && chmod 644 "$pack" && mv "$pack" "$out/evidence.tar.gz"
