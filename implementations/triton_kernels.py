@@ -12,7 +12,11 @@ taps that fall into the padding. Per group ``g`` (``Cg = C / groups``, ``Kg = K 
   split over the reduction (split-K) into float32 partials that ``_sum_splits`` adds in
   a fixed order (deterministic, no atomics).
 - pointwise (1x1, stride 1, unpadded, one group): all three are plain GEMMs over the
-  (N*H*W, C) pixel rows of channels-last tensors (``_gemm``).
+  (N*H*W, C) pixel rows of channels-last tensors (``_gemm``). On Hopper the autotuner may
+  also pick a persistent variant (``TMA``): one program per SM walks the output tiles in
+  grouped order and loads operand tiles through tensor descriptors (TMA), whose
+  out-of-bounds zero fill replaces the masks; it is a candidate, never a default, so it
+  runs only where it was timed faster.
 
 Every GEMM accumulates in float32 (float64 for float64 inputs). float64 has no portable
 ``tl.dot`` lowering on NVIDIA GPUs, so float64 multiplies with a broadcast-and-sum
@@ -28,6 +32,7 @@ and cached on disk for large ones) is ``triton_tuning``'s decision.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import warnings
@@ -39,7 +44,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits
+from .triton_tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits, tma_ready
 
 
 @triton.jit
@@ -244,18 +249,79 @@ def _conv_bwd_weight(
     tl.store(out, acc.to(ws.dtype.element_ty), mask=m_ok[:, None] & n_ok[None, :])
 
 
+@triton.jit
+def _gemm_persistent(
+    a, b, c, bias, M, N, K, SPLIT, sam, sak, sbk, sbn, scs, scm, scn,
+    HAS_BIAS: tl.constexpr,
+    PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
+    GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    A_T: tl.constexpr, B_T: tl.constexpr,
+):
+    """``_gemm`` with ``TMA``: the grid's programs take (split, tile) units in turn, tiles in
+    grouped order, and read operand tiles through tensor descriptors. ``A_T``/``B_T``: the
+    operand is stored transposed (its reduction axis has the unit stride), so the
+    descriptor spans the stored matrix and each loaded tile is transposed in registers.
+    Slices of the reduction are whole BLOCK_K blocks, so a load never reads into the next
+    slice; past the matrix's edge a descriptor reads zeros.
+    """
+    if A_T:
+        a_desc = tl.make_tensor_descriptor(a, shape=[K, M], strides=[sak, 1], block_shape=[BLOCK_K, BLOCK_M])
+    else:
+        a_desc = tl.make_tensor_descriptor(a, shape=[M, K], strides=[sam, 1], block_shape=[BLOCK_M, BLOCK_K])
+    if B_T:
+        b_desc = tl.make_tensor_descriptor(b, shape=[N, K], strides=[sbn, 1], block_shape=[BLOCK_N, BLOCK_K])
+    else:
+        b_desc = tl.make_tensor_descriptor(b, shape=[K, N], strides=[sbk, 1], block_shape=[BLOCK_K, BLOCK_N])
+    num_m = tl.cdiv(M, BLOCK_M)
+    num_n = tl.cdiv(N, BLOCK_N)
+    tiles = num_m * num_n
+    per_split = tl.cdiv(tl.cdiv(K, SPLIT), BLOCK_K) * BLOCK_K
+    for unit in range(tl.program_id(0), tiles * SPLIT, tl.num_programs(0)):
+        split = unit // tiles
+        pid_m, pid_n = _tile_coords(unit % tiles, num_m, num_n, GROUP_M)
+        m0 = pid_m * BLOCK_M
+        n0 = pid_n * BLOCK_N
+        k_lo = split * per_split
+        k_hi = tl.minimum(k_lo + per_split, K)
+        acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ACC)
+        for k0 in range(k_lo, k_hi, BLOCK_K):
+            if A_T:
+                x = a_desc.load([k0, m0]).T
+            else:
+                x = a_desc.load([m0, k0])
+            if B_T:
+                y = b_desc.load([n0, k0]).T
+            else:
+                y = b_desc.load([k0, n0])
+            acc = _mma(x, y, acc, PRECISION, FMA, UPCAST, ACC)
+        offs_m = m0 + tl.arange(0, BLOCK_M)
+        offs_n = n0 + tl.arange(0, BLOCK_N)
+        n_ok = offs_n < N
+        if HAS_BIAS:
+            acc += tl.load(bias + offs_n, mask=n_ok, other=0.0).to(ACC)[None, :]
+        out = c + split.to(tl.int64) * scs + offs_m.to(tl.int64)[:, None] * scm
+        out += offs_n.to(tl.int64)[None, :] * scn
+        tl.store(out, acc.to(c.dtype.element_ty), mask=(offs_m < M)[:, None] & n_ok[None, :])
+
+
 def _gemm(
     a, b, c, bias,
     M, N, K, SPLIT, sam, sak, sbk, sbn, scs, scm, scn,
     HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    A_T: tl.constexpr, B_T: tl.constexpr, TMA: tl.constexpr = False,
 ):
     """``c[split] = a[:, ks] @ b[ks, :]`` (+ ``bias``) for the reduction slice ``ks`` of
     split program_id(1): a plain GEMM for pointwise (1x1, stride 1, unpadded, ungrouped)
     convolutions, whose pixels are the rows of channels-last tensors. No pixel index
-    arithmetic and no padding masks; tile program_id(0) in grouped order.
+    arithmetic and no padding masks; tile program_id(0) in grouped order. With ``TMA``,
+    the persistent tensor-descriptor variant (``_gemm_persistent``) runs instead.
     """
+    if TMA:
+        _gemm_persistent(a, b, c, bias, M, N, K, SPLIT, sam, sak, sbk, sbn, scs, scm, scn, HAS_BIAS,
+                         PRECISION, FMA, UPCAST, ACC, GROUP_M, BLOCK_M, BLOCK_N, BLOCK_K, A_T, B_T)
+        return
     pid_m, pid_n = _tile_coords(tl.program_id(0), tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N), GROUP_M)
     split = tl.program_id(1)
     offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
@@ -332,6 +398,16 @@ GPU_TILES: dict[bool, list[Tile]] = {
     ],
     True: [FMA_TILE, Tile(64, 32, 8, 4, 2), Tile(32, 64, 8, 4, 2)],
 }
+#: Extra candidates of the plain GEMM kernel on Hopper: persistent, TMA loads (the shapes
+#: of triton's persistent matmul tutorial). Pruned where the GPU or the operands cannot.
+#: None before triton 3.4 (no ``tl.make_tensor_descriptor``).
+TMA_TILES = [Tile(128, 256, 64, 8, 3, tma=True), Tile(128, 128, 64, 8, 4, tma=True),
+             Tile(128, 64, 64, 4, 4, tma=True)] if hasattr(tl, "make_tensor_descriptor") else []
+
+
+def candidates(kind: str, fma: bool) -> list[Tile]:
+    """The tiles the autotuner times for kernel ``kind``."""
+    return GPU_TILES[fma] + (TMA_TILES if kind == "gemm" and not fma else [])
 #: Tile rows swept together in grouped order (see ``_tile_coords``).
 GROUP_M = 8
 
@@ -392,20 +468,48 @@ def jitted(kind: str, generic: bool = False) -> Any:
     return _JITTED[key]
 
 
+def gemm_tma_ready(args: dict[str, Any]) -> bool:
+    """Whether the GEMM kernel's operands (its named arguments) can be read through tensor
+    descriptors on their GPU (see ``triton_tuning.tma_ready``)."""
+    a, b = args["a"], args["b"]
+    if a.device.type != "cuda":
+        return False
+    operands = [(t.data_ptr(), (args[rows], args[cols]), t.element_size())
+                for t, rows, cols in ((a, "sam", "sak"), (b, "sbk", "sbn"))]
+    return tma_ready(operands, torch.cuda.get_device_capability(a.device))
+
+
 def _prune(configs: list[Any], named_args: dict[str, Any], **_: Any) -> list[Any]:
-    """Drop tiles whose pipeline needs more shared memory than the GPU has."""
+    """Drop tiles whose pipeline needs more shared memory than the GPU has, and TMA tiles
+    where the GPU or the operands cannot take tensor descriptors."""
     itemsize = next(v.element_size() for v in named_args.values() if isinstance(v, torch.Tensor))
-    kept = [c for c in configs if fits(Tile.from_config(c), itemsize)]
+    tiles = [Tile.from_config(c) for c in configs]
+    tma = any(t.tma for t in tiles) and gemm_tma_ready(named_args)
+    kept = [c for c, t in zip(configs, tiles, strict=True) if fits(t, itemsize) and (tma or not t.tma)]
     return kept or configs[-1:]
 
 
 def tuner(kind: str, fma: bool) -> Any:
-    """triton's autotuner over :data:`GPU_TILES` for kernel ``kind`` (compiled mode only)."""
+    """triton's autotuner over :func:`candidates` for kernel ``kind`` (compiled mode only)."""
     if (kind, fma) not in _TUNERS:
-        configs = [t.config() for t in GPU_TILES[fma]]
+        configs = [t.config() for t in candidates(kind, fma)]
         _TUNERS[kind, fma] = triton.autotune(configs, key=TUNING_KEYS[kind],
                                              prune_configs_by={"early_config_prune": _prune})(jitted(kind))
     return _TUNERS[kind, fma]
+
+
+_ALLOCATOR: list[bool] = []
+
+
+def _descriptor_allocator() -> None:
+    """Tensor descriptors made inside a kernel need global scratch memory, which triton
+    takes from the allocator set here (torch's caching allocator), once per process."""
+    if not _ALLOCATOR:
+        def scratch(size: int, alignment: int, stream: Any) -> torch.Tensor:
+            return torch.empty(size, dtype=torch.int8, device="cuda")
+
+        triton.set_allocator(scratch)
+        _ALLOCATOR.append(True)
 
 
 def _layout(t: torch.Tensor) -> str:
@@ -428,16 +532,17 @@ def cache_key(kind: str, fma: bool, shape: Sequence[int], tensors: Sequence[torc
         "precision": precision,
         "gpu": gpu,
         "triton": triton.__version__,
-        "candidates": [str(t) for t in GPU_TILES[fma]],
+        "candidates": [str(t) for t in candidates(kind, fma)],
     }
 
 
-def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: Sequence[Any],
+def _launch(kind: str, grid: Callable[[dict[str, Any]], tuple[int, ...]], args: Sequence[Any],
             meta: dict[str, Any], gemm: tuple[int, int, int], count: int, shape: Sequence[int],
-            tensors: Sequence[torch.Tensor]) -> None:
-    """Launch ``kind`` with the tile :func:`triton_tuning.choose` picks for a GEMM of
-    ``gemm`` = (M, N, K) sizes, ``count`` of them (groups, taps); ``shape`` and
-    ``tensors`` key the tuning cache."""
+            tensors: Sequence[torch.Tensor], forced: Tile | None = None, tma_ok: bool = False) -> None:
+    """Launch ``kind`` with the tile :func:`triton_tuning.choose` picks (or ``forced``) for
+    a GEMM of ``gemm`` = (M, N, K) sizes, ``count`` of them (groups, taps); ``shape`` and
+    ``tensors`` key the tuning cache. A remembered persistent-TMA tile runs without TMA
+    unless ``tma_ok`` (the key holds strides, not the operands' address alignment)."""
     fma = bool(meta["FMA"])
     memo = (kind, fma, tuple(shape), *(t.dtype for t in tensors), *(t.stride() for t in tensors),
             meta["PRECISION"], tensors[0].device)
@@ -451,7 +556,9 @@ def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: 
         return _TUNED[memo]
 
     m, n, k = gemm
-    source, tile = choose(m, n, k * count, fma, interpreting(), lookup)
+    source, tile = ("forced", forced) if forced else choose(m, n, k * count, fma, interpreting(), lookup)
+    if tile is not None and tile.tma and not tma_ok and source != "forced":
+        tile = dataclasses.replace(tile, tma=False)
     if tile is None:
         tuned = tuner(kind, fma)
         tuned[grid](*args, **meta)
@@ -462,7 +569,7 @@ def _launch(kind: str, grid: Callable[[dict[str, int]], tuple[int, ...]], args: 
         jitted(kind, generic=generic)[grid](*args, **meta, **tile.meta())
     LAUNCHES[kind, source] += 1
     LAST[kind] = f"{tile} ({source})"
-    if source in ("interpreter", "heuristic"):  # few distinct tiles, many shapes: one entry per tile
+    if source in ("interpreter", "heuristic", "forced"):  # few tiles, many shapes: one entry per tile
         _CHOSEN.setdefault(f"{kind}/{'fma' if fma else 'dot'}", {})[str(tile)] = source
     else:
         label = f"M={m} N={n} K={k}x{count} {str(tensors[0].dtype).removeprefix('torch.')}"
@@ -533,20 +640,31 @@ def _as_rows_out(t: torch.Tensor) -> tuple[torch.Tensor, bool]:
 
 
 def gemm(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, bias: torch.Tensor | None, meta: dict[str, Any],
-         split: int = 1) -> None:
+         split: int = 1, tile: Tile | None = None) -> None:
     """``c = a @ b (+ bias)`` for 2-D a (M, K), b (K, N); with ``split`` > 1, c is a
-    (split, M, N) workspace that gets one partial product per slice of K."""
+    (split, M, N) workspace that gets one partial product per slice of K. ``tile`` forces
+    a tile (tests) instead of :func:`triton_tuning.choose`'s."""
     m, k = a.shape
     n = b.shape[1]
     c3 = c if c.dim() == 3 else c.unsqueeze(0)
+    programs = torch.cuda.get_device_properties(a.device).multi_processor_count if a.is_cuda else 4
 
-    def grid(cfg: dict[str, int]) -> tuple[int, int]:
-        return triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(n, cfg["BLOCK_N"]), split
+    def grid(cfg: dict[str, Any]) -> tuple[int, int]:
+        tiles = triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(n, cfg["BLOCK_N"])
+        if cfg.get("TMA"):  # persistent: at most one program per SM, each walking its units
+            return min(programs, tiles * split), 1
+        return tiles, split
 
     strides = (*a.stride(), *b.stride(), *c3.stride())
     args = (a, b, c3, bias if bias is not None else c3, m, n, k, split, *strides)
-    _launch("gemm", grid, args, {**meta, "HAS_BIAS": bias is not None}, (m, n, k), 1,
-            (m, n, k, split, *strides[:-3], *strides[-2:]), (a, b))
+    # which operand is stored transposed (reduction axis contiguous): read by TMA tiles only
+    layout = {"A_T": a.stride(1) != 1, "B_T": b.stride(1) != 1}
+    tma_ok = gemm_tma_ready({"a": a, "b": b, "sam": strides[0], "sak": strides[1], "sbk": strides[2],
+                             "sbn": strides[3]})
+    if tma_ok:
+        _descriptor_allocator()
+    _launch("gemm", grid, args, {**meta, **layout, "HAS_BIAS": bias is not None}, (m, n, k), 1,
+            (m, n, k, split, *strides[:-3], *strides[-2:]), (a, b), tile, tma_ok)
 
 
 def _pointwise_forward(x, w, b, y, meta) -> None:

@@ -33,40 +33,48 @@ TINY_FLOPS = 2**24
 #: Shared memory one program may use on an H100 (227 KiB); tiles needing more are pruned.
 SMEM_LIMIT_BYTES = 227 * 1024
 #: Bump when the key's fields or their meaning change: older entries are then never read.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_ENV = "CONVCERT_TRITON_CACHE"
 
 
 @dataclass(frozen=True)
 class Tile:
-    """A GEMM tile and how it runs: block sizes, warps per program, pipeline stages."""
+    """A GEMM tile and how it runs: block sizes, warps per program, pipeline stages, and
+    for the plain GEMM kernel whether it runs persistent with tensor-descriptor (TMA) loads."""
 
     block_m: int
     block_n: int
     block_k: int
     warps: int
     stages: int
+    tma: bool = False
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if not isinstance(value, int) or value < 1:
+            if name == "tma":
+                if not isinstance(value, bool):
+                    raise ValueError(f"tma={value!r}: must be a bool")
+            elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be a positive int")
 
-    def meta(self) -> dict[str, int]:
+    def _blocks(self) -> dict[str, Any]:
+        blocks: dict[str, Any] = {"BLOCK_M": self.block_m, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k}
+        return {**blocks, "TMA": True} if self.tma else blocks  # only the GEMM kernel takes TMA
+
+    def meta(self) -> dict[str, Any]:
         """Keyword arguments of a direct kernel launch with this tile."""
-        return {"BLOCK_M": self.block_m, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k,
-                "num_warps": self.warps, "num_stages": self.stages}
+        return {**self._blocks(), "num_warps": self.warps, "num_stages": self.stages}
 
     def config(self) -> Any:
         import triton
 
-        return triton.Config({"BLOCK_M": self.block_m, "BLOCK_N": self.block_n, "BLOCK_K": self.block_k},
-                             num_warps=self.warps, num_stages=self.stages)
+        return triton.Config(self._blocks(), num_warps=self.warps, num_stages=self.stages)
 
     @classmethod
     def from_config(cls, cfg: Any) -> Tile:
         kw = cfg.kwargs
-        return cls(kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"], cfg.num_warps, cfg.num_stages)
+        return cls(kw["BLOCK_M"], kw["BLOCK_N"], kw["BLOCK_K"], cfg.num_warps, cfg.num_stages,
+                   bool(kw.get("TMA", False)))
 
     def smem_bytes(self, itemsize: int) -> int:
         """Shared memory of the software pipeline: one A and one B tile per stage."""
@@ -74,7 +82,7 @@ class Tile:
 
     def __str__(self) -> str:
         return (f"BLOCK_M={self.block_m} BLOCK_N={self.block_n} BLOCK_K={self.block_k} "
-                f"warps={self.warps} stages={self.stages}")
+                f"warps={self.warps} stages={self.stages}" + (" persistent-TMA" if self.tma else ""))
 
 
 #: The interpreter runs every program in Python: one small tile, nothing to tune. 16 is the
@@ -83,6 +91,25 @@ INTERPRETER_TILE = Tile(32, 16, 16, 1, 1)
 #: float64 multiplies by broadcast-and-sum (no tensor cores): small tiles keep the
 #: (BLOCK_M, BLOCK_K, BLOCK_N) product in registers.
 FMA_TILE = Tile(32, 32, 8, 4, 2)
+
+
+#: Tensor-descriptor (TMA) loads need Hopper (sm_90) or later.
+TMA_MIN_CAPABILITY = (9, 0)
+
+
+def tma_ready(operands: list[tuple[int, tuple[int, int], int]], capability: tuple[int, int]) -> bool:
+    """Whether 2-D GEMM operands, each (address, (row stride, column stride) in elements,
+    item size), can be read through tensor descriptors (TMA) on a GPU of ``capability``:
+    each has a unit stride, and its address and its other stride are 16-byte aligned."""
+    if tuple(capability) < TMA_MIN_CAPABILITY:
+        return False
+    for address, (rows, cols), itemsize in operands:
+        if 1 not in (rows, cols):
+            return False
+        major = rows if cols == 1 else cols
+        if address % 16 or (major * itemsize) % 16:
+            return False
+    return True
 
 
 def _pow2_at_least(value: int, low: int, high: int) -> int:

@@ -33,12 +33,13 @@ COMPILE_ALL = """
     POINTERS = ("x", "w", "bias", "y", "dy", "dx", "a", "b", "c", "out")
     HOPPER = tk.Tile(128, 128, 64, 8, 4)  # the largest pipeline among the candidate tiles
 
-    def compile_one(kind, dtype, flat, tile):
+    def compile_one(kind, dtype, flat, tile, transposed=(False, False)):
         jf = JITFunction(tk.KERNELS[kind])
         fma = dtype == "float64"
         meta = {"PRECISION": "ieee", "FMA": fma, "UPCAST": False, "GROUP_M": tk.GROUP_M,
                 "ACC": tl.float64 if fma else tl.float32, "HAS_BIAS": True, "FLAT": flat,
-                "BLOCK": 1024, **tile.config().kwargs}
+                "BLOCK": 1024, "A_T": transposed[0], "B_T": transposed[1], "TMA": False,
+                **tile.config().kwargs}
         sig, const = {}, {}
         for i, name in enumerate(jf.arg_names):
             if name in meta:
@@ -54,9 +55,13 @@ COMPILE_ALL = """
         except TypeError as exc:  # another triton's ASTSource signature
             print("SKIP", exc)
             sys.exit(0)
-        triton.compile(src, target=GPUTarget("cuda", 90, 32),
-                       options={"num_warps": tile.warps, "num_stages": tile.stages})
-        print("compiled", kind, dtype, flat, tile)
+        kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32),
+                                options={"num_warps": tile.warps, "num_stages": tile.stages})
+        if tile.tma:  # really the Hopper path: TMA loads, feeding warpgroup MMAs in fp16/bf16
+            ptx = kernel.asm["ptx"]
+            assert "cp.async.bulk.tensor" in ptx, (kind, dtype, tile)
+            assert dtype == "float32" or "wgmma.mma_async" in ptx, (kind, dtype, tile)  # ieee fp32: FMA
+        print("compiled", kind, dtype, flat, tile, transposed)
 
     for kind in tk.KERNELS:
         variants = [(d, flat) for d in ("float16", "bfloat16", "float32", "float64")
@@ -65,6 +70,12 @@ COMPILE_ALL = """
             compile_one(kind, dtype, flat, tk.GPU_TILES[dtype == "float64"][-1])  # smallest: quickest
     for kind in ("forward", "gemm"):
         compile_one(kind, "float16", False, HOPPER)
+    # the persistent TMA GEMM: the pointwise forward (b stored transposed), dx, dw (a)
+    assert tk.TMA_TILES, "this triton has no tl.make_tensor_descriptor"
+    for transposed in ((False, True), (False, False), (True, False)):
+        compile_one("gemm", "float16", False, tk.TMA_TILES[0], transposed)
+    for dtype in ("bfloat16", "float32"):
+        compile_one("gemm", dtype, False, tk.TMA_TILES[-1], (False, True))
     for kind in tk.KERNELS:  # the unspecialised builds that tiny problems launch
         generic = tk.jitted(kind, generic=True)
         assert [p.name for p in generic.params if p.do_not_specialize] == tk.int_args(kind), kind
@@ -83,5 +94,6 @@ def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
     if proc.returncode == 0 and "SKIP" in proc.stdout:
         pytest.skip(f"this triton's ASTSource takes other arguments: {proc.stdout.strip()}")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    kernels = 4 * 2 + 4 * (len(tk.KERNELS) - 1) + 2  # forward twice (flat or not), two Hopper tiles
+    # forward twice (flat or not), two Hopper tiles, five persistent TMA GEMMs
+    kernels = 4 * 2 + 4 * (len(tk.KERNELS) - 1) + 2 + 5
     assert proc.stdout.count("compiled") == kernels and "generic builds ok" in proc.stdout, proc.stdout

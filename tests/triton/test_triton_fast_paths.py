@@ -81,3 +81,47 @@ def test_split_weight_gradient_in_float16_reduces_in_float32() -> None:
     got = tk.backward_weight(dy, x, (5, 3, 3, 3), *conf, split=4)
     assert got.dtype == torch.float16
     torch.testing.assert_close(got.double(), want, rtol=2e-3, atol=2e-3)
+
+
+# -- the persistent tensor-descriptor (TMA) GEMM, forced on the interpreter ------------------
+
+TMA_TILE = tk.Tile(32, 16, 16, 1, 1, tma=True)  # the interpreter's block sizes, persistent
+
+
+@pytest.mark.skipif(not tk.TMA_TILES, reason="this triton has no tl.make_tensor_descriptor")
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_persistent_tma_gemm_matches_the_plain_one_for_every_operand_layout(dtype: torch.dtype) -> None:
+    """The three pointwise GEMMs (forward: b transposed; dx: none; dw: a transposed, split
+    in 3), with row, column and reduction tails: 272 pixels, 24 -> 40 channels (rows of 16
+    bytes and more: what tensor descriptors need); 4 programs walk the tiles and splits."""
+    torch.manual_seed(10)
+    x = torch.randn(2, 24, 8, 17).to(dtype=dtype, memory_format=torch.channels_last)
+    w, b, dy = torch.randn(40, 24, 1, 1, dtype=dtype), torch.randn(40, dtype=dtype), torch.randn(2, 40, 8, 17)
+    dy = dy.to(dtype=dtype, memory_format=torch.channels_last)
+    meta = tk._common(dtype, x.device, False)
+    x_rows, dy_rows, w2 = tk._rows(x), tk._rows(dy), w[:, :, 0, 0]
+    problems = {"forward": (x_rows, w2.t(), b), "dx": (dy_rows, w2, None), "dw": (dy_rows.t(), x_rows, None)}
+    for name, (a, bm, bias) in problems.items():
+        split = 3 if name == "dw" else 1
+        out = {}
+        for tile in (tk.Tile(32, 16, 16, 1, 1), TMA_TILE):
+            c = torch.full((split, a.shape[0], bm.shape[1]), float("nan"), dtype=torch.float32)
+            tk.gemm(a, bm, c, bias, meta, split, tile=tile)
+            out[tile.tma] = c.sum(0)
+        assert not out[True].isnan().any(), name  # every tile of every split written
+        # the same products in the same order: equal, whatever the dtype
+        assert torch.equal(out[True], out[False]), name
+        want = a.double() @ bm.double() + (bias.double() if bias is not None else 0)
+        torch.testing.assert_close(out[True].double(), want, rtol=1e-2, atol=1e-2)
+    assert tk.LAST["gemm"].endswith("persistent-TMA (forced)")
+
+
+def test_tma_tiles_are_candidates_of_the_gemm_kernel_only_and_pruned_off_hopper() -> None:
+    assert set(tk.TMA_TILES) <= set(tk.candidates("gemm", False))
+    assert not any(t.tma for kind in ("forward", "backward_input", "backward_weight")
+                   for t in tk.candidates(kind, False))
+    assert not any(t.tma for t in tk.candidates("gemm", True))  # float64: FMA tiles only
+    a = torch.zeros(64, 32, dtype=torch.float16)
+    args = {"a": a, "b": a.t(), "sam": 32, "sak": 1, "sbk": 1, "sbn": 32}
+    kept = tk._prune([t.config() for t in tk.candidates("gemm", False)], args)
+    assert kept and not any(tk.Tile.from_config(c).tma for c in kept)  # CPU tensors: no TMA

@@ -186,3 +186,38 @@ def test_generic_kernels_leave_every_shape_and_stride_argument_unspecialised() -
     assert {"N", "C", "sxn", "syw", "Kg"} <= set(names)
     assert not {"x", "w", "bias", "y", "BLOCK_M", "HAS_BIAS"} & set(names)
     assert tk.int_args("sum_splits") == ["NUMEL", "SPLIT"]
+
+
+@pytest.mark.parametrize(("operands", "capability", "ready"), [
+    ([(4096, (64, 1), 2), (8192, (1, 64), 2)], (9, 0), True),    # fp16, one operand transposed
+    ([(4096, (64, 1), 2)], (8, 9), False),                        # Ada: no TMA
+    ([(4104, (64, 1), 2)], (9, 0), False),                        # address not 16-byte aligned
+    ([(4096, (20, 1), 2)], (9, 0), False),                        # 40-byte rows
+    ([(4096, (20, 1), 4)], (10, 0), True),                        # 80-byte rows, Blackwell
+    ([(4096, (64, 2), 2)], (9, 0), False),                        # no unit stride
+])
+def test_tma_needs_hopper_a_unit_stride_and_16_byte_alignment(operands, capability, ready) -> None:
+    assert tt.tma_ready(operands, capability) is ready
+
+
+def test_a_tma_tile_round_trips_through_config_cache_and_text(tmp_path: Path) -> None:
+    tile = Tile(128, 256, 64, 8, 3, tma=True)
+    assert Tile.from_config(tile.config()) == tile and tile.meta()["TMA"] is True
+    assert "TMA" not in Tile(64, 64, 32, 4, 2).meta()  # the other kernels take no TMA argument
+    assert str(tile).endswith("persistent-TMA")
+    cache = TileCache(tmp_path)
+    cache.put(KEY, tile)
+    assert cache.get(KEY) == tile
+    with pytest.raises(ValueError, match="tma=1"):
+        Tile(1, 1, 1, 1, 1, tma=1)  # type: ignore[arg-type]
+
+
+def test_a_remembered_tma_tile_runs_without_tma_where_the_operands_cannot(compiled) -> None:
+    x = torch.empty(1, dtype=torch.float16)
+    memo_shape = (RESNET_3X3[0], 128)
+    compiled["tuner"].best_config = Tile(128, 128, 64, 8, 4, tma=True).config()
+    for tma_ok in (True, False):
+        tk._launch("gemm", lambda cfg: (1,), (x,), {"FMA": False, "PRECISION": "ieee"},
+                   (RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,), tma_ok=tma_ok)
+    assert len(compiled["tuner"].calls) == 1  # tuned once (TMA fitted then), remembered after
+    assert "TMA" not in compiled["jit"].calls[-1] and compiled["jit"].calls[-1]["BLOCK_K"] == 64

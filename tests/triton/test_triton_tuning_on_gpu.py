@@ -61,3 +61,43 @@ def test_large_problems_autotune_once_then_a_new_process_reads_the_cache(tmp_pat
     assert "LAUNCHES ['autotune']" in _run(tmp_path)
     assert list(tmp_path.glob("gemm-dot-*.json")) and list(tmp_path.glob("forward-dot-*.json"))
     assert "LAUNCHES ['cached']" in _run(tmp_path)
+
+
+TMA_CHECK = """
+    import torch
+    from implementations import triton_kernels as tk
+    torch.manual_seed(1)
+    if torch.cuda.get_device_capability() < (9, 0):
+        print("SKIP no TMA before Hopper")
+        raise SystemExit(0)
+    # the three pointwise GEMM layouts (b transposed, none, a transposed + split-K), with tails
+    x = torch.randn(3001, 136, device="cuda")
+    w = torch.randn(264, 136, device="cuda")
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        meta = tk._common(dtype, x.device, False)
+        for a, b, split in ((x, w.t(), 1), (x @ w.t(), w, 1), ((x @ w.t()).t(), x, 3)):
+            a, b = a.to(dtype), b.to(dtype)
+            want = a.double() @ b.double()
+            for tile in tk.TMA_TILES:
+                c = torch.full((split, a.shape[0], b.shape[1]), float("nan"), device="cuda")
+                tk.gemm(a, b, c, None, meta, split, tile=tile)
+                err = ((c.sum(0).double() - want).abs().max() / want.abs().max()).item()
+                problem = f"{dtype} {tuple(a.shape)}x{tuple(b.shape)} split {split} {tile}"
+                assert err < 1e-2, f"{problem}: relative error {err:.3g}"
+    print("TMA OK")
+"""
+
+
+def test_the_persistent_tma_gemm_agrees_with_float64_on_hopper() -> None:
+    from implementations import triton_kernels as tk
+
+    if not tk.TMA_TILES:
+        pytest.skip("this triton has no tl.make_tensor_descriptor")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(TMA_CHECK)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    if "SKIP" in proc.stdout:
+        pytest.skip(proc.stdout.strip())
+    assert "TMA OK" in proc.stdout
