@@ -7,7 +7,8 @@ there, as a user with NCHW data pays. ``TensorFlow(layout="NHWC")`` holds 4-D te
 NHWC (weights as OHWI) and computes in NHWC on every device, so activations are never
 transposed: ``to_device`` transposes once, ``tensor_info`` and ``to_numpy`` turn them
 back. The filter is always HWIO inside (one small transpose of the weight per call).
-Benchmarks time both layouts on a GPU and NHWC on the CPU.
+Benchmarks time both layouts on a GPU and NHWC on the CPU. Each operation:
+
 - padding: ``"VALID"`` when there is none, ``"SAME"`` when the caller asked for same (the
   contract's rule is TensorFlow's), the explicit padding list otherwise.
 - convolution gradients: the raw backprop ops ``Conv2DBackpropInput`` /
