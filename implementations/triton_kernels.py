@@ -33,6 +33,7 @@ and cached on disk for large ones) is ``triton_tuning``'s decision.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 import warnings
@@ -310,7 +311,7 @@ def _gemm(
     HAS_BIAS: tl.constexpr,
     PRECISION: tl.constexpr, FMA: tl.constexpr, UPCAST: tl.constexpr, ACC: tl.constexpr,
     GROUP_M: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-    A_T: tl.constexpr, B_T: tl.constexpr, TMA: tl.constexpr = False,
+    TMA: tl.constexpr = False, A_T: tl.constexpr = False, B_T: tl.constexpr = False,
 ):
     """``c[split] = a[:, ks] @ b[ks, :]`` (+ ``bias``) for the reduction slice ``ks`` of
     split program_id(1): a plain GEMM for pointwise (1x1, stride 1, unpadded, ungrouped)
@@ -436,6 +437,10 @@ LAST: dict[str, str] = {}
 _CHOSEN: dict[str, dict[str, str]] = {}
 
 
+#: Constexpr arguments only the persistent TMA GEMM reads (which operand is stored
+#: transposed): a launch without TMA leaves them at their defaults, so the plain GEMM is
+#: built once for every operand layout instead of once per layout.
+TMA_ONLY_ARGS = ("A_T", "B_T")
 #: Kernel arguments that are tensors (pointers); every other non-constexpr one is an int.
 POINTER_ARGS = frozenset({"x", "w", "bias", "y", "dy", "dx", "ws", "a", "b", "c", "out"})
 
@@ -498,18 +503,14 @@ def tuner(kind: str, fma: bool) -> Any:
     return _TUNERS[kind, fma]
 
 
-_ALLOCATOR: list[bool] = []
-
-
+@functools.cache
 def _descriptor_allocator() -> None:
     """Tensor descriptors made inside a kernel need global scratch memory, which triton
     takes from the allocator set here (torch's caching allocator), once per process."""
-    if not _ALLOCATOR:
-        def scratch(size: int, alignment: int, stream: Any) -> torch.Tensor:
-            return torch.empty(size, dtype=torch.int8, device="cuda")
+    def scratch(size: int, alignment: int, stream: Any) -> torch.Tensor:
+        return torch.empty(size, dtype=torch.int8, device="cuda")
 
-        triton.set_allocator(scratch)
-        _ALLOCATOR.append(True)
+    triton.set_allocator(scratch)
 
 
 def _layout(t: torch.Tensor) -> str:
@@ -559,6 +560,8 @@ def _launch(kind: str, grid: Callable[[dict[str, Any]], tuple[int, ...]], args: 
     source, tile = ("forced", forced) if forced else choose(m, n, k * count, fma, interpreting(), lookup)
     if tile is not None and tile.tma and not tma_ok and source != "forced":
         tile = dataclasses.replace(tile, tma=False)
+    if tile is not None and not tile.tma:  # arguments only TMA reads: defaults, one plain build
+        meta = {k: v for k, v in meta.items() if k not in TMA_ONLY_ARGS}
     if tile is None:
         tuned = tuner(kind, fma)
         tuned[grid](*args, **meta)

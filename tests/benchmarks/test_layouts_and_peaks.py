@@ -15,6 +15,15 @@ from implementations import registry
 CONV = Workload(LAYERS["lenet5.c3"], 2)
 
 
+def _timed_in_nhwc(name, impl, tmp_path, pedantic):
+    """The result of one CPU benchmark of ``impl`` held in NHWC, through the harness."""
+    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {name: impl}, ("cpu",), ("float32",),
+              ResultFile(tmp_path / "r.json", {"machine": "m"}))
+    run.run_case(Case(name, "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
+    (result,) = storage.read(tmp_path / "r.json").results
+    return result
+
+
 def test_numpy_and_undeclared_plugins_run_in_nchw():
     im2col = registry.get("im2col")
     assert layouts.layouts(im2col, "cuda", np.zeros(1)) == ("NCHW",)
@@ -33,10 +42,7 @@ def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path
     nhwc = layouts.bind(impl, "NHWC")
     assert isinstance(nhwc, adapter.TensorFlow) and nhwc.layout == "NHWC"
     assert layouts.bind(impl, "NCHW") is impl
-    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"tensorflow": impl}, ("cpu",), ("float32",),
-              ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(Case("tensorflow", "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
-    (result,) = storage.read(tmp_path / "r.json").results
+    result = _timed_in_nhwc("tensorflow", impl, tmp_path, pedantic)
     assert result.status == "ok" and result.task.layout == "NHWC"
 
 
@@ -53,10 +59,7 @@ def test_jax_declares_nchw_and_nhwc_and_is_bound_to_each(tmp_path, pedantic):
     assert layouts.layouts(jax_impl, "cuda", None) == ("NCHW", "NHWC")
     assert layouts.layouts(jax_impl, "cpu", None) == ("NCHW",)
     assert layouts.bind(jax_impl, "NHWC").layout == "NHWC" and layouts.bind(jax_impl, "NCHW") is jax_impl
-    run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"jax": jax_impl}, ("cpu",), ("float32",),
-              ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(Case("jax", "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
-    (result,) = storage.read(tmp_path / "r.json").results
+    result = _timed_in_nhwc("jax", jax_impl, tmp_path, pedantic)
     assert result.status == "ok" and result.task.layout == "NHWC"
 
 

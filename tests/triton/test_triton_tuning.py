@@ -216,8 +216,11 @@ def test_a_remembered_tma_tile_runs_without_tma_where_the_operands_cannot(compil
     x = torch.empty(1, dtype=torch.float16)
     memo_shape = (RESNET_3X3[0], 128)
     compiled["tuner"].best_config = Tile(128, 128, 64, 8, 4, tma=True).config()
+    meta = {"FMA": False, "PRECISION": "ieee", "A_T": True, "B_T": False}
     for tma_ok in (True, False):
-        tk._launch("gemm", lambda cfg: (1,), (x,), {"FMA": False, "PRECISION": "ieee"},
-                   (RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,), tma_ok=tma_ok)
+        tk._launch("gemm", lambda cfg: (1,), (x,), meta, (RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,),
+                   tma_ok=tma_ok)
     assert len(compiled["tuner"].calls) == 1  # tuned once (TMA fitted then), remembered after
+    assert compiled["tuner"].calls[0]["A_T"] is True  # the TMA candidates need the operand layout
     assert "TMA" not in compiled["jit"].calls[-1] and compiled["jit"].calls[-1]["BLOCK_K"] == 64
+    assert "A_T" not in compiled["jit"].calls[-1]  # the plain GEMM: one build for every layout
