@@ -1,6 +1,6 @@
 """Is a timed output right? The conformance suite's error bound, applied once per case.
 
-The bound is :func:`conformance.tolerance.error_bound` (one model for the whole project):
+The bound is :func:`conformance.judging.tolerance.error_bound` (one model for the whole project):
 ``gamma(n + 1) * magnitude`` at the unit roundoff of the precision the arithmetic runs in
 (the dtype's, or the lower one named in ``impl.reduced_precision``), plus the roundings
 after the sum and one ulp of the output dtype. ``magnitude`` is the same operation on
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from conformance import tolerance
+from conformance.judging import tolerance
 
 #: Roundings after the sum: an average's division and its product (none for sums).
 EXTRA_ROUNDINGS = 2

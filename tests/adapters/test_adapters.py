@@ -17,10 +17,10 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from conformance import references
-from conformance.cases import Problem
-from conformance.compare import assert_close
-from conformance.tolerance import error_bound
+from conformance.catalogue.cases import Problem
+from conformance.judging import references
+from conformance.judging.compare import assert_close
+from conformance.judging.tolerance import error_bound
 from implementations import Unsupported
 from implementations.dtypes import DTYPES
 

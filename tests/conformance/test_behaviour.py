@@ -4,9 +4,10 @@ dtype and shape are checked, and NaN/Inf behaviour is recorded as a finding."""
 import numpy as np
 import pytest
 
-from conformance.behaviour import findings
-from conformance.cases import Problem, find_case
-from conformance.runner import run_case
+from conformance.catalogue.cases import Problem
+from conformance.catalogue.selection import find_case
+from conformance.execution.probes import findings
+from conformance.judging.judge import run_case
 from implementations.im2col import Im2col
 
 BAD_CONV = [

@@ -3,8 +3,7 @@ implicated, and each failure of a recognisable kind gets its one-line diagnosis.
 
 import pytest
 
-from conformance.blame import blame
-from conformance.certify import certify
+from conformance.judging.result import FAIL, PASS, CaseResult
 from conformance.mutants import (
     GALLERY,
     SCALE_GALLERY,
@@ -14,7 +13,8 @@ from conformance.mutants import (
     MaxPoolPadsWithZero,
     SameOddPixelWrongSide,
 )
-from conformance.runner import FAIL, PASS, CaseResult
+from conformance.verdicts.blame import blame
+from conformance.verdicts.certify import certify
 
 
 def _result(op, options, status, dtype="float32"):
@@ -62,7 +62,8 @@ def test_scale_mutant_is_blamed_on_one_feature_with_its_diagnosis(mutant, featur
 
 @pytest.mark.parametrize("mutant", [m for m, _, _ in SCALE_GALLERY[:4]], ids=lambda m: m.__name__)
 def test_tile_and_chunk_mutants_are_right_on_every_toy_case(mutant):
-    from conformance.cases import CATALOGUE, all_cases
+    from conformance.catalogue.cases import CATALOGUE
+    from conformance.catalogue.selection import all_cases
 
     assert certify(mutant(), dtypes=["float32"], cases=all_cases(CATALOGUE)).passed
 

@@ -4,7 +4,8 @@ import re
 
 import pytest
 
-from conformance.cases import CATALOGUE, all_cases, find_case, quick_cases
+from conformance.catalogue.cases import CATALOGUE
+from conformance.catalogue.selection import all_cases, find_case, quick_cases
 from implementations import FEATURES
 
 CONV = [p for p in CATALOGUE if p.family == "conv2d"]

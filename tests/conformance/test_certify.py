@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from conformance.__main__ import main
-from conformance.cases import find_case
-from conformance.certify import certify
-from conformance.runner import run_case
+from conformance.catalogue.selection import find_case
+from conformance.cli import main
+from conformance.judging.judge import run_case
+from conformance.verdicts.certify import certify
 from implementations import FEATURES, Limit
 from implementations.im2col import Im2col
 
@@ -147,7 +147,7 @@ class ClaimsCuda(Im2col):
 
 
 def test_an_unusable_claimed_device_stops_certification_with_a_clear_message(tmp_path, capsys):
-    from conformance.certify import DeviceUnavailable
+    from conformance.verdicts.certify import DeviceUnavailable
 
     with pytest.raises(DeviceUnavailable, match="device='cuda'.*no CUDA device here"):
         certify(ClaimsCuda(), devices=["cuda"])

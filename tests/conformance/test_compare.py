@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from conformance.compare import assert_close
+from conformance.judging.compare import assert_close
 
 
 def test_assert_close_names_case_output_worst_index_found_expected_and_bound():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.__main__ import main
+from conformance.cli import main
 
 HERE = "tests.conformance.misbehaving"
 CASE = "max_pool2d-n2c2h6w6-k2-pad_valid"

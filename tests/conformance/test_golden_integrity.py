@@ -9,9 +9,9 @@ import shutil
 import numpy as np
 import pytest
 
-from conformance import references
-from conformance.__main__ import main
-from conformance.references import MANIFEST, GoldenError
+from conformance.cli import main
+from conformance.judging import references
+from conformance.judging.references import MANIFEST, GoldenError
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_a_case_whose_arrays_differ_from_its_digest_is_named(copy):
 
 
 def test_the_sample_covers_every_file_mode_and_bias_and_follows_the_data():
-    from conformance.cases import CATALOGUE
+    from conformance.catalogue.cases import CATALOGUE
 
     chosen = references.sample(CATALOGUE, b"one manifest")
     strata = {(p.family, p.mode, p.bias if p.family == "conv2d" else None) for p in CATALOGUE}

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.__main__ import main
-from conformance.cases import all_cases, find_case
-from conformance.certify import certify
-from conformance.matrix import build
+from conformance.catalogue.selection import all_cases, find_case
+from conformance.cli import main
+from conformance.verdicts.certify import certify
+from conformance.verdicts.matrix import build
 
 HERE = "tests.conformance.misbehaving"
 REPO = Path(__file__).resolve().parents[2]

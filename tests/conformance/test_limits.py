@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.cases import all_cases, find_case
-from conformance.certify import certify
-from conformance.matrix import build
+from conformance.catalogue.selection import all_cases, find_case
+from conformance.verdicts.certify import certify
+from conformance.verdicts.matrix import build
 from implementations import ConvParams, Limit
 
 HERE = "tests.conformance.misbehaving"

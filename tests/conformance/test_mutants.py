@@ -3,8 +3,8 @@ it breaks; variants that are correct under the error model certify clean."""
 
 import pytest
 
-from conformance.certify import certify
 from conformance.mutants import GALLERY, LEGAL
+from conformance.verdicts.certify import certify
 
 
 @pytest.mark.parametrize("mutant,feature", GALLERY, ids=[m.__name__ for m, _ in GALLERY])

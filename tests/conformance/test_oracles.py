@@ -2,7 +2,7 @@
 
 import pytest
 
-from conformance import oracles
+from conformance.judging import oracles
 from implementations import get
 
 CASES = oracles.onnx_cases()

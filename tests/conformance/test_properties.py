@@ -4,7 +4,8 @@ import pytest
 from hypothesis import find, given, settings
 
 from conformance.mutants import DilationIgnored, StrideOffByOne
-from conformance.properties import conv_problems, failures, pool_problems
+from conformance.search.explore import failures
+from conformance.search.strategies import conv_problems, pool_problems
 from implementations import get
 
 
@@ -31,7 +32,7 @@ def test_a_failing_mutant_shrinks_to_a_minimal_problem(mutant, attr):
 
 
 def test_explore_command_prints_a_minimal_failing_problem_and_exits_one(capsys):
-    from conformance.__main__ import main
+    from conformance.cli import main
 
     assert main(["explore", "conformance.mutants:GroupsMixed", "--examples", "200", "--seed", "1"]) == 1
     out = capsys.readouterr().out

@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from conformance import references
-from conformance.cases import CATALOGUE
+from conformance.catalogue.cases import CATALOGUE
+from conformance.judging import references
 
 
 def test_golden_files_match_their_manifest():
@@ -67,8 +67,8 @@ def test_float_mode_golden_outputs_are_exact_so_they_do_not_depend_on_summation_
 def test_pooling_gradient_length_bounds_the_true_window_overlap_dilated_included():
     import itertools
 
-    from conformance.cases import CATALOGUE
-    from conformance.references import reduction_lengths
+    from conformance.catalogue.cases import CATALOGUE
+    from conformance.judging.references import reduction_lengths
     from implementations.geometry import PoolParams
 
     checked = 0

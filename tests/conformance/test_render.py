@@ -2,11 +2,12 @@
 
 import json
 
-from conformance.__main__ import main
-from conformance.certify import certify
-from conformance.matrix import build
+from conformance.cli import main
 from conformance.mutants import CeilModeIgnored
-from conformance.render import certificate_markdown, matrix_html, matrix_markdown
+from conformance.rendering.html import matrix_html
+from conformance.rendering.markdown import certificate_markdown, matrix_markdown
+from conformance.verdicts.certify import certify
+from conformance.verdicts.matrix import build
 
 
 def test_matrix_certifies_given_implementations_and_reports_ones_that_cannot_load():

@@ -4,9 +4,9 @@ references are exact and agree with independent oracles."""
 import numpy as np
 import pytest
 
-from conformance import references
-from conformance.cases import all_cases, find_case
-from conformance.scale import MAX_SCALE_TERMS, SCALE
+from conformance.catalogue.scale import MAX_SCALE_TERMS, SCALE
+from conformance.catalogue.selection import all_cases, find_case
+from conformance.judging import references
 from implementations import im2col
 
 CONV = [p for p in SCALE if p.family == "conv2d"]
@@ -92,8 +92,8 @@ def test_float64_reference_agrees_with_torch(problem):
 
 
 def test_long_reductions_fail_an_undeclared_float16_accumulator_and_pass_float32_and_declared_ones():
-    from conformance.certify import certify
     from conformance.mutants import Float16Accumulator, UndeclaredFloat16Accumulator
+    from conformance.verdicts.certify import certify
 
     long = [c for c in all_cases([p for p in CONV if p.mode == "float"])
             if c.op == "conv2d" and references.reduction_lengths(c.problem)["y"] >= 2000]

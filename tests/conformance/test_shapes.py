@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from conformance import shapes
-from conformance.__main__ import main
+from conformance.catalogue import shapes
+from conformance.cli import main
 
 SHAPES = ('# tiny problems in benchdnn syntax\n'
           'mb4ic2ih6oc3oh3kh3sh2ph1n"tiny:conv"\n'

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from conformance.cases import CATALOGUE, all_cases, find_case
-from conformance.certify import certify
+from conformance.catalogue.cases import CATALOGUE, problem_from_name
+from conformance.catalogue.selection import all_cases, find_case
+from conformance.judging.judge import run_case
 from conformance.mutants import DilatedWindowFitKD, GroupsMixed, Mutant
-from conformance.runner import run_case
-from conformance.sweep import edge_conv_problems, edge_pool_problems, problem_from_name, sweep
+from conformance.search.sweep import edge_conv_problems, edge_pool_problems, local_runner, sweep
+from conformance.verdicts.certify import certify
 from implementations import get
 
 
@@ -25,8 +26,9 @@ def test_the_same_seed_draws_the_same_problems_and_another_seed_others():
 
 
 def test_a_failure_is_shrunk_to_a_minimal_problem_that_its_repro_reproduces():
-    swept = sweep(GroupsMixed(), ["cpu"], ["float64"], examples=200, seed=1,
-                  spec="conformance.mutants:GroupsMixed")
+    impl = GroupsMixed()
+    swept = sweep(impl, ["cpu"], ["float64"], local_runner(impl, "conformance.mutants:GroupsMixed"),
+                  examples=200, seed=1)
     failing = [r for r in swept.results if r.status == "fail"]
     assert failing
     problem = swept.cases[failing[0].case].problem
@@ -116,13 +118,12 @@ def test_a_failure_found_before_the_time_cap_is_kept_when_shrinking_is_cut_short
 
 
 def test_a_crash_in_the_sweep_fails_that_case_through_the_worker_and_the_sweep_goes_on():
-    from conformance.certify import runner
-    from conformance.worker import Worker
+    from conformance.execution.worker import Worker
+    from conformance.verdicts.certify import runner
 
     worker = Worker("tests.conformance.misbehaving:Segfaults", case_timeout=20)
     try:
-        stream = lambda pendings: worker.stream(pendings, lambda p: p.request)  # noqa: E731
-        run = runner(worker, stream, worker.spec)
+        run = runner(worker, worker.spec)
         swept = sweep(worker, ["cpu"], ["float32"], run, examples=30, seed=0, max_seconds=20)
     finally:
         worker.shutdown()

@@ -4,7 +4,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from conformance.tolerance import (
+from conformance.judging.tolerance import (
     ACCUMULATION,
     CAP,
     UNIT_ROUNDOFF,

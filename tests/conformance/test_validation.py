@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.cases import find_case
-from conformance.certify import certify
+from conformance.catalogue.selection import find_case
+from conformance.verdicts.certify import certify
 from implementations import ConvParams, Implementation, PoolParams, get
 
 CONV = ConvParams.create((1, 2, 5, 5), (3, 2, 3, 3))

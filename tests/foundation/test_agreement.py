@@ -11,10 +11,10 @@ import pytest
 from hypothesis import assume, given, reject, settings
 from hypothesis import strategies as st
 
-from conformance import references
-from conformance.cases import Problem
-from conformance.compare import assert_close
-from conformance.tolerance import error_bound
+from conformance.catalogue.cases import Problem
+from conformance.judging import references
+from conformance.judging.compare import assert_close
+from conformance.judging.tolerance import error_bound
 from implementations import ConvParams, PoolParams, get
 
 NAIVE, IM2COL = get("naive"), get("im2col")

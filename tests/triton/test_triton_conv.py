@@ -18,8 +18,8 @@ pytest.importorskip("triton", reason="triton is not installed")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from conformance.compare import assert_close  # noqa: E402
-from conformance.tolerance import error_bound  # noqa: E402
+from conformance.judging.compare import assert_close
+from conformance.judging.tolerance import error_bound
 from implementations import ConvParams, get  # noqa: E402
 from implementations import triton_kernels as tk  # noqa: E402
 from implementations.dtypes import numpy_dtype  # noqa: E402

@@ -34,18 +34,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from conformance.catalogue.cases import CATALOGUE, FAMILIES, MAX_EXACT_TERMS, Problem
 from implementations import im2col as fast
 from implementations import naive
 from implementations.files import write_atomic
 from implementations.geometry import ConvParams, PoolParams
 
-from .cases import CATALOGUE, FAMILIES, MAX_EXACT_TERMS, Problem
 from .tolerance import error_bound, error_ratio
 
 if TYPE_CHECKING:
     import torch
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = Path(__file__).parent.parent / "golden"
 MANIFEST = "MANIFEST.json"
 INPUTS = ("x", "w", "b", "dy")
 Arrays = dict[str, np.ndarray]

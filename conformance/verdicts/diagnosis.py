@@ -1,19 +1,6 @@
-"""Which feature is wrong, and how: precise blame and a one-line diagnosis.
+"""How a failed feature fails: a one-line diagnosis, where the pattern is recognisable.
 
-**Blame.** A failing case uses an operation and some options (stride, dilation, ...). An
-option is *proven* wrong for an operation when a case using that option alone with the
-plain operation fails; the operation itself is proven wrong when a case using no option
-fails. An option is only proven where its operation is not (a wrong operation explains every
-case that uses it). A failing case is explained by the proven features it uses and blamed on them;
-a failing case that nothing proven explains (a bug that needs two options together) is
-blamed on every option it uses, or on its operation when it uses none. A feature is
-FAILED when some case is blamed on it; a feature merely present in failing cases is
-*implicated*. So a wrong max-pool gradient on tied maxima fails ``max_pool2d_backward``
-and only implicates ``stride``, ``ceil_mode`` and ``asymmetric_padding``, whose cases fail
-for the same reason.
-
-**Diagnosis.** Each failed feature gets one line where the pattern is recognisable:
-tied maxima, a flipped kernel, gradients averaged over the batch, the odd ``same``
+Tied maxima, a flipped kernel, gradients averaged over the batch, the odd ``same``
 pixel on the wrong side, max pooling padded with zeros, TF32 or float16 rounding,
 results wrong only past a number of output pixels or channels (a lost partial tile), or
 only for sums longer than some length (a lost reduction tail or split-K chunk), and a
@@ -25,64 +12,24 @@ outputs with the reference under the alternative hypotheses, computed by ``naive
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
+from conformance.catalogue.cases import Case, Problem
+from conformance.judging.judge import prepare
+from conformance.judging.references import compute, magnitudes, reduction_lengths
+from conformance.judging.result import FAIL, PASS, CaseResult
+from conformance.judging.tolerance import SIGNIFICAND_BITS, UNIT_ROUNDOFF
 from implementations import naive
 from implementations.geometry import ConvParams, PoolParams
 
-from .cases import Case, Problem
-from .references import magnitudes, reduction_lengths
-from .runner import FAIL, PASS, CaseResult, prepare
-from .tolerance import SIGNIFICAND_BITS, UNIT_ROUNDOFF
+from .blame import Blame
 
-IMPLICATED = "implicated"
 #: Smallest tile a "wrong only past element m" diagnosis names (below it, rounding noise).
 MIN_TILE = 8
-Group = tuple[str, str]  # (device, dtype)
 
-
-def _options(r: CaseResult) -> frozenset[str]:
-    return frozenset(r.filed_under) - {r.op}
-
-
-@dataclass
-class Blame:
-    """Failed and implicated features per (device, dtype), and the features each failing case is blamed on."""
-
-    failed: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
-    implicated: dict[Group, set[str]] = field(default_factory=lambda: defaultdict(set))
-    cases: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
-
-    def of(self, r: CaseResult) -> tuple[str, ...]:
-        """Features the failing result ``r`` is blamed on (its filed-under features if unknown)."""
-        return self.cases.get((r.case, r.device, r.dtype), r.filed_under)
-
-
-def blame(results: Iterable[CaseResult]) -> Blame:
-    """Precise blame of every failing result (see the module docstring)."""
-    failing: dict[Group, list[CaseResult]] = defaultdict(list)
-    for r in results:
-        if r.status == FAIL:
-            failing[(r.device, r.dtype)].append(r)
-    out = Blame()
-    for group, rs in failing.items():
-        ops = {r.op for r in rs if not _options(r)}
-        proven = {(op, op) for op in ops}
-        proven |= {(r.op, min(_options(r))) for r in rs if len(_options(r)) == 1 and r.op not in ops}
-        for r in rs:
-            uses = _options(r) | {r.op}
-            blamed = tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
-            out.cases[(r.case, r.device, r.dtype)] = blamed
-            out.failed[group].update(blamed)
-        out.implicated[group] = {f for r in rs for f in _options(r) | {r.op}} - out.failed[group]
-    return out
-
-
-# -- diagnosis ---------------------------------------------------------------------------
 Outputs = dict[str, np.ndarray]
 #: Runs one case on the implementation and returns its outputs as float64 NumPy arrays.
 Runner = Callable[[Case, str, str], Outputs]
@@ -113,8 +60,6 @@ def _alternative(ev: Evidence, problem: Problem) -> Outputs:
     """Reference outputs of ``problem`` on the inputs the failing case used (rounded to its dtype)."""
     typed, _ = prepare(ev.case.problem, ev.dtype, ev.reduced)
     inputs = {k: None if v is None else v.astype(np.float64) for k, v in typed.items()}
-    from .references import compute
-
     return compute(problem, inputs)
 
 
@@ -314,7 +259,8 @@ def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, 
     """One line per failed (feature, device, dtype) that a recogniser explains.
 
     ``cases`` maps a result's case name to its :class:`Case` (catalogue, scale and sweep);
-    ``run`` reruns a case on the implementation (``conformance.certify.outputs_runner``: through the worker).
+    ``run`` reruns a case on the implementation (``conformance.verdicts.certify.outputs_runner``:
+    through the executor).
     """
     red = tuple(sorted((reduced or {}).items()))
     out = {}
@@ -354,6 +300,3 @@ def _first_recognised(case: Case, feature: str, device: str, dtype: str, group: 
         if line:
             return line
     return None
-
-
-__all__ = ["IMPLICATED", "Blame", "blame", "diagnose"]

@@ -17,22 +17,23 @@ back, so ``python -m conformance certify SPEC --case NAME`` reproduces it in one
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from hypothesis import assume, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
 
+from conformance.catalogue.cases import BACKWARD, FAMILIES, MODES, Case, Problem
+from conformance.execution.executor import Claims
+from conformance.judging.judge import run_case
+from conformance.judging.result import FAIL, CaseResult
 from implementations import Implementation
 from implementations.contract import OPTIONS
 
-from . import properties
-from .cases import BACKWARD, FAMILIES, MODES, Case, Problem
-from .runner import FAIL, CaseResult, run_case
+from . import strategies
 
 #: Examples per (device, dtype, family) by default: about 10 s for im2col on a 2-core CPU.
 DEFAULT_EXAMPLES = 400
@@ -47,9 +48,9 @@ MAX_SECONDS = 30.0
 def _axis(draw, allow_dilation: bool) -> tuple[int, int, int, int, int]:
     """(size, kernel, dilation, pad_before, pad_after) where the window fills the padded
     extent or misses it by one pixel."""
-    k = draw(st.integers(1, properties.MAX_KERNEL))
-    d = draw(st.integers(1, properties.MAX_STEP)) if allow_dilation else 1
-    before, after = draw(properties._pads), draw(properties._pads)
+    k = draw(st.integers(1, strategies.MAX_KERNEL))
+    d = draw(st.integers(1, strategies.MAX_STEP)) if allow_dilation else 1
+    before, after = draw(strategies.PADS), draw(strategies.PADS)
     size = (k - 1) * d + 1 + draw(st.integers(0, 1)) - before - after
     assume(size >= 1)
     return size, k, d, before, after
@@ -62,10 +63,10 @@ def edge_conv_problems(draw, allowed: frozenset[str] = frozenset(OPTIONS)) -> Pr
     (h, r, dh, top, bottom), (w, s, dw, left, right) = (_axis(draw, "dilation" in allowed) for _ in "hw")
     if "asymmetric_padding" not in allowed:
         assume(top == bottom and left == right)
-    groups = draw(st.integers(1, properties.MAX_GROUPS)) if "groups" in allowed else 1
+    groups = draw(st.integers(1, strategies.MAX_GROUPS)) if "groups" in allowed else 1
     cg, kg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
     stride = (draw(st.integers(1, 2 * r + 1)), draw(st.integers(1, 2 * s + 1))) if "stride" in allowed else 1
-    return properties._valid(Problem(
+    return strategies.valid(Problem(
         "conv2d", (draw(st.integers(1, 2)), cg * groups, h, w), w_shape=(kg * groups, cg, r, s),
         stride=stride, padding=((top, bottom), (left, right)), dilation=(dh, dw), groups=groups,
         bias=draw(st.booleans()), mode=draw(st.sampled_from(MODES))))
@@ -75,14 +76,14 @@ def edge_conv_problems(draw, allowed: frozenset[str] = frozenset(OPTIONS)) -> Pr
 def edge_pool_problems(draw, family: str, allowed: frozenset[str] = frozenset(OPTIONS)) -> Problem:
     """Poolings with ceil_mode windows reaching into (or past) the padding, or a window as
     large as the padded input, or a stride larger than the window."""
-    kh, kw = draw(properties._kernels), draw(properties._kernels)
+    kh, kw = draw(strategies.KERNELS), draw(strategies.KERNELS)
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if "pool_dilation" in allowed else (1, 1)
     eh, ew = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1  # the window's span
     pads = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
     stride = (draw(st.integers(1, kh + 2)), draw(st.integers(1, kw + 2))) if "stride" in allowed else (kh, kw)
     h = draw(st.integers(max(1, eh - 2 * pads[0]), eh + 2 * stride[0]))
     w = draw(st.integers(max(1, ew - 2 * pads[1]), ew + 2 * stride[1]))
-    return properties._valid(Problem(
+    return strategies.valid(Problem(
         family, (1, draw(st.integers(1, 2)), h, w), kernel=(kh, kw), stride=stride, padding=pads,
         dilation=dilation,
         ceil_mode="ceil_mode" in allowed and draw(st.booleans()),
@@ -92,7 +93,7 @@ def edge_pool_problems(draw, family: str, allowed: frozenset[str] = frozenset(OP
 
 def strategy(family: str, allowed: frozenset[str]) -> st.SearchStrategy[Problem]:
     """Problems of ``family`` using only ``allowed`` options: half edge geometries, half general."""
-    general = properties.conv_problems() if family == "conv2d" else properties.pool_problems(family)
+    general = strategies.conv_problems() if family == "conv2d" else strategies.pool_problems(family)
     edge = edge_conv_problems(allowed) if family == "conv2d" else edge_pool_problems(family, allowed)
     return st.one_of(edge, general).filter(lambda p: p.options <= allowed)
 
@@ -122,17 +123,6 @@ class _OutOfTime(Exception):
     """The sweep's wall-clock cap is reached: stop drawing."""
 
 
-class Claims(Protocol):
-    """What the sweep reads of an implementation: an ``Implementation`` or the certifier's worker."""
-
-    @property
-    def features(self) -> frozenset[str]: ...
-    @property
-    def devices(self) -> tuple[str, ...]: ...
-    @property
-    def dtypes(self) -> tuple[str, ...]: ...
-
-
 #: Runs and judges one case on one (device, dtype): the certifier's worker, or ``run_case``.
 CaseRunner = Callable[[Case, str, str], CaseResult]
 
@@ -151,19 +141,19 @@ def local_runner(impl: Implementation, spec: str | None = None) -> CaseRunner:
 
 
 def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: CaseRunner | None = None, *,
-          examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED, spec: str | None = None,
-          max_seconds: float = MAX_SECONDS, on_draw: Callable[[Problem], None] | None = None) -> Sweep:
+          examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED, max_seconds: float = MAX_SECONDS,
+          on_draw: Callable[[Problem], None] | None = None) -> Sweep:
     """Search every claimed family on every claimed (device, dtype) for a failure; shrink each.
 
     ``impl`` gives the claims (an implementation or the certifier's worker); ``run`` runs a
-    case (default: ``impl`` called in this process). Deterministic for a given ``seed``
+    case (default: ``impl`` called in this process, ``local_runner``). Deterministic for a given ``seed``
     (unless ``max_seconds`` cuts it short). A problem that fails once and passes when run
     again (a nondeterministic implementation) is kept as it failed.
     """
     if run is None:
         if not isinstance(impl, Implementation):
             raise ValueError(f"run=None: needs an Implementation to call in this process, got {impl!r}")
-        run = local_runner(impl, spec)
+        run = local_runner(impl)
     out = Sweep(seed, examples)
     allowed = frozenset(impl.features) & frozenset(OPTIONS)
     deadline = time.perf_counter() + max_seconds
@@ -171,7 +161,7 @@ def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: Case
             for dtype in dtypes if dtype in impl.dtypes for family in _families(impl)]
     try:
         for device, dtype, family in plan:
-            found = _search(impl, run, device, dtype, family, allowed, out, deadline, on_draw)
+            found = _search(impl, run, (device, dtype, family), allowed, out, deadline, on_draw)
             if found:
                 problem, results = found
                 out.results += results
@@ -182,13 +172,15 @@ def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: Case
     return out
 
 
-def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str, allowed: frozenset[str],
+def _search(impl: Claims, run: CaseRunner, where: tuple[str, str, str], allowed: frozenset[str],
             out: Sweep, deadline: float, on_draw: Callable[[Problem], None] | None,
             ) -> tuple[Problem, list[CaseResult]] | None:
-    """The shrunk failing problem of one family on one (device, dtype) and its results, or None.
+    """The shrunk failing problem of one family on one (device, dtype) and its results, or None
+    (``where``: device, dtype, family).
 
     When the time cap strikes while shrinking, the smallest failure seen so far is kept
     (``out.stopped_early`` says the sweep was cut short)."""
+    device, dtype, family = where
     first: list[tuple[Problem, list[CaseResult]]] = []
     latest: list[tuple[Problem, list[CaseResult]]] = []  # Hypothesis tries smaller problems as it shrinks
 
@@ -223,77 +215,3 @@ def _search(impl: Claims, run: CaseRunner, device: str, dtype: str, family: str,
         out.stopped_early = True
         return latest[0]
     return problem, _run(impl, run, problem, device, dtype)
-
-
-# -- names back to problems ------------------------------------------------------------
-_OPS = sorted([*FAMILIES, *BACKWARD.values()], key=len, reverse=True)
-
-
-def _pair(text: str) -> tuple[int, int]:
-    a, _, b = text.partition("x")
-    return int(a), int(b or a)
-
-
-def _padding(label: str) -> Any:
-    if label.startswith("pad_"):
-        return label[4:]
-    body = label[3:]
-    if "_" in body:
-        (t, b), (l, r) = (tuple(int(v) for v in side.split("_")) for side in body.split("x"))
-        return ((t, b), (l, r))
-    return int(body) if "x" not in body else _pair(body)
-
-
-def problem_from_name(name: str) -> Case:
-    """The case a descriptor names, e.g. ``conv2d-n1c2h1w1-k2r1s1-pad_valid-g2-nobias``
-    (a trailing ``-<dtype>`` is ignored). Raises ValueError when ``name`` is not one."""
-    op = next((o for o in _OPS if name.startswith(o + "-")), None)
-    if op is None:
-        raise ValueError(f"case={name!r}: does not start with an operation ({', '.join(_OPS)})")
-    family = op.removesuffix("_backward")
-    tokens = name[len(op) + 1:].split("-")
-    if tokens and tokens[-1] in ("float64", "float32", "float16", "bfloat16"):
-        tokens = tokens[:-1]
-    try:
-        problem = _parse(family, tokens)
-    except (ValueError, IndexError, TypeError, AttributeError) as exc:
-        raise ValueError(f"case={name!r}: not a problem descriptor ({exc})") from exc
-    case = Case(problem, op)
-    if case.name != "-".join([op, *tokens]):
-        raise ValueError(f"case={name!r}: reads back as {case.name!r}")
-    return case
-
-
-def _parse(family: str, tokens: list[str]) -> Problem:
-    shape = re.fullmatch(r"n(\d+)c(\d+)h(\d+)w(\d+)", tokens[0])
-    if shape is None:
-        raise ValueError(f"{tokens[0]!r} is not nNcChHwW")
-    kw: dict[str, Any] = {"x_shape": tuple(int(v) for v in shape.groups())}
-    rest = tokens[1:]
-    if family == "conv2d":
-        k = re.fullmatch(r"k(\d+)r(\d+)s(\d+)", rest[0])
-        if k is None:
-            raise ValueError(f"{rest[0]!r} is not kKrRsS")
-        kw["w_shape"] = (int(k[1]), kw["x_shape"][1] // 1, int(k[2]), int(k[3]))
-        rest = rest[1:]
-        kw["bias"] = "nobias" not in rest
-    for token in rest:
-        if token.startswith("st"):
-            kw["stride"] = _pair(token[2:])
-        elif token.startswith("pad"):
-            kw["padding"] = _padding(token)
-        elif token.startswith("dil"):
-            kw["dilation"] = _pair(token[3:])
-        elif re.fullmatch(r"g\d+", token):
-            kw["groups"] = int(token[1:])
-        elif re.fullmatch(r"k\d+(x\d+)?", token):
-            kw["kernel"] = _pair(token[1:])
-        elif token in ("ceil", "incl", "exact"):
-            kw[{"ceil": "ceil_mode", "incl": "count_include_pad", "exact": "mode"}[token]] = (
-                "exact" if token == "exact" else True)
-        elif token not in ("bias", "nobias"):
-            raise ValueError(f"unknown part {token!r}")
-    if family == "conv2d":
-        k, _, r, s = kw["w_shape"]
-        kw["w_shape"] = (k, kw["x_shape"][1] // kw.get("groups", 1), r, s)
-    return Problem(family, **kw)

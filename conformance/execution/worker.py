@@ -6,7 +6,7 @@ started with ``python -c`` (the parent's ``sys.path`` as its ``PYTHONPATH``) loa
 implementation by its spec and answers requests over a pair of pipes (run cases, probe
 NaN/Inf behaviour, try a device). The parent keeps the golden data, the references and
 every judgement; the worker only converts, calls and converts back
-(:func:`conformance.call.execute`).
+(:func:`conformance.execution.call.execute`).
 
 When the worker dies or a case runs past its time limit, that case fails with what
 happened ("worker killed by SIGSEGV in conv2d", "no answer in 60 s in conv2d"), the worker
@@ -30,10 +30,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from .call import Outcome
+from .protocol import Outcome, map_progress
 
 #: Per-case time limit (seconds) unless the caller gives one.
 CASE_TIMEOUT = 60.0
@@ -46,8 +45,8 @@ BATCH, BATCH_BYTES, AHEAD_BYTES = 32, 8 * 1024 * 1024, 32 * 1024
 PROGRESS_CHECK = 0.5
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _NOT_STARTED = struct.pack("<q", -1)
-#: The worker's command line (not ``-m``: classes must pickle as ``conformance.call.*``).
-_BOOT = "import sys; from conformance.call import main; main(sys.argv[1:])"
+#: The worker's command line (not ``-m``: classes must pickle as ``conformance.execution.*``).
+_BOOT = "import sys; from conformance.execution.serve import main; main(sys.argv[1:])"
 _END = object()
 T = TypeVar("T")
 
@@ -57,14 +56,12 @@ class LoadError(RuntimeError):
 
 
 #: A case on its way: (item, ``execute`` arguments or None, outcome decided without a call).
-_Entry = tuple[Any, "tuple | None", "Outcome | None"]
+_Entry = tuple[Any, tuple | None, Outcome | None]
 
 
 def _blame(entries: list[_Entry], index: int, message: str) -> list[_Entry]:
     """``entries`` with the one at ``index`` (clamped) decided as died with ``message``
     (``{op}`` in it becomes the case's operation); the others are to be run again."""
-    from .call import Outcome
-
     index = min(max(index, 0), len(entries) - 1)
     item, request, _ = entries[index]
     died = Outcome("died", message=message.replace("{op}", request[0] if request else "?"))
@@ -103,10 +100,11 @@ def _environment() -> dict[str, str]:
 class Worker:
     """The claims of the implementation ``spec`` and calls to it, made in a worker process.
 
-    Quacks like the implementation where the suite reads it (``name``, ``devices``,
-    ``dtypes``, ``features``, ``reduced_precision``, ``describe()``, ``environment()``);
-    :meth:`stream` runs cases. The worker starts loading at construction; reading the
-    claims waits for it (and raises :class:`LoadError`). Use as a context manager.
+    An :class:`conformance.execution.executor.Executor`: it stands for the implementation's
+    claims (``name``, ``devices``, ``dtypes``, ``features``, ``reduced_precision``,
+    ``describe()``, ``environment()``) and :meth:`stream` runs cases. The worker starts
+    loading at construction; reading the claims waits for it (and raises :class:`LoadError`).
+    Use as a context manager.
     """
 
     def __init__(self, spec: str, case_timeout: float = CASE_TIMEOUT):
@@ -365,9 +363,3 @@ class Worker:
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown()
-
-
-def map_progress(path: str) -> mmap.mmap:
-    """The 8-byte shared page where the worker marks the case it is running."""
-    with open(path, "r+b") as f:
-        return mmap.mmap(f.fileno(), 8)

@@ -11,13 +11,15 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from conformance.catalogue.selection import all_cases, quick_cases
+from conformance.execution.worker import CASE_TIMEOUT, LoadError
+from conformance.judging.references import verify_golden
 from implementations import FEATURES, available, registered, unavailable_reason
+from implementations.dtypes import DTYPES
 from implementations.files import json_float
 
-from .cases import all_cases, quick_cases
-from .certify import DTYPES, Certificate, DeviceUnavailable, certify
-from .references import verify_golden
-from .worker import CASE_TIMEOUT, LoadError
+from .certificate import Certificate
+from .certify import DeviceUnavailable, certify
 
 
 def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:

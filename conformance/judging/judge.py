@@ -14,24 +14,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
+from conformance.catalogue.cases import CATALOGUE, Case, Problem
+from conformance.execution.call import execute
+from conformance.execution.executor import Claims
+from conformance.execution.protocol import Outcome
 from implementations import Implementation
 from implementations.dtypes import numpy_dtype
-from implementations.files import json_float
 from implementations.validation import CHECKS
 
 from . import references
-from .call import Outcome, execute
-from .cases import CATALOGUE, Case, Problem
-from .compare import Check, behaviour, compare
+from .compare import behaviour, compare
+from .result import FAIL, LIMITED, NOT_CLAIMED, PASS, CaseResult, repro_command
 from .tolerance import error_bound, exact_applies
 
-__all__ = ["CaseResult", "Outcome", "Pending", "begin", "execute", "finish", "judge", "run_case"]
-
-PASS, FAIL, LIMITED, NOT_CLAIMED = "pass", "fail", "limited", "not claimed"
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
 CATALOGUED = frozenset(CATALOGUE)
 
@@ -78,48 +76,6 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     return typed, expectations
 
 
-@dataclass
-class CaseResult:
-    """Outcome of one case on one (device, dtype)."""
-
-    case: str
-    op: str
-    device: str
-    dtype: str
-    status: str
-    filed_under: tuple[str, ...]
-    mode: str
-    checks: list[Check] = field(default_factory=list)
-    reason: str = ""
-    repro: str = ""
-    seconds: float = 0.0
-
-    @property
-    def label(self) -> str:
-        return f"{self.case}-{self.dtype}"
-
-    @property
-    def worst_ratio(self) -> float:
-        return max((c.ratio for c in self.checks), default=0.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
-            "status": self.status, "filed_under": list(self.filed_under), "mode": self.mode,
-            "worst_ratio": json_float(self.worst_ratio), "reason": self.reason,
-            "repro": self.repro if self.status == FAIL else "", "seconds": round(self.seconds, 4),
-            # passing checks in brief (the certificate stays small); failures in full
-            "checks": [c.to_dict() if not c.passed else {"output": c.output, "kind": c.kind, "ratio": c.ratio}
-                       for c in self.checks if not c.passed or c.kind != "behaviour"],
-        }
-
-
-
-
-def repro_command(spec: str, case: str, device: str, dtype: str) -> str:
-    return f"python -m conformance certify {spec} --case {case} --device {device} --dtype {dtype}"
-
-
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     a, b = np.asarray(a), np.asarray(b)
     return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
@@ -146,7 +102,7 @@ class Pending:
     pristine: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
-def begin(impl: Implementation, case: Case, device: str, dtype: str, *, spec: str | None = None) -> Pending:
+def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None = None) -> Pending:
     """Decide whether ``case`` runs on ``impl`` and prepare its inputs and expectations."""
     spec = spec or impl.name
     result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
@@ -210,13 +166,3 @@ def judge(result: CaseResult, case: Case, expectations: dict[str, Expectation], 
         checks.append(behaviour(result.label, f"{k} unmodified", unmodified,
                                 "the implementation wrote into its input"))
     result.status = PASS if all(c.passed for c in checks) else FAIL
-
-
-def failure_records(result: CaseResult) -> list[dict[str, Any]]:
-    """One record per failed check: case, feature, output, worst index, found, expected, bound, repro."""
-    return [
-        {"case": result.label, "feature": "+".join(result.filed_under), "op": result.op,
-         "device": result.device, "dtype": result.dtype, **c.to_dict(), "repro": result.repro,
-         **({"note": result.reason} if result.reason and result.reason not in c.message else {})}
-        for c in result.checks if not c.passed
-    ]

@@ -17,6 +17,7 @@ operation when it uses none, so a bug in one option shows as that option's failu
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -204,6 +205,80 @@ class Case:
         return ("dx",) if self.op.endswith("_backward") else ("y",)
 
 
+# -- names read back into problems --------------------------------------------------------
+_OPS = sorted([*FAMILIES, *BACKWARD.values()], key=len, reverse=True)
+
+
+def _pair(text: str) -> tuple[int, int]:
+    a, _, b = text.partition("x")
+    return int(a), int(b or a)
+
+
+def _padding(label: str) -> Any:
+    if label.startswith("pad_"):
+        return label[4:]
+    body = label[3:]
+    if "_" in body:
+        (t, b), (l, r) = (tuple(int(v) for v in side.split("_")) for side in body.split("x"))
+        return ((t, b), (l, r))
+    return int(body) if "x" not in body else _pair(body)
+
+
+def problem_from_name(name: str) -> Case:
+    """The case a descriptor names, e.g. ``conv2d-n1c2h1w1-k2r1s1-pad_valid-g2-nobias``
+    (a trailing ``-<dtype>`` is ignored). Raises ValueError when ``name`` is not one."""
+    op = next((o for o in _OPS if name.startswith(o + "-")), None)
+    if op is None:
+        raise ValueError(f"case={name!r}: does not start with an operation ({', '.join(_OPS)})")
+    family = op.removesuffix("_backward")
+    tokens = name[len(op) + 1:].split("-")
+    if tokens and tokens[-1] in ("float64", "float32", "float16", "bfloat16"):
+        tokens = tokens[:-1]
+    try:
+        problem = _parse(family, tokens)
+    except (ValueError, IndexError, TypeError, AttributeError) as exc:
+        raise ValueError(f"case={name!r}: not a problem descriptor ({exc})") from exc
+    case = Case(problem, op)
+    if case.name != "-".join([op, *tokens]):
+        raise ValueError(f"case={name!r}: reads back as {case.name!r}")
+    return case
+
+
+def _parse(family: str, tokens: list[str]) -> Problem:
+    shape = re.fullmatch(r"n(\d+)c(\d+)h(\d+)w(\d+)", tokens[0])
+    if shape is None:
+        raise ValueError(f"{tokens[0]!r} is not nNcChHwW")
+    kw: dict[str, Any] = {"x_shape": tuple(int(v) for v in shape.groups())}
+    rest = tokens[1:]
+    if family == "conv2d":
+        k = re.fullmatch(r"k(\d+)r(\d+)s(\d+)", rest[0])
+        if k is None:
+            raise ValueError(f"{rest[0]!r} is not kKrRsS")
+        kw["w_shape"] = (int(k[1]), kw["x_shape"][1] // 1, int(k[2]), int(k[3]))
+        rest = rest[1:]
+        kw["bias"] = "nobias" not in rest
+    for token in rest:
+        if token.startswith("st"):
+            kw["stride"] = _pair(token[2:])
+        elif token.startswith("pad"):
+            kw["padding"] = _padding(token)
+        elif token.startswith("dil"):
+            kw["dilation"] = _pair(token[3:])
+        elif re.fullmatch(r"g\d+", token):
+            kw["groups"] = int(token[1:])
+        elif re.fullmatch(r"k\d+(x\d+)?", token):
+            kw["kernel"] = _pair(token[1:])
+        elif token in ("ceil", "incl", "exact"):
+            kw[{"ceil": "ceil_mode", "incl": "count_include_pad", "exact": "mode"}[token]] = (
+                "exact" if token == "exact" else True)
+        elif token not in ("bias", "nobias"):
+            raise ValueError(f"unknown part {token!r}")
+    if family == "conv2d":
+        k, _, r, s = kw["w_shape"]
+        kw["w_shape"] = (k, kw["x_shape"][1] // kw.get("groups", 1), r, s)
+    return Problem(family, **kw)
+
+
 def _conv(x, w, note, **kw) -> list[Problem]:
     return [Problem("conv2d", x, w_shape=w, note=note, mode=m, **kw) for m in MODES]
 
@@ -275,50 +350,9 @@ CATALOGUE: tuple[Problem, ...] = tuple(
 )
 
 
-def catalogue() -> tuple[Problem, ...]:
-    """Every problem a full certification runs: :data:`CATALOGUE` (golden data) and the
-    scale set (``conformance.scale``, references computed at run time)."""
-    from .scale import SCALE
-
-    return CATALOGUE + SCALE
-
-
-def all_cases(problems: Iterable[Problem] | None = None) -> list[Case]:
-    return [case for problem in (catalogue() if problems is None else problems) for case in problem.cases()]
-
-
-def quick_cases(problems: Iterable[Problem] = CATALOGUE) -> list[Case]:
-    """A representative subset: the first case of each (operation, filed-under) group."""
-    seen: set = set()
-    out = []
-    for case in all_cases(problems):
-        key = (case.op, case.filed_under)
-        if key not in seen:
-            seen.add(key)
-            out.append(case)
-    return out
-
-
-def find_case(name: str, problems: Iterable[Problem] | None = None) -> Case:
-    """The catalogue (or scale) case called ``name`` (a trailing ``-<dtype>`` is ignored)."""
-    cases = {c.name: c for c in all_cases(problems)}
-    if name in cases:
-        return cases[name]
-    base = name.rsplit("-", 1)[0]
-    if base in cases:
-        return cases[base]
-    from .sweep import problem_from_name  # any other problem, named by its descriptor (a sweep's)
-
-    try:
-        return problem_from_name(name)
-    except ValueError as exc:
-        raise ValueError(f"case={name!r}: no such case in the catalogue ({len(cases)} cases) "
-                         f"and not a problem descriptor: {exc}") from exc
-
-
 def check_unique(problems: Iterable[Problem]) -> None:
     """Raise RuntimeError when two cases of ``problems`` share a name (a catalogue edit error)."""
-    names = [c.name for c in all_cases(problems)]
+    names = [c.name for p in problems for c in p.cases()]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:  # pragma: no cover - a catalogue edit error
         raise RuntimeError(f"duplicate case names in the catalogue: {sorted(dupes)}")

@@ -1,41 +1,16 @@
-"""Renderings of conformance data: certificates (Markdown) and the matrix (Markdown, HTML).
+"""Certificates and the matrix as Markdown.
 
 Input is the data written by ``conformance`` (``Certificate.to_dict()`` and the matrix
-dict of ``conformance.matrix``); output is text. Nothing here runs a case.
+dict of ``conformance.verdicts.matrix``); output is text. Nothing here runs a case.
 """
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 from implementations.dtypes import DTYPES
 
-#: One symbol per status in the compact matrix cells.
-SYMBOL = {"pass": "✓", "fail": "✗", "implicated": "~", "not claimed": "·", "limited": "L", "not run": "–"}
-LEGEND = ("✓ pass · ✗ fail · ~ implicated (fails only where another failed feature explains it) · "
-          "L every case limited (a claimed feature that never passed fails) · "
-          "– not run (needs an unclaimed feature) · · not claimed")
-HOW = ("Each output is compared with the float64 reference computed on the same (rounded) inputs. "
-       "The error ratio is max |found - expected| / bound, where the bound is "
-       "`conformance.tolerance.error_bound`: f(L+1) * sum|terms| for a sum of L terms at the "
-       "unit roundoff u of the precision the sums accumulate in (float32 for float16/bfloat16 unless "
-       "declared), f the least of the worst case gamma = nu/(1-nu), Higham-Mary's probabilistic "
-       "exp(32 sqrt(n) u) - 1 and 2, plus one ulp of the output dtype; "
-       "exact-mode cases (small integers, every partial sum representable) allow no error at all. "
-       "A ratio <= 1 passes.")
-
-
-def _ratio(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if v is None:
-        return ""
-    return f"{v:.2g}" if v else "0"
-
-
-def _md_escape(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+from .text import HOW, LEGEND, SYMBOL, md_escape, ratio
 
 
 def _feature_grid(cert: dict[str, Any], device: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -53,9 +28,9 @@ def _cell(s: dict[str, Any] | None) -> str:
     if status in ("pass", "fail"):
         extra = f" {s['limited']} limited" if s.get("limited") else ""
         label = "**FAIL**" if status == "fail" else "pass"
-        return f"{label} ({_ratio(s['worst_ratio'])}; {s['passed']}✓ {s['failed']}✗{extra})"
+        return f"{label} ({ratio(s['worst_ratio'])}; {s['passed']}✓ {s['failed']}✗{extra})"
     if status in ("limited", "not run"):
-        return f"{status}: {_md_escape(s['reason'])}"
+        return f"{status}: {md_escape(s['reason'])}"
     if status == "implicated":
         return f"implicated ({s['failed']}✗, explained by another failed feature)"
     return status
@@ -67,7 +42,7 @@ def _diagnoses(cert: dict[str, Any]) -> list[str]:
     for s in cert["features"]:
         if s.get("diagnosis"):
             grouped.setdefault((s["feature"], s["device"], s["diagnosis"]), []).append(s["dtype"])
-    return [f"- **{f}** ({device}: {', '.join(dtypes)}): {_md_escape(d)}"
+    return [f"- **{f}** ({device}: {', '.join(dtypes)}): {md_escape(d)}"
             for (f, device, d), dtypes in grouped.items()]
 
 
@@ -81,7 +56,7 @@ def _sweep(cert: dict[str, Any]) -> list[str]:
              + (" (stopped early at the time cap)" if sweep.get("stopped_early") else "") + ". "
              f"Shrunk failures: {len(sweep['failures'])}."]
     for f in sweep["failures"]:
-        lines += [f"- `{f['case']}` ({f['device']}/{f['dtype']}): {_md_escape(f['message'])}",
+        lines += [f"- `{f['case']}` ({f['device']}/{f['dtype']}): {md_escape(f['message'])}",
                   f"  reproduce: `{f['repro']}`"]
     return lines
 
@@ -129,11 +104,11 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += ["| case | feature | output | worst index | found | expected | bound | ratio |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for f in failures[:max_failures]:
-            blank = lambda v: "" if v is None else _md_escape(v)  # noqa: E731
+            blank = lambda v: "" if v is None else md_escape(v)  # noqa: E731
             lines.append(
                 f"| {f['case']} | {f['feature']} | {f.get('output', '')} | {f.get('index') or ''} | "
                 f"{blank(f.get('found'))} | {blank(f.get('expected'))} | "
-                f"{_ratio(f.get('bound'))} | {_ratio(f.get('ratio'))} |")
+                f"{ratio(f.get('bound'))} | {ratio(f.get('ratio'))} |")
         if len(failures) > max_failures:
             lines.append(f"\n… and {len(failures) - max_failures} more (all in the JSON certificate).")
         lines += ["", "Reproduce (one line each):", "", "```"]
@@ -142,14 +117,14 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
             if f.get("repro") and f["repro"] not in seen:
                 seen.append(f["repro"])
         lines += seen[:max_failures] + ["```", "", "Messages:", ""]
-        lines += [f"- {_md_escape(f['message'])}" for f in failures[:max_failures] if f.get("message")]
+        lines += [f"- {md_escape(f['message'])}" for f in failures[:max_failures] if f.get("message")]
     if cert.get("findings"):
         lines += ["", "## NaN and Inf (findings, not verdicts)", ""]
         keys = list(next(iter(cert["findings"].values())))
         lines += ["| probe | " + " | ".join(cert["findings"]) + " |",
                   "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
         for k in keys:
-            cells = " | ".join(_md_escape(v.get(k, "")) for v in cert["findings"].values())
+            cells = " | ".join(md_escape(v.get(k, "")) for v in cert["findings"].values())
             lines.append(f"| {k} | {cells} |")
     return "\n".join(lines) + "\n"
 
@@ -180,69 +155,21 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
               "| implementation | " + " | ".join(dtypes) + " | failures | time (s) |",
               "| --- | " + " | ".join("---" for _ in dtypes) + " | --- | --- |"]
     for i in ok:
-        lines.append(f"| {i['name']} | " + " | ".join(_ratio(i['worst_ratio'].get(d)) for d in dtypes)
+        lines.append(f"| {i['name']} | " + " | ".join(ratio(i['worst_ratio'].get(d)) for d in dtypes)
                      + f" | {i['failures']} | {i['seconds']} |")
     unavailable = [i for i in impls if not i["available"]]
     if unavailable:
         lines += ["", "## Not certified", ""]
-        lines += [f"- {i['name']}: {_md_escape(i['reason'])}" for i in unavailable]
+        lines += [f"- {i['name']}: {md_escape(i['reason'])}" for i in unavailable]
     if ok:
         lines += ["", "## NaN and Inf (findings, not verdicts)", "",
                   "| probe | " + " | ".join(i["name"] for i in ok) + " |",
                   "| --- | " + " | ".join("---" for _ in ok) + " |"]
         probes = sorted({k for i in ok for k in i["findings"]})
         for p in probes:
-            lines.append(f"| {p} | " + " | ".join(_md_escape(i["findings"].get(p, "")) for i in ok) + " |")
+            lines.append(f"| {p} | " + " | ".join(md_escape(i["findings"].get(p, "")) for i in ok) + " |")
     lines += ["", "## Environment", ""]
     lines += [f"- {i['name']}: " + ", ".join(f"{k} {v}" for k, v in i.get("environment", {}).items())
               for i in ok]
     lines += ["", HOW]
     return "\n".join(lines) + "\n"
-
-
-_COLOR = {"pass": "#c8f0c8", "fail": "#f4b4b4", "limited": "#f4dca0", "not run": "#e8e8e8",
-          "not claimed": "#ffffff"}
-_STYLE = ("body{font-family:sans-serif} table{border-collapse:collapse} "
-          "td,th{border:1px solid #999;padding:2px 6px;text-align:center}")
-
-
-def matrix_html(matrix: dict[str, Any]) -> str:
-    """The matrix as a standalone HTML page: one coloured cell per (feature, implementation, dtype)."""
-    dtypes = matrix["dtypes"]
-    ok = [i for i in matrix["implementations"] if i["available"]]
-    e = html.escape
-    head = "".join(f'<th colspan="{len(dtypes)}">{e(i["name"])} ({"PASS" if i["passed"] else "FAIL"})</th>'
-                   for i in ok)
-    sub = "".join(f"<th>{e(d)}</th>" for _ in ok for d in dtypes)
-    rows = []
-    for feature in matrix["features"]:
-        cells = []
-        for i in ok:
-            for d in dtypes:
-                s = i["features"][feature].get(d, {"status": "not claimed", "reason": ""})
-                tip = f"{s['status']}; worst ratio {_ratio(s.get('worst_ratio'))}; {s.get('reason', '')}"
-                cells.append(f'<td style="background:{_COLOR.get(s["status"], "#fff")}" title="{e(tip)}">'
-                             f'{SYMBOL.get(s["status"], "?")}</td>')
-        rows.append(f"<tr><th>{e(feature)}</th>{''.join(cells)}</tr>")
-    probes = sorted({k for i in ok for k in i["findings"]})
-    finding_rows = "".join(
-        f"<tr><th>{e(p)}</th>" + "".join(f"<td>{e(i['findings'].get(p, ''))}</td>" for i in ok) + "</tr>"
-        for p in probes)
-    missing = "".join(f"<li>{e(i['name'])}: {e(i['reason'])}</li>"
-                      for i in matrix["implementations"] if not i["available"])
-    summary = (f"Generated {e(matrix['generated'])} UTC in {matrix['seconds']} s; "
-               f"{matrix['cases']} cases per dtype ({e(matrix['selection'])}). {e(LEGEND)}. "
-               "Hover a cell for its worst error ratio.")
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>convcert conformance matrix ({e(matrix['device'])})</title>
-<style>{_STYLE}</style>
-</head><body>
-<h1>Conformance matrix ({e(matrix['device'])})</h1>
-<p>{summary}</p>
-<table><tr><th rowspan="2">feature</th>{head}</tr><tr>{sub}</tr>{''.join(rows)}</table>
-<h2>NaN and Inf (findings, not verdicts)</h2>
-<table><tr><th>probe</th>{''.join(f'<th>{e(i["name"])}</th>' for i in ok)}</tr>{finding_rows}</table>
-{f'<h2>Not certified</h2><ul>{missing}</ul>' if missing else ''}
-<p>{e(HOW)}</p>
-</body></html>
-"""

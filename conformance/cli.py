@@ -1,0 +1,358 @@
+"""``python -m conformance``: the matrix, certification of one implementation, golden references.
+
+    python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
+    python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
+                                       [--case NAME] [--case-timeout S] [--shapes FILE]
+                                       [--sweep N] [--seed S] [--out DIR]
+    python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
+    python -m conformance references [--check]
+
+Exit codes: 0 certified; 1 rejected (``matrix``: any implementation rejected;
+``references --check``: the golden data differ from a fresh generation); 2 could not run
+(unknown spec, import or constructor error, a device or dtype asked for but not claimed
+or unusable, bad golden data, interrupted), with one line saying what and why (a
+traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Only light imports here: ``certify`` starts the worker process before this process
+# imports NumPy and the suite, so that the two load side by side.
+from implementations.contract import DEVICES
+from implementations.dtypes import DTYPES
+
+from .execution.worker import CASE_TIMEOUT, LoadError, Worker
+
+if TYPE_CHECKING:
+    from .verdicts.certificate import Certificate
+
+OUT = Path("reports") / "out"
+
+
+def _cannot_run() -> tuple[type[BaseException], ...]:
+    """Errors that mean "could not run" (exit code 2), never a verdict on the implementation."""
+    from .judging.references import GoldenError
+    from .verdicts.certify import DeviceUnavailable
+
+    return (LoadError, GoldenError, DeviceUnavailable, ImportError, ValueError)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from implementations.files import write_atomic
+
+    write_atomic(path, (json.dumps(data, indent=1, sort_keys=False, default=str) + "\n").encode())
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "implementation"
+
+
+def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
+    """Write ``NAME.json`` and ``NAME.md`` under ``out`` (atomically)."""
+    from implementations.files import write_atomic
+
+    from .rendering.markdown import certificate_markdown
+
+    data = cert.to_dict()
+    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
+    _write_json(json_path, data)
+    write_atomic(md_path, certificate_markdown(data).encode())
+    return json_path, md_path
+
+
+def _checkpoint(cert: Certificate, out: Path) -> None:
+    write_certificate(cert, out)
+
+
+def _paths(name: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
+    stem = _slug(name) + ("-" + _slug("-".join(devices)) if devices != ("cpu",) else "")
+    return out / f"{stem}.json", out / f"{stem}.md"
+
+
+def _summary(cert: Certificate) -> str:
+    verdict = "PASSED" if cert.passed else "FAILED" if cert.state == "complete" else cert.state.upper()
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
+    lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
+    if cert.sweep:
+        lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
+                     f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
+    for s in cert.features:
+        if s.diagnosis:
+            lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
+    failures = cert.failures
+    for f in failures[:10]:
+        lines.append(f"  FAIL [{f['feature']}] {f.get('message') or f['case']}")
+        if f.get("note"):
+            lines.append(f"       note: {f['note']}")
+        if f.get("repro"):
+            lines.append(f"       reproduce: {f['repro']}")
+    if len(failures) > 10:
+        lines.append(f"  ... {len(failures) - 10} more failures in the certificate")
+    return "\n".join(lines)
+
+
+def _sweep_budget(args: argparse.Namespace) -> tuple[int, int]:
+    """(examples, seed) of the sweep: ``--sweep`` if given, else the default; none for
+    ``--quick`` (meant for slow implementations). ``certify`` runs none with given cases."""
+    from .search.sweep import DEFAULT_EXAMPLES, DEFAULT_SEED
+
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    if args.sweep is not None:
+        return args.sweep, seed
+    return (0 if args.quick else DEFAULT_EXAMPLES), seed
+
+
+def _shapes(path: str):
+    """The problems of a benchdnn shapes file, with what the import did printed."""
+    from .catalogue.shapes import read
+
+    imported = read(path)
+    print(imported.summary(), file=sys.stderr)
+    return imported
+
+
+def cmd_certify(args: argparse.Namespace) -> int:
+    worker = Worker(args.spec, args.case_timeout)  # loads while this process imports the suite
+    try:
+        return _certify(args, worker)
+    finally:
+        worker.shutdown()
+
+
+def _certify(args: argparse.Namespace, worker: Worker) -> int:
+    from implementations import registered
+
+    from .catalogue.selection import all_cases, find_case
+    from .verdicts.certify import Interrupted, certify
+
+    out = Path(args.out)
+    cases = [find_case(name) for name in args.case] if args.case else None
+    examples, seed = _sweep_budget(args)
+    selection = None
+    if args.shapes:
+        imported = _shapes(args.shapes)
+        cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
+    try:
+        cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
+                       progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
+                       require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
+                       selection=selection, sweep_examples=examples, seed=seed)
+    except LoadError:
+        if args.spec in registered():  # an older certificate must not outlive a failed re-run
+            for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
+                path.unlink(missing_ok=True)
+        raise
+    except Interrupted as exc:
+        print(_summary(exc.certificate))
+        print(f"not certified: {exc.certificate.note}; the certificate under {out} records it",
+              file=sys.stderr)
+        return 2
+    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
+    print(_summary(cert))
+    print(f"certificate: {json_path} and {md_path}")
+    return 0 if cert.passed else 1
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from implementations.files import write_atomic
+
+    from .rendering.html import matrix_html
+    from .rendering.markdown import matrix_markdown
+    from .verdicts.matrix import build
+
+    out = Path(args.out)
+    verdicts = []
+
+    def keep(name: str, cert: Certificate) -> None:
+        write_certificate(cert, out / "certificates")
+        verdicts.append(cert.passed)
+        print(_summary(cert), flush=True)
+
+    examples, seed = _sweep_budget(args)
+    data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
+                 progress=not args.no_progress, case_timeout=args.case_timeout,
+                 sweep_examples=examples, seed=seed)
+    _write_json(out / "matrix.json", data)
+    write_atomic(out / "matrix.md", matrix_markdown(data).encode())
+    write_atomic(out / "matrix.html", matrix_html(data).encode())
+    for entry in data["implementations"]:
+        if not entry["available"]:
+            print(f"{entry['name']}: not certified ({entry['reason']})")
+    print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} "
+          f"({data['seconds']} s)")
+    return 0 if all(verdicts) else 1
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    from .judging import references
+
+    if args.check:
+        differences = references.check(log=print)
+        for d in differences:
+            print(f"DIFFERENT: {d}")
+        print("golden data unchanged" if not differences else
+              "golden data differs from a fresh generation: inspect, then regenerate with "
+              "`python -m conformance references`")
+        return 1 if differences else 0
+    files = references.write(log=print)
+    size = sum(len(b) for b in files.values())
+    print(f"wrote {len(files)} files, {size / 1024:.0f} KiB, to {references.GOLDEN_DIR}")
+    return 0
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    from implementations import load
+
+    from .search.explore import explore
+
+    impl = load(args.spec)
+    if args.shapes:
+        return _explore_shapes(impl, args)
+    found = explore(impl, args.dtype, args.examples, args.seed)
+    for problem, messages in found:
+        print(f"minimal failing problem: {problem.family}-{problem.descriptor}")
+        for m in messages[:5]:
+            print(f"  {m}")
+    if not found:
+        print(f"{impl.name}: no failure in {args.examples} random problems per family ({args.dtype})")
+    return 1 if found else 0
+
+
+def _explore_shapes(impl, args: argparse.Namespace) -> int:
+    """Every problem of a shapes file, forward and backward, at ``--dtype``: the failures."""
+    from .search.explore import failures
+
+    try:
+        imported = _shapes(args.shapes)
+    except ValueError as exc:
+        print(f"not explored: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for problem in imported.problems:
+        messages = failures(impl, problem, args.dtype)
+        if messages:
+            failed += 1
+            print(f"failing problem: {problem.family}-{problem.descriptor} ({problem.note})")
+            for m in messages[:5]:
+                print(f"  {m}")
+    print(f"{impl.name}: {failed} of {len(imported.problems)} problems from {args.shapes} fail "
+          f"({args.dtype})")
+    return 1 if failed else 0
+
+
+def _sweep_arguments(p: argparse.ArgumentParser) -> None:
+    # defaults live in conformance.sweep, which is not imported before the worker starts
+    p.add_argument("--sweep", type=int, default=None, metavar="N",
+                   help="random sweep after the catalogue: N problems per family, device and dtype "
+                        "(default sweep.DEFAULT_EXAMPLES, capped at sweep.MAX_SECONDS in all; none with "
+                        "--quick, --case or --shapes; 0 turns it off)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the sweep (default sweep.DEFAULT_SEED)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of an error")
+
+    m = sub.add_parser("matrix", parents=[common],
+                       help="certify every available implementation and write the matrix")
+    m.add_argument("--impl", action="append", default=[], metavar="NAME",
+                   help="implementation name or module:Class (repeatable; default: every registered one)")
+    m.add_argument("--device", default="cpu", choices=DEVICES)
+    m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
+    _sweep_arguments(m)
+    m.add_argument("--out", default=str(OUT / "conformance"), help="output folder (default %(default)s)")
+    m.add_argument("--no-progress", action="store_true")
+    m.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
+                   help="seconds one case may run before its worker is stopped (default %(default)g)")
+    m.set_defaults(run=cmd_matrix)
+
+    c = sub.add_parser("certify", parents=[common], help="certify one implementation")
+    c.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
+    c.add_argument("--device", action="append", choices=DEVICES, default=[],
+                   help="repeatable; default cpu (or the implementation's only device)")
+    c.add_argument("--dtype", action="append", default=[], choices=DTYPES,
+                   help="repeatable; default: every claimed dtype")
+    c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
+    c.add_argument("--case", action="append", default=[], metavar="NAME",
+                   help="run only this case (repeatable)")
+    c.add_argument("--shapes", metavar="FILE",
+                   help="run the problems of a benchdnn shapes file (descriptors such as "
+                   "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
+    _sweep_arguments(c)
+    c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
+    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
+                   help="seconds one case may run before its worker is stopped (default %(default)g)")
+    c.set_defaults(run=cmd_certify)
+
+    e = sub.add_parser("explore", parents=[common],
+                       help="search random problems for a failure and shrink it (Hypothesis)")
+    e.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
+    e.add_argument("--dtype", default="float32", choices=DTYPES)
+    e.add_argument("--examples", type=int, default=500,
+                   help="random problems per family (default %(default)s)")
+    e.add_argument("--seed", type=int, default=None, help="reproducible search (default: free exploration)")
+    e.add_argument("--shapes", metavar="FILE", help="check the problems of a benchdnn shapes file instead of "
+                   "random ones")
+    e.set_defaults(run=cmd_explore)
+
+    r = sub.add_parser("references", parents=[common], help="regenerate the golden reference data")
+    r.add_argument("--check", action="store_true", help="prove the stored files equal a fresh generation")
+    r.set_defaults(run=cmd_references)
+    return p
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--case-timeout={text!r}: must be a positive number of seconds")
+    return value
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _with_sigterm(run: Callable[[], int]) -> int:
+    """Run with SIGTERM turned into KeyboardInterrupt, so an interrupted run is recorded as such."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread
+        return run()
+    try:
+        return run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return _with_sigterm(lambda: args.run(args))
+    except Exception as exc:
+        if not isinstance(exc, _cannot_run()):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"not certified: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc or 'KeyboardInterrupt'})", file=sys.stderr)
+        return 2
+

@@ -1,0 +1,1 @@
+"""Judging one case: golden references, error bounds, comparison, external oracles."""

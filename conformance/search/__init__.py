@@ -1,0 +1,1 @@
+"""Random problems: Hypothesis strategies with public bounds, the certification sweep, exploration."""

@@ -1,0 +1,1 @@
+"""Verdicts: certification, blame, diagnosis, the certificate and the matrix."""

@@ -1,0 +1,348 @@
+"""Certification: run the catalogue on what an implementation claims and issue a verdict.
+
+The certificate (:mod:`conformance.verdicts.certificate`) gives per (feature, device,
+dtype) a status with the worst error ratio; each failed feature may carry a one-line
+diagnosis (:mod:`conformance.verdicts.diagnosis`); each failure names the case, the
+feature it is blamed on, the output, the worst index, found vs expected, the bound, and a
+command that reproduces it.
+
+The implementation runs through an :class:`~conformance.execution.executor.Executor`: in a
+worker process (``conformance.execution.worker``) unless ``isolate=False``. The golden data
+are verified before it is judged (``references.verify_golden``). ``on_checkpoint`` receives
+snapshots while cases run (state ``running``), so the file on disk is never an older
+verdict, then the final certificate (``complete``, ``interrupted`` or ``could not run``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+import numpy as np
+
+from conformance.catalogue.cases import Case
+from conformance.catalogue.selection import all_cases, quick_cases
+from conformance.execution.executor import Claims, Executor, InProcess
+from conformance.execution.worker import CASE_TIMEOUT, Worker
+from conformance.judging import references
+from conformance.judging.judge import CATALOGUED, Pending, begin, finish
+from conformance.judging.result import FAIL, CaseResult
+from conformance.search.sweep import DEFAULT_SEED
+from conformance.search.sweep import sweep as run_sweep
+from implementations import Implementation, load, registry
+from implementations.dtypes import DTYPES
+
+from .blame import blame
+from .certificate import COMPLETE, COULD_NOT_RUN, INTERRUPTED, RUNNING, Certificate, environment, summarize
+from .diagnosis import Outputs, Runner, diagnose
+
+#: Seconds between two snapshots handed to ``on_checkpoint`` while cases run.
+CHECKPOINT_EVERY = 2.0
+
+
+@dataclass(frozen=True)
+class CertifyOptions:
+    """What a certification runs and how (every field has a default).
+
+    ``devices`` defaults to ``("cpu",)`` when claimed, else the claimed devices;
+    ``dtypes`` to the claimed dtypes. A requested device or dtype that is not claimed is
+    reported "not claimed" (with ``require_claimed``: ``NotClaimed`` is raised). ``quick``
+    runs a representative subset (one case per operation and feature); ``cases`` runs
+    exactly those cases, and ``selection`` says in the certificate where they came from
+    (default "given cases"). ``sweep_examples`` > 0 runs the random sweep
+    (``conformance.search.sweep``, seeded by ``seed``) after the catalogue, with that many
+    examples per family, device and dtype (never with ``cases``). A case running past
+    ``case_timeout`` seconds in the worker fails. ``progress``: True for a progress line on
+    stderr, or a function called with each case result. ``on_checkpoint`` receives the
+    certificate as it grows, when the run cannot go on once the implementation is loaded
+    (``could not run``), and at the end.
+    """
+
+    devices: Sequence[str] | None = None
+    dtypes: Sequence[str] | None = None
+    quick: bool = False
+    cases: Sequence[Case] | None = None
+    selection: str | None = None
+    case_timeout: float = CASE_TIMEOUT
+    require_claimed: bool = False
+    sweep_examples: int = 0
+    seed: int = DEFAULT_SEED
+    progress: bool | Callable[[CaseResult], None] = False
+    on_checkpoint: Callable[[Certificate], None] | None = None
+
+
+def spec_of(impl: Implementation) -> str:
+    """A spec that loads ``impl`` again: its registered name, else ``module:Class``."""
+    if impl.name in registry.registered():
+        try:
+            if type(registry.get(impl.name)) is type(impl):
+                return impl.name
+        except Exception:
+            pass
+    return f"{type(impl).__module__}:{type(impl).__qualname__}"
+
+
+class _Progress:
+    """A live progress line: rich when stderr is a terminal and rich is installed, else plain lines."""
+
+    def __init__(self, total: int, title: str, enabled: bool):
+        self.total, self.title, self.done, self.failed = total, title, 0, 0
+        self.bar = None
+        self.last_plain = -1
+        if not enabled:
+            self.enabled = False
+            return
+        self.enabled = True
+        if sys.stderr.isatty():
+            try:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeElapsedColumn,
+                )
+
+                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False)
+                self.task = self.bar.add_task(title, total=total, status="")
+                self.bar.start()
+            except ImportError:
+                self.bar = None
+
+    def update(self, result: CaseResult) -> None:
+        if not self.enabled:
+            return
+        self.done += 1
+        self.failed += result.status == FAIL
+        status = f"{self.failed} failed | {result.label[:60]}"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, status=status)
+            return
+        step = max(self.total // 10, 1)
+        if self.done // step != self.last_plain or self.done == self.total:
+            self.last_plain = self.done // step
+            print(f"[{self.title}] {self.done}/{self.total} cases, {status}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+class DeviceUnavailable(RuntimeError):
+    """A claimed device cannot be used here (no CUDA, say): nothing is certified on it."""
+
+
+class NotClaimed(ValueError):
+    """A device or dtype asked for explicitly is not one the implementation claims."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C, SIGTERM); ``certificate`` records what finished."""
+
+    def __init__(self, certificate: Certificate):
+        super().__init__(certificate.note)
+        self.certificate = certificate
+
+
+def _claimed(described: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "devices", "dtypes", "features", "reduced_precision")
+    limits = [lim["reason"] for lim in described.get("limits", [])]
+    return {k: described.get(k) for k in keys} | {"limits": limits}
+
+
+def _check_recreated(impl: Implementation, worker: Worker) -> None:
+    """The worker re-creates ``impl`` from its class: refuse when that changes what it claims
+    (an instance built with arguments, or changed after construction)."""
+    here, there = _claimed(impl.describe()), _claimed(worker.claims["describe"])
+    if here != there:
+        differ = sorted(k for k in here if here[k] != there[k])
+        raise ValueError(f"impl={impl!r}: a fresh {worker.spec} in the worker claims different "
+                         f"{', '.join(differ)}; certify by a spec that builds this instance, or pass "
+                         "isolate=False")
+
+
+def _selection(claims: Claims, devices: Sequence[str] | None, dtypes: Sequence[str] | None,
+               require_claimed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    devices = tuple(devices) if devices else (("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
+    dtypes = tuple(dtypes) if dtypes else tuple(d for d in DTYPES if d in claims.dtypes)
+    for d in dtypes:
+        if d not in DTYPES:
+            raise ValueError(f"dtype={d!r}: must be one of {DTYPES}")
+    if require_claimed:
+        for what, asked, claimed in (("device", devices, claims.devices), ("dtype", dtypes, claims.dtypes)):
+            for value in asked:
+                if value not in claimed:
+                    raise NotClaimed(f"{what}={value!r}: {claims.name} does not claim it "
+                                     f"(it claims {', '.join(claimed)})")
+    return devices, dtypes
+
+
+def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None = None, *,
+            isolate: bool = True, worker: Worker | None = None, **changes: Any) -> Certificate:
+    """Certify an implementation (instance, registered name or ``module:Class``).
+
+    ``options`` (a :class:`CertifyOptions`) says what runs; ``changes`` replace its fields
+    by name (``certify("im2col", dtypes=["float32"], quick=True)``). With ``isolate`` (the
+    default) the implementation is loaded by its spec in a worker process (an instance is
+    re-created from its class there): a crash or a case running past ``case_timeout``
+    seconds fails that case and the run goes on. A ``worker`` already started for the same
+    spec may be passed in (the caller closes it). Raises ``LoadError``, ``GoldenError``,
+    ``DeviceUnavailable`` or ``NotClaimed`` before any case runs, and ``Interrupted`` (a
+    ``KeyboardInterrupt``) when interrupted.
+    """
+    opts = dataclasses.replace(options or CertifyOptions(), **changes)
+    if opts.sweep_examples < 0:
+        raise ValueError(f"sweep_examples={opts.sweep_examples}: must be >= 0")
+    spec = impl_or_spec if isinstance(impl_or_spec, str) else spec_of(impl_or_spec)
+    owned = worker is None and isolate
+    if owned:
+        worker = Worker(spec, opts.case_timeout)
+    try:
+        executor: Executor
+        if worker is not None:
+            if not isinstance(impl_or_spec, str):
+                _check_recreated(impl_or_spec, worker)
+            executor = worker
+        else:
+            executor = InProcess(load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec)
+        return _Certification(spec, executor, opts).run()
+    finally:
+        if owned and worker is not None:
+            worker.shutdown()
+
+
+class _Certification:
+    """One run of :func:`certify`: the plan, the results so far, and their snapshots."""
+
+    def __init__(self, spec: str, executor: Executor, opts: CertifyOptions):
+        self.spec, self.executor, self.opts = spec, executor, opts
+        self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.t0 = time.perf_counter()
+        self.selection = opts.selection or (
+            "given cases" if opts.cases is not None else ("quick" if opts.quick else "full"))
+        self.results: list[CaseResult] = []
+        self.findings: dict[str, dict[str, str]] = {}
+        self.devices, self.dtypes = tuple(opts.devices or ("cpu",)), tuple(opts.dtypes or ())
+        self.emit = opts.on_checkpoint or (lambda cert: None)
+
+    def snapshot(self, state: Any, note: str = "") -> Certificate:
+        claims, results = self.executor, list(self.results)
+        verdict = blame(results)
+        return Certificate(self.spec, claims.describe(), environment(claims), self.devices, self.dtypes,
+                           self.opts.quick, self.selection, self.started, time.perf_counter() - self.t0,
+                           results, summarize(claims, results, self.devices, self.dtypes, verdict),
+                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict)
+
+    def _prepare(self, chosen: list[Case]) -> None:
+        """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
+        opts, claims = self.opts, self.executor
+        golden_error = None
+        try:  # while the worker loads the implementation
+            if any(c.problem in CATALOGUED for c in chosen):
+                references.verify_golden()
+        except references.GoldenError as exc:
+            golden_error = exc
+        try:
+            self.devices, self.dtypes = _selection(claims, opts.devices, opts.dtypes, opts.require_claimed)
+            if golden_error is not None:
+                raise golden_error
+            for device in self.devices:
+                problem = claims.device_problem(device) if device in claims.devices else None
+                if problem:
+                    raise DeviceUnavailable(
+                        f"device={device!r}: {claims.name} cannot place a tensor there ({problem})")
+        except (DeviceUnavailable, references.GoldenError, ValueError) as exc:
+            self.emit(self.snapshot(COULD_NOT_RUN, f"{type(exc).__name__}: {exc}"))
+            raise
+
+    def run(self) -> Certificate:
+        opts, claims = self.opts, self.executor
+        chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
+        self._prepare(chosen)
+        plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+        bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
+        self.emit(self.snapshot(RUNNING))
+        last = time.perf_counter()
+        pendings = (begin(claims, case, device, dtype, spec=self.spec) for case, device, dtype in plan)
+        try:
+            for pending, outcome in claims.stream(pendings, _request):
+                r = finish(pending, outcome)
+                self.results.append(r)
+                bar.update(r)
+                if callable(opts.progress):
+                    opts.progress(r)
+                if opts.on_checkpoint and time.perf_counter() - last > CHECKPOINT_EVERY:
+                    self.emit(self.snapshot(RUNNING))
+                    last = time.perf_counter()
+            for device in self.devices:
+                for dtype in self.dtypes:
+                    if device in claims.devices and dtype in claims.dtypes:
+                        self.findings[f"{device}/{dtype}"] = claims.findings(device, dtype)
+        except KeyboardInterrupt as exc:
+            why = str(exc) or "KeyboardInterrupt"
+            self._interrupted(f"interrupted ({why}) after {len(self.results)} of {len(plan)} cases")
+        finally:
+            bar.close()
+        swept = None
+        if opts.sweep_examples and opts.cases is None:
+            try:
+                swept = run_sweep(claims, self.devices, self.dtypes, runner(claims, self.spec),
+                                  examples=opts.sweep_examples, seed=opts.seed)
+            except KeyboardInterrupt as exc:
+                self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
+            self.results += swept.results
+            chosen += list(swept.cases.values())
+        cert = self.snapshot(COMPLETE)
+        cert.sweep = swept.to_dict() if swept else {}
+        add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
+        self.emit(cert)
+        return cert
+
+    def _interrupted(self, note: str) -> NoReturn:
+        cert = self.snapshot(INTERRUPTED, note)
+        self.emit(cert)
+        raise Interrupted(cert) from None
+
+
+def _request(pending: Pending) -> tuple | None:
+    return pending.request
+
+
+def runner(claims: Executor, spec: str) -> Callable[[Case, str, str], CaseResult]:
+    """Run and judge one case through the executor ``claims`` (a worker, or this process)."""
+    def run(case: Case, device: str, dtype: str) -> CaseResult:
+        pending = begin(claims, case, device, dtype, spec=spec)
+        return next((finish(p, outcome) for p, outcome in claims.stream([pending], _request)))
+
+    return run
+
+
+def outputs_runner(claims: Executor, spec: str) -> Runner:
+    """The outputs of one case as float64 arrays, run through the executor: what a diagnosis probes."""
+    def run(case: Case, device: str, dtype: str) -> Outputs:
+        pending = begin(claims, case, device, dtype, spec=spec)
+        if pending.request is None:
+            raise RuntimeError(f"{case.name}: not run ({pending.result.reason})")
+        for _, outcome in claims.stream([pending], _request):
+            if outcome is None or outcome.kind != "ok":
+                raise RuntimeError(f"{case.name}: {outcome.message if outcome else 'no outcome'}")
+            found = [np.asarray(a).astype(np.float64) for a in outcome.found]
+            return dict(zip(case.outputs, found, strict=False))
+        raise RuntimeError(f"{case.name}: no outcome")
+
+    return run
+
+
+def add_diagnoses(cert: Certificate, claims: Claims, run: Runner, cases: Iterable[Case]) -> None:
+    """Give every failed feature of ``cert`` its one-line diagnosis, where one is recognised."""
+    if not any(r.status == FAIL for r in cert.results):
+        return
+    lines = diagnose(cert.results, cert.verdict, {c.name: c for c in cases}, run, claims.reduced_precision)
+    for s in cert.features:
+        s.diagnosis = lines.get((s.feature, s.device, s.dtype), "")
