@@ -25,8 +25,8 @@ import torch
 
 from .contract import Implementation
 from .dtypes import dtype_name, numpy_dtype
+from .frameworks.torch_adapter import numpy_from_tensor, tensor_from_numpy
 from .geometry import ConvParams
-from .torch_adapter import numpy_from_tensor, tensor_from_numpy
 
 _TORCH_DTYPES = {
     "float64": torch.float64,
