@@ -29,7 +29,7 @@ BUILTINS: dict[str, BuiltIn] = {
     "torch": BuiltIn("implementations.frameworks.torch_adapter:Torch", ("torch",)),
     "tensorflow": BuiltIn("implementations.frameworks.tensorflow_adapter:TensorFlow", ("tensorflow",)),
     "jax": BuiltIn("implementations.frameworks.jax_adapter:Jax", ("jax",)),
-    "triton": BuiltIn("implementations.triton_conv:Triton", ("torch", "triton")),
+    "triton": BuiltIn("implementations.triton_op.conv:Triton", ("torch", "triton")),
     "onnxruntime": BuiltIn("implementations.frameworks.onnxruntime_adapter:OnnxRuntime",
                            ("onnxruntime", "onnx")),
 }

@@ -27,7 +27,7 @@ COMPILE_ALL = """
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
     from triton.runtime.jit import JITFunction
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels as tk
 
     ELEM = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
     POINTERS = ("x", "w", "bias", "y", "dy", "dx", "a", "b", "c", "out")
@@ -85,7 +85,7 @@ COMPILE_ALL = """
 
 
 def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels as tk
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT)

@@ -21,9 +21,9 @@ import torch.nn.functional as F  # noqa: E402
 from conformance.compare import assert_close  # noqa: E402
 from conformance.tolerance import error_bound  # noqa: E402
 from implementations import ConvParams, get  # noqa: E402
-from implementations import triton_kernels as tk  # noqa: E402
 from implementations.dtypes import numpy_dtype  # noqa: E402
-from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
+from implementations.triton_op import kernels as tk  # noqa: E402
+from implementations.triton_op.conv import Triton, TritonTF32  # noqa: E402
 
 #: Small problems, one per geometry option and its combinations: (x_shape, w_shape, options).
 #: Channel counts of 18 and 20 exceed the interpreter's 16-wide tiles, so the channel loops
@@ -209,7 +209,7 @@ def test_split_weight_gradient_equals_unsplit() -> None:
 def test_registration_survives_a_second_import() -> None:
     import importlib
 
-    import implementations.triton_conv as module
+    import implementations.triton_op.conv as module
 
     importlib.reload(module)
     y = torch.ops.convcert.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), None,

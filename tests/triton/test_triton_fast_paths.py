@@ -11,7 +11,7 @@ pytest.importorskip("triton", reason="triton is not installed")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from implementations import triton_kernels as tk  # noqa: E402
+from implementations.triton_op import kernels as tk  # noqa: E402
 
 CONF = ([1, 1], [0, 0, 0, 0], [1, 1], 1)
 

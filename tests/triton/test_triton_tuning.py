@@ -18,9 +18,9 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 import torch  # noqa: E402
 
-from implementations import triton_kernels as tk  # noqa: E402
-from implementations import triton_tuning as tt  # noqa: E402
-from implementations.triton_tuning import Tile, TileCache  # noqa: E402
+from implementations.triton_op import kernels as tk  # noqa: E402
+from implementations.triton_op import tuning as tt  # noqa: E402
+from implementations.triton_op.tuning import Tile, TileCache  # noqa: E402
 
 #: ResNet-50 res3_conv3x3 at batch 64 as the forward implicit GEMM: M = N*OH*OW, N = K, K = C*R*S.
 RESNET_3X3 = (64 * 28 * 28, 128, 128 * 9)

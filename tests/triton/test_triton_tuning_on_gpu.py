@@ -24,8 +24,8 @@ pytestmark = [
 
 CHECK = """
     import torch, torch.nn.functional as F
-    import implementations.triton_conv  # registers torch.ops.convcert.*
-    from implementations import triton_kernels as tk
+    import implementations.triton_op.conv  # registers torch.ops.convcert.*
+    from implementations.triton_op import kernels as tk
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
     ops = torch.ops.convcert
@@ -65,7 +65,7 @@ def test_large_problems_autotune_once_then_a_new_process_reads_the_cache(tmp_pat
 
 TMA_CHECK = """
     import torch
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels as tk
     torch.manual_seed(1)
     if torch.cuda.get_device_capability() < (9, 0):
         print("SKIP no TMA before Hopper")
@@ -89,7 +89,7 @@ TMA_CHECK = """
 
 
 def test_the_persistent_tma_gemm_agrees_with_float64_on_hopper() -> None:
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels as tk
 
     if not tk.TMA_TILES:
         pytest.skip("this triton has no tl.make_tensor_descriptor")

@@ -28,7 +28,7 @@ from typing import Any
 #: Every ResNet-50 layer at batch 64 is above it; every conformance case far below.
 AUTOTUNE_MIN_FLOPS = 2**30
 #: Problems with fewer FLOPs are launch-bound whatever the tile: one small tile, and a
-#: kernel build that serves every shape (see ``triton_kernels.jitted``).
+#: kernel build that serves every shape (see ``kernels.jitted``).
 TINY_FLOPS = 2**24
 #: Shared memory one program may use on an H100 (227 KiB); tiles needing more are pruned.
 SMEM_LIMIT_BYTES = 227 * 1024
@@ -196,7 +196,7 @@ class TileCache:
             return None
 
     def put(self, key: dict[str, Any], tile: Tile) -> Path:
-        from .files import write_atomic
+        from ..files import write_atomic
 
         path = self.path(key)
         entry = {"key": json.loads(self._canonical(key)), "tile": asdict(tile)}

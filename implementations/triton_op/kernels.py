@@ -27,7 +27,7 @@ Kernels are built on first use, compiled or, when this process's triton was impo
 ``TRITON_INTERPRET=1``, interpreted (CPU tensors, slow). The choice follows how triton
 itself was built (see ``interpreting``), not the variable's current value, so kernel and
 library never disagree. Which tile a launch uses (heuristic for small problems, autotuned
-and cached on disk for large ones) is ``triton_tuning``'s decision.
+and cached on disk for large ones) is ``tuning``'s decision.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import torch
 import triton
 import triton.language as tl
 
-from .triton_tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits, tma_ready
+from .tuning import FMA_TILE, TINY_FLOPS, Tile, TileCache, choose, fits, tma_ready
 
 
 @triton.jit
@@ -430,7 +430,7 @@ def interpreting() -> bool:
 _JITTED: dict[tuple[str, bool], Any] = {}
 _TUNERS: dict[tuple[str, bool], Any] = {}
 _TUNED: dict[tuple[Any, ...], Tile] = {}
-#: Launches so far per (kernel, tile source): which path each took (see ``triton_tuning``).
+#: Launches so far per (kernel, tile source): which path each took (see ``tuning``).
 LAUNCHES: Counter[tuple[str, str]] = Counter()
 #: The tile of each kernel's latest launch, and where it came from.
 LAST: dict[str, str] = {}
@@ -475,7 +475,7 @@ def jitted(kind: str, generic: bool = False) -> Any:
 
 def gemm_tma_ready(args: dict[str, Any]) -> bool:
     """Whether the GEMM kernel's operands (its named arguments) can be read through tensor
-    descriptors on their GPU (see ``triton_tuning.tma_ready``)."""
+    descriptors on their GPU (see ``tuning.tma_ready``)."""
     a, b = args["a"], args["b"]
     if a.device.type != "cuda":
         return False
@@ -540,7 +540,7 @@ def cache_key(kind: str, fma: bool, shape: Sequence[int], tensors: Sequence[torc
 def _launch(kind: str, grid: Callable[[dict[str, Any]], tuple[int, ...]], args: Sequence[Any],
             meta: dict[str, Any], gemm: tuple[int, int, int], count: int, shape: Sequence[int],
             tensors: Sequence[torch.Tensor], forced: Tile | None = None, tma_ok: bool = False) -> None:
-    """Launch ``kind`` with the tile :func:`triton_tuning.choose` picks (or ``forced``) for
+    """Launch ``kind`` with the tile :func:`tuning.choose` picks (or ``forced``) for
     a GEMM of ``gemm`` = (M, N, K) sizes, ``count`` of them (groups, taps); ``shape`` and
     ``tensors`` key the tuning cache. A remembered persistent-TMA tile runs without TMA
     unless ``tma_ok`` (the key holds strides, not the operands' address alignment)."""
@@ -646,7 +646,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, bias: torch.Tensor |
          split: int = 1, tile: Tile | None = None) -> None:
     """``c = a @ b (+ bias)`` for 2-D a (M, K), b (K, N); with ``split`` > 1, c is a
     (split, M, N) workspace that gets one partial product per slice of K. ``tile`` forces
-    a tile (tests) instead of :func:`triton_tuning.choose`'s."""
+    a tile (tests) instead of :func:`tuning.choose`'s."""
     m, k = a.shape
     n = b.shape[1]
     c3 = c if c.dim() == 3 else c.unsqueeze(0)

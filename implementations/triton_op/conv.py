@@ -7,11 +7,11 @@ Importing this module registers three operators with ``torch.library`` (once per
   PyTorch code, ``torch.autograd`` and ``torch.compile`` tracing;
 - ``torch.ops.convcert.conv2d_backward_input(dy, w, x_shape, ...)`` and
   ``torch.ops.convcert.conv2d_backward_weight(dy, x, w_shape, ...)``: the gradients, each an
-  implicit GEMM of its own (see ``triton_kernels``); the autograd formula calls them.
+  implicit GEMM of its own (see ``kernels``); the autograd formula calls them.
 
 ``stride`` and ``dilation`` are ``[h, w]``; ``padding`` is ``[top, bottom, left, right]``.
 CUDA tensors run the compiled kernels (tiles by size, or autotuned once and cached on disk: see
-``triton_tuning``); CPU tensors run the same kernels on the
+``tuning``); CPU tensors run the same kernels on the
 Triton interpreter (slow: meant for CI and debugging). Double backward is not supported.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .contract import Implementation
-from .dtypes import dtype_name, numpy_dtype
-from .frameworks.torch_adapter import numpy_from_tensor, tensor_from_numpy
-from .geometry import ConvParams
+from ..contract import Implementation
+from ..dtypes import dtype_name, numpy_dtype
+from ..frameworks.torch_adapter import numpy_from_tensor, tensor_from_numpy
+from ..geometry import ConvParams
 
 _TORCH_DTYPES = {
     "float64": torch.float64,
@@ -79,7 +79,7 @@ def _like_input(shape: Sequence[int], x: torch.Tensor) -> torch.Tensor:
 
 
 def _register() -> None:
-    from . import triton_kernels as tk
+    from . import kernels as tk
 
     lib = "convcert"
 
@@ -189,7 +189,7 @@ class Triton(Implementation):
         self.allow_tf32 = bool(allow_tf32)
         if self.allow_tf32:
             self.reduced_precision = {"float32": "tf32"}
-        from .triton_kernels import interpreting
+        from .kernels import interpreting
 
         self.devices = (("cpu",) if interpreting() else ()) + (("cuda",) if torch.cuda.is_available() else ())
 
@@ -228,7 +228,7 @@ class Triton(Implementation):
     def environment(self) -> dict[str, Any]:
         import triton
 
-        from . import triton_kernels as tk
+        from . import kernels as tk
 
         env: dict[str, Any] = {
             "numpy": np.__version__,
