@@ -70,7 +70,7 @@ def test_compiled_kernels_match_torch_on_cuda() -> None:
     proc = _python(
         """
         import torch, torch.nn.functional as F
-        import implementations.triton_op.conv  # registers torch.ops.convcert.*
+        import implementations.triton_op.ops  # registers torch.ops.convcert.*
         torch.backends.cudnn.allow_tf32 = False
         torch.manual_seed(0)
         for dtype, tol in ((torch.float16, 2e-2), (torch.bfloat16, 1e-1), (torch.float32, 1e-4),
