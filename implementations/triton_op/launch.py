@@ -44,7 +44,7 @@ class ConvArgs:
 
 
 @dataclass(frozen=True)
-class Problem:
+class LaunchShape:
     """What decides a launch's tile: a GEMM of ``gemm`` = (M, N, K) sizes, run ``count``
     times (groups, taps, splits); ``shape`` and ``tensors`` key the tuning cache."""
 
@@ -80,7 +80,8 @@ def _descriptor_allocator() -> None:
 
 
 def _launch(kind: str, grid: Callable[[dict[str, Any]], tuple[int, ...]], args: Sequence[Any],
-            meta: dict[str, Any], problem: Problem, forced: Tile | None = None, tma_ok: bool = False) -> None:
+            meta: dict[str, Any], problem: LaunchShape, forced: Tile | None = None,
+            tma_ok: bool = False) -> None:
     """Launch ``kind`` with the tile :func:`tuning.choose` picks for ``problem`` (or
     ``forced``). A remembered persistent-TMA tile runs without TMA unless ``tma_ok`` (the
     key holds strides, not the operands' address alignment)."""
@@ -209,7 +210,7 @@ def gemm(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, bias: torch.Tensor |
                              "sbn": strides[3]})
     if tma_ok:
         _descriptor_allocator()
-    problem = Problem((m, n, k), 1, (m, n, k, split, *strides[:-3], *strides[-2:]), (a, b))
+    problem = LaunchShape((m, n, k), 1, (m, n, k, split, *strides[:-3], *strides[-2:]), (a, b))
     _launch("gemm", grid, args, {**meta, **layout, "HAS_BIAS": bias is not None}, problem, tile, tma_ok)
 
 
@@ -244,7 +245,8 @@ def forward(
 
     args = (x, w, b if b is not None else y, y, *geo, *x.stride(), *w.stride(), *y.stride())
     meta.update(HAS_BIAS=b is not None, FLAT=w.shape[1] < 16 if flat is None else flat)
-    problem = Problem((m, kg, w.shape[1] * w.shape[2] * w.shape[3]), groups, (*geo, y.stride(1)), (x, w, y))
+    problem = LaunchShape((m, kg, w.shape[1] * w.shape[2] * w.shape[3]), groups, (*geo, y.stride(1)),
+                          (x, w, y))
     _launch("forward", grid, args, meta, problem)
 
 
@@ -298,8 +300,8 @@ def backward_input(
                 return triton.cdiv(m, cfg["BLOCK_M"]) * triton.cdiv(cg, cfg["BLOCK_N"]), 1, groups
 
             args = (dy, w, dx, *geo, *row, *col, *dy.stride(), *w.stride(), *dx.stride())
-            problem = Problem((m, cg, kg * max(1, row[4] * col[4])), groups, (*geo, *row, *col, dx.stride(1)),
-                              (dy, w, dx))
+            problem = LaunchShape((m, cg, kg * max(1, row[4] * col[4])), groups,
+                                  (*geo, *row, *col, dx.stride(1)), (dy, w, dx))
             _launch("backward_input", grid, args, dict(meta), problem)
 
 
@@ -363,6 +365,6 @@ def backward_weight(
 
         args = (dy, x, ws, *geo, split, *dy.stride(), *x.stride())
         gemm_sizes = (k // groups, cg, -(-pixels // split))
-        problem = Problem(gemm_sizes, r * s * groups * split, (*geo, split), (dy, x))
+        problem = LaunchShape(gemm_sizes, r * s * groups * split, (*geo, split), (dy, x))
         _launch("backward_weight", grid, args, meta, problem)
     return dw if split == 1 else sum_splits(ws, dw)

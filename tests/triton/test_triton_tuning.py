@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from implementations.triton_op import kernels, launch  # noqa: E402
 from implementations.triton_op import tuning as tt  # noqa: E402
-from implementations.triton_op.launch import Problem  # noqa: E402
+from implementations.triton_op.launch import LaunchShape  # noqa: E402
 from implementations.triton_op.tuning import Tile, TileCache  # noqa: E402
 
 #: ResNet-50 res3_conv3x3 at batch 64 as the forward implicit GEMM: M = N*OH*OW, N = K, K = C*R*S.
@@ -145,7 +145,8 @@ def compiled(monkeypatch, tmp_path: Path) -> dict[str, FakeKernel]:
 def _launch_forward(m: int) -> None:
     x = torch.empty(1, dtype=torch.float16)
     meta = {"FMA": False, "PRECISION": "ieee"}
-    launch._launch("forward", lambda cfg: (1,), (x,), meta, Problem((m, 128, 1152), 1, (m, 128), (x,)))
+    shape = LaunchShape((m, 128, 1152), 1, (m, 128), (x,))
+    launch._launch("forward", lambda cfg: (1,), (x,), meta, shape)
 
 
 def test_a_tiny_compiled_launch_runs_the_heuristic_tile_unspecialised_and_never_autotunes(compiled) -> None:
@@ -220,7 +221,7 @@ def test_a_remembered_tma_tile_runs_without_tma_where_the_operands_cannot(compil
     compiled["tuner"].best_config = Tile(128, 128, 64, 8, 4, tma=True).config()
     meta = {"FMA": False, "PRECISION": "ieee", "A_T": True, "B_T": False}
     for tma_ok in (True, False):
-        problem = Problem((RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,))
+        problem = LaunchShape((RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,))
         launch._launch("gemm", lambda cfg: (1,), (x,), meta, problem, tma_ok=tma_ok)
     assert len(compiled["tuner"].calls) == 1  # tuned once (TMA fitted then), remembered after
     assert compiled["tuner"].calls[0]["A_T"] is True  # the TMA candidates need the operand layout
