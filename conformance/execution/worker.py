@@ -167,7 +167,7 @@ class Worker:
     reduced_precision = property(lambda self: self.claims["reduced_precision"])
 
     def describe(self) -> dict[str, Any]:
-        return dict(self.claims["describe"], isolation="worker process")
+        return dict(self.claims["describe"], isolation="worker process", log=str(self.log_path))
 
     def environment(self) -> dict[str, Any]:
         return self.claims["environment"]
