@@ -465,6 +465,22 @@ class DilatedWindowFitKD(Mutant):
 
 
 #: (mutant, the feature certification must name); each docstring says what it breaks.
+class CountIncludePadIgnoredWhenAsymmetric(Mutant):
+    """Average pooling drops ``count_include_pad`` where the padding is asymmetric (a divisor
+    bug of one real library): only the two options together are wrong, never stride."""
+
+    name = "mutant-count-include-pad-ignored-when-asymmetric"
+
+    def _drop(self, params):
+        return dataclasses.replace(params, count_include_pad=params.count_include_pad and params.is_symmetric)
+
+    def avg_pool2d(self, x, params):
+        return base.avg_pool2d(x, self._drop(params))
+
+    def avg_pool2d_backward(self, x, dy, params):
+        return base.avg_pool2d_backward(x, dy, self._drop(params))
+
+
 GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (KernelFlipped, "conv2d"),
     (SameOddPixelWrongSide, "asymmetric_padding"),
@@ -491,6 +507,7 @@ GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (Float32InFloat16, "conv2d"),
     (UndeclaredTF32, "conv2d"),
     (DilatedWindowFitKD, "dilation"),
+    (CountIncludePadIgnoredWhenAsymmetric, "count_include_pad"),
 )
 
 #: Mutants right on every toy shape: (mutant, feature blamed, words its diagnosis must contain).

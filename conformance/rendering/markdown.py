@@ -62,6 +62,38 @@ def _sweep(cert: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _per_operation(cert: dict[str, Any]) -> list[str]:
+    rows = cert.get("per_operation") or []
+    if not rows:
+        return []
+    dtypes = [d for d in DTYPES if d in cert["dtypes"]]
+    lines = ["", "## Options per operation", "",
+             "Each option judged on each operation it applies to; the feature rows above summarise them.", "",
+             "| operation · option | device | " + " | ".join(dtypes) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in dtypes) + " |"]
+    grid: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for s in rows:
+        grid.setdefault((s["feature"], s["device"]), {})[s["dtype"]] = s
+    for (name, device), row in grid.items():
+        lines.append(f"| {name} | {device} | " + " | ".join(_cell(row.get(d)) for d in dtypes) + " |")
+    return lines
+
+
+def _experiments(cert: dict[str, Any]) -> list[str]:
+    found = cert.get("experiments") or []
+    if not found:
+        return []
+    lines = ["", "## Blame by experiment", "",
+             "Each failing case below ran again without each option it uses; an option is to blame "
+             "only when the case passes without it.", ""]
+    for e in found:
+        tried = "; ".join(f"without {md_escape(o)}: {md_code(v['case'])} {v['status']}"
+                          for o, v in e["variants"].items())
+        lines.append(f"- {md_code(e['case'])} ({e['device']}/{e['dtype']}) is blamed on "
+                     f"**{md_escape(e['blamed'])}**: {tried}")
+    return lines
+
+
 def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
     """A certificate for people: verdict, per-feature table, failures with repro, findings."""
     impl = cert["implementation"]
@@ -97,6 +129,8 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
                   "| --- | " + " | ".join("---" for _ in dtypes) + " |"]
         for feature, row in grid.items():
             lines.append(f"| {feature} | " + " | ".join(_cell(row.get(d)) for d in dtypes) + " |")
+    lines += _per_operation(cert)
+    lines += _experiments(cert)
     diagnoses = _diagnoses(cert)
     if diagnoses:
         lines += ["", "## Diagnosis", ""] + diagnoses
@@ -139,6 +173,10 @@ def _compact(row: dict[str, dict[str, Any]], dtypes: list[str]) -> str:
     return "".join(SYMBOL.get(row[d]["status"], "?") if d in row else " " for d in dtypes)
 
 
+def _compact_status(row: dict[str, str], dtypes: list[str]) -> str:
+    return "".join(SYMBOL.get(row[d], "?") if d in row else " " for d in dtypes)
+
+
 def matrix_markdown(matrix: dict[str, Any]) -> str:
     """One table: features x implementations, one symbol per dtype; then ratios and findings."""
     dtypes = matrix["dtypes"]
@@ -158,6 +196,15 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
     for feature in matrix["features"]:
         row = " | ".join(f"`{_compact(i['features'][feature], dtypes)}`" for i in ok)
         lines.append(f"| {feature} | {row} |")
+    pairs = sorted({k for i in ok for k in i.get("per_operation", {})})
+    if pairs:
+        lines += ["", "## Options per operation (one symbol per dtype, as above)", "",
+                  "| operation · option | " + " | ".join(md_escape(i["name"]) for i in ok) + " |",
+                  "| --- | " + " | ".join("---" for _ in ok) + " |"]
+        for pair in pairs:
+            cells = " | ".join(f"`{_compact_status(i.get('per_operation', {}).get(pair, {}), dtypes)}`"
+                               for i in ok)
+            lines.append(f"| {pair} | {cells} |")
     lines += ["", "## Worst error ratio per dtype (over every claimed feature; <= 1 passes)", "",
               "| implementation | " + " | ".join(dtypes) + " | failures | time (s) |",
               "| --- | " + " | ".join("---" for _ in dtypes) + " | --- | --- |"]

@@ -10,14 +10,18 @@ blamed on every option it uses, or on its operation when it uses none. A feature
 FAILED when some case is blamed on it; a feature merely present in failing cases is
 *implicated*. So a wrong max-pool gradient on tied maxima fails ``max_pool2d_backward``
 and only implicates ``stride``, ``ceil_mode`` and ``asymmetric_padding``, whose cases fail
-for the same reason. How each failed feature fails is :mod:`conformance.verdicts.diagnosis`.
+for the same reason. Where the certifier has run a failing case again without each option
+(:mod:`conformance.verdicts.experiment`), that experiment decides instead, unless the
+operation itself is proven wrong: the case is blamed on the options its failure needs. How
+each failed feature fails is :mod:`conformance.verdicts.diagnosis`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.judging.result import FAIL, CaseResult
 
@@ -41,8 +45,12 @@ class Blame:
         return self.cases.get((r.case, r.device, r.dtype), r.filed_under)
 
 
-def blame(results: Iterable[CaseResult]) -> Blame:
-    """Precise blame of every failing result (see the module docstring)."""
+def blame(results: Iterable[CaseResult],
+          experiments: Mapping[tuple[str, str, str], Any] | None = None) -> Blame:
+    """Precise blame of every failing result (see the module docstring); a result with an
+    experiment (:mod:`conformance.verdicts.experiment`, keyed by case, device and dtype) is
+    blamed on what the experiment showed it needs."""
+    experiments = experiments or {}
     failing: dict[Group, list[CaseResult]] = defaultdict(list)
     for r in results:
         if r.status == FAIL:
@@ -54,7 +62,9 @@ def blame(results: Iterable[CaseResult]) -> Blame:
         proven |= {(r.op, min(_options(r))) for r in rs if len(_options(r)) == 1 and r.op not in ops}
         for r in rs:
             uses = _options(r) | {r.op}
-            blamed = tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
+            shown = None if r.op in ops else experiments.get((r.case, r.device, r.dtype))
+            blamed = tuple(shown.blamed) if shown is not None else \
+                tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
             out.cases[(r.case, r.device, r.dtype)] = blamed
             out.failed[group].update(blamed)
         out.implicated[group] = {f for r in rs for f in _options(r) | {r.op}} - out.failed[group]

@@ -12,6 +12,7 @@ A certificate has a *state*: ``running`` while cases run, then ``complete``,
 from __future__ import annotations
 
 import hashlib
+import itertools
 import platform
 import re
 from collections import defaultdict
@@ -107,6 +108,10 @@ class Certificate:
     sweep: dict[str, Any] = field(default_factory=dict)
     #: Blame of the failing results, computed once with them (see :func:`summarize`).
     verdict: Blame = field(default_factory=Blame)
+    #: Blame by experiment: each experimented failing case run again without each option.
+    experiments: list[dict[str, Any]] = field(default_factory=list)
+    #: Each option judged per operation (``conv2d · stride``); the feature rows summarise them.
+    operations: list[FeatureStatus] = field(default_factory=list)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -159,9 +164,11 @@ class Certificate:
             "seconds": round(self.seconds, 2),
             "counts": self.counts(),
             "features": [s.to_dict() for s in self.features],
+            "per_operation": [s.to_dict() for s in self.operations if s.status != NOT_CLAIMED],
             "failures": self.failures,
             "findings": self.findings,
             "sweep": self.sweep,
+            "experiments": self.experiments,
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -227,4 +234,46 @@ def summarize(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str
                     s.status = NOT_RUN
                     needs = sorted({r.reason for r in rs if r.status in (NOT_CLAIMED, TOO_LARGE)})
                     s.reason = "; ".join(needs) or "no case selected"
+    return out
+
+
+#: The options each operation family has (its backward operation has the same).
+APPLIES: dict[str, tuple[str, ...]] = {
+    "conv2d": ("stride", "dilation", "groups", "asymmetric_padding"),
+    "max_pool2d": ("stride", "asymmetric_padding", "ceil_mode", "pool_dilation"),
+    "avg_pool2d": ("stride", "asymmetric_padding", "ceil_mode", "pool_dilation", "count_include_pad"),
+}
+
+
+def _judge_option(s: FeatureStatus, rs: Sequence[CaseResult], option: str, verdict: Blame) -> None:
+    s.passed = sum(r.status == PASS for r in rs)
+    s.failed = sum(r.status == FAIL for r in rs)
+    s.limited = sum(r.status == LIMITED for r in rs)
+    s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
+    if any(r.status == FAIL and option in verdict.of(r) for r in rs):
+        s.status = FAIL
+    elif s.failed:
+        s.status, s.reason = IMPLICATED, "its failing cases are explained by another feature"
+    elif s.passed:
+        s.status = PASS
+    elif s.limited:
+        s.status = LIMITED
+    else:
+        s.status, s.reason = NOT_RUN, "no case of it ran"
+
+
+def per_operation(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str], dtypes: Iterable[str],
+                  verdict: Blame) -> list[FeatureStatus]:
+    """Each option judged per operation it applies to (``conv2d · stride``, ``avg_pool2d · stride``):
+    ``fail`` when a case of that operation is blamed on the option, ``implicated`` when its
+    cases fail for another reason, else ``pass``, ``limited`` or ``not run``."""
+    pairs = [(op, option) for family, options in APPLIES.items()
+             for op in (family, f"{family}_backward") for option in options]
+    out = []
+    for device, dtype, (op, option) in itertools.product(devices, dtypes, pairs):
+        s = FeatureStatus(f"{op} · {option}", device, dtype, NOT_CLAIMED)
+        out.append(s)
+        if {op, option} <= impl.features and device in impl.devices and dtype in impl.dtypes:
+            _judge_option(s, [r for r in results if r.op == op and option in r.filed_under
+                              and r.device == device and r.dtype == dtype], option, verdict)
     return out

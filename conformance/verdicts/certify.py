@@ -39,8 +39,18 @@ from implementations.contract import check_implementation
 from implementations.dtypes import DTYPES
 
 from .blame import blame
-from .certificate import COMPLETE, COULD_NOT_RUN, INTERRUPTED, RUNNING, Certificate, environment, summarize
+from .certificate import (
+    COMPLETE,
+    COULD_NOT_RUN,
+    INTERRUPTED,
+    RUNNING,
+    Certificate,
+    environment,
+    per_operation,
+    summarize,
+)
 from .diagnosis import Outputs, Runner, diagnose
+from .experiment import Experiment, experiments
 
 #: Seconds between two snapshots handed to ``on_checkpoint`` while cases run.
 CHECKPOINT_EVERY = 2.0
@@ -249,14 +259,17 @@ class _Certification:
         self.findings: dict[str, dict[str, str]] = {}
         self.devices, self.dtypes = tuple(opts.devices or ("cpu",)), tuple(opts.dtypes or ())
         self.emit = opts.on_checkpoint or (lambda cert: None)
+        self.experiments: dict[tuple[str, str, str], Experiment] = {}
 
     def snapshot(self, state: Any, note: str = "") -> Certificate:
         claims, results = self.executor, list(self.results)
-        verdict = blame(results)
+        verdict = blame(results, self.experiments)
         return Certificate(self.spec, claims.describe(), environment(claims), self.devices, self.dtypes,
                            self.opts.quick, self.selection, self.started, time.perf_counter() - self.t0,
                            results, summarize(claims, results, self.devices, self.dtypes, verdict),
-                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict)
+                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict,
+                           experiments=[e.to_dict() for e in self.experiments.values() if not e.shared_from],
+                           operations=per_operation(claims, results, self.devices, self.dtypes, verdict))
 
     def _prepare(self, chosen: list[Case]) -> None:
         """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
@@ -318,6 +331,8 @@ class _Certification:
                 self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
             self.results += swept.results
             chosen += list(swept.cases.values())
+        # blame by experiment: each failing case again without each option it uses
+        self.experiments = experiments(self.results, {c.name: c for c in chosen}, runner(claims, self.spec))
         cert = self.snapshot(COMPLETE)
         cert.sweep = swept.to_dict() if swept else {}
         add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)

@@ -38,10 +38,15 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
             prev = worst.get(s.dtype, 0.0)
             worst[s.dtype] = s.worst_ratio if isinstance(prev, float) and s.worst_ratio > prev else prev
     worst = {d: json_float(v) if isinstance(v, float) else v for d, v in worst.items()}
+    per_op: dict[str, dict[str, str]] = {}
+    for s in cert.operations:
+        if s.status != "not claimed":
+            per_op.setdefault(s.feature, {})[s.dtype] = s.status
     findings = cert.findings.get(f"{cert.devices[0]}/float32") or next(iter(cert.findings.values()), {})
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,
-        "features": grid, "worst_ratio": worst, "failures": len(cert.failures), "limited": limited,
+        "features": grid, "per_operation": per_op, "worst_ratio": worst, "failures": len(cert.failures),
+        "limited": limited,
         "seconds": round(cert.seconds, 2), "findings": findings,
         "environment": cert.environment["implementation"],
     }
