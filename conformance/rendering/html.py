@@ -47,7 +47,7 @@ def matrix_html(matrix: dict[str, Any]) -> str:
 <h1>Conformance matrix ({e(matrix['device'])})</h1>
 <p>{summary}</p>
 <table><tr><th rowspan="2">feature</th>{head}</tr><tr>{sub}</tr>{''.join(rows)}</table>
-<h2>NaN and Inf (findings, not verdicts)</h2>
+<h2>Findings (not verdicts): NaN, Inf, identical calls</h2>
 <table><tr><th>probe</th>{''.join(f'<th>{e(i["name"])}</th>' for i in ok)}</tr>{finding_rows}</table>
 {f'<h2>Not certified</h2><ul>{missing}</ul>' if missing else ''}
 <p>{e(HOW)}</p>

@@ -159,7 +159,7 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += seen[:max_failures] + ["```", "", "Messages:", ""]
         lines += [f"- {md_escape(f['message'])}" for f in failures[:max_failures] if f.get("message")]
     if cert.get("findings"):
-        lines += ["", "## NaN and Inf (findings, not verdicts)", ""]
+        lines += ["", "## Findings (not verdicts): NaN, Inf, identical calls", ""]
         keys = list(next(iter(cert["findings"].values())))
         lines += ["| probe | " + " | ".join(md_escape(k) for k in cert["findings"]) + " |",
                   "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
@@ -217,7 +217,7 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         lines += ["", "## Not certified", ""]
         lines += [f"- {i['name']}: {md_escape(i['reason'])}" for i in unavailable]
     if ok:
-        lines += ["", "## NaN and Inf (findings, not verdicts)", "",
+        lines += ["", "## Findings (not verdicts): NaN, Inf, identical calls", "",
                   "| probe | " + " | ".join(md_escape(i["name"]) for i in ok) + " |",
                   "| --- | " + " | ".join("---" for _ in ok) + " |"]
         probes = sorted({k for i in ok for k in i["findings"]})

@@ -49,6 +49,7 @@ from .certificate import (
     per_operation,
     summarize,
 )
+from .determinism import call_again, compare_identical_calls, recheck_failures
 from .diagnosis import Outputs, Runner, diagnose
 from .experiment import Experiment, experiments
 
@@ -331,8 +332,16 @@ class _Certification:
                 self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
             self.results += swept.results
             chosen += list(swept.cases.values())
+        by_name = {c.name: c for c in chosen}
+        run_one = runner(claims, self.spec)
+        # determinism: failures again, and a sample of passing cases twice, compared bit for bit
+        recheck_failures(self.results, by_name, run_one)
+        call_again(self.results, by_name, many_runner(claims, self.spec))
+        twice = compare_identical_calls(self.results, by_name, outputs_runner(claims, self.spec))
+        for group, line in twice.items():
+            self.findings.setdefault(group, {})["identical calls"] = line
         # blame by experiment: each failing case again without each option it uses
-        self.experiments = experiments(self.results, {c.name: c for c in chosen}, runner(claims, self.spec))
+        self.experiments = experiments(self.results, by_name, run_one)
         cert = self.snapshot(COMPLETE)
         cert.sweep = swept.to_dict() if swept else {}
         add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
@@ -354,6 +363,15 @@ def runner(claims: Executor, spec: str) -> Callable[[Case, str, str], CaseResult
     def run(case: Case, device: str, dtype: str) -> CaseResult:
         pending = begin(claims, case, device, dtype, spec=spec)
         return next((finish(p, outcome) for p, outcome in claims.stream([pending], _request)))
+
+    return run
+
+
+def many_runner(claims: Executor, spec: str) -> Callable[[list[tuple[Case, str, str]]], Iterable[CaseResult]]:
+    """Run and judge many (case, device, dtype) through the executor in one stream (batched)."""
+    def run(plan: list[tuple[Case, str, str]]) -> Iterable[CaseResult]:
+        pendings = (begin(claims, case, device, dtype, spec=spec) for case, device, dtype in plan)
+        return (finish(p, outcome) for p, outcome in claims.stream(pendings, _request))
 
     return run
 

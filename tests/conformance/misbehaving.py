@@ -240,3 +240,35 @@ class CallsSysExit(Im2col):
 
             sys.exit(0)
         return super().conv2d(x, w, b, params)
+
+
+class WrongOneCallInTwenty(Im2col):
+    """Right, except that one conv2d call in twenty (seeded) returns zeros: a bug that comes and goes."""
+
+    name = "wrong-one-call-in-twenty"
+    dtypes = ("float32",)
+
+    def __init__(self):
+        self._rng = np.random.default_rng(int(os.environ.get("CONVCERT_TEST_SEED", "0")))
+
+    def conv2d(self, x, w, b, params):
+        y = super().conv2d(x, w, b, params)
+        return np.zeros_like(y) if self._rng.random() < 0.05 else y
+
+
+class NoisyLastBit(Im2col):
+    """Right within the bound, but every other call adds one ulp: answers differ between
+    identical calls (as a reduction in another order would)."""
+
+    name = "noisy-last-bit"
+    dtypes = ("float32",)
+
+    def __init__(self):
+        self._calls = 0
+
+    def conv2d(self, x, w, b, params):
+        y = super().conv2d(x, w, b, params)
+        self._calls += 1
+        if self._calls % 2 and not np.array_equal(y, np.round(y)):  # (exact mode is bit for bit)
+            y = np.nextafter(y, np.inf).astype(y.dtype)
+        return y
