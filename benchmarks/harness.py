@@ -25,7 +25,7 @@ from . import checking, environment, layouts, measure, stats, timers
 from . import timed_cases as tc
 from .records import BenchmarkResult, SkippedCase, TaskSpec, Timing
 from .storage import ResultFile
-from .timed_cases import Case
+from .timed_cases import TimedCase
 from .workloads import PASSES, Profile
 
 
@@ -63,7 +63,7 @@ class Run:
     cold_cache: bool = False
     #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
     dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    cases: list[Case] = field(default_factory=list)
+    cases: list[TimedCase] = field(default_factory=list)
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
     _rates: dict[tuple[str, ...], float] = field(default_factory=dict)
     _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -77,7 +77,7 @@ class Run:
         # and slow down another framework's pool by orders of magnitude on a small machine;
         # one implementation at a time, with a pause between them, keeps them apart.
         self.cases = [
-            Case(name, device, dtype, workload, pass_, layout)
+            TimedCase(name, device, dtype, workload, pass_, layout)
             for name, impl in self.impls.items()
             for device in self.devices
             for layout in _layouts(impl, device)
@@ -97,7 +97,7 @@ class Run:
         return self
 
     # -- one case ---------------------------------------------------------------------
-    def run_case(self, case: Case, benchmark: Any) -> None:
+    def run_case(self, case: TimedCase, benchmark: Any) -> None:
         """Time one case with pytest-benchmark's fixture and record it (or why not)."""
         self._done += 1
         if case.impl != self._last_impl:
@@ -120,14 +120,14 @@ class Run:
             self._say(case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
                             f"{result.gflops:8.2f} GFLOP/s  {verdict}")
 
-    def _impl(self, case: Case) -> Implementation:
+    def _impl(self, case: TimedCase) -> Implementation:
         """The case's implementation, holding its arrays in the case's layout."""
         key = (case.impl, case.layout)
         if key not in self._bound:
             self._bound[key] = layouts.bind(self.impls[case.impl], case.layout)
         return self._bound[key]
 
-    def _measure(self, case: Case, benchmark: Any) -> BenchmarkResult:
+    def _measure(self, case: TimedCase, benchmark: Any) -> BenchmarkResult:
         impl = self._impl(case)
         self._check_claims(impl, case)
         estimate = self._estimate(impl, case)
@@ -151,7 +151,7 @@ class Run:
         p = self.profile
         return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(seconds, 1e-9))))
 
-    def _time(self, impl: Implementation, case: Case, benchmark: Any) -> BenchmarkResult:
+    def _time(self, impl: Implementation, case: TimedCase, benchmark: Any) -> BenchmarkResult:
         wl = case.workload
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
@@ -194,12 +194,12 @@ class Run:
             settings={"warmup_rounds": warmup, "rounds": rounds, **_tuning(impl, case.device)},
         )
 
-    def _check(self, impl: Implementation, case: Case, out: Any) -> dict[str, Any]:
+    def _check(self, impl: Implementation, case: TimedCase, out: Any) -> dict[str, Any]:
         """The first call's output ``out`` against its float64 reference; when the timed
         problem is too big for a float64 reference, a call of the same layer at a smaller batch."""
         checked = tc.check_workload(case.workload, case.pass_)
         if checked != case.workload:
-            small = Case(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
+            small = TimedCase(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
             out = tc.bound_call(impl, small, tc.place(impl, small))()
         ref = tc.reference(checked, case.pass_)
         found = tuple(impl.to_numpy(o) for o in tc.outputs_of(out))
@@ -211,7 +211,7 @@ class Run:
                 "of": of}
 
     # -- helpers ----------------------------------------------------------------------
-    def _check_claims(self, impl: Implementation, case: Case) -> None:
+    def _check_claims(self, impl: Implementation, case: TimedCase) -> None:
         if case.device not in impl.devices:
             raise Skip(f"{case.impl} does not run on {case.device} (devices {list(impl.devices)})")
         if case.dtype not in impl.dtypes:
@@ -222,7 +222,7 @@ class Run:
         if isinstance(p, ConvParams) and p.groups > 1 and "groups" not in impl.features:
             raise Skip(f"{case.impl} does not claim groups (workload has groups={p.groups})")
 
-    def _estimate(self, impl: Implementation, case: Case) -> float:
+    def _estimate(self, impl: Implementation, case: TimedCase) -> float:
         """Seconds one call should take: the case's work at the rate of a small probe.
 
         The probe's batch doubles until a call takes over :data:`PROBE_MIN_S`, so that a
@@ -233,8 +233,8 @@ class Run:
         if key not in self._rates:
             batch = 1
             while True:
-                probe = Case(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
-                             case.pass_, case.layout)
+                probe = TimedCase(case.impl, case.device, case.dtype,
+                                  tc.probe_workload(case.workload.op, batch), case.pass_, case.layout)
                 placed = tc.place(impl, probe)
                 call = measure.synchronized(tc.bound_call(impl, probe, placed),
                                             lambda: impl.synchronize(case.device))
@@ -274,11 +274,11 @@ class Run:
             self.result_file.update(bandwidth=self._bandwidths)
         return self._peaks[key]
 
-    def _record_skip(self, case: Case, reason: str) -> None:
+    def _record_skip(self, case: TimedCase, reason: str) -> None:
         self.result_file.add_skip(SkippedCase(task_spec(case), reason))
         self._say(case, f"[yellow]skipped[/yellow] {reason}")
 
-    def _say(self, case: Case, text: str) -> None:
+    def _say(self, case: TimedCase, text: str) -> None:
         line = (f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} "
                 f"{case.layout} {case.workload.name:<36} {case.pass_:<8} {text}")
         if self.console is not None:
@@ -290,7 +290,7 @@ class Run:
 HOST_METHOD = "host clock (time.perf_counter via pytest-benchmark) around each call + synchronize"
 
 
-def task_spec(case: Case) -> TaskSpec:
+def task_spec(case: TimedCase) -> TaskSpec:
     """The record of what ``case`` measures."""
     wl = case.workload
     p = wl.params

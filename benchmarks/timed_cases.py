@@ -30,7 +30,7 @@ REFERENCE_MAX_FLOPS = 8e9
 
 
 @dataclass(frozen=True)
-class Case:
+class TimedCase:
     """One benchmark: implementation x device x dtype x layout x workload x pass."""
 
     impl: str
@@ -75,14 +75,14 @@ def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple[A
     return (arrays["x"], arrays["dy"], workload.params)
 
 
-def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) -> Callable[[], Any]:
+def bound_call(impl: Implementation, case: TimedCase, device_arrays: dict[str, Any]) -> Callable[[], Any]:
     """A no-argument callable running the case's operation on already-placed tensors."""
     method = getattr(impl, case.operation)
     args = arguments(case.workload, case.pass_, device_arrays)
     return lambda: method(*args)
 
 
-def place(impl: Implementation, case: Case) -> dict[str, Any]:
+def place(impl: Implementation, case: TimedCase) -> dict[str, Any]:
     """The case's inputs cast to its dtype, moved to its device and laid out in its layout
     (before any timing)."""
     dtype = numpy_dtype(case.dtype)
