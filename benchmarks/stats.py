@@ -3,17 +3,25 @@
 Modelled on ``torch.utils.benchmark.Measurement``: the median is the headline number,
 the interquartile range (IQR) its spread, and a measurement whose IQR is more than
 :data:`NOISE_THRESHOLD` of its median carries a noise warning.
+
+Comparisons use a confidence interval of the median (:func:`median_interval`), as pyperf
+and asv decide "not significant": two medians differ only where their intervals do not
+overlap (:func:`separated`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 
 #: IQR / median above which a measurement is flagged noisy (torch.utils.benchmark uses 10%).
 NOISE_THRESHOLD = 0.10
+#: Coverage of the median's confidence interval.
+CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,10 @@ class Measurement:
     min_s: float
     mean_s: float
     rounds: int
+    #: Bootstrap confidence interval of the median (:func:`median_interval`); NaN when unknown
+    #: (files that kept only a summary).
+    ci_low_s: float = math.nan
+    ci_high_s: float = math.nan
 
     @property
     def relative_iqr(self) -> float:
@@ -39,14 +51,56 @@ class Measurement:
 
 
 def summarize(times: Sequence[float]) -> Measurement:
-    """Median, IQR (25th to 75th percentile, linear interpolation), min, mean of ``times``."""
+    """Median, IQR (25th to 75th percentile, linear interpolation), min, mean of ``times``,
+    and the median's confidence interval."""
     data = np.asarray(times, dtype=np.float64)
     if data.ndim != 1 or data.size == 0:
         raise ValueError(f"times: must be a non-empty sequence of seconds, got {len(data)} values")
-    if not np.all(np.isfinite(data)) or np.any(data < 0):
-        raise ValueError(f"times={list(data)}: every time must be finite and >= 0")
+    if not np.all(np.isfinite(data)) or np.any(data <= 0):
+        raise ValueError(f"times={list(data)}: every time must be finite and > 0")
     q1, median, q3 = np.percentile(data, [25, 50, 75])
-    return Measurement(float(median), float(q3 - q1), float(data.min()), float(data.mean()), int(data.size))
+    low, high = median_interval(data)
+    return Measurement(float(median), float(q3 - q1), float(data.min()), float(data.mean()), int(data.size),
+                       low, high)
+
+
+@cache
+def _interval_ranks(n: int, confidence: float) -> tuple[int, int]:
+    """0-based order statistics bounding the bootstrap percentile interval of the median of ``n``.
+
+    A bootstrap resample's median is at most the k-th smallest value x_(k) exactly when at
+    least m of the n resampled values are (m = the median's rank), and the count of
+    resampled values <= x_(k) is Binomial(n, k/n). So the bootstrap distribution of the
+    median is known exactly (no random resampling, no Monte Carlo noise), and its
+    (1 - confidence)/2 and (1 + confidence)/2 quantiles are order statistics. For even n
+    the median averages ranks n/2 and n/2 + 1: the lower bound comes from the lower rank,
+    the upper bound from the upper rank (slightly conservative).
+    """
+    from scipy.stats import binom
+
+    tail = (1 - confidence) / 2
+    k = np.arange(1, n + 1)
+
+    def quantile(m: int, q: float) -> int:
+        at_most = binom.sf(m - 1, n, k / n)  # P(resampled median <= x_(k))
+        return int(np.argmax(at_most >= q - 1e-12))
+
+    m_low, m_high = (n + 1) // 2, n // 2 + 1
+    return quantile(m_low, tail), quantile(m_high, 1 - tail)
+
+
+def median_interval(times: Sequence[float] | np.ndarray,
+                    confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Bootstrap percentile confidence interval of the median of ``times`` (exact, see
+    :func:`_interval_ranks`). With one or two values it spans them all."""
+    data = np.sort(np.asarray(times, dtype=np.float64))
+    lo, hi = _interval_ranks(int(data.size), confidence)
+    return float(data[lo]), float(data[hi])
+
+
+def separated(a_low: float, a_high: float, b_low: float, b_high: float) -> bool:
+    """Do two intervals not overlap? (NaN bounds: unknown, so not separated.)"""
+    return bool(a_high < b_low or b_high < a_low)
 
 
 def gflops(flops: float, seconds: float) -> float:

@@ -39,6 +39,9 @@ class TimedCase:
     workload: Workload
     pass_: str
     layout: str = NCHW
+    #: 0: the timed inputs; another value: different inputs of the same shapes (the check
+    #: that a changed input changes the output)
+    salt: int = 0
 
     @property
     def id(self) -> str:
@@ -50,9 +53,9 @@ class TimedCase:
 
 
 @lru_cache(maxsize=4)
-def inputs(workload: Workload) -> dict[str, np.ndarray]:
-    """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name."""
-    rng = np.random.default_rng(zlib.crc32(workload.name.encode()))
+def inputs(workload: Workload, salt: int = 0) -> dict[str, np.ndarray]:
+    """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name and ``salt``."""
+    rng = np.random.default_rng((zlib.crc32(workload.name.encode()), salt))
     p = workload.params
 
     def grid(shape: tuple[int, ...]) -> np.ndarray:
@@ -87,7 +90,8 @@ def place(impl: Implementation, case: TimedCase) -> dict[str, Any]:
     (before any timing)."""
     dtype = numpy_dtype(case.dtype)
     lay = converter(case.layout)
-    placed = {k: lay(impl.to_device(v.astype(dtype), case.device)) for k, v in inputs(case.workload).items()}
+    arrays = inputs(case.workload, case.salt)
+    placed = {k: lay(impl.to_device(v.astype(dtype), case.device)) for k, v in arrays.items()}
     impl.synchronize(case.device)
     return placed
 

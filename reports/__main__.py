@@ -102,12 +102,17 @@ def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str
     if verdict.dropped:
         notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose "
                      "(--allow-dropped / --dropped)")
+    if verdict.within_noise:
+        notes.append(f"{verdict.within_noise} row(s) slower by more than {threshold:g}% but within the noise "
+                     "(confidence intervals of the two medians overlap): not judged regressions")
+    rule = (f"Rule: a row regressed when its median is more than {threshold:g}% above the baseline's and "
+            "its 95% confidence interval lies wholly above the baseline's (the threshold alone where a file "
+            "kept no raw times); or its answer became wrong; or it is missing or skipped now. "
+            f"{verdict.compared} baseline row(s) compared.")
     if verdict.passed:
-        rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, "
-                 "none newly wrong, none missing." + (" " + "; ".join(notes) + "." if notes else ""))
+        rep.para(f"None. {rule}" + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
         return
-    if notes:
-        rep.para("; ".join(notes).capitalize() + ".")
+    rep.para(rule + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
     rep.blocks.append(render.simple_table(
         f"{len(verdict.regressions)} regression(s) (threshold {threshold:g}%)", regression_frame(verdict),
         [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"], how))
@@ -154,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in saved.problems:
                 print(f"baseline: {line}", file=sys.stderr)
             verdict = gate.compare(bench.documents, saved.documents, args.threshold, dropped)
+            if verdict.nothing_compared:
+                print(f"--baseline {args.baseline}: {verdict.nothing_compared}; nothing was judged",
+                      file=sys.stderr)
+                return 2
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         command = "python -m reports " + shlex.join(sys.argv[1:] if argv is None else argv)

@@ -86,8 +86,20 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def row(result: BenchmarkResult, machine: str) -> dict[str, Any]:
-    """One result as the flat row the tables and the CSV show."""
+def peak_highs(header: dict[str, Any]) -> dict[str, float]:
+    """Per peak key (``cpu/float32``), the highest GEMM rate the run measured: at its start
+    or its end (``end_gflops``), whichever was faster."""
+    out: dict[str, float] = {}
+    for key, peak in (header.get("peaks") or {}).items():
+        rates = [v for v in (peak.get("gflops"), peak.get("end_gflops")) if isinstance(v, (int, float))]
+        if rates:
+            out[key] = float(max(rates))
+    return out
+
+
+def row(result: BenchmarkResult, machine: str, peaks: dict[str, float] | None = None) -> dict[str, Any]:
+    """One result as the flat row the tables and the CSV show; ``peaks`` (see :func:`peak_highs`)
+    decide ``above_peak``."""
     t = result.task
     m = result.timing.summary if result.timing else None
     host = result.host_time.summary if result.host_time else None
@@ -97,10 +109,13 @@ def row(result: BenchmarkResult, machine: str) -> dict[str, Any]:
         "batch": t.batch, "status": result.status, "precision": result.precision, "flops": result.flops,
         "flops_kind": result.flops_kind, "intensity": result.intensity, "peak_gflops": result.peak_gflops,
         "memory_method": result.memory_method, "error": result.error,
-        "gflops": result.gflops, "pct_peak": _nan(result.pct_peak), "above_peak": result.above_peak,
+        "gflops": result.gflops, "pct_peak": _nan(result.pct_peak),
+        "above_peak": result.above(max(result.peak_gflops or 0.0, _peak_of(result, peaks))),
         "timer": result.timing.method if result.timing else None,
         "device_timed": result.device_time is not None,
         "median_ms": m.median_s * 1e3 if m else math.nan,
+        "ci_low_ms": m.ci_low_s * 1e3 if m else math.nan,
+        "ci_high_ms": m.ci_high_s * 1e3 if m else math.nan,
         "iqr_ms": m.iqr_s * 1e3 if m else math.nan,
         "relative_iqr": m.relative_iqr if m else None,
         "noisy": m.noisy if m else None,
@@ -113,6 +128,14 @@ def row(result: BenchmarkResult, machine: str) -> dict[str, Any]:
     }
 
 
+def _peak_of(result: BenchmarkResult, peaks: dict[str, float] | None) -> float:
+    if not peaks:
+        return 0.0
+    t = result.task
+    tf32 = result.precision == "tf32" and t.device == "cuda"
+    return peaks.get(f"{t.device}/{'tf32' if tf32 else t.dtype}", 0.0)
+
+
 def load(paths: Iterable[str | Path]) -> BenchData:
     paths = list(paths)
     docs, problems = find_files(paths)
@@ -121,9 +144,12 @@ def load(paths: Iterable[str | Path]) -> BenchData:
         raise ValueError(f"--results {[str(p) for p in paths]}: no result files found ({why}"
                          "run `python -m benchmarks run` first)")
     rows, skips, runs = [], [], []
+    docs = sorted(docs, key=lambda d: (d.started, d.path.name))  # a later run's row wins, whatever the order
     for doc in docs:
+        problems += doc.problems
         runs.append({**doc.header, "file": str(doc.path)})
-        rows += [row(r, doc.machine) for r in doc.results]
+        peaks = peak_highs(doc.header)
+        rows += [row(r, doc.machine, peaks) for r in doc.results]
         skips += [{"machine": doc.machine, **s.task.to_json(), "reason": s.reason} for s in doc.skipped]
     results = pd.DataFrame(rows).drop_duplicates(subset=KEY + ["impl", "layout"], keep="last")
     return BenchData(results, pd.DataFrame(skips), runs, docs, problems)

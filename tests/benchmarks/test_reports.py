@@ -1,7 +1,8 @@
+import numpy as np
 import pytest
 
 from reports import __main__ as cli
-from reports import data, ranking
+from reports import data, ranking, render
 
 
 def test_two_machines_merge_into_one_comparison(tmp_path, result_row, write_run):
@@ -124,3 +125,32 @@ def test_a_rate_above_the_gemm_peak_says_so_instead_of_a_percentage(tmp_path, re
 
     text = render.to_markdown(md)
     assert "above the GEMM peak: a fast algorithm (Winograd/FFT)" in text and "200%" not in text
+
+
+def _spread(result_row, impl, median_s, spread, workload="w.conv"):
+    from dataclasses import replace
+
+    from benchmarks.records import Timing
+
+    times = tuple(median_s * f for f in (1 - spread, 1 - spread / 2, 1, 1 + spread / 2, 1 + spread))
+    return replace(result_row(impl, workload, median_s), host_time=Timing("host clock (test)", times))
+
+
+def test_no_fastest_and_no_speedup_where_the_intervals_overlap(tmp_path, result_row, write_run):
+    rows = [_spread(result_row, "im2col", 0.010, 0.5), _spread(result_row, "a", 0.009, 0.5),
+            _spread(result_row, "b", 0.0095, 0.5), _spread(result_row, "c", 0.0105, 0.5)]
+    f = write_run(tmp_path / "a.json", "m", rows)
+    res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
+    assert (res["rank"] == "").all()
+    assert res["speedup"].isna().all() and not res["clear"].any()
+    text = render.to_markdown(cli.build(data.load([f]), tmp_path, "im2col"))
+    assert "no clear difference" in text and "**" not in text.split("## Comparison")[1].split("## Plots")[0]
+
+
+def test_a_clear_fastest_is_bold_and_gets_its_speedup(tmp_path, result_row, write_run):
+    rows = [_spread(result_row, "im2col", 0.010, 0.05), _spread(result_row, "fast", 0.002, 0.05),
+            _spread(result_row, "near", 0.0101, 0.05)]
+    f = write_run(tmp_path / "a.json", "m", rows)
+    res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
+    assert res.loc["fast", "rank"] == "best" and res.loc["fast", "speedup"] == pytest.approx(5.0)
+    assert res.loc["near", "rank"] == "" and np.isnan(res.loc["near", "speedup"])  # overlaps im2col
