@@ -33,7 +33,6 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     results = bench.results
     baseline = ranking.choose_baseline(results, baseline_impl)
     results = data.with_series(ranking.rank(ranking.add_speedups(results, baseline)))
-    how = render.table_note(results, bench.runs)
     machines = ", ".join(sorted(results["machine"].unique()))
     rep = Report(f"convcert benchmarks: {machines}")
     links = [("CSV of every result", "results.csv")]
@@ -44,10 +43,12 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     rendered = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rep.para(f"Measured by {runs}; rendered {rendered} by `{command}` from "
              + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
+    for banner in render.banners(bench.runs):
+        rep.para(banner)
     if bench.problems:
-        rep.para("Files left out: " + "; ".join(bench.problems) + ".")
+        rep.para("Left out: " + "; ".join(bench.problems) + ".")
     if verdict is not None:
-        _gate_section(rep, verdict, threshold or 0.0, how)
+        _gate_section(rep, verdict, threshold or 0.0)
     wrong = results[results["status"] != "ok"]
     if not wrong.empty:
         rep.heading("Wrong answers and errors")
@@ -56,7 +57,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
         rep.blocks.append(render.simple_table(
             "not right", wrong.fillna({"check": "", "error": ""}),
             ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "check", "error"]))
-    layout_tables = render.layout_tables(results, how)
+    layout_tables = render.layout_tables(results)
     if layout_tables:
         rep.heading("Layouts")
         rep.para("Each framework's layouts side by side: geometric mean of the median time over the "
@@ -64,7 +65,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
                  "have every layout.")
         rep.blocks += layout_tables
     rep.heading("Comparison")
-    rep.blocks += render.pivot_tables(results, baseline, how, bench.skipped)
+    rep.blocks += render.pivot_tables(results, baseline, bench.skipped)
     rep.heading("Plots")
     speedups = plots.speedups(results, baseline) if baseline else None
     for title, name, png in (("Speedups", "speedups.png", speedups),
@@ -93,7 +94,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     return rep
 
 
-def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str) -> None:
+def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float) -> None:
     rep.heading("Regressions against the saved baseline")
     notes = []
     if verdict.machines_left_aside:
@@ -115,7 +116,7 @@ def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str
     rep.para(rule + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
     rep.blocks.append(render.simple_table(
         f"{len(verdict.regressions)} regression(s) (threshold {threshold:g}%)", regression_frame(verdict),
-        [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"], how))
+        [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"]))
 
 
 GATE_COLUMNS = ["machine", "device", "impl", "dtype", "layout", "workload", "pass"]

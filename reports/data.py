@@ -124,6 +124,7 @@ def row(result: BenchmarkResult, machine: str, peaks: dict[str, float] | None = 
         "first_call_ms": _nan(result.first_call_s) * 1e3,
         "peak_memory_mb": _nan(result.peak_memory_bytes) / 2**20,
         "check": result.check.get("detail"),
+        "decided_by": result.settings.get("decided_by"),
         "error_ratio": result.check.get("worst_ratio"),
     }
 
