@@ -55,11 +55,13 @@ class TaskSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskSpec:
-        names = {f.name for f in fields(cls)} - {"pass_"}
-        kwargs = {k: data[k] for k in names if k in data}
+        kwargs = {k: data[k] for k in _TASK_FIELDS if k in data}
         kwargs["x_shape"] = tuple(data["x_shape"])
         kwargs["w_shape"] = tuple(data["w_shape"]) if data.get("w_shape") else None
         return cls(pass_=data["pass"], **kwargs)
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(TaskSpec) if f.name != "pass_")
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,10 @@ class Timing:
     def __post_init__(self) -> None:
         if not self.times_s and self.given_summary is None:
             raise ValueError(f"Timing({self.method!r}): needs times_s or a summary")
-        bad = [t for t in self.times_s if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0)]
-        if bad:
+        ok = all(isinstance(t, (int, float)) and t > 0 for t in self.times_s)  # NaN > 0 is False
+        if not ok or (self.times_s and not math.isfinite(sum(self.times_s))):
+            bad = [t for t in self.times_s
+                   if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0)]
             raise ValueError(f"times_s holds {bad[0]!r}: every time must be a finite number of seconds > 0")
         if self.given_summary is not None and not (math.isfinite(self.given_summary.median_s)
                                                    and self.given_summary.median_s > 0):
@@ -204,12 +208,15 @@ class BenchmarkResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchmarkResult:
-        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs = {name: data[name] for name in _RESULT_FIELDS if name in data}
         kwargs["task"] = TaskSpec.from_json(data["task"])
         for name in ("host_time", "device_time"):
             if kwargs.get(name) is not None:
                 kwargs[name] = Timing.from_json(kwargs[name])
         return cls(**kwargs)
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(BenchmarkResult))
 
 
 @dataclass(frozen=True)

@@ -76,13 +76,19 @@ def _interval_ranks(n: int, confidence: float) -> tuple[int, int]:
     the median averages ranks n/2 and n/2 + 1: the lower bound comes from the lower rank,
     the upper bound from the upper rank (slightly conservative).
     """
-    from scipy.stats import binom
-
     tail = (1 - confidence) / 2
-    k = np.arange(1, n + 1)
+    j = np.arange(n + 1)
+    log_choose = np.array([math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) for i in j])
+
+    def at_least(m: int, p: float) -> float:
+        """P(Binomial(n, p) >= m)."""
+        if p >= 1.0:
+            return 1.0
+        terms = log_choose[m:] + j[m:] * math.log(p) + (n - j[m:]) * math.log1p(-p)
+        return float(np.exp(terms).sum())
 
     def quantile(m: int, q: float) -> int:
-        at_most = binom.sf(m - 1, n, k / n)  # P(resampled median <= x_(k))
+        at_most = np.array([at_least(m, k / n) for k in range(1, n + 1)])  # P(resampled median <= x_(k))
         return int(np.argmax(at_most >= q - 1e-12))
 
     m_low, m_high = (n + 1) // 2, n // 2 + 1
@@ -96,6 +102,30 @@ def median_interval(times: Sequence[float] | np.ndarray,
     data = np.sort(np.asarray(times, dtype=np.float64))
     lo, hi = _interval_ranks(int(data.size), confidence)
     return float(data[lo]), float(data[hi])
+
+
+def summarize_many(times: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
+    """:func:`summarize` of many series at once (vectorised per series length): arrays of
+    ``median_s``, ``iqr_s``, ``min_s``, ``mean_s``, ``rounds``, ``ci_low_s``, ``ci_high_s``.
+    The times must already be valid (as :class:`benchmarks.records.Timing` ensures); an
+    empty series gives NaN."""
+    count = len(times)
+    keys = ("median_s", "iqr_s", "min_s", "mean_s", "ci_low_s", "ci_high_s")
+    out = {k: np.full(count, np.nan) for k in keys}
+    lengths = np.fromiter((len(t) for t in times), dtype=np.int64, count=count)
+    out["rounds"] = lengths.astype(np.float64)
+    for n in np.unique(lengths):
+        if n == 0:
+            continue
+        rows = np.flatnonzero(lengths == n)
+        data = np.sort(np.array([times[int(i)] for i in rows], dtype=np.float64), axis=1)
+        q1, median, q3 = np.percentile(data, [25, 50, 75], axis=1)
+        lo, hi = _interval_ranks(int(n), CONFIDENCE)
+        for key, values in (("median_s", median), ("iqr_s", q3 - q1), ("min_s", data[:, 0]),
+                            ("mean_s", data.mean(axis=1)), ("ci_low_s", data[:, lo]),
+                            ("ci_high_s", data[:, hi])):
+            out[key][rows] = values
+    return out
 
 
 def separated(a_low: float, a_high: float, b_low: float, b_high: float) -> bool:

@@ -81,7 +81,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _cell(row: pd.Series, text: str) -> Cell:
+def _cell(row: Any, text: str) -> Cell:
     if row["status"] != "ok":
         status = row["status"].upper()
         return Cell(f"{status} ({text})" if row["status"] == "wrong" else status, "wrong")
@@ -91,14 +91,14 @@ def _cell(row: pd.Series, text: str) -> Cell:
     return Cell(text, style)
 
 
-def _throughput(r: pd.Series) -> str:
+def _throughput(r: Any) -> str:
     if r.get("above_peak"):
         return f"{fmt(r['gflops'])} · {ABOVE_PEAK}"
     pct = r["pct_peak"]
     return fmt(r["gflops"]) + ("" if math.isnan(pct) else f" · {fmt(min(pct, 100.0), 2)}%")
 
 
-def _time(r: pd.Series) -> str:
+def _time(r: Any) -> str:
     memory = "" if math.isnan(r["peak_memory_mb"]) else f" · {fmt(r['peak_memory_mb'])} MiB"
     low, high = r.get("ci_low_ms", math.nan), r.get("ci_high_ms", math.nan)
     interval = "" if math.isnan(low) else f" [{fmt(low)}-{fmt(high)}]"
@@ -106,7 +106,7 @@ def _time(r: pd.Series) -> str:
 
 
 def _speedup(baseline: str) -> Any:
-    def text(r: pd.Series) -> str:
+    def text(r: Any) -> str:
         if not math.isnan(r["speedup"]):
             return f"{fmt(r['speedup'])}x"
         return "baseline" if r["impl"] == baseline else "no clear difference"
@@ -133,6 +133,11 @@ def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any
     return specs
 
 
+#: The columns a table cell reads.
+_SHOWN = ("workload", "series", "impl", "status", "rank", "noisy", "median_ms", "ci_low_ms", "ci_high_ms",
+          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup")
+
+
 def pivot_tables(results: pd.DataFrame, baseline: str | None,
                  skipped: pd.DataFrame | None = None) -> list[Table]:
     """Per device, dtype and pass: workloads down, implementations (and layouts) across.
@@ -155,7 +160,8 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None,
         fullest = per_series.sort_values(key=lambda c: c.str.len()).iloc[-1]
         workloads = list(dict.fromkeys([*fullest, *part["workload"]]))
         cols = [s for s in order if s in set(part["series"])]
-        by = {(r["workload"], r["series"]): r for _, r in part.iterrows()}
+        shown = [c for c in _SHOWN if c in part.columns]
+        by = {(r["workload"], r["series"]): r for r in part[shown].to_dict("records")}
         for _name, what, text in _specs(part, baseline):
             rows = []
             for wl in workloads:

@@ -187,3 +187,17 @@ def test_a_clear_fastest_is_bold_and_gets_its_speedup(tmp_path, result_row, writ
     res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
     assert res.loc["fast", "rank"] == "best" and res.loc["fast", "speedup"] == pytest.approx(5.0)
     assert res.loc["near", "rank"] == "" and np.isnan(res.loc["near", "speedup"])  # overlaps im2col
+
+
+def test_a_report_of_thousands_of_rows_renders_quickly_with_aggregated_plots(tmp_path):
+    """At 4,000 rows the per-workload speedup plot alone took 38 s; aggregated, the whole report is
+    a few seconds (100,000 rows: see the README's measurement)."""
+    import time
+
+    from tests.benchmarks.synthetic_results import write
+
+    path = write(4000, tmp_path / "big.json")
+    started = time.perf_counter()
+    assert cli.main(["--results", str(path), "--out", str(tmp_path / "out")]) == 0
+    assert time.perf_counter() - started < 30
+    assert len((tmp_path / "out" / "results.csv").read_text().splitlines()) == 4001

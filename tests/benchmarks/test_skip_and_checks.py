@@ -1,8 +1,6 @@
 """The skip decision on simulated probes, and outputs checked beyond the first call."""
 
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +10,7 @@ from benchmarks.storage import ResultFile
 from benchmarks.timed_cases import TimedCase
 from benchmarks.workloads import LAYERS, Workload, get_profile
 from implementations import registry
-
-sys.path.insert(0, str(Path(__file__).parent))
-import bench_wrong_impl  # noqa: E402  (a plug-in module beside the tests)
+from tests.benchmarks import bench_wrong_impl
 
 CONV = Workload(LAYERS["lenet5.c3"], 2)
 
