@@ -31,7 +31,8 @@ from .workloads import PASSES, Profile
 
 @dataclass
 class Budget:
-    """Estimated seconds an (implementation, device, dtype) may still spend."""
+    """Seconds of timed calls (first calls, warm-up and rounds; not the checks, probes or
+    memory measurement) an (implementation, device, dtype) may spend."""
 
     limit_s: float
     spent_s: float = 0.0
@@ -98,7 +99,7 @@ class Run:
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
     _rates: dict[tuple[str, ...], tuple[float, float, int]] = field(default_factory=dict)
     #: min seconds of ``repeats`` calls (after one warm-up); a test replaces it to simulate a slow probe
-    _probe_timer: Any = measure.min_time
+    _probe_timer: Any = field(default_factory=lambda: measure.min_time, init=False)
     _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bandwidths: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bound: dict[tuple[str, str], Implementation] = field(default_factory=dict)
@@ -171,7 +172,7 @@ class Run:
         what = f"{case.impl}/{case.device}/{case.dtype}"
         if left <= 0:
             raise Skip(f"time budget of {budget.limit_s:.0f} s for {what} spent "
-                       f"(measured: {budget.spent_s:.1f} s of calls so far)")
+                       f"(measured: {budget.spent_s:.1f} s of timed calls so far)")
         if probe.trusted and probe.seconds > ESTIMATE_MARGIN * limit:
             raise Skip(f"estimated: over {ESTIMATE_MARGIN:g}x the profile's {limit} s per call "
                        f"({probe.describe()})")
@@ -180,17 +181,13 @@ class Run:
                        f"{self.profile.min_rounds} calls estimated at {probe.seconds:.3g} s each, over "
                        f"{ESTIMATE_MARGIN:g}x what is left ({probe.describe()})")
         tc.reference(tc.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
-        started = time.perf_counter()
-        try:
-            return self._time(impl, case, benchmark, probe, budget)
-        finally:
-            budget.spent_s += time.perf_counter() - started
+        return self._time(impl, case, benchmark, probe, budget)
 
     def _rounds(self, seconds: float) -> int:
         p = self.profile
         return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(seconds, 1e-9))))
 
-    def _first_calls(self, call: Any, probe: Probe) -> tuple[float, Any, str]:
+    def _first_calls(self, call: Any, probe: Probe, budget: Budget) -> tuple[float, Any, str]:
         """The first call (time, output) and how the decision to time the case was made.
 
         A first call over the per-call limit may hold compilation or autotuning: a second
@@ -201,6 +198,7 @@ class Run:
             first_s, out = measure.time_once(call)
         except Unsupported as exc:
             raise Skip(f"unsupported: {exc.reason}") from None
+        budget.spent_s += first_s
         how = "its first call"
         if first_s > limit:
             if first_s > 3 * limit:
@@ -208,6 +206,7 @@ class Run:
                            "per call")
             del out
             second_s, out = measure.time_once(call)
+            budget.spent_s += second_s
             if second_s > limit:
                 raise Skip(f"measured: its first two calls took {first_s:.2f} s and {second_s:.2f} s, "
                            f"over the profile's {limit} s per call")
@@ -220,9 +219,9 @@ class Run:
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
         call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
-        first_s, out, decided = self._first_calls(call, probe)
+        first_s, out, decided = self._first_calls(call, probe, budget)
         rounds = self._rounds(first_s)
-        left = budget.limit_s - budget.spent_s - first_s
+        left = budget.limit_s - budget.spent_s
         if first_s * rounds > left:  # fewer rounds to fit the budget, never fewer than min_rounds
             rounds = max(self.profile.min_rounds, int(left // max(first_s, 1e-9)))
             if first_s * rounds > left:
@@ -247,6 +246,7 @@ class Run:
 
         benchmark.pedantic(kept, rounds=rounds, warmup_rounds=warmup, iterations=1)
         host = Timing(HOST_METHOD, tuple(float(t) for t in benchmark.stats.stats.data))
+        budget.spent_s += sum(host.times_s) + warmup * host.median_s  # timed calls only; checks are free
         check = self._check_last(impl, case, last.pop(), check)
         device = None
         if case.device != "cpu":  # on a GPU the device's own time is the primary figure
