@@ -81,12 +81,12 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _cell(row: Any, text: str) -> Cell:
+def _cell(row: Any, text: str, noise_mark: bool = True) -> Cell:
     if row["status"] != "ok":
         status = row["status"].upper()
         return Cell(f"{status} ({text})" if row["status"] == "wrong" else status, "wrong")
     style = row.get("rank", "") or ""
-    if row.get("noisy"):
+    if noise_mark and row.get("noisy"):
         text += " ~"
     return Cell(text, style)
 
@@ -162,7 +162,7 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None,
         cols = [s for s in order if s in set(part["series"])]
         shown = [c for c in _SHOWN if c in part.columns]
         by = {(r["workload"], r["series"]): r for r in part[shown].to_dict("records")}
-        for _name, what, text in _specs(part, baseline):
+        for kind, what, text in _specs(part, baseline):
             rows = []
             for wl in workloads:
                 row = [Cell(wl)]
@@ -170,7 +170,7 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None,
                     r = by.get((wl, s))
                     skipped_here = (device, dtype, pass_, wl, s) in not_timed
                     missing = "skipped (see 'Not timed')" if skipped_here else "-"
-                    row.append(Cell(missing) if r is None else _cell(r, text(r)))
+                    row.append(Cell(missing) if r is None else _cell(r, text(r), kind == "time"))
                 rows.append(row)
             tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows))
     return tables
