@@ -44,8 +44,11 @@ class Budget:
 #: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
 PROBE_MIN_S = 0.005
 PROBE_MAX_BATCH = 64
-#: The probe at 4x the batch must take at least this many times longer for its rate to be trusted.
+#: The probe at 4x the batch must take between this many times longer and PROBE_MAX_GROWTH
+#: times longer for its rate to be trusted (4x the work: about 4x the time, unless per-call
+#: overhead dominates (less) or a burst of load hit one of the two (either way)).
 PROBE_MIN_GROWTH = 2.0
+PROBE_MAX_GROWTH = 8.0
 #: A trusted estimate skips a case only when it is over this many times the per-call limit
 #: (or the budget left): a margin for the load that slowed the probe (six busy processes on
 #: two cores slow a single-threaded probe about 3.5x).
@@ -56,8 +59,9 @@ SKIP_RULE = (
     "or its first two calls both took over it (measured); or (2) when a trusted probe estimate is over "
     f"{ESTIMATE_MARGIN:g}x the limit, or its minimum rounds over {ESTIMATE_MARGIN:g}x the time budget left. "
     "A probe (a small convolution or pooling of the same kind, grown until a call takes "
-    f"{PROBE_MIN_S * 1e3:g} ms, then timed at 4x its batch) is trusted only when the larger probe took at "
-    f"least {PROBE_MIN_GROWTH:g}x longer, so its time follows the work and not per-call overhead or load. "
+    f"{PROBE_MIN_S * 1e3:g} ms, then timed at 4x its batch) is trusted only when the larger probe took "
+    f"{PROBE_MIN_GROWTH:g}x to {PROBE_MAX_GROWTH:g}x longer, so its time follows the work and not per-call "
+    "overhead or a burst of load; its rate is the faster of the two probes' (load only slows a probe). "
     "Rounds are cut to fit the budget, never below the profile's minimum."
 )
 
@@ -72,7 +76,8 @@ class Probe:
     batch: int
 
     def describe(self) -> str:
-        trust = "trusted" if self.trusted else f"not trusted: under {PROBE_MIN_GROWTH:g}x"
+        bounds = f"{PROBE_MIN_GROWTH:g}x-{PROBE_MAX_GROWTH:g}x"
+        trust = "trusted" if self.trusted else f"not trusted: outside {bounds}"
         return (f"estimate {self.seconds:.3g} s; the probe's time grew {self.growth:.2f}x "
                 f"from batch {self.batch // 4} to {self.batch} ({trust})")
 #: Seconds to wait when the next implementation starts, for the previous one's thread
@@ -333,11 +338,11 @@ class Run:
         """Seconds one call should take: the case's work at the rate of a small probe.
 
         The probe's batch grows (x4) until a call takes over :data:`PROBE_MIN_S`, then is
-        timed once more at 4x that batch; the fastest of a few calls counts. The estimate is
-        *trusted* (may skip a case, :data:`SKIP_RULE`) only where the larger probe took at
-        least twice as long: then the time follows the work, not the per-call overhead or
-        a burst of other processes' load, which slow a small probe of a fast implementation
-        by orders of magnitude on a busy machine.
+        timed once more at 4x that batch; the fastest of a few calls counts, and the faster
+        rate of the two probes. The estimate is *trusted* (may skip a case, :data:`SKIP_RULE`)
+        only where the larger probe took 2x to 8x as long: then the time follows the work,
+        not the per-call overhead or a burst of other processes' load, which slow a small
+        probe of a fast implementation by orders of magnitude on a busy machine.
         """
         key = (case.impl, case.device, case.dtype, case.layout, case.operation)
         if key not in self._rates:
@@ -346,10 +351,12 @@ class Run:
                 batch *= 4
                 seconds = self._probe(impl, case, batch)
             bigger = self._probe(impl, case, 4 * batch)
-            work = tc.probe_workload(case.workload.op, 4 * batch).flops(case.pass_)
-            self._rates[key] = (work / max(bigger, 1e-9), bigger / max(seconds, 1e-9), 4 * batch)
+            work = tc.probe_workload(case.workload.op, batch).flops(case.pass_)
+            rate = max(work / max(seconds, 1e-9), 4 * work / max(bigger, 1e-9))  # the less disturbed
+            self._rates[key] = (rate, bigger / max(seconds, 1e-9), 4 * batch)
         rate, growth, batch = self._rates[key]
-        return Probe(case.workload.flops(case.pass_) / rate, growth >= PROBE_MIN_GROWTH, growth, batch)
+        trusted = PROBE_MIN_GROWTH <= growth <= PROBE_MAX_GROWTH
+        return Probe(case.workload.flops(case.pass_) / rate, trusted, growth, batch)
 
     def _probe(self, impl: Implementation, case: TimedCase, batch: int) -> float:
         probe = TimedCase(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),

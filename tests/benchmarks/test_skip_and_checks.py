@@ -103,3 +103,12 @@ def test_an_errored_case_is_recorded_as_an_error_never_as_timed(tmp_path, pedant
         run.run_case(TimedCase("oom", "cpu", "float32", CONV, "forward"), pedantic())
     (result,) = storage.read(run.result_file.path).results
     assert result.status == "error" and result.timing is None and "MemoryError" in result.error
+
+
+def test_a_burst_of_load_on_the_larger_probe_makes_the_estimate_untrusted(tmp_path, pedantic):
+    """Seen on a loaded 2-core machine: the probe at 4x the batch took 18.8x longer."""
+    times = {1: 0.01, 4: 0.188}
+    run = _run(tmp_path, {"im2col": registry.get("im2col")}, probe_s=lambda batch: times[batch] * 1000,
+               max_call_s=1.0)
+    (result,) = _one(run, "im2col", pedantic).results
+    assert "grew 18.80x" in result.settings["decided_by"] and "not trusted" in result.settings["decided_by"]
