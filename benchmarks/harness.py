@@ -42,8 +42,11 @@ class Budget:
 
 
 #: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
-PROBE_MIN_S = 0.005
+PROBE_MIN_S = 0.02
 PROBE_MAX_BATCH = 64
+#: The larger probe must take at least this long for its rate to be trusted: a busy machine's
+#: scheduling delays (a few time slices of some milliseconds) are then small beside the work.
+TRUST_MIN_S = 0.1
 #: The probe at 4x the batch must take between this many times longer and PROBE_MAX_GROWTH
 #: times longer for its rate to be trusted (4x the work: about 4x the time, unless per-call
 #: overhead dominates (less) or a burst of load hit one of the two (either way)).
@@ -60,7 +63,8 @@ SKIP_RULE = (
     f"{ESTIMATE_MARGIN:g}x the limit, or its minimum rounds over {ESTIMATE_MARGIN:g}x the time budget left. "
     "A probe (a small convolution or pooling of the same kind, grown until a call takes "
     f"{PROBE_MIN_S * 1e3:g} ms, then timed at 4x its batch) is trusted only when the larger probe took "
-    f"{PROBE_MIN_GROWTH:g}x to {PROBE_MAX_GROWTH:g}x longer, so its time follows the work and not per-call "
+    f"{PROBE_MIN_GROWTH:g}x to {PROBE_MAX_GROWTH:g}x longer and at least {TRUST_MIN_S:g} s, so its time "
+    "follows the work and not per-call "
     "overhead or a burst of load; its rate is the faster of the two probes' (load only slows a probe). "
     "Rounds are cut to fit the budget, never below the profile's minimum."
 )
@@ -76,8 +80,8 @@ class Probe:
     batch: int
 
     def describe(self) -> str:
-        bounds = f"{PROBE_MIN_GROWTH:g}x-{PROBE_MAX_GROWTH:g}x"
-        trust = "trusted" if self.trusted else f"not trusted: outside {bounds}"
+        bounds = f"{PROBE_MIN_GROWTH:g}x-{PROBE_MAX_GROWTH:g}x and >= {TRUST_MIN_S:g} s"
+        trust = "trusted" if self.trusted else f"not trusted: needs {bounds}"
         return (f"estimate {self.seconds:.3g} s; the probe's time grew {self.growth:.2f}x "
                 f"from batch {self.batch // 4} to {self.batch} ({trust})")
 #: Seconds to wait when the next implementation starts, for the previous one's thread
@@ -102,7 +106,7 @@ class Run:
     dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
     cases: list[TimedCase] = field(default_factory=list)
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
-    _rates: dict[tuple[str, ...], tuple[float, float, int]] = field(default_factory=dict)
+    _rates: dict[tuple[str, ...], tuple[float, float, int, float]] = field(default_factory=dict)
     #: min seconds of ``repeats`` calls (after one warm-up); a test replaces it to simulate a slow probe
     _probe_timer: Any = field(default_factory=lambda: measure.min_time, init=False)
     _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -340,7 +344,8 @@ class Run:
         The probe's batch grows (x4) until a call takes over :data:`PROBE_MIN_S`, then is
         timed once more at 4x that batch; the fastest of a few calls counts, and the faster
         rate of the two probes. The estimate is *trusted* (may skip a case, :data:`SKIP_RULE`)
-        only where the larger probe took 2x to 8x as long: then the time follows the work,
+        only where the larger probe took 2x to 8x as long, and at least :data:`TRUST_MIN_S`:
+        then the time follows the work,
         not the per-call overhead or a burst of other processes' load, which slow a small
         probe of a fast implementation by orders of magnitude on a busy machine.
         """
@@ -353,9 +358,9 @@ class Run:
             bigger = self._probe(impl, case, 4 * batch)
             work = tc.probe_workload(case.workload.op, batch).flops(case.pass_)
             rate = max(work / max(seconds, 1e-9), 4 * work / max(bigger, 1e-9))  # the less disturbed
-            self._rates[key] = (rate, bigger / max(seconds, 1e-9), 4 * batch)
-        rate, growth, batch = self._rates[key]
-        trusted = PROBE_MIN_GROWTH <= growth <= PROBE_MAX_GROWTH
+            self._rates[key] = (rate, bigger / max(seconds, 1e-9), 4 * batch, bigger)
+        rate, growth, batch, bigger = self._rates[key]
+        trusted = PROBE_MIN_GROWTH <= growth <= PROBE_MAX_GROWTH and bigger >= TRUST_MIN_S
         return Probe(case.workload.flops(case.pass_) / rate, trusted, growth, batch)
 
     def _probe(self, impl: Implementation, case: TimedCase, batch: int) -> float:
