@@ -26,7 +26,7 @@ from typing import Any
 from implementations import Implementation, registry
 from implementations.geometry import DTYPES
 
-from . import cudnn_comparison
+from . import cudnn_comparison, load
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
@@ -114,18 +114,28 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
         f"({', '.join(names)} on {', '.join(devices)} in {', '.join(dtypes)}); results -> {path}")
+    at_start = load.sample()
+    mark = load.Mark.now()
     bench.measure_peaks()
     code = pytest.main(
         [str(SUITE), "-q", "-s", "-p", "no:cacheprovider", "--benchmark-sort=name",
          "--benchmark-columns=median,iqr,rounds", *args.pytest_args],
         plugins=[bench],
     )
+    bench.measure_peaks(at="end")
+    during = mark.others_cpus()
+    busy = load.summary(at_start, load.sample(), during, int(head["environment"].get("usable_cpus") or 1))
     wall = time.perf_counter() - started
-    result_file.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), wall_s=wall)
+    result_file.update(finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), wall_s=wall,
+                       load=busy)
     wrong = [f"{r.task.workload} {r.task.impl} {r.task.layout}"
              for r in result_file.results if r.status == "wrong"]
-    say(f"{len(result_file.results)} timed, {len(result_file.skipped)} skipped, {len(wrong)} wrong, "
+    errors = sum(r.status == "error" for r in result_file.results)
+    timed = len(result_file.results) - errors
+    say(f"{timed} timed, {len(result_file.skipped)} skipped, {errors} errors, {len(wrong)} wrong, "
         f"in {wall:.0f} s; results: {path}")
+    if busy["busy"]:
+        say(f"the machine was busy: {load.describe(busy)}")
     if wrong:
         say("wrong answers: " + "; ".join(wrong))
     # pytest's code 1 means a case raised (recorded as "error"); 5 means nothing ran.

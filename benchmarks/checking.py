@@ -37,7 +37,7 @@ def error_bound(magnitude: np.ndarray, terms: int, dtype: str, reference: np.nda
 
 
 @dataclass(frozen=True)
-class Check:
+class AnswerCheck:
     """Verdict of one output against its float64 reference."""
 
     ok: bool
@@ -51,14 +51,14 @@ class Check:
 
 
 def compare(name: str, found: np.ndarray, expected: np.ndarray, magnitude: np.ndarray,
-            terms: int, dtype: str, reduced_precision: Mapping[str, str] | None = None) -> Check:
+            terms: int, dtype: str, reduced_precision: Mapping[str, str] | None = None) -> AnswerCheck:
     """Compare one output array; the detail names the worst index, found, expected, bound."""
     found64 = np.asarray(found).astype(np.float64)
     if found64.shape != expected.shape:
-        return Check(False, float("inf"), float("inf"),
+        return AnswerCheck(False, float("inf"), float("inf"),
                      f"{name}: shape {found64.shape}, expected {expected.shape}")
     if found64.size == 0:
-        return Check(True, 0.0, 0.0, f"{name}: empty")
+        return AnswerCheck(True, 0.0, 0.0, f"{name}: empty")
     bound = error_bound(magnitude, terms, dtype, expected, reduced_precision)
     ratio = tolerance.error_ratio(found64, expected, bound)
     precision = tolerance.compute_precision(dtype, reduced_precision)
@@ -67,11 +67,11 @@ def compare(name: str, found: np.ndarray, expected: np.ndarray, magnitude: np.nd
     detail = (f"{name}{list(ratio.index)}: found {ratio.found!r}, expected {ratio.expected!r}, "
               f"|error| {abs(ratio.found - ratio.expected):.3g} vs bound {ratio.bound:.3g} "
               f"({precision} arithmetic, {terms} terms)")
-    return Check(ratio.passed, max_error, ratio.worst, detail)
+    return AnswerCheck(ratio.passed, max_error, ratio.worst, detail)
 
 
 def compare_all(names, found, expected, magnitude, terms, dtype: str,
-                reduced_precision: Mapping[str, str] | None = None) -> Check:
+                reduced_precision: Mapping[str, str] | None = None) -> AnswerCheck:
     """The worst :func:`compare` verdict over several outputs (dx, dw, db)."""
     checks = [compare(n, f, e, m, t, dtype, reduced_precision)
               for n, f, e, m, t in zip(names, found, expected, magnitude, terms, strict=True)]

@@ -53,7 +53,7 @@ Timer = Callable[[Callable[[], Any], int, int], list[float]]
 
 
 @dataclass(frozen=True)
-class Case:
+class LayerCase:
     """One comparison: a workload in a dtype, a memory layout and a pass."""
 
     workload: Workload
@@ -76,7 +76,7 @@ class Case:
 class Row:
     """A case's two measurements (seconds per call) and how well Triton agreed with cuDNN."""
 
-    case: Case
+    case: LayerCase
     cudnn: Measurement
     triton: Measurement
     max_rel_err: float
@@ -104,7 +104,7 @@ class Row:
 
 
 def cases(networks: Iterable[str], batch: int, dtypes: Iterable[str], layouts: Iterable[str],
-          passes: Iterable[str], only: str = "") -> list[Case]:
+          passes: Iterable[str], only: str = "") -> list[LayerCase]:
     """Every conv layer of ``networks`` whose key contains ``only``, in every combination."""
     for name, value, allowed in (("dtypes", dtypes, DTYPES), ("layouts", layouts, LAYOUTS),
                                  ("passes", passes, PASSES), ("networks", networks, tuple(NETWORKS))):
@@ -115,7 +115,7 @@ def cases(networks: Iterable[str], batch: int, dtypes: Iterable[str], layouts: I
         raise ValueError(f"batch={batch!r}: must be >= 1")
     layers = [lay for net in networks for lay in NETWORKS[net] if lay.op == "conv2d" and only in lay.key]
     combos = [(d, lo, pa) for d in dtypes for lo in layouts for pa in passes]
-    return [Case(Workload(lay, batch), *combo) for lay in layers for combo in combos]
+    return [LayerCase(Workload(lay, batch), *combo) for lay in layers for combo in combos]
 
 
 def geomean(values: Sequence[float]) -> float:
@@ -159,7 +159,7 @@ def wall_timer(fn: Callable[[], Any], rounds: int, warmup: int) -> list[float]:
     return timers.HostTimer(lambda: None).times(fn, rounds)
 
 
-def _calls(case: Case, device: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def _calls(case: LayerCase, device: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
     """(Triton, cuDNN) calls of the case on fresh random tensors in its dtype and layout."""
     import torch
     import torch.nn.functional as F
@@ -206,7 +206,7 @@ def _max_rel_err(got: Any, want: Any) -> float:
     return worst
 
 
-def measure(case: Case, device: str, timer: Timer, rounds: int, warmup: int) -> Row:
+def measure(case: LayerCase, device: str, timer: Timer, rounds: int, warmup: int) -> Row:
     """Check the Triton result against cuDNN's, then time both."""
     from implementations.triton_op import launch as tk
 
@@ -290,7 +290,7 @@ def _write(path: Path, text: str) -> None:
     write_atomic(path, text.encode())
 
 
-def run(out: Path, todo: Sequence[Case], device: str, timer: Timer, rounds: int, warmup: int,
+def run(out: Path, todo: Sequence[LayerCase], device: str, timer: Timer, rounds: int, warmup: int,
         method: dict[str, Any], stem: str) -> dict[str, Any]:
     """Measure every case; rewrite ``out/stem.json`` and ``.md`` after each layer."""
     rows: list[Row] = []
@@ -347,4 +347,4 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Case", "Row", "cases", "main", "render_markdown", "run", "summary"]
+__all__ = ["LayerCase", "Row", "cases", "main", "render_markdown", "run", "summary"]

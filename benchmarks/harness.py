@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,13 +25,14 @@ from . import checking, environment, layouts, measure, stats, timers
 from . import timed_cases as tc
 from .records import BenchmarkResult, SkippedCase, TaskSpec, Timing
 from .storage import ResultFile
-from .timed_cases import Case
+from .timed_cases import TimedCase
 from .workloads import PASSES, Profile
 
 
 @dataclass
 class Budget:
-    """Estimated seconds an (implementation, device, dtype) may still spend."""
+    """Seconds of timed calls (first calls, warm-up and rounds; not the checks, probes or
+    memory measurement) an (implementation, device, dtype) may spend."""
 
     limit_s: float
     spent_s: float = 0.0
@@ -41,8 +42,48 @@ class Budget:
 
 
 #: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
-PROBE_MIN_S = 0.005
+PROBE_MIN_S = 0.02
 PROBE_MAX_BATCH = 64
+#: The larger probe must take at least this long for its rate to be trusted: a busy machine's
+#: scheduling delays (a few time slices of some milliseconds) are then small beside the work.
+TRUST_MIN_S = 0.1
+#: The probe at 4x the batch must take between this many times longer and PROBE_MAX_GROWTH
+#: times longer for its rate to be trusted (4x the work: about 4x the time, unless per-call
+#: overhead dominates (less) or a burst of load hit one of the two (either way)).
+PROBE_MIN_GROWTH = 2.0
+PROBE_MAX_GROWTH = 8.0
+#: A trusted estimate skips a case only when it is over this many times the per-call limit
+#: (or the budget left): a margin for the load that slowed the probe (six busy processes on
+#: two cores slow a single-threaded probe about 3.5x).
+ESTIMATE_MARGIN = 10.0
+
+SKIP_RULE = (
+    "A case is skipped as too slow (1) when its own first call took over 3x the profile's per-call limit, "
+    "or its first two calls both took over it (measured); or (2) when a trusted probe estimate is over "
+    f"{ESTIMATE_MARGIN:g}x the limit, or its minimum rounds over {ESTIMATE_MARGIN:g}x the time budget left. "
+    "A probe (a small convolution or pooling of the same kind, grown until a call takes "
+    f"{PROBE_MIN_S * 1e3:g} ms, then timed at 4x its batch) is trusted only when the larger probe took "
+    f"{PROBE_MIN_GROWTH:g}x to {PROBE_MAX_GROWTH:g}x longer and at least {TRUST_MIN_S:g} s, so its time "
+    "follows the work and not per-call "
+    "overhead or a burst of load; its rate is the faster of the two probes' (load only slows a probe). "
+    "Rounds are cut to fit the budget, never below the profile's minimum."
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The estimate of one call's seconds, and whether it may skip a case."""
+
+    seconds: float
+    trusted: bool
+    growth: float  # time at 4x the batch / time at the batch
+    batch: int
+
+    def describe(self) -> str:
+        bounds = f"{PROBE_MIN_GROWTH:g}x-{PROBE_MAX_GROWTH:g}x and >= {TRUST_MIN_S:g} s"
+        trust = "trusted" if self.trusted else f"not trusted: needs {bounds}"
+        return (f"estimate {self.seconds:.3g} s; the probe's time grew {self.growth:.2f}x "
+                f"from batch {self.batch // 4} to {self.batch} ({trust})")
 #: Seconds to wait when the next implementation starts, for the previous one's thread
 #: pools to stop spinning.
 SETTLE_S = 1.0
@@ -63,9 +104,11 @@ class Run:
     cold_cache: bool = False
     #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
     dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    cases: list[Case] = field(default_factory=list)
+    cases: list[TimedCase] = field(default_factory=list)
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
-    _rates: dict[tuple[str, ...], float] = field(default_factory=dict)
+    _rates: dict[tuple[str, ...], tuple[float, float, int, float]] = field(default_factory=dict)
+    #: min seconds of ``repeats`` calls (after one warm-up); a test replaces it to simulate a slow probe
+    _probe_timer: Any = field(default_factory=lambda: measure.min_time, init=False)
     _peaks: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bandwidths: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bound: dict[tuple[str, str], Implementation] = field(default_factory=dict)
@@ -77,7 +120,7 @@ class Run:
         # and slow down another framework's pool by orders of magnitude on a small machine;
         # one implementation at a time, with a pause between them, keeps them apart.
         self.cases = [
-            Case(name, device, dtype, workload, pass_, layout)
+            TimedCase(name, device, dtype, workload, pass_, layout)
             for name, impl in self.impls.items()
             for device in self.devices
             for layout in _layouts(impl, device)
@@ -97,7 +140,7 @@ class Run:
         return self
 
     # -- one case ---------------------------------------------------------------------
-    def run_case(self, case: Case, benchmark: Any) -> None:
+    def run_case(self, case: TimedCase, benchmark: Any) -> None:
         """Time one case with pytest-benchmark's fixture and record it (or why not)."""
         self._done += 1
         if case.impl != self._last_impl:
@@ -120,46 +163,80 @@ class Run:
             self._say(case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
                             f"{result.gflops:8.2f} GFLOP/s  {verdict}")
 
-    def _impl(self, case: Case) -> Implementation:
+    def _impl(self, case: TimedCase) -> Implementation:
         """The case's implementation, holding its arrays in the case's layout."""
         key = (case.impl, case.layout)
         if key not in self._bound:
             self._bound[key] = layouts.bind(self.impls[case.impl], case.layout)
         return self._bound[key]
 
-    def _measure(self, case: Case, benchmark: Any) -> BenchmarkResult:
+    def _measure(self, case: TimedCase, benchmark: Any) -> BenchmarkResult:
+        """Decide whether ``case`` can be timed (see :data:`SKIP_RULE`), then time it."""
         impl = self._impl(case)
         self._check_claims(impl, case)
-        estimate = self._estimate(impl, case)
-        rounds_guess = self._rounds(estimate)
+        probe = self._estimate(impl, case)
+        limit = self.profile.max_call_s
         budget = self._budgets.setdefault((case.impl, case.device, case.dtype), Budget(self.profile.budget_s))
-        if estimate > self.profile.max_call_s:
-            raise Skip(f"estimated {estimate:.1f} s per call (at the rate measured on a small "
-                       f"{case.workload.op}) exceeds the profile's {self.profile.max_call_s} s per call")
-        planned = estimate * (rounds_guess + 3)
-        if not budget.allows(planned):
-            raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/{case.dtype} "
-                       f"would be exceeded (spent {budget.spent_s:.1f} s, this needs about {planned:.1f} s)")
+        left = budget.limit_s - budget.spent_s
+        what = f"{case.impl}/{case.device}/{case.dtype}"
+        if left <= 0:
+            raise Skip(f"time budget of {budget.limit_s:.0f} s for {what} spent "
+                       f"(measured: {budget.spent_s:.1f} s of timed calls so far)")
+        if probe.trusted and probe.seconds > ESTIMATE_MARGIN * limit:
+            raise Skip(f"estimated: over {ESTIMATE_MARGIN:g}x the profile's {limit} s per call "
+                       f"({probe.describe()})")
+        if probe.trusted and probe.seconds * self.profile.min_rounds > ESTIMATE_MARGIN * left:
+            raise Skip(f"time budget of {budget.limit_s:.0f} s for {what}: {left:.1f} s left, "
+                       f"{self.profile.min_rounds} calls estimated at {probe.seconds:.3g} s each, over "
+                       f"{ESTIMATE_MARGIN:g}x what is left ({probe.describe()})")
         tc.reference(tc.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
-        started = time.perf_counter()
-        try:
-            return self._time(impl, case, benchmark)
-        finally:
-            budget.spent_s += time.perf_counter() - started
+        return self._time(impl, case, benchmark, probe, budget)
 
     def _rounds(self, seconds: float) -> int:
         p = self.profile
         return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(seconds, 1e-9))))
 
-    def _time(self, impl: Implementation, case: Case, benchmark: Any) -> BenchmarkResult:
-        wl = case.workload
-        placed = tc.place(impl, case)
-        raw = tc.bound_call(impl, case, placed)
-        call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
+    def _first_calls(self, call: Any, probe: Probe, budget: Budget) -> tuple[float, Any, str]:
+        """The first call (time, output) and how the decision to time the case was made.
+
+        A first call over the per-call limit may hold compilation or autotuning: a second
+        call decides. Skip when both are over the limit, or when the first alone is over
+        3x the limit (a second would cost too much)."""
+        limit = self.profile.max_call_s
         try:
             first_s, out = measure.time_once(call)
         except Unsupported as exc:
             raise Skip(f"unsupported: {exc.reason}") from None
+        budget.spent_s += first_s
+        how = "its first call"
+        if first_s > limit:
+            if first_s > 3 * limit:
+                raise Skip(f"measured: its first call took {first_s:.2f} s, over 3x the profile's {limit} s "
+                           "per call")
+            del out
+            second_s, out = measure.time_once(call)
+            budget.spent_s += second_s
+            if second_s > limit:
+                raise Skip(f"measured: its first two calls took {first_s:.2f} s and {second_s:.2f} s, "
+                           f"over the profile's {limit} s per call")
+            how = f"its second call ({second_s:.3g} s; the first, {first_s:.3g} s, held compilation)"
+        return first_s, out, f"timed: {how} within the profile's {limit} s per call; probe {probe.describe()}"
+
+    def _time(self, impl: Implementation, case: TimedCase, benchmark: Any, probe: Probe,
+              budget: Budget) -> BenchmarkResult:
+        wl = case.workload
+        placed = tc.place(impl, case)
+        raw = tc.bound_call(impl, case, placed)
+        call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
+        first_s, out, decided = self._first_calls(call, probe, budget)
+        rounds = self._rounds(first_s)
+        left = budget.limit_s - budget.spent_s
+        if first_s * rounds > left:  # fewer rounds to fit the budget, never fewer than min_rounds
+            rounds = max(self.profile.min_rounds, int(left // max(first_s, 1e-9)))
+            if first_s * rounds > left:
+                raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/"
+                           f"{case.dtype}: measured {first_s:.2f} s per call, {rounds} calls need "
+                           f"{first_s * rounds:.1f} s, {max(left, 0):.1f} s left")
         check = self._check(impl, case, out)
         del out
         if first_s < 1.0:
@@ -168,11 +245,18 @@ class Run:
         else:
             memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
 
-        rounds = self._rounds(first_s)
         warmup = 1 if first_s * self.profile.min_rounds < self.profile.target_s else 0
         benchmark.extra_info.update({"workload": wl.name, "pass": case.pass_, "layout": case.layout})
-        benchmark.pedantic(call, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        last: list[Any] = [None]
+
+        def kept() -> None:  # the last timed call's output stays for the check below
+            last[0] = None
+            last[0] = call()
+
+        benchmark.pedantic(kept, rounds=rounds, warmup_rounds=warmup, iterations=1)
         host = Timing(HOST_METHOD, tuple(float(t) for t in benchmark.stats.stats.data))
+        budget.spent_s += sum(host.times_s) + warmup * host.median_s  # timed calls only; checks are free
+        check = self._check_last(impl, case, last.pop(), check)
         device = None
         if case.device != "cpu":  # on a GPU the device's own time is the primary figure
             timer = timers.device_timer(impl, case.device, placed, self.cold_cache)
@@ -191,15 +275,47 @@ class Run:
             min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"],
             peak_method=peak["method"],
             peak_memory_bytes=memory, memory_method=memory_method, check=check,
-            settings={"warmup_rounds": warmup, "rounds": rounds, **_tuning(impl, case.device)},
+            settings={"warmup_rounds": warmup, "rounds": rounds, "decided_by": decided,
+                      **_tuning(impl, case.device)},
         )
 
-    def _check(self, impl: Implementation, case: Case, out: Any) -> dict[str, Any]:
+    def _check_last(self, impl: Implementation, case: TimedCase, out: Any,
+                    first: dict[str, Any]) -> dict[str, Any]:
+        """The last timed call's output against the reference, and a call on changed inputs,
+        whose every output must differ from the last call's (no cached or stale result)."""
+        names = tc.output_names(case.workload, case.pass_)
+        last = tuple(np.asarray(impl.to_numpy(o)) for o in tc.outputs_of(out))
+        calls = {"first_call": "within the bound" if first["ok"] else f"WRONG {first['detail']}"}
+        verdict = first
+        if tc.check_workload(case.workload, case.pass_) == case.workload:
+            ref = tc.reference(case.workload, case.pass_)
+            v = checking.compare_all(ref.names, last, ref.expected, ref.magnitude, ref.terms, case.dtype,
+                                     impl.reduced_precision)
+            calls["last_call"] = "within the bound" if v.ok else f"WRONG {v.detail}"
+            if not v.ok and first["ok"]:
+                verdict = {**first, **v.as_dict(), "detail": f"last timed call: {v.detail}"}
+        else:
+            calls["last_call"] = "not checked: the reference is of a smaller batch"
+        changed_case = replace(case, workload=case.workload, salt=1)
+        changed = tc.bound_call(impl, changed_case, tc.place(impl, changed_case))()
+        impl.synchronize(case.device)
+        again = tuple(np.asarray(impl.to_numpy(o)) for o in tc.outputs_of(changed))
+        same = [n for n, a, b in zip(names, last, again, strict=False)
+                if a.shape == b.shape and np.array_equal(a, b)]
+        calls["changed_input"] = ("every output changed" if not same else
+                                  f"WRONG: {', '.join(same)} did not change when the inputs changed")
+        if same and verdict["ok"]:
+            verdict = {**verdict, "ok": False, "worst_ratio": float("inf"),
+                       "detail": f"a call on changed inputs returned the same {', '.join(same)} as the last "
+                                 "timed call (a cached or stale output)"}
+        return {**verdict, "calls": calls}
+
+    def _check(self, impl: Implementation, case: TimedCase, out: Any) -> dict[str, Any]:
         """The first call's output ``out`` against its float64 reference; when the timed
         problem is too big for a float64 reference, a call of the same layer at a smaller batch."""
         checked = tc.check_workload(case.workload, case.pass_)
         if checked != case.workload:
-            small = Case(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
+            small = TimedCase(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
             out = tc.bound_call(impl, small, tc.place(impl, small))()
         ref = tc.reference(checked, case.pass_)
         found = tuple(impl.to_numpy(o) for o in tc.outputs_of(out))
@@ -211,7 +327,7 @@ class Run:
                 "of": of}
 
     # -- helpers ----------------------------------------------------------------------
-    def _check_claims(self, impl: Implementation, case: Case) -> None:
+    def _check_claims(self, impl: Implementation, case: TimedCase) -> None:
         if case.device not in impl.devices:
             raise Skip(f"{case.impl} does not run on {case.device} (devices {list(impl.devices)})")
         if case.dtype not in impl.dtypes:
@@ -222,39 +338,69 @@ class Run:
         if isinstance(p, ConvParams) and p.groups > 1 and "groups" not in impl.features:
             raise Skip(f"{case.impl} does not claim groups (workload has groups={p.groups})")
 
-    def _estimate(self, impl: Implementation, case: Case) -> float:
+    def _estimate(self, impl: Implementation, case: TimedCase) -> Probe:
         """Seconds one call should take: the case's work at the rate of a small probe.
 
-        The probe's batch doubles until a call takes over :data:`PROBE_MIN_S`, so that a
-        fast implementation is not judged by its fixed per-call overhead; the fastest of
-        a few calls is used, as the least disturbed by other processes.
+        The probe's batch grows (x4) until a call takes over :data:`PROBE_MIN_S`, then is
+        timed once more at 4x that batch; the fastest of a few calls counts, and the faster
+        rate of the two probes. The estimate is *trusted* (may skip a case, :data:`SKIP_RULE`)
+        only where the larger probe took 2x to 8x as long, and at least :data:`TRUST_MIN_S`:
+        then the time follows the work,
+        not the per-call overhead or a burst of other processes' load, which slow a small
+        probe of a fast implementation by orders of magnitude on a busy machine.
         """
         key = (case.impl, case.device, case.dtype, case.layout, case.operation)
         if key not in self._rates:
-            batch = 1
-            while True:
-                probe = Case(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
-                             case.pass_, case.layout)
-                placed = tc.place(impl, probe)
-                call = measure.synchronized(tc.bound_call(impl, probe, placed),
-                                            lambda: impl.synchronize(case.device))
-                try:
-                    seconds = measure.min_time(call, 3)
-                except Unsupported as exc:
-                    raise Skip(f"unsupported: {exc.reason}") from None
-                if seconds >= PROBE_MIN_S or batch >= PROBE_MAX_BATCH:
-                    break
+            batch, seconds = 1, self._probe(impl, case, 1)
+            while seconds < PROBE_MIN_S and batch < PROBE_MAX_BATCH:
                 batch *= 4
-            self._rates[key] = probe.workload.flops(case.pass_) / max(seconds, 1e-9)
-        return case.workload.flops(case.pass_) / self._rates[key]
+                seconds = self._probe(impl, case, batch)
+            bigger = self._probe(impl, case, 4 * batch)
+            work = tc.probe_workload(case.workload.op, batch).flops(case.pass_)
+            rate = max(work / max(seconds, 1e-9), 4 * work / max(bigger, 1e-9))  # the less disturbed
+            self._rates[key] = (rate, bigger / max(seconds, 1e-9), 4 * batch, bigger)
+        rate, growth, batch, bigger = self._rates[key]
+        trusted = PROBE_MIN_GROWTH <= growth <= PROBE_MAX_GROWTH and bigger >= TRUST_MIN_S
+        return Probe(case.workload.flops(case.pass_) / rate, trusted, growth, batch)
 
-    def measure_peaks(self) -> None:
-        """GEMM peak and copy bandwidth of every device and precision, before any
-        implementation runs (so no framework's thread pool is spinning while a GEMM is timed)."""
+    def _probe(self, impl: Implementation, case: TimedCase, batch: int) -> float:
+        probe = TimedCase(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
+                          case.pass_, case.layout)
+        call = measure.synchronized(tc.bound_call(impl, probe, tc.place(impl, probe)),
+                                    lambda: impl.synchronize(case.device))
+        try:
+            return self._probe_timer(call, 3)
+        except Unsupported as exc:
+            raise Skip(f"unsupported: {exc.reason}") from None
+
+    def measure_peaks(self, at: str = "start") -> None:
+        """GEMM peak and copy bandwidth of every device and precision, at the start of the run
+        (before any implementation, so no framework's thread pool is spinning while a GEMM is
+        timed) and again at its end (``at="end"``): a machine whose speed changed by more than
+        :data:`SPEED_CHANGE` between the two is said to have changed speed during the run."""
         for device in self.devices:
             for dtype in self.dtypes:
                 for precision in {impl.reduced_precision.get(dtype, dtype) for impl in self.impls.values()}:
                     self._peak(device, dtype, precision)
+        if at != "end":
+            return
+        time.sleep(SETTLE_S)  # the last implementation's pools stop spinning
+        for key, peak in self._peaks.items():
+            if peak.get("gflops") is None:
+                continue
+            device, precision = key.split("/")
+            tf32 = precision == "tf32"
+            again = measure.gemm_peak(device, "float32" if tf32 else precision, self.profile.gemm_size,
+                                      "tf32" if tf32 else None)
+            peak.update(end_gflops=again["gflops"], end_method=again["method"],
+                        changed=_changed(peak["gflops"], again["gflops"]))
+        for device, bw in self._bandwidths.items():
+            if bw.get("gbytes_per_s") is None:
+                continue
+            again = measure.bandwidth(device, 256 if device == "cuda" else 64)
+            bw.update(end_gbytes_per_s=again["gbytes_per_s"],
+                      changed=_changed(bw["gbytes_per_s"], again["gbytes_per_s"]))
+        self.result_file.update(peaks=self._peaks, bandwidth=self._bandwidths)
 
     def _peak(self, device: str, dtype: str, precision: str) -> dict[str, Any]:
         tf32 = precision == "tf32" and device == "cuda"  # TF32 is a CUDA tensor-core mode only
@@ -274,11 +420,11 @@ class Run:
             self.result_file.update(bandwidth=self._bandwidths)
         return self._peaks[key]
 
-    def _record_skip(self, case: Case, reason: str) -> None:
+    def _record_skip(self, case: TimedCase, reason: str) -> None:
         self.result_file.add_skip(SkippedCase(task_spec(case), reason))
         self._say(case, f"[yellow]skipped[/yellow] {reason}")
 
-    def _say(self, case: Case, text: str) -> None:
+    def _say(self, case: TimedCase, text: str) -> None:
         line = (f"[{self._done:>3}/{len(self.cases)}] {case.impl:>10} {case.device} {case.dtype} "
                 f"{case.layout} {case.workload.name:<36} {case.pass_:<8} {text}")
         if self.console is not None:
@@ -290,7 +436,7 @@ class Run:
 HOST_METHOD = "host clock (time.perf_counter via pytest-benchmark) around each call + synchronize"
 
 
-def task_spec(case: Case) -> TaskSpec:
+def task_spec(case: TimedCase) -> TaskSpec:
     """The record of what ``case`` measures."""
     wl = case.workload
     p = wl.params
@@ -315,6 +461,14 @@ def _tuning(impl: Implementation, device: str) -> dict[str, Any]:
     return {"cudnn_benchmark": flag} if device == "cuda" and flag is not None else {}
 
 
+#: Start and end peaks further apart than this (relative to the higher): the machine's speed changed.
+SPEED_CHANGE = 0.20
+
+
+def _changed(start: float, end: float) -> bool:
+    return abs(end - start) > SPEED_CHANGE * max(start, end)
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -336,6 +490,7 @@ def header(profile: Profile, impls: dict[str, Implementation], devices: tuple[st
         "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds,
                      "max_rounds": profile.max_rounds, "max_call_s": profile.max_call_s,
                      "budget_s": profile.budget_s, "noise_threshold": stats.NOISE_THRESHOLD,
+                     "skip_rule": SKIP_RULE, "confidence": stats.CONFIDENCE,
                      "timer": HOST_METHOD,
                      "device_timer": "on a GPU: CUDA events (torch tensors), else amortised calls",
                      "cold_cache": cold_cache},

@@ -12,6 +12,7 @@ are read by :func:`result_from_v1`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
@@ -54,11 +55,13 @@ class TaskSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TaskSpec:
-        names = {f.name for f in fields(cls)} - {"pass_"}
-        kwargs = {k: data[k] for k in names if k in data}
+        kwargs = {k: data[k] for k in _TASK_FIELDS if k in data}
         kwargs["x_shape"] = tuple(data["x_shape"])
         kwargs["w_shape"] = tuple(data["w_shape"]) if data.get("w_shape") else None
         return cls(pass_=data["pass"], **kwargs)
+
+
+_TASK_FIELDS = tuple(f.name for f in fields(TaskSpec) if f.name != "pass_")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,14 @@ class Timing:
     def __post_init__(self) -> None:
         if not self.times_s and self.given_summary is None:
             raise ValueError(f"Timing({self.method!r}): needs times_s or a summary")
+        ok = all(isinstance(t, (int, float)) and t > 0 for t in self.times_s)  # NaN > 0 is False
+        if not ok or (self.times_s and not math.isfinite(sum(self.times_s))):
+            bad = [t for t in self.times_s
+                   if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0)]
+            raise ValueError(f"times_s holds {bad[0]!r}: every time must be a finite number of seconds > 0")
+        if self.given_summary is not None and not (math.isfinite(self.given_summary.median_s)
+                                                   and self.given_summary.median_s > 0):
+            raise ValueError(f"median_s={self.given_summary.median_s!r}: must be finite and > 0")
 
     @cached_property
     def summary(self) -> Measurement:
@@ -100,7 +111,9 @@ class Timing:
 
 
 def _measurement(data: dict[str, Any]) -> Measurement:
-    return Measurement(*(data[f.name] for f in fields(Measurement)))
+    """A stored summary; the median's interval is NaN (unknown) where the file has none."""
+    ci = {f.name: float(data.get(f.name, math.nan)) for f in fields(Measurement) if f.name.startswith("ci_")}
+    return Measurement(data["median_s"], data["iqr_s"], data["min_s"], data["mean_s"], data["rounds"], **ci)
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,16 @@ class BenchmarkResult:
             raise ValueError(f"status={self.status!r}: must be one of {STATUSES}")
         if self.status != "error" and self.timing is None:
             raise ValueError(f"status={self.status!r}: a timed result needs host_time or device_time")
+        for name in ("flops", "min_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name}={value!r}: must be a number >= 0")
+        peak = self.peak_gflops
+        if peak is not None and (isinstance(peak, bool) or not isinstance(peak, (int, float))
+                                 or not peak > 0):
+            raise ValueError(f"peak_gflops={self.peak_gflops!r}: must be a number > 0 or null")
+        if not isinstance(self.check, dict) or not isinstance(self.settings, dict):
+            raise ValueError("check and settings must be JSON objects")
 
     # -- derived --------------------------------------------------------------------------
     @property
@@ -158,12 +181,20 @@ class BenchmarkResult:
             return None
         return 100 * self.gflops / self.peak_gflops
 
+    def above(self, peak_gflops: float | None) -> bool:
+        """Faster than ``peak_gflops`` beyond the noise: even the slow end of the median's
+        confidence interval beats it (a fact about this run's best GEMM, not a claim about the
+        algorithm: it may do fewer FLOPs, or the GEMM probe was disturbed)."""
+        if self.task.op != "conv2d" or not peak_gflops or self.timing is None:
+            return False
+        slow = self.timing.summary.ci_high_s
+        slow = slow if math.isfinite(slow) else self.median_s
+        return gflops(self.flops, slow) > peak_gflops
+
     @property
     def above_peak(self) -> bool:
-        """Faster than a GEMM of the same precision can do direct-convolution FLOPs: the
-        implementation does fewer (Winograd, FFT), or the peak probe understates the device."""
-        pct = self.pct_peak
-        return pct is not None and pct > 100
+        """:meth:`above` the peak recorded with this result."""
+        return self.above(self.peak_gflops)
 
     # -- JSON -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -177,12 +208,15 @@ class BenchmarkResult:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BenchmarkResult:
-        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        kwargs = {name: data[name] for name in _RESULT_FIELDS if name in data}
         kwargs["task"] = TaskSpec.from_json(data["task"])
         for name in ("host_time", "device_time"):
             if kwargs.get(name) is not None:
                 kwargs[name] = Timing.from_json(kwargs[name])
         return cls(**kwargs)
+
+
+_RESULT_FIELDS = tuple(f.name for f in fields(BenchmarkResult))
 
 
 @dataclass(frozen=True)

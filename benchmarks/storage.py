@@ -89,10 +89,17 @@ class RunDocument:
     header: dict[str, Any]
     results: list[BenchmarkResult] = field(default_factory=list)
     skipped: list[SkippedCase] = field(default_factory=list)
+    #: One line per row left out (malformed, a zero, NaN or negative time), naming file and row.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def machine(self) -> str:
         return str(self.header.get("machine") or self.path.stem)
+
+    @property
+    def started(self) -> str:
+        """The run's recorded start (ISO 8601 UTC, so text order is time order)."""
+        return str(self.header.get("started") or "")
 
 
 def read(path: Path) -> RunDocument:
@@ -109,13 +116,33 @@ def read(path: Path) -> RunDocument:
         schemas = ", ".join(map(str, READABLE_SCHEMAS))
         raise ValueError(f"{path}: not a convcert result file (schema {schemas})")
     header = {k: v for k, v in doc.items() if k not in ("results", "skipped")}
-    try:
-        if doc["schema"] == 1:
-            results = [result_from_v1(r) for r in doc["results"]]
-            skipped = [skip_from_v1(s) for s in doc.get("skipped", [])]
-        else:
-            results = [BenchmarkResult.from_json(r) for r in doc["results"]]
-            skipped = [SkippedCase.from_json(s) for s in doc.get("skipped", [])]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: a malformed result row ({type(exc).__name__}: {exc})") from None
-    return RunDocument(path, header, results, skipped)
+    for name in ("machine", "started"):
+        if name in header and not isinstance(header[name], str):
+            raise ValueError(f"{path}: '{name}' is a {type(header[name]).__name__}, not a string; "
+                             "not a convcert result file")
+    if not isinstance(doc["results"], list) or not isinstance(doc.get("skipped", []), list):
+        raise ValueError(f"{path}: 'results' and 'skipped' must be lists; not a convcert result file")
+    v1 = doc["schema"] == 1
+    run = RunDocument(path, header)
+    for i, raw in enumerate(doc["results"]):
+        try:
+            run.results.append(result_from_v1(raw) if v1 else BenchmarkResult.from_json(raw))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            run.problems.append(f"{path}: results[{i}] ({_row_name(raw)}) left out: {_reason(exc)}")
+    for i, raw in enumerate(doc.get("skipped", [])):
+        try:
+            run.skipped.append(skip_from_v1(raw) if v1 else SkippedCase.from_json(raw))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            run.problems.append(f"{path}: skipped[{i}] ({_row_name(raw)}) left out: {_reason(exc)}")
+    return run
+
+
+def _reason(exc: Exception) -> str:
+    return f"missing field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+
+
+def _row_name(raw: Any) -> str:
+    """impl/device/dtype/workload/pass of a raw row, as far as it can be read."""
+    task = raw.get("task", raw) if isinstance(raw, dict) else {}
+    task = task if isinstance(task, dict) else {}
+    return "/".join(str(task.get(k, "?")) for k in ("impl", "device", "dtype", "workload", "pass"))

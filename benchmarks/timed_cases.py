@@ -30,7 +30,7 @@ REFERENCE_MAX_FLOPS = 8e9
 
 
 @dataclass(frozen=True)
-class Case:
+class TimedCase:
     """One benchmark: implementation x device x dtype x layout x workload x pass."""
 
     impl: str
@@ -39,6 +39,9 @@ class Case:
     workload: Workload
     pass_: str
     layout: str = NCHW
+    #: 0: the timed inputs; another value: different inputs of the same shapes (the check
+    #: that a changed input changes the output)
+    salt: int = 0
 
     @property
     def id(self) -> str:
@@ -50,9 +53,9 @@ class Case:
 
 
 @lru_cache(maxsize=4)
-def inputs(workload: Workload) -> dict[str, np.ndarray]:
-    """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name."""
-    rng = np.random.default_rng(zlib.crc32(workload.name.encode()))
+def inputs(workload: Workload, salt: int = 0) -> dict[str, np.ndarray]:
+    """Float64 inputs of a workload (x, dy, and w, b for conv), seeded by its name and ``salt``."""
+    rng = np.random.default_rng((zlib.crc32(workload.name.encode()), salt))
     p = workload.params
 
     def grid(shape: tuple[int, ...]) -> np.ndarray:
@@ -75,19 +78,20 @@ def arguments(workload: Workload, pass_: str, arrays: dict[str, Any]) -> tuple[A
     return (arrays["x"], arrays["dy"], workload.params)
 
 
-def bound_call(impl: Implementation, case: Case, device_arrays: dict[str, Any]) -> Callable[[], Any]:
+def bound_call(impl: Implementation, case: TimedCase, device_arrays: dict[str, Any]) -> Callable[[], Any]:
     """A no-argument callable running the case's operation on already-placed tensors."""
     method = getattr(impl, case.operation)
     args = arguments(case.workload, case.pass_, device_arrays)
     return lambda: method(*args)
 
 
-def place(impl: Implementation, case: Case) -> dict[str, Any]:
+def place(impl: Implementation, case: TimedCase) -> dict[str, Any]:
     """The case's inputs cast to its dtype, moved to its device and laid out in its layout
     (before any timing)."""
     dtype = numpy_dtype(case.dtype)
     lay = converter(case.layout)
-    placed = {k: lay(impl.to_device(v.astype(dtype), case.device)) for k, v in inputs(case.workload).items()}
+    arrays = inputs(case.workload, case.salt)
+    placed = {k: lay(impl.to_device(v.astype(dtype), case.device)) for k, v in arrays.items()}
     impl.synchronize(case.device)
     return placed
 

@@ -99,8 +99,9 @@ def _size(shape) -> int:
     return out
 
 
-def _conv(net, name, chw, k, kernel, stride=1, padding=0, groups=1, batch=None) -> Layer:
-    return Layer(net, name, "conv2d", chw, (kernel, kernel), k, stride, padding, groups, batch)
+def _conv(net: str, name: str, chw: tuple[int, int, int], k: int, kernel: int, **geometry: Any) -> Layer:
+    """A conv layer with a square kernel; ``geometry``: stride, padding, groups, batch (Layer's fields)."""
+    return Layer(net, name, "conv2d", chw, (kernel, kernel), k, **geometry)
 
 
 def _pool(net, name, op, chw, kernel, stride, padding=0) -> Layer:

@@ -33,7 +33,6 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     results = bench.results
     baseline = ranking.choose_baseline(results, baseline_impl)
     results = data.with_series(ranking.rank(ranking.add_speedups(results, baseline)))
-    how = render.table_note(results, bench.runs)
     machines = ", ".join(sorted(results["machine"].unique()))
     rep = Report(f"convcert benchmarks: {machines}")
     links = [("CSV of every result", "results.csv")]
@@ -44,10 +43,12 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     rendered = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rep.para(f"Measured by {runs}; rendered {rendered} by `{command}` from "
              + ", ".join(f"`{Path(r['file']).name}`" for r in bench.runs) + ".")
+    for banner in render.banners(bench.runs):
+        rep.para(banner)
     if bench.problems:
-        rep.para("Files left out: " + "; ".join(bench.problems) + ".")
+        rep.para("Left out: " + "; ".join(bench.problems) + ".")
     if verdict is not None:
-        _gate_section(rep, verdict, threshold or 0.0, how)
+        _gate_section(rep, verdict, threshold or 0.0)
     wrong = results[results["status"] != "ok"]
     if not wrong.empty:
         rep.heading("Wrong answers and errors")
@@ -56,7 +57,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
         rep.blocks.append(render.simple_table(
             "not right", wrong.fillna({"check": "", "error": ""}),
             ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "check", "error"]))
-    layout_tables = render.layout_tables(results, how)
+    layout_tables = render.layout_tables(results)
     if layout_tables:
         rep.heading("Layouts")
         rep.para("Each framework's layouts side by side: geometric mean of the median time over the "
@@ -64,7 +65,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
                  "have every layout.")
         rep.blocks += layout_tables
     rep.heading("Comparison")
-    rep.blocks += render.pivot_tables(results, baseline, how, bench.skipped)
+    rep.blocks += render.pivot_tables(results, baseline, bench.skipped)
     rep.heading("Plots")
     speedups = plots.speedups(results, baseline) if baseline else None
     for title, name, png in (("Speedups", "speedups.png", speedups),
@@ -93,7 +94,7 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     return rep
 
 
-def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str) -> None:
+def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float) -> None:
     rep.heading("Regressions against the saved baseline")
     notes = []
     if verdict.machines_left_aside:
@@ -102,15 +103,20 @@ def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float, how: str
     if verdict.dropped:
         notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose "
                      "(--allow-dropped / --dropped)")
+    if verdict.within_noise:
+        notes.append(f"{verdict.within_noise} row(s) slower by more than {threshold:g}% but within the noise "
+                     "(confidence intervals of the two medians overlap): not judged regressions")
+    rule = (f"Rule: a row regressed when its median is more than {threshold:g}% above the baseline's and "
+            "its 95% confidence interval lies wholly above the baseline's (the threshold alone where a file "
+            "kept no raw times); or its answer became wrong; or it is missing or skipped now. "
+            f"{verdict.compared} baseline row(s) compared.")
     if verdict.passed:
-        rep.para(f"None: no benchmark is more than {threshold:g}% slower than the baseline, "
-                 "none newly wrong, none missing." + (" " + "; ".join(notes) + "." if notes else ""))
+        rep.para(f"None. {rule}" + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
         return
-    if notes:
-        rep.para("; ".join(notes).capitalize() + ".")
+    rep.para(rule + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
     rep.blocks.append(render.simple_table(
         f"{len(verdict.regressions)} regression(s) (threshold {threshold:g}%)", regression_frame(verdict),
-        [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"], how))
+        [*GATE_COLUMNS, "median_ms_baseline", "median_ms", "why"]))
 
 
 GATE_COLUMNS = ["machine", "device", "impl", "dtype", "layout", "workload", "pass"]
@@ -154,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in saved.problems:
                 print(f"baseline: {line}", file=sys.stderr)
             verdict = gate.compare(bench.documents, saved.documents, args.threshold, dropped)
+            if verdict.nothing_compared:
+                print(f"--baseline {args.baseline}: {verdict.nothing_compared}; nothing was judged",
+                      file=sys.stderr)
+                return 2
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         command = "python -m reports " + shlex.join(sys.argv[1:] if argv is None else argv)

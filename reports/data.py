@@ -8,15 +8,16 @@ that cannot be read, or holds no result, is reported in one line naming it
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from benchmarks.records import BenchmarkResult
+from benchmarks.records import BenchmarkResult, Timing
+from benchmarks.stats import NOISE_THRESHOLD, summarize_many
 from benchmarks.storage import RunDocument, read
 
 #: One comparison: the same problem on the same machine, device and dtype.
@@ -86,31 +87,87 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else float(value)
 
 
-def row(result: BenchmarkResult, machine: str) -> dict[str, Any]:
-    """One result as the flat row the tables and the CSV show."""
+def peak_highs(header: dict[str, Any]) -> dict[str, float]:
+    """Per peak key (``cpu/float32``), the highest GEMM rate the run measured: at its start
+    or its end (``end_gflops``), whichever was faster."""
+    out: dict[str, float] = {}
+    for key, peak in (header.get("peaks") or {}).items():
+        rates = [v for v in (peak.get("gflops"), peak.get("end_gflops")) if isinstance(v, (int, float))]
+        if rates:
+            out[key] = float(max(rates))
+    return out
+
+
+def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0) -> dict[str, Any]:
+    """One result as a flat row, before its statistics (:func:`add_statistics` adds them for
+    all rows at once). ``peak_high``: the run's highest GEMM rate of this precision (start or end)."""
     t = result.task
-    m = result.timing.summary if result.timing else None
-    host = result.host_time.summary if result.host_time else None
+    timing, host = result.timing, result.host_time
     return {
         "machine": machine, "impl": t.impl, "device": t.device, "dtype": t.dtype, "layout": t.layout,
         "workload": t.workload, "network": t.network, "layer": t.layer, "op": t.op, "pass": t.pass_,
         "batch": t.batch, "status": result.status, "precision": result.precision, "flops": result.flops,
-        "flops_kind": result.flops_kind, "intensity": result.intensity, "peak_gflops": result.peak_gflops,
+        "flops_kind": result.flops_kind, "intensity": result.intensity,
+        "peak_gflops": _nan(result.peak_gflops), "peak_high": max(result.peak_gflops or 0.0, peak_high),
         "memory_method": result.memory_method, "error": result.error,
-        "gflops": result.gflops, "pct_peak": _nan(result.pct_peak), "above_peak": result.above_peak,
-        "timer": result.timing.method if result.timing else None,
+        "timer": timing.method if timing else None,
         "device_timed": result.device_time is not None,
-        "median_ms": m.median_s * 1e3 if m else math.nan,
-        "iqr_ms": m.iqr_s * 1e3 if m else math.nan,
-        "relative_iqr": m.relative_iqr if m else None,
-        "noisy": m.noisy if m else None,
-        "rounds": m.rounds if m else None,
-        "host_ms": host.median_s * 1e3 if host else math.nan,
         "first_call_ms": _nan(result.first_call_s) * 1e3,
         "peak_memory_mb": _nan(result.peak_memory_bytes) / 2**20,
         "check": result.check.get("detail"),
+        "decided_by": result.settings.get("decided_by"),
         "error_ratio": result.check.get("worst_ratio"),
+        "_times": timing, "_host": host,
     }
+
+
+def _summaries(timings: list[Timing | None]) -> dict[str, np.ndarray]:
+    """Statistics of each timing: computed in bulk from raw times, or a stored summary (schema 1)."""
+    stats = summarize_many([t.times_s if t is not None and t.times_s else () for t in timings])
+    for i, t in enumerate(timings):
+        if t is not None and not t.times_s:
+            s = t.summary
+            for key in ("median_s", "iqr_s", "min_s", "mean_s", "ci_low_s", "ci_high_s"):
+                stats[key][i] = getattr(s, key)
+            stats["rounds"][i] = s.rounds
+    return stats
+
+
+def add_statistics(frame: pd.DataFrame) -> pd.DataFrame:
+    """Median, interval, IQR, rates and the above-peak verdict of every row, vectorised."""
+    m = _summaries(list(frame["_times"]))
+    host = _summaries(list(frame["_host"]))
+    out = frame.drop(columns=["_times", "_host"])
+    out["median_ms"] = m["median_s"] * 1e3
+    out["ci_low_ms"] = m["ci_low_s"] * 1e3
+    out["ci_high_ms"] = m["ci_high_s"] * 1e3
+    out["iqr_ms"] = m["iqr_s"] * 1e3
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["relative_iqr"] = m["iqr_s"] / m["median_s"]
+        out["gflops"] = out["flops"].to_numpy(dtype=float) / m["median_s"] / 1e9
+        slow = np.where(np.isfinite(m["ci_high_s"]), m["ci_high_s"], m["median_s"])
+        slowest_rate = out["flops"].to_numpy(dtype=float) / slow / 1e9
+    out["noisy"] = out["relative_iqr"] > NOISE_THRESHOLD
+    out["rounds"] = m["rounds"]
+    out["host_ms"] = host["median_s"] * 1e3
+    conv = (out["op"] == "conv2d").to_numpy()
+    has_peak = out["peak_gflops"].notna().to_numpy() & (out["peak_gflops"].fillna(0).to_numpy() > 0)
+    out["pct_peak"] = np.where(conv & has_peak, 100 * out["gflops"] / out["peak_gflops"], np.nan)
+    peak_high = out["peak_high"].to_numpy()
+    out["above_peak"] = conv & (peak_high > 0) & (slowest_rate > peak_high)
+    return out
+
+
+def _peak_of(result: BenchmarkResult, peaks: dict[str, float] | None) -> float:
+    if not peaks:
+        return 0.0
+    t = result.task
+    tf32 = result.precision == "tf32" and t.device == "cuda"
+    return peaks.get(f"{t.device}/{'tf32' if tf32 else t.dtype}", 0.0)
+
+
+_EMPTY_COLUMNS = ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "_times",
+                  "_host", "flops", "op", "peak_gflops", "peak_high"]
 
 
 def load(paths: Iterable[str | Path]) -> BenchData:
@@ -121,11 +178,16 @@ def load(paths: Iterable[str | Path]) -> BenchData:
         raise ValueError(f"--results {[str(p) for p in paths]}: no result files found ({why}"
                          "run `python -m benchmarks run` first)")
     rows, skips, runs = [], [], []
+    docs = sorted(docs, key=lambda d: (d.started, d.path.name))  # a later run's row wins, whatever the order
     for doc in docs:
+        problems += doc.problems
         runs.append({**doc.header, "file": str(doc.path)})
-        rows += [row(r, doc.machine) for r in doc.results]
+        peaks = peak_highs(doc.header)
+        rows += [row(r, doc.machine, _peak_of(r, peaks)) for r in doc.results]
         skips += [{"machine": doc.machine, **s.task.to_json(), "reason": s.reason} for s in doc.skipped]
-    results = pd.DataFrame(rows).drop_duplicates(subset=KEY + ["impl", "layout"], keep="last")
+    frame = pd.DataFrame(rows, columns=None if rows else _EMPTY_COLUMNS)
+    results = add_statistics(frame.drop_duplicates(subset=KEY + ["impl", "layout"], keep="last"))
+    results = results.reset_index(drop=True)
     return BenchData(results, pd.DataFrame(skips), runs, docs, problems)
 
 
@@ -139,11 +201,9 @@ def with_series(frame: pd.DataFrame, like: pd.DataFrame | None = None) -> pd.Dat
     if frame.empty or like.empty:
         return frame.assign(series=pd.Series(dtype=str))
     layouts = like.groupby("impl")["layout"].nunique()
-    several = set(layouts[layouts > 1].index)
-    machines = like["machine"].nunique() > 1
-
-    def label(r: pd.Series) -> str:
-        text = str(r["impl"]) + (f" [{r['layout']}]" if r["impl"] in several else "")
-        return text + (f" @ {r['machine']}" if machines else "")
-
-    return frame.assign(series=frame.apply(label, axis=1))
+    several = frame["impl"].isin(set(layouts[layouts > 1].index))
+    label = frame["impl"].astype(str)
+    label = label.where(~several, label + " [" + frame["layout"].astype(str) + "]")
+    if like["machine"].nunique() > 1:
+        label = label + " @ " + frame["machine"].astype(str)
+    return frame.assign(series=label)

@@ -1,9 +1,14 @@
 """The regression gate: a new run against a saved one, row by row.
 
 Rows match on machine, device, implementation, dtype, layout, workload and pass
-(:meth:`benchmarks.records.TaskSpec.key`). A regression is
+(:meth:`benchmarks.records.TaskSpec.key`). Within each side, files are taken in the order
+of their recorded start time (then file name), never in argument order: where two files
+hold the same row, the later run's row counts. A regression is
 
-- a right answer in the baseline that got slower by more than the threshold,
+- a right answer in the baseline that got slower beyond both the threshold and the noise:
+  the new median is more than ``threshold`` percent above the old one AND the two
+  medians' 95% confidence intervals do not overlap (the new interval lies wholly above
+  the old); where a file kept no raw times (schema 1) the threshold alone decides,
 - a right answer that became wrong or an error,
 - a baseline row missing from the new run, or moved to its skipped list, unless a
   ``--allow-dropped`` pattern (or a line of a ``--dropped`` file) names it as dropped on
@@ -11,17 +16,20 @@ Rows match on machine, device, implementation, dtype, layout, workload and pass
 
 Baseline rows of a machine that has no run among the new results are not compared
 (a baseline folder may hold other machines' runs); the gate says which machines it left
-aside.
+aside. When no baseline row matches a new row at all, :attr:`Verdict.nothing_compared`
+says why, and the command line exits 2: a gate that compared nothing has not passed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
 from benchmarks.records import BenchmarkResult
+from benchmarks.stats import separated
 from benchmarks.storage import RunDocument
 
 Key = tuple[str, ...]
@@ -45,10 +53,13 @@ class Verdict:
     regressions: list[Regression] = field(default_factory=list)
     dropped: list[Key] = field(default_factory=list)  # missing on purpose (matched a pattern)
     machines_left_aside: list[str] = field(default_factory=list)
+    compared: int = 0  # baseline rows matched by a new row (timed or not)
+    within_noise: int = 0  # slower beyond the threshold, but inside the two runs' noise
+    nothing_compared: str = ""  # why no row matched, when none did
 
     @property
     def passed(self) -> bool:
-        return not self.regressions
+        return not self.regressions and not self.nothing_compared
 
 
 def read_dropped(path: str | Path) -> list[str]:
@@ -60,8 +71,13 @@ def read_dropped(path: str | Path) -> list[str]:
     return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
 
 
+def in_time_order(docs: Iterable[RunDocument]) -> list[RunDocument]:
+    """Runs by recorded start time (ISO 8601 text), then file name: argument order never counts."""
+    return sorted(docs, key=lambda d: (d.started, d.path.name))
+
+
 def _index(docs: Iterable[RunDocument]) -> dict[Key, BenchmarkResult]:
-    return {r.task.key(doc.machine): r for doc in docs for r in doc.results}
+    return {r.task.key(doc.machine): r for doc in in_time_order(docs) for r in doc.results}
 
 
 def compare(current: Sequence[RunDocument], baseline: Sequence[RunDocument], threshold_pct: float,
@@ -70,10 +86,15 @@ def compare(current: Sequence[RunDocument], baseline: Sequence[RunDocument], thr
     if not threshold_pct >= 0:
         raise ValueError(f"--threshold {threshold_pct}: must be >= 0 (percent)")
     now = _index(current)
-    skipped = {s.task.key(doc.machine): s.reason for doc in current for s in doc.skipped}
+    skipped = {s.task.key(doc.machine): s.reason for doc in in_time_order(current) for s in doc.skipped}
     machines = {doc.machine for doc in current}
     verdict = Verdict(machines_left_aside=sorted({d.machine for d in baseline} - machines))
-    for key, old in sorted(_index(baseline).items()):
+    saved = _index(baseline)
+    verdict.compared = sum(1 for key in saved if key in now or key in skipped)
+    if not verdict.compared:
+        verdict.nothing_compared = _why_nothing(saved, now, machines)
+        return verdict
+    for key, old in sorted(saved.items()):
         if key[0] not in machines:
             continue
         new = now.get(key)
@@ -85,13 +106,30 @@ def compare(current: Sequence[RunDocument], baseline: Sequence[RunDocument], thr
             verdict.regressions.append(Regression(key, why, _ms(old)))
             continue
         found = _compare_row(key, old, new, threshold_pct)
-        if found is not None:
+        if found is not None and found.why == WITHIN_NOISE:
+            verdict.within_noise += 1
+        elif found is not None:
             verdict.regressions.append(found)
     return verdict
 
 
+def _why_nothing(saved: dict[Key, BenchmarkResult], now: dict[Key, BenchmarkResult],
+                 machines: set[str]) -> str:
+    old_machines = sorted({k[0] for k in saved})
+    if not saved:
+        return "the baseline holds no readable result row"
+    if not set(old_machines) & machines:
+        return (f"no baseline row matches: the baseline was measured on {', '.join(old_machines)}, "
+                f"the new results on {', '.join(sorted(machines))} (rows match per machine)")
+    return ("no baseline row matches a new row on device, implementation, dtype, layout, workload and pass "
+            f"({len(saved)} baseline rows, {len(now)} new rows)")
+
+
 def _ms(result: BenchmarkResult) -> float | None:
     return result.median_s * 1e3 if result.timing else None
+
+
+WITHIN_NOISE = "slower beyond the threshold, within the noise"
 
 
 def _compare_row(key: Key, old: BenchmarkResult, new: BenchmarkResult,
@@ -101,6 +139,15 @@ def _compare_row(key: Key, old: BenchmarkResult, new: BenchmarkResult,
     if new.status != "ok":
         return Regression(key, f"answer became {new.status}", _ms(old), _ms(new))
     change = 100 * (new.median_s / old.median_s - 1)
-    if change > threshold_pct:
-        return Regression(key, f"{change:+.1f}% > {threshold_pct:g}%", _ms(old), _ms(new))
-    return None
+    if change <= threshold_pct:
+        return None
+    a, b = old.timing.summary, new.timing.summary  # type: ignore[union-attr]  # status ok: timed
+    bounds = (a.ci_low_s, a.ci_high_s, b.ci_low_s, b.ci_high_s)
+    if all(map(math.isfinite, bounds)):
+        if not (separated(*bounds) and b.ci_low_s > a.ci_high_s):
+            return Regression(key, WITHIN_NOISE, _ms(old), _ms(new))
+        noise = (f"; 95% CI {b.ci_low_s * 1e3:.3g}-{b.ci_high_s * 1e3:.3g} ms above "
+                 f"{a.ci_low_s * 1e3:.3g}-{a.ci_high_s * 1e3:.3g} ms")
+    else:
+        noise = "; no confidence interval in a file (threshold alone)"
+    return Regression(key, f"{change:+.1f}% > {threshold_pct:g}%{noise}", _ms(old), _ms(new))

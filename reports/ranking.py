@@ -1,10 +1,17 @@
 """Rankings on the results frame: speedups over a baseline implementation, best and worst.
 
-(The regression gate against a saved run is :mod:`reports.gate`.)
+Only differences beyond the noise count: a speedup is given where the two medians' 95%
+confidence intervals (``ci_low_ms``/``ci_high_ms``) do not overlap, else the row says "no
+clear difference"; a row is "best" only when its interval lies wholly below every other
+right answer's, "worst" only when wholly above. (The regression gate against a saved run
+is :mod:`reports.gate`.)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pandas as pd
 
 from .data import KEY
@@ -25,28 +32,60 @@ def add_speedups(results: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     """``speedup``: baseline median / this median, same machine, device, dtype, workload, pass.
 
     The baseline is its implementation's fastest layout of the comparison. Only results
-    whose answer was right take part; a wrong or failed one has no speedup.
+    whose answer was right take part; a wrong or failed one has no speedup. ``clear`` says
+    whether the row's interval and the baseline's are apart; where they overlap the speedup
+    is NaN (rendered "no clear difference").
     """
     out = results.copy()
     out["speedup"] = float("nan")
+    out["clear"] = False
     if baseline is None or out.empty:
         return out
     ok = out["status"] == "ok"
-    base = out[ok & (out["impl"] == baseline)].groupby(KEY)["median_ms"].min()
-    joined = out[KEY].merge(base.rename("base_ms").reset_index(), on=KEY, how="left")
-    out["speedup"] = (joined["base_ms"].to_numpy() / out["median_ms"].to_numpy())
-    out.loc[~ok, "speedup"] = float("nan")
+    mine = out[ok & (out["impl"] == baseline)]
+    base = mine.loc[mine.groupby(KEY)["median_ms"].idxmin(), [*KEY, "median_ms", "ci_low_ms", "ci_high_ms"]]
+    base = base.rename(columns={"median_ms": "base_ms", "ci_low_ms": "base_low", "ci_high_ms": "base_high"})
+    joined = out[KEY].merge(base, on=KEY, how="left")
+    apart = (out["ci_high_ms"].to_numpy() < joined["base_low"].to_numpy()) | (
+        joined["base_high"].to_numpy() < out["ci_low_ms"].to_numpy())
+    out["clear"] = apart & ok.to_numpy()
+    ratio = joined["base_ms"].to_numpy() / out["median_ms"].to_numpy()
+    out["speedup"] = np.where(out["clear"], ratio, np.nan)
     return out
 
 
 def rank(results: pd.DataFrame) -> pd.DataFrame:
-    """``rank``: 'best' / 'worst' by median time among right answers of each comparison."""
+    """``rank``: 'best' / 'worst' among right answers of each comparison, only where the
+    fastest's (slowest's) interval is apart from every other's; vectorised over groups."""
     out = results.copy()
     out["rank"] = ""
     ok = out[out["status"] == "ok"]
-    for _, group in ok.groupby(KEY):
-        if len(group) < 2:
-            continue
-        out.loc[group["median_ms"].idxmin(), "rank"] = "best"
-        out.loc[group["median_ms"].idxmax(), "rank"] = "worst"
+    if ok.empty:
+        return out
+    g = ok.groupby(KEY, sort=False)
+    size = g["median_ms"].transform("size")
+    fastest = ok["median_ms"] == g["median_ms"].transform("min")
+    slowest = ok["median_ms"] == g["median_ms"].transform("max")
+    # the lowest upper bound among the others: second-lowest of the group when this row holds the lowest
+    lows, highs = ok["ci_low_ms"], ok["ci_high_ms"]
+    others_min_low = _others(g, lows, "min")
+    others_max_high = _others(g, highs, "max")
+    best = fastest & (highs < others_min_low) & (size > 1)
+    worst = slowest & (lows > others_max_high) & (size > 1)
+    out.loc[best[best].index, "rank"] = "best"
+    out.loc[worst[worst].index, "rank"] = "worst"
     return out
+
+
+def _others(g: Any, values: pd.Series, how: str) -> pd.Series:
+    """Per row, the min (max) of ``values`` over the *other* rows of its group."""
+    sign = 1.0 if how == "min" else -1.0
+    ids = pd.Series(g.ngroup().to_numpy(), index=values.index)
+    order = pd.DataFrame({"g": ids, "v": sign * values}).sort_values(["g", "v"], na_position="last")
+    pos = order.groupby("g").cumcount()
+    first = order[pos == 0].set_index("g")["v"]
+    second = order[pos == 1].set_index("g")["v"]
+    holder = pd.Series(False, index=values.index)
+    holder[order.index[(pos == 0).to_numpy()]] = True
+    other = np.where(holder, ids.map(second).fillna(np.inf), ids.map(first))
+    return pd.Series(sign * other, index=values.index)

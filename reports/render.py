@@ -14,12 +14,14 @@ from typing import Any
 
 import pandas as pd
 
+from benchmarks import load
 from benchmarks.stats import NOISE_THRESHOLD
 
 from .data import with_series
 
-#: Shown instead of a percentage when an effective rate beats the same-run GEMM peak.
-ABOVE_PEAK = "above the GEMM peak: a fast algorithm (Winograd/FFT)"
+#: Shown instead of a percentage when an effective rate beats the same-run GEMM peak beyond the noise:
+#: a fact about this run (the implementation may do fewer FLOPs, or the GEMM probe was disturbed).
+ABOVE_PEAK = "faster than this run's best GEMM"
 
 #: What an earlier session measured about JAX on a GPU (docs/gpu.md; GUIDE, GPU facts).
 JAX_ON_GPU = (
@@ -79,48 +81,64 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _cell(row: pd.Series, text: str) -> Cell:
+def _cell(row: Any, text: str, noise_mark: bool = True) -> Cell:
     if row["status"] != "ok":
         status = row["status"].upper()
         return Cell(f"{status} ({text})" if row["status"] == "wrong" else status, "wrong")
     style = row.get("rank", "") or ""
-    if row.get("noisy"):
+    if noise_mark and row.get("noisy"):
         text += " ~"
     return Cell(text, style)
 
 
-def _throughput(r: pd.Series) -> str:
+def _throughput(r: Any) -> str:
     if r.get("above_peak"):
         return f"{fmt(r['gflops'])} · {ABOVE_PEAK}"
-    return fmt(r["gflops"]) + ("" if math.isnan(r["pct_peak"]) else f" · {fmt(r['pct_peak'], 2)}%")
+    pct = r["pct_peak"]
+    return fmt(r["gflops"]) + ("" if math.isnan(pct) else f" · {fmt(min(pct, 100.0), 2)}%")
 
 
-def _time(r: pd.Series) -> str:
+def _time(r: Any) -> str:
     memory = "" if math.isnan(r["peak_memory_mb"]) else f" · {fmt(r['peak_memory_mb'])} MiB"
-    return f"{fmt(r['median_ms'])} ±{fmt(100 * (r['relative_iqr'] or 0), 2)}%{memory}"
+    low, high = r.get("ci_low_ms", math.nan), r.get("ci_high_ms", math.nan)
+    interval = "" if math.isnan(low) else f" [{fmt(low)}-{fmt(high)}]"
+    return f"{fmt(r['median_ms'])}{interval}{memory}"
+
+
+def _speedup(baseline: str) -> Any:
+    def text(r: Any) -> str:
+        if not math.isnan(r["speedup"]):
+            return f"{fmt(r['speedup'])}x"
+        return "baseline" if r["impl"] == baseline else "no clear difference"
+
+    return text
 
 
 def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any]]:
     """(name, caption, cell text) of the tables of one device, dtype and pass."""
     device_timed = bool(part["device_timed"].any())
-    what = "device time per call" if device_timed else "median time per call"
+    what = "device time" if device_timed else "time"
     specs: list[tuple[str, str, Any]] = [
-        ("time", f"{what}, ms (± IQR as % of the median) · peak memory", _time),
-        ("throughput", "effective GFLOP/s (direct-convolution FLOPs; pooling: window elements) · "
-                       "% of same-run GEMM peak", _throughput),
+        ("time", f"median {what} per call, ms [95% CI of the median] · peak memory", _time),
+        ("throughput", "effective GFLOP/s · % of this run's best GEMM", _throughput),
     ]
     if device_timed:
-        specs.append(("host", "host latency per call, ms (host clock around each call + synchronize)",
+        specs.append(("host", "host latency per call, ms (host clock + synchronize)",
                       lambda r: fmt(r["host_ms"])))
-    specs.append(("first call", "first call, ms (compilation, autotuning, caches; not part of the median)",
+    specs.append(("first call", "first call, ms (compilation, autotuning; not in the median)",
                   lambda r: fmt(r["first_call_ms"])))
     if baseline is not None:
-        specs.append(("speedup", f"speedup over {baseline} (its fastest layout's median / this median; "
-                                 "> 1 is faster)", lambda r: f"{fmt(r['speedup'])}x"))
+        specs.append(("speedup", f"speedup over {baseline} (> 1 is faster; where the intervals separate)",
+                      _speedup(baseline)))
     return specs
 
 
-def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
+#: The columns a table cell reads.
+_SHOWN = ("workload", "series", "impl", "status", "rank", "noisy", "median_ms", "ci_low_ms", "ci_high_ms",
+          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup")
+
+
+def pivot_tables(results: pd.DataFrame, baseline: str | None,
                  skipped: pd.DataFrame | None = None) -> list[Table]:
     """Per device, dtype and pass: workloads down, implementations (and layouts) across.
 
@@ -142,8 +160,9 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
         fullest = per_series.sort_values(key=lambda c: c.str.len()).iloc[-1]
         workloads = list(dict.fromkeys([*fullest, *part["workload"]]))
         cols = [s for s in order if s in set(part["series"])]
-        by = {(r["workload"], r["series"]): r for _, r in part.iterrows()}
-        for _name, what, text in _specs(part, baseline):
+        shown = [c for c in _SHOWN if c in part.columns]
+        by = {(r["workload"], r["series"]): r for r in part[shown].to_dict("records")}
+        for kind, what, text in _specs(part, baseline):
             rows = []
             for wl in workloads:
                 row = [Cell(wl)]
@@ -151,13 +170,13 @@ def pivot_tables(results: pd.DataFrame, baseline: str | None, how: str,
                     r = by.get((wl, s))
                     skipped_here = (device, dtype, pass_, wl, s) in not_timed
                     missing = "skipped (see 'Not timed')" if skipped_here else "-"
-                    row.append(Cell(missing) if r is None else _cell(r, text(r)))
+                    row.append(Cell(missing) if r is None else _cell(r, text(r), kind == "time"))
                 rows.append(row)
-            tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows, how))
+            tables.append(Table(f"{device} {dtype} {pass_}: {what}", ["workload", *cols], rows))
     return tables
 
 
-def layout_tables(results: pd.DataFrame, how: str) -> list[Table]:
+def layout_tables(results: pd.DataFrame) -> list[Table]:
     """Per machine, device, dtype and pass, each implementation timed in several layouts:
     the geometric mean of its median times over the workloads right in all of them."""
     ok = results[results["status"] == "ok"]
@@ -178,13 +197,14 @@ def layout_tables(results: pd.DataFrame, how: str) -> list[Table]:
                          Cell(f"{best} ({len(times)} workloads)")])
         if rows:
             tables.append(Table(f"{machine} {device} {dtype} {pass_}: geometric mean of median ms per layout",
-                                ["implementation", *layouts, "best layout"], rows, how))
+                                ["implementation", *layouts, "best layout"], rows))
     return tables
 
 
 def how_measured(runs: list[dict[str, Any]], results: pd.DataFrame | None = None) -> str:
     """One paragraph per run: how its numbers were measured."""
-    return "\n\n".join(_how_one(run, results) for run in runs)
+    legend = table_note(results) if results is not None and not results.empty else ""
+    return "\n\n".join([legend, *(_how_one(run, results) for run in runs)]).strip()
 
 
 def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
@@ -194,10 +214,15 @@ def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
         f"{name}: " + ", ".join(f"{k} {v}" for k, v in (d.get("environment") or {}).items())
         for name, d in (run.get("implementations") or {}).items()
     )
-    peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s ({v['method']})"
+    peaks = "; ".join(f"{k} {fmt(v['gflops'])} GFLOP/s at the start ({v['method']})"
+                      + (f", {fmt(v['end_gflops'])} at the end" if v.get("end_gflops") else "")
                       for k, v in (run.get("peaks") or {}).items())
     bws = "; ".join(f"{k} {fmt(v['gbytes_per_s'])} GB/s ({v['method']})"
+                    + (f", {fmt(v['end_gbytes_per_s'])} at the end" if v.get("end_gbytes_per_s") else "")
                     for k, v in (run.get("bandwidth") or {}).items())
+    busy = run.get("load")
+    machine_load = f" Load: {load.describe(busy)}." if busy else ""
+    skip_rule = f" Skips: {st['skip_rule']}" if st.get("skip_rule") else ""
     gpu = (f" GPU {env['gpu']}, driver {env.get('driver', '?')}, CUDA {env.get('cuda')}, "
            f"cuDNN {env.get('cudnn')}." if env.get("gpu") else "")
     threads = ", ".join(f"{k}={v}" for k, v in (env.get("thread_variables") or {}).items()) \
@@ -220,7 +245,7 @@ def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
         f"benchmark, after a first call timed separately (compilation, autotuning) and a warm-up round when "
         f"cheap; device work synchronised inside every timed region.{device_timers} "
         f"Peak (same run; the best GEMM over sizes and libraries, per precision): {peaks or '-'}. "
-        f"Bandwidth: {bws or '-'}. Implementations: {impls}."
+        f"Bandwidth: {bws or '-'}.{machine_load}{skip_rule} Implementations: {impls}."
     )
 
 
@@ -234,8 +259,28 @@ def pools(env: dict[str, Any]) -> str:
         for p in found) + ")"
 
 
+def banners(runs: list[dict[str, Any]]) -> list[str]:
+    """Warnings a reader needs before any number: a busy machine, a speed change during a run."""
+    out = []
+    for run in runs:
+        name = f"**{run.get('machine')}** (started {run.get('started')})"
+        busy = run.get("load") or {}
+        if busy.get("busy"):
+            out.append(f"⚠ The machine was busy during the run of {name}: {load.describe(busy)}. Its times "
+                       "are slower and noisier than on an idle machine; compare them through the intervals.")
+        changed = [f"{key} GEMM {fmt(p['gflops'])} GFLOP/s at the start, {fmt(p['end_gflops'])} at the end"
+                   for key, p in (run.get("peaks") or {}).items() if p.get("changed")]
+        changed += [f"{key} copy bandwidth {fmt(b['gbytes_per_s'])} GB/s at the start, "
+                    f"{fmt(b['end_gbytes_per_s'])} at the end"
+                    for key, b in (run.get("bandwidth") or {}).items() if b.get("changed")]
+        if changed:
+            out.append(f"⚠ The machine's speed changed during the run of {name} (start and end differ by "
+                       f"more than 20%): {'; '.join(changed)}.")
+    return out
+
+
 def short_environment(runs: list[dict[str, Any]]) -> str:
-    """One line per machine: device, threads, versions and flags, for every table's note."""
+    """One line per machine: device, threads, versions and flags."""
     lines = []
     for run in runs:
         env = run.get("environment", {})
@@ -250,15 +295,20 @@ def short_environment(runs: list[dict[str, Any]]) -> str:
     return " | ".join(lines)
 
 
-def table_note(results: pd.DataFrame, runs: list[dict[str, Any]] | None = None) -> str:
+def table_note(results: pd.DataFrame) -> str:
+    """How to read every table: said once, in 'How measured'."""
     rounds = results["rounds"].dropna()
     span = f"{int(rounds.min())}-{int(rounds.max())}" if not rounds.empty else "-"
-    return (f"Median of N rounds (N = {span} here; see the CSV per row); IQR = 75th - 25th percentile; "
-            f"'~' marks a noisy measurement (IQR > {NOISE_THRESHOLD:.0%} of the median). Colour/bold: "
-            f"fastest right answer; red/italic: slowest. WRONG: the output broke the float64 reference's "
-            f"error bound; "
-            f"it is excluded from ranking and speedups. " + (short_environment(runs) + ". " if runs else "")
-            + "Details in 'How measured'.")
+    return (f"Reading the tables: each time is the median of N rounds (N = {span} here; per row in the CSV) "
+            "with its 95% confidence interval in brackets (the exact bootstrap percentile interval of the "
+            f"median); '~' marks an IQR over {NOISE_THRESHOLD:.0%} of the median. Two implementations differ "
+            "only where their intervals do not overlap: bold is the fastest right answer, italic the slowest "
+            "only where its interval is apart from every other's; a speedup is given only where its interval "
+            "and the baseline's are apart, else 'no clear difference'. Throughput is effective GFLOP/s "
+            "(direct-convolution FLOPs, also for algorithms that do fewer; pooling: window elements); a rate "
+            "is 'faster than this run's best GEMM' only where even the slow end of its interval beats the "
+            "higher of the start and end GEMM peaks. WRONG: the first or last timed output broke the float64 "
+            "reference's error bound, or a changed input left it unchanged; it never ranks.")
 
 
 # -- writers ------------------------------------------------------------------------------

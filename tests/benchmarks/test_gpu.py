@@ -7,7 +7,7 @@ import pytest
 from benchmarks import timers
 from benchmarks.harness import Run
 from benchmarks.storage import ResultFile, read
-from benchmarks.timed_cases import Case
+from benchmarks.timed_cases import TimedCase
 from benchmarks.workloads import LAYERS, Workload, get_profile
 
 torch = pytest.importorskip("torch", reason="torch is not installed")
@@ -27,7 +27,7 @@ def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tm
               ResultFile(tmp_path / "r.json", {}))
     assert {c.layout for c in run.cases} == {"NCHW", "channels_last"}
     run.measure_peaks()
-    run.run_case(Case("torch", "cuda", "float32", wl, "forward", layout), pedantic())
+    run.run_case(TimedCase("torch", "cuda", "float32", wl, "forward", layout), pedantic())
     (result,) = read(tmp_path / "r.json").results
     assert result.status == "ok" and result.peak_memory_bytes > 0 and result.pct_peak > 0
     assert result.task.layout == layout

@@ -8,7 +8,7 @@ import pytest
 from benchmarks import layouts, measure, storage
 from benchmarks.harness import Run
 from benchmarks.storage import ResultFile
-from benchmarks.timed_cases import Case, place
+from benchmarks.timed_cases import TimedCase, place
 from benchmarks.workloads import LAYERS, Workload, get_profile
 from implementations import registry
 
@@ -19,7 +19,7 @@ def _timed_in_nhwc(name, impl, tmp_path, pedantic):
     """The result of one CPU benchmark of ``impl`` held in NHWC, through the harness."""
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {name: impl}, ("cpu",), ("float32",),
               ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(Case(name, "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
+    run.run_case(TimedCase(name, "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
     (result,) = storage.read(tmp_path / "r.json").results
     return result
 
@@ -68,10 +68,10 @@ def test_channels_last_placement_keeps_the_logical_tensor_and_changes_the_stride
     import torch
 
     impl = registry.get("torch")
-    placed = place(impl, Case("torch", "cpu", "float32", CONV, "forward", "channels_last"))
+    placed = place(impl, TimedCase("torch", "cpu", "float32", CONV, "forward", "channels_last"))
     assert placed["x"].is_contiguous(memory_format=torch.channels_last) and not placed["x"].is_contiguous()
     assert placed["b"].ndim == 1
-    nchw = place(impl, Case("torch", "cpu", "float32", CONV, "forward"))
+    nchw = place(impl, TimedCase("torch", "cpu", "float32", CONV, "forward"))
     assert torch.equal(placed["x"], nchw["x"])
 
 
@@ -80,7 +80,7 @@ def test_a_channels_last_case_is_timed_checked_and_recorded_with_its_layout(tmp_
 
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"torch": registry.get("torch")}, ("cpu",),
               ("float32",), ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(Case("torch", "cpu", "float32", CONV, "forward", "channels_last"), pedantic())
+    run.run_case(TimedCase("torch", "cpu", "float32", CONV, "forward", "channels_last"), pedantic())
     (result,) = storage.read(tmp_path / "r.json").results
     assert result.status == "ok" and result.task.layout == "channels_last" and result.device_time is None
 
@@ -130,7 +130,7 @@ def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"fakegpu": FakeGpu()}, ("cuda",),
               ("float32",), ResultFile(tmp_path / "r.json", {"machine": "m"}))
     run.measure_peaks()
-    run.run_case(Case("fakegpu", "cuda", "float32", CONV, "forward"), pedantic())
+    run.run_case(TimedCase("fakegpu", "cuda", "float32", CONV, "forward"), pedantic())
     doc = storage.read(tmp_path / "r.json")
     (result,) = doc.results
     assert result.device_time.method.startswith("20 calls back to back") and result.host_time.times_s

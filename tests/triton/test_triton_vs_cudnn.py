@@ -36,7 +36,7 @@ def test_cases_reject_an_unknown_dtype_naming_it() -> None:
 
 
 def _row(key: str, dtype: str, pass_: str, cudnn_ms: float, triton_ms: float) -> cmp.Row:
-    case = cmp.Case(Workload(LAYERS[key], 64), dtype, "channels_last", pass_)
+    case = cmp.LayerCase(Workload(LAYERS[key], 64), dtype, "channels_last", pass_)
     return cmp.Row(case, summarize([cudnn_ms / 1e3] * 3), summarize([triton_ms / 1e3] * 3), 1e-3,
                    {"forward": "BLOCK_M=128 (cached)"})
 
@@ -75,7 +75,7 @@ def test_markdown_shows_targets_ratios_timings_and_tiles() -> None:
 
 def test_run_checks_times_and_writes_json_and_markdown_on_the_interpreter(tmp_path: Path) -> None:
     tiny = Layer("tiny", "conv3x3_s2", "conv2d", (4, 5, 5), (3, 3), filters=6, stride=2, padding=1)
-    todo = [cmp.Case(Workload(tiny, 2), "float32", lo, pa) for lo in cmp.LAYOUTS for pa in cmp.PASSES]
+    todo = [cmp.LayerCase(Workload(tiny, 2), "float32", lo, pa) for lo in cmp.LAYOUTS for pa in cmp.PASSES]
     doc = cmp.run(tmp_path, todo, "cpu", cmp.wall_timer, rounds=2, warmup=1,
                   method={"timer": "wall", "batch": 2}, stem="out")
     saved = json.loads((tmp_path / "out.json").read_text())
