@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from implementations import Implementation, registry
+from implementations.files import writable_folder
 from implementations.geometry import DTYPES
 
 from . import cudnn_comparison, load
@@ -86,9 +87,18 @@ def _shapes_profile(profile: Profile, shapes: str) -> Profile:
     return replace(profile, name=f"{profile.name}+{Path(shapes).name}", workloads=workloads)
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """--out a writable folder, --machine a name that cannot reach outside it (ValueError)."""
+    writable_folder(args.out)
+    if args.machine and (set(args.machine) & {"/", "\\", os.sep} or args.machine.startswith(".")):
+        raise ValueError(f"--machine={args.machine!r}: must be a name, without a path separator or a "
+                         "leading dot (it names the result file)")
+
+
 def run(args: argparse.Namespace) -> int:
     import pytest
 
+    _check_paths(args)
     profile = get_profile(args.profile)
     if args.shapes:
         profile = _shapes_profile(profile, args.shapes)
@@ -170,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "triton-vs-cudnn":
         return cudnn_comparison.main(args)
-    return run(args)
+    try:
+        return run(args)
+    except ValueError as exc:  # a bad path or name: one line, exit 2 (1 means a wrong answer)
+        print(f"python -m benchmarks run: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import traceback
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 # imports NumPy and the suite, so that the two load side by side.
 from implementations.contract import DEVICES
 from implementations.dtypes import DTYPES
+from implementations.files import writable_folder
 
 from .execution.worker import CASE_TIMEOUT, LoadError, Worker, default_max_memory
 
@@ -52,20 +52,6 @@ _VERB = {"certify": "certified", "matrix": "certified", "explore": "explored", "
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def writable_folder(path: str, option: str = "--out") -> Path:
-    """``path`` as a folder this process can write in, created if needed (ValueError otherwise)."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{option}={path!r}: is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"{option}={path!r}: cannot create the folder ({exc.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{option}={path!r}: not writable")
-    return folder
 
 
 def _write_json(path: Path, data: Any) -> None:

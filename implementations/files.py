@@ -32,6 +32,21 @@ def write_atomic(path: Path, data: bytes | str) -> None:
         raise
 
 
+def writable_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` as a folder this process can write in, created if needed; a ValueError naming
+    ``option`` otherwise (a file, a folder that cannot be created, one without write access)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option}={str(path)!r}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option}={str(path)!r}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}={str(path)!r}: not writable")
+    return folder
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

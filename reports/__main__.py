@@ -10,6 +10,7 @@ exits 1 on a regression.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from datetime import datetime, timezone
@@ -18,12 +19,36 @@ from typing import Any
 
 import pandas as pd
 
-from implementations.files import write_atomic
+from implementations.files import writable_folder, write_atomic
 
 from . import data, gate, plots, ranking, render
 from .render import Image, Report
 
 DEFAULT_OUT = Path("reports/out")
+
+
+def matrix_note(path: Path, started: list[str]) -> str:
+    """A plain warning when the conformance matrix is missing, unreadable, incomplete or older
+    than the results it should vouch for (empty when it is there and current)."""
+    run = "`nox -s conformance` (or `python -m conformance matrix`)"
+    if not path.exists():
+        return (f"**No conformance matrix** beside this report: these timings are not backed by a "
+                f"conformance verdict. Run {run}.")
+    try:
+        matrix = json.loads(path.read_text())
+        generated = str(matrix["generated"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return f"**The conformance matrix could not be read** ({path}: {exc}). Run {run} again."
+    broken = [e.get("name", "?") for e in matrix.get("implementations", []) if e.get("could_not_run")]
+    newest = max((s for s in started if s), default="")
+    notes = []
+    if newest and generated[:19] < newest[:19]:
+        notes.append(f"**The conformance matrix is older than these results** (generated {generated}, "
+                     f"results from {newest}): run {run} again.")
+    if broken:
+        notes.append(f"**The conformance matrix is incomplete**: the certifier could not judge "
+                     f"{', '.join(map(str, broken))}.")
+    return " ".join(notes)
 
 
 def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
@@ -39,6 +64,9 @@ def build(bench: data.BenchData, out: Path, baseline_impl: str | None,
     if (out / "conformance" / "matrix.md").exists():
         links.insert(0, ("conformance matrix", "conformance/matrix.md"))
     rep.links(links)
+    note = matrix_note(out / "conformance" / "matrix.json", [str(r.get("started", "")) for r in bench.runs])
+    if note:
+        rep.para(note)
     runs = "; ".join(f"`{r.get('command')}` on {r.get('machine')} ({r.get('started')})" for r in bench.runs)
     rendered = datetime.now(timezone.utc).isoformat(timespec="seconds")
     rep.para(f"Measured by {runs}; rendered {rendered} by `{command}` from "
@@ -164,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"--baseline {args.baseline}: {verdict.nothing_compared}; nothing was judged",
                       file=sys.stderr)
                 return 2
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        out = writable_folder(args.out)
         command = "python -m reports " + shlex.join(sys.argv[1:] if argv is None else argv)
         report = build(bench, out, args.speedup_baseline, verdict, args.threshold, command.strip())
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as exc:  # one line, exit 2: nothing was judged
+        print(f"python -m reports: {exc}", file=sys.stderr)
+        return 2
     write_atomic(out / "results.csv", bench.results.to_csv(index=False))
     write_atomic(out / "index.md", render.to_markdown(report))
     write_atomic(out / "index.html", render.to_html(report))
