@@ -110,7 +110,11 @@ class Worker:
     def __init__(self, spec: str, case_timeout: float = CASE_TIMEOUT):
         if not case_timeout > 0:
             raise ValueError(f"case_timeout={case_timeout!r}: must be a positive number of seconds")
+        from implementations.registry import absolute_spec
+
+        # a plug-in file's path is the caller's: the worker gets it absolute
         self.spec, self.case_timeout = spec, float(case_timeout)
+        self._load_spec = absolute_spec(spec)
         self._process: subprocess.Popen | None = None
         self._send_conn: Connection | None = None
         self._recv_conn: Connection | None = None
@@ -293,7 +297,7 @@ class Worker:
         from_worker_r, from_worker_w = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, self.spec, str(to_worker_r), str(from_worker_w),
+                [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
                  self._progress_path],
                 pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, env=_environment())
         except OSError as exc:

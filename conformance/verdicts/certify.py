@@ -84,7 +84,7 @@ def spec_of(impl: Implementation) -> str:
                 return impl.name
         except Exception:
             pass
-    return f"{type(impl).__module__}:{type(impl).__qualname__}"
+    return registry.class_spec(type(impl))
 
 
 class _Progress:
