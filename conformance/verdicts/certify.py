@@ -35,10 +35,20 @@ from conformance.judging.result import FAIL, CaseResult
 from conformance.search.sweep import DEFAULT_SEED
 from conformance.search.sweep import sweep as run_sweep
 from implementations import Implementation, load, registry
+from implementations.arguments import shard_of
 from implementations.dtypes import DTYPES
 
 from .blame import blame
-from .certificate import COMPLETE, COULD_NOT_RUN, INTERRUPTED, RUNNING, Certificate, environment, summarize
+from .certificate import (
+    COMPLETE,
+    COULD_NOT_RUN,
+    INTERRUPTED,
+    RUNNING,
+    Certificate,
+    environment,
+    shard_record,
+    summarize,
+)
 from .diagnosis import Outputs, Runner, diagnose
 
 #: Seconds between two snapshots handed to ``on_checkpoint`` while cases run.
@@ -74,6 +84,9 @@ class CertifyOptions:
     seed: int = DEFAULT_SEED
     progress: bool | Callable[[CaseResult], None] = False
     on_checkpoint: Callable[[Certificate], None] | None = None
+    #: ``(K, N)``: run only part K of N of the plan (``implementations.arguments.shard_of``);
+    #: the random sweep runs in part 1. ``conformance.verdicts.merge`` joins the N certificates.
+    shard: tuple[int, int] | None = None
 
 
 def spec_of(impl: Implementation) -> str:
@@ -230,6 +243,7 @@ class _Certification:
         self.findings: dict[str, dict[str, str]] = {}
         self.devices, self.dtypes = tuple(opts.devices or ("cpu",)), tuple(opts.dtypes or ())
         self.emit = opts.on_checkpoint or (lambda cert: None)
+        self.planned = 0  # catalogue cases in the plan (results past them are the sweep's)
 
     def snapshot(self, state: Any, note: str = "") -> Certificate:
         claims, results = self.executor, list(self.results)
@@ -237,7 +251,8 @@ class _Certification:
         return Certificate(self.spec, claims.describe(), environment(claims), self.devices, self.dtypes,
                            self.opts.quick, self.selection, self.started, time.perf_counter() - self.t0,
                            results, summarize(claims, results, self.devices, self.dtypes, verdict),
-                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict)
+                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict,
+                           shard=shard_record(self.opts.shard, len(self.results), self.planned))
 
     def _prepare(self, chosen: list[Case]) -> None:
         """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
@@ -266,6 +281,8 @@ class _Certification:
         chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
         self._prepare(chosen)
         plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+        plan = shard_of(plan, opts.shard)
+        self.planned = len(plan)
         bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
@@ -290,7 +307,7 @@ class _Certification:
         finally:
             bar.close()
         swept = None
-        if opts.sweep_examples and opts.cases is None:
+        if opts.sweep_examples and opts.cases is None and (opts.shard is None or opts.shard[0] == 1):
             try:
                 swept = run_sweep(claims, self.devices, self.dtypes, runner(claims, self.spec),
                                   examples=opts.sweep_examples, seed=opts.seed)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from conformance.catalogue.selection import all_cases, quick_cases
-from conformance.execution.worker import CASE_TIMEOUT, LoadError
+from conformance.execution.worker import LoadError
 from conformance.judging.references import verify_golden
 from implementations import FEATURES, available, registered, unavailable_reason
 from implementations.dtypes import DTYPES
@@ -46,17 +46,17 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     }
 
 
-def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: bool = False,
-          on_certificate: Callable[[str, Certificate], None] | None = None,
-          progress: bool = False, case_timeout: float = CASE_TIMEOUT, sweep_examples: int = 0,
-          seed: int = 0) -> dict[str, Any]:
-    """Certify every named (default: every registered) implementation on ``device``
-    (each with the random sweep when ``sweep_examples`` > 0, see ``certify``).
+def build(names: Sequence[str] | None = None, *, device: str = "cpu",
+          on_certificate: Callable[[str, Certificate], None] | None = None, **changes: Any) -> dict[str, Any]:
+    """Certify every named (default: every registered) implementation on ``device``;
+    ``changes`` are :class:`~conformance.verdicts.certify.CertifyOptions` fields (``quick``,
+    ``progress``, ``case_timeout``, ``sweep_examples``, ``seed``, ``shard``) for each.
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
     """
     t0 = time.perf_counter()
+    quick = bool(changes.get("quick", False))
     verify_golden()  # bad golden data stop the matrix before any implementation is judged
     names = list(names) if names else registered()
     usable = set(available())
@@ -66,8 +66,7 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: boo
             entries.append(_entry(name, None, unavailable_reason(name) or "unavailable"))
             continue
         try:
-            cert = certify(name, devices=(device,), dtypes=DTYPES, quick=quick, progress=progress,
-                           case_timeout=case_timeout, sweep_examples=sweep_examples, seed=seed)
+            cert = certify(name, devices=(device,), dtypes=DTYPES, **changes)
         except LoadError as exc:  # an adapter that fails to import is reported, not raised
             entries.append(_entry(name, None, f"failed to load: {exc}"))
             continue
