@@ -165,7 +165,7 @@ def _calls(case: Case, device: str) -> tuple[Callable[[], Any], Callable[[], Any
     import torch
     import torch.nn.functional as F
 
-    import implementations.triton_conv  # noqa: F401  (registers torch.ops.convcert.*)
+    import implementations.triton_op.ops  # noqa: F401  (registers torch.ops.convcert.*)
 
     p = case.params
     dtype = getattr(torch, case.dtype)
@@ -209,7 +209,7 @@ def _max_rel_err(got: Any, want: Any) -> float:
 
 def measure(case: Case, device: str, timer: Timer, rounds: int, warmup: int) -> Row:
     """Check the Triton result against cuDNN's, then time both."""
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import launch as tk
 
     ours, theirs = _calls(case, device)
     tk.LAST.clear()
@@ -226,7 +226,7 @@ def environment(device: str) -> dict[str, Any]:
     import torch
     import triton
 
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import launch as tk
 
     env = collect((device,))
     env.update(torch=torch.__version__, triton=triton.__version__, triton_interpreter=tk.interpreting(),

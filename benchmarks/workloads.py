@@ -261,7 +261,7 @@ PROFILES = {
         + tuple(Workload(lay, lay.batch or 8) for lay in DEEPBENCH),
         ("cuda",), ("float16", "bfloat16", "float32"), target_s=0.2, min_rounds=10, max_rounds=100,
         max_call_s=2.0, budget_s=600.0, gemm_size=8192,
-        variants=(("torch", "implementations.torch_adapter:TorchTF32", ("float32",)),),
+        variants=(("torch", "implementations.frameworks.torch_adapter:TorchTF32", ("float32",)),),
     ),
 }
 

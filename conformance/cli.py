@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
+import os
 import signal
 import sys
 import traceback
@@ -32,7 +32,7 @@ from implementations.arguments import Several, add_shard_argument
 from implementations.contract import DEVICES
 from implementations.dtypes import DTYPES
 
-from .execution.worker import CASE_TIMEOUT, LoadError, Worker
+from .execution.worker import CASE_TIMEOUT, LoadError, Worker, default_max_memory
 
 if TYPE_CHECKING:
     from .verdicts.certificate import Certificate
@@ -48,14 +48,31 @@ def _cannot_run() -> tuple[type[BaseException], ...]:
     return (LoadError, GoldenError, DeviceUnavailable, ImportError, ValueError)
 
 
+_VERB = {"certify": "certified", "matrix": "certified", "explore": "explored", "references": "checked"}
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def writable_folder(path: str, option: str = "--out") -> Path:
+    """``path`` as a folder this process can write in, created if needed (ValueError otherwise)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{option}={path!r}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"{option}={path!r}: cannot create the folder ({exc.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option}={path!r}: not writable")
+    return folder
+
+
 def _write_json(path: Path, data: Any) -> None:
     from implementations.files import write_atomic
 
     write_atomic(path, (json.dumps(data, indent=1, sort_keys=False, default=str) + "\n").encode())
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "implementation"
 
 
 def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
@@ -65,7 +82,7 @@ def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
     from .rendering.markdown import certificate_markdown
 
     data = cert.to_dict()
-    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
+    json_path, md_path = _paths(cert.spec, cert.devices, out)
     _write_json(json_path, data)
     write_atomic(md_path, certificate_markdown(data).encode())
     return json_path, md_path
@@ -75,8 +92,10 @@ def _checkpoint(cert: Certificate, out: Path) -> None:
     write_certificate(cert, out)
 
 
-def _paths(name: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
-    stem = _slug(name) + ("-" + _slug("-".join(devices)) if devices != ("cpu",) else "")
+def _paths(spec: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
+    from .verdicts.certificate import certificate_stem
+
+    stem = certificate_stem(spec, devices)
     return out / f"{stem}.json", out / f"{stem}.md"
 
 
@@ -124,8 +143,29 @@ def _shapes(path: str):
     return imported
 
 
+def _check_sizes(cases: list, max_bytes: int) -> None:
+    """Refuse, before anything is allocated, a requested case larger than the memory limit."""
+    for case in cases:
+        needs = case.problem.memory_estimate()
+        if needs > max_bytes:
+            raise ValueError(f"case={case.name!r}: needs about {needs / 2**30:.1f} GiB of memory (inputs, "
+                             f"reference and outputs), above --max-memory {max_bytes / 2**30:.1f} GiB")
+
+
+def _out(args: argparse.Namespace) -> str:
+    """``--out``, or its folder ``shard-K-of-N`` for a part of a sharded run."""
+    return str(Path(args.out) / "shard-{}-of-{}".format(*args.shard)) if args.shard else args.out
+
+
 def cmd_certify(args: argparse.Namespace) -> int:
-    worker = Worker(args.spec, args.case_timeout)  # loads while this process imports the suite
+    out = writable_folder(_out(args))
+    devices = tuple(args.device or ("cpu",))
+    from .verdicts.certificate import certificate_stem
+
+    log = out / f"{certificate_stem(args.spec, devices)}.log"  # the plug-in's own output
+    log.unlink(missing_ok=True)
+    # loads while this process imports the suite
+    worker = Worker(args.spec, args.case_timeout, log=log, max_memory=args.max_memory)
     try:
         return _certify(args, worker)
     finally:
@@ -133,36 +173,35 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
 
 def _certify(args: argparse.Namespace, worker: Worker) -> int:
-    from implementations import registered
-
     from .catalogue.selection import all_cases, find_case
     from .verdicts.certify import Interrupted, certify
 
-    out = Path(args.out) / ("shard-{}-of-{}".format(*args.shard) if args.shard else "")
-    cases = [find_case(name) for name in args.case] if args.case else None
-    examples, seed = _sweep_budget(args)
-    selection = None
-    if args.shapes:
-        imported = _shapes(args.shapes)
-        cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
+    out = Path(_out(args))
+    devices = tuple(args.device or ("cpu",))
     try:
+        cases = [find_case(name) for name in args.case] if args.case else None
+        examples, seed = _sweep_budget(args)
+        selection = None
+        if args.shapes:
+            imported = _shapes(args.shapes)
+            cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
+        _check_sizes(cases or [], worker.max_memory)
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
                        selection=selection, sweep_examples=examples, seed=seed, shard=args.shard)
-    except LoadError:
-        if args.spec in registered():  # an older certificate must not outlive a failed re-run
-            for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
-                path.unlink(missing_ok=True)
+    except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
+        for path in _paths(args.spec, devices, out):
+            path.unlink(missing_ok=True)
         raise
     except Interrupted as exc:
         print(summary(exc.certificate))
         print(f"not certified: {exc.certificate.note}; the certificate under {out} records it",
               file=sys.stderr)
         return 2
-    json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
+    json_path, md_path = _paths(cert.spec, cert.devices, out)
     print(summary(cert))
-    print(f"certificate: {json_path} and {md_path}")
+    print(f"certificate: {json_path} and {md_path}; the plug-in's output: {worker.log_path}")
     return 0 if cert.passed else 1
 
 
@@ -173,7 +212,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .rendering.markdown import matrix_markdown
     from .verdicts.matrix import build
 
-    out = Path(args.out) / ("shard-{}-of-{}".format(*args.shard) if args.shard else "")
+    out = writable_folder(_out(args))
     verdicts = []
 
     def keep(name: str, cert: Certificate) -> None:
@@ -183,8 +222,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
     examples, seed = _sweep_budget(args)
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
+                 logs=writable_folder(str(out / "certificates")),
                  progress=not args.no_progress, case_timeout=args.case_timeout,
-                 sweep_examples=examples, seed=seed, shard=args.shard)
+                 sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -193,6 +233,8 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             print(f"{entry['name']}: not certified ({entry['reason']})")
     print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} "
           f"({data['seconds']} s)")
+    if any(entry.get("could_not_run") for entry in data["implementations"]):
+        return 2  # the certifier failed on some implementation: not a verdict
     return 0 if all(verdicts) else 1
 
 
@@ -215,10 +257,15 @@ def cmd_references(args: argparse.Namespace) -> int:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     from implementations import load
+    from implementations.contract import check_implementation
 
     from .search.explore import explore
 
     impl = load(args.spec)
+    check_implementation(impl)
+    if args.dtype not in impl.dtypes:
+        raise ValueError(f"dtype={args.dtype!r}: {impl.name} does not claim it (it claims "
+                         f"{', '.join(impl.dtypes)})")
     if args.shapes:
         return _explore_shapes(impl, args)
     found = explore(impl, args.dtype, args.examples, args.seed)
@@ -281,6 +328,9 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--no-progress", action="store_true")
     m.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
                    help="seconds one case may run before its worker is stopped (default %(default)g)")
+    m.add_argument("--max-memory", type=_gib, default=default_max_memory(), metavar="GIB",
+                   help="memory one problem and the worker may use, in GiB (default: a quarter of this "
+                        "machine's, %(default).3g bytes); a larger problem is refused unrun")
     m.set_defaults(run=cmd_matrix)
 
     c = sub.add_parser("certify", parents=[common], help="certify one implementation")
@@ -301,6 +351,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
                    help="seconds one case may run before its worker is stopped (default %(default)g)")
+    c.add_argument("--max-memory", type=_gib, default=default_max_memory(), metavar="GIB",
+                   help="memory one problem and the worker may use, in GiB (default: a quarter of this "
+                        "machine's, %(default).3g bytes); a larger problem is refused unrun")
     c.set_defaults(run=cmd_certify)
 
     e = sub.add_parser("explore", parents=[common],
@@ -330,6 +383,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _gib(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--max-memory={text!r}: must be a positive number of GiB")
+    return int(value * 2**30)
+
+
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
@@ -350,12 +413,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return _with_sigterm(lambda: args.run(args))
-    except Exception as exc:
-        if not isinstance(exc, _cannot_run()):
-            raise
+    except Exception as exc:  # could not run: never exit 1, the "rejected" verdict
         if args.debug:
             traceback.print_exc()
-        print(f"not certified: {exc}", file=sys.stderr)
+        what = "" if isinstance(exc, _cannot_run()) else f"{type(exc).__name__}: "
+        print(f"not {_VERB.get(args.command, 'done')}: {what}{_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         print(f"interrupted ({exc or 'KeyboardInterrupt'})", file=sys.stderr)

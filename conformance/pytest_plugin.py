@@ -133,7 +133,7 @@ class Certification(pytest.Collector):
         items: list[pytest.Item] = [
             CaseTest.from_parent(self, name=f"{case.name}[{device}-{dtype}]", key=(case.name, device, dtype))
             for device in self.devices for dtype in self.dtypes for case in cases]
-        return [*items, Verdict.from_parent(self, name="certificate")]
+        return [*items, CertificateTest.from_parent(self, name="certificate")]
 
     def run(self) -> Certificate:
         """The certificate, certifying on first use (once for every test of this spec)."""
@@ -221,7 +221,7 @@ def _skip(reason: str) -> None:
         pytest.skip(reason)
 
 
-class Verdict(_ConvcertItem):
+class CertificateTest(_ConvcertItem):
     """The certificate's verdict: fails where ``convcert certify`` exits 1."""
 
     def runtest(self) -> None:

@@ -6,6 +6,7 @@ Layout at the contract is logical NCHW; operations are cross-correlation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -206,3 +207,39 @@ def _describe_predicate(when: Callable[[Any], bool] | None) -> str | None:
     if when is None:
         return None
     return getattr(when, "__doc__", None) or getattr(when, "__qualname__", repr(when))
+
+
+#: What a plug-in's ``name`` may be: it names files and appears in reports (contract v3).
+NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+#: Precisions ``reduced_precision`` may declare.
+PRECISIONS = ("float64", "float32", "tf32", "float16", "bfloat16")
+
+
+def _members(field: str, value: Any, allowed: Sequence[str]) -> list[str]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValueError(f"{field}={value!r}: must be a collection (a tuple or set) of {', '.join(allowed)}, "
+                         "not a string")
+    values = list(value)
+    unknown = [v for v in values if v not in allowed]
+    if unknown:
+        raise ValueError(f"{field}={values!r}: {', '.join(map(repr, unknown))} unknown; allowed: "
+                         f"{', '.join(allowed)}")
+    return values
+
+
+def check_claims(name: Any, devices: Any, dtypes: Any, features: Any, reduced_precision: Any) -> None:
+    """Raise ValueError naming the field and the allowed values when a claim is malformed (contract v3)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"name={name!r}: must be a string of 1 to 64 letters, digits, '-', '_' or '.'")
+    _members("devices", devices, DEVICES)
+    _members("dtypes", dtypes, DTYPES)
+    _members("features", features, FEATURES)
+    if not isinstance(reduced_precision, Mapping):
+        raise ValueError(f"reduced_precision={reduced_precision!r}: must be a mapping of dtype to precision")
+    _members("reduced_precision keys", list(reduced_precision), DTYPES)
+    _members("reduced_precision values", list(reduced_precision.values()), PRECISIONS)
+
+
+def check_implementation(impl: Implementation) -> None:
+    """:func:`check_claims` on an instance's claims."""
+    check_claims(impl.name, impl.devices, impl.dtypes, impl.features, impl.reduced_precision)

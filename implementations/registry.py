@@ -30,11 +30,12 @@ class BuiltIn:
 BUILTINS: dict[str, BuiltIn] = {
     "naive": BuiltIn("implementations.naive:Naive"),
     "im2col": BuiltIn("implementations.im2col:Im2col"),
-    "torch": BuiltIn("implementations.torch_adapter:Torch", ("torch",)),
-    "tensorflow": BuiltIn("implementations.tensorflow_adapter:TensorFlow", ("tensorflow",)),
-    "jax": BuiltIn("implementations.jax_adapter:Jax", ("jax",)),
-    "triton": BuiltIn("implementations.triton_conv:Triton", ("torch", "triton")),
-    "onnxruntime": BuiltIn("implementations.onnxruntime_adapter:OnnxRuntime", ("onnxruntime", "onnx")),
+    "torch": BuiltIn("implementations.frameworks.torch_adapter:Torch", ("torch",)),
+    "tensorflow": BuiltIn("implementations.frameworks.tensorflow_adapter:TensorFlow", ("tensorflow",)),
+    "jax": BuiltIn("implementations.frameworks.jax_adapter:Jax", ("jax",)),
+    "triton": BuiltIn("implementations.triton_op.conv:Triton", ("torch", "triton")),
+    "onnxruntime": BuiltIn("implementations.frameworks.onnxruntime_adapter:OnnxRuntime",
+                           ("onnxruntime", "onnx")),
 }
 
 

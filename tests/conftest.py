@@ -17,7 +17,7 @@ def _cuda_available() -> bool:
 
 
 # TensorFlow and Triton both bundle LLVM; Triton loaded after TensorFlow aborts the process
-# (see implementations/tensorflow_adapter.py). Tests import frameworks in many orders, so
+# (see implementations/frameworks/tensorflow_adapter.py). Tests import frameworks in many orders, so
 # Triton is loaded first, once, as the adapter does. Without CUDA nothing here can run
 # compiled Triton, so it loads as the interpreter that tests/triton use (see its conftest).
 if importlib.util.find_spec("triton") is not None:

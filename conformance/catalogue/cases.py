@@ -17,6 +17,7 @@ operation when it uses none, so a bug in one option shows as that option's failu
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ BACKWARD = {op: f"{op}_backward" for op in FAMILIES}
 #: exact in float64: the golden outputs are exact, whatever the platform or summation order.
 FLOAT_GRID = 2**20
 MAX_EXACT_TERMS = 512
+#: Float64 copies of each array the certifier may hold for one problem (see ``memory_estimate``).
+MEMORY_COPIES = 12
 #: Exact-mode values are integers in [-EXACT_RANGE, EXACT_RANGE] (bias twice that).
 EXACT_RANGE = 2
 
@@ -148,6 +151,16 @@ class Problem:
             if self.family == "avg_pool2d" and p.count_include_pad and any(map(any, p.padding)):
                 used.add("count_include_pad")
         return frozenset(used)
+
+    def memory_estimate(self) -> int:
+        """Bytes the certifier may hold at once for this problem, estimated before anything is
+        allocated: every input and output in float64, about a dozen times over (the inputs as
+        drawn, rounded and given; the reference, its magnitudes and bounds; what came back)."""
+        p = self.params
+        arrays = math.prod(p.x_shape) + 2 * math.prod(p.y_shape)  # x and dx; y and dy
+        if isinstance(p, ConvParams):
+            arrays += 2 * (math.prod(p.w_shape) + p.w_shape[0])  # w and dw; b and db
+        return 8 * MEMORY_COPIES * arrays
 
     @cached_property
     def seed(self) -> int:

@@ -88,5 +88,8 @@ def problems(descriptors: list[benchdnn.Descriptor], source: str,
 
 
 def read(path: str | Path, budget: int = REFERENCE_BUDGET) -> ShapesImport:
-    """Problems from the shapes file at ``path`` (``ValueError`` for a malformed file)."""
-    return problems(benchdnn.read(path), str(path), budget)
+    """Problems from the shapes file at ``path`` (``ValueError`` for a malformed or empty file)."""
+    descriptors = benchdnn.read(path)
+    if not descriptors:
+        raise ValueError(f"shapes={str(path)!r}: no problem descriptor in the file (empty, or comments only)")
+    return problems(descriptors, str(path), budget)

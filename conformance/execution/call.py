@@ -17,7 +17,7 @@ from implementations.contract import limit_for
 from implementations.dtypes import numpy_dtype
 
 from . import probes
-from .protocol import Outcome
+from .protocol import Outcome, not_plain_numbers
 
 
 def _call(impl: Implementation, op: str, params: Any, native: dict) -> tuple:
@@ -41,20 +41,26 @@ def execute(impl: Implementation, op: str, uses: frozenset[str], params: Any, de
         native = {k: (None if v is None else impl.to_device(v.copy(), device)) for k, v in arrays.items()}
         raw = _call(impl, op, params, native)
         impl.synchronize(device)
-        found = [np.asarray(impl.to_numpy(t)) for t in raw]
-        after = {k: np.asarray(impl.to_numpy(v)) for k, v in native.items() if v is not None}
+        found = [impl.to_numpy(t) for t in raw]
+        after = {k: impl.to_numpy(v) for k, v in native.items() if v is not None}
     except Unsupported as exc:
         return Outcome("unsupported", message=exc.reason)
-    except Exception as exc:  # a crash on a claimed case is a failure, reported with its type
+    except (Exception, SystemExit) as exc:  # a crash (or an exit) on a claimed case is a failure
         return Outcome("raised", message=f"raised {type(exc).__name__}: {exc}",
                        seconds=time.perf_counter() - start)
-    return Outcome("ok", found, after, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    for what, results in (("returned", found), ("left its input as", list(after.values()))):
+        for a in results:
+            why = not_plain_numbers(a)
+            if why:
+                return Outcome("invalid", message=f"{what} {why}", seconds=seconds)
+    return Outcome("ok", found, after, seconds=seconds)
 
 
 def claims_of(impl: Implementation) -> dict[str, Any]:
     """What the implementation claims, as plain data (sent by a worker when it is ready)."""
-    return {"name": impl.name, "devices": tuple(impl.devices), "dtypes": tuple(impl.dtypes),
-            "features": frozenset(impl.features), "reduced_precision": dict(impl.reduced_precision),
+    return {"name": impl.name, "devices": list(impl.devices), "dtypes": list(impl.dtypes),
+            "features": sorted(impl.features), "reduced_precision": dict(impl.reduced_precision),
             "describe": impl.describe(), "environment": impl.environment()}
 
 

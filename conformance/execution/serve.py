@@ -1,44 +1,79 @@
 """The worker process: load the implementation by its spec, then answer the parent's requests.
 
 Started by :class:`conformance.execution.worker.Worker` with
-``python -c "from conformance.execution.serve import main; ..."``; it judges nothing.
+``python -c "from conformance.execution.serve import main; ..."``, in a session (process
+group) of its own, under a memory limit, with its output going to a log file. It judges
+nothing: it answers each case with its outcome as numbers (``protocol.encode_outcome``),
+one message per case, so the parent times every case on its own clock.
+
+Nothing the plug-in starts may outlive the worker: the worker dies with its parent
+(``PR_SET_PDEATHSIG``), and a small watchdog process forked before the plug-in loads ends
+the whole process group as soon as the worker is gone, whatever killed it.
 """
 
 from __future__ import annotations
 
-import mmap
+import ctypes
+import os
+import resource
 import signal
-import struct
+import sys
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from implementations import Implementation, load
+from implementations import load
+from implementations.contract import check_implementation
 
 from .call import claims_of, device_problem, execute, findings
-from .protocol import Outcome, map_progress
+from .protocol import encode_json, encode_outcome
+
+#: Seconds between two looks of the watchdog at the worker.
+WATCH_EVERY = 0.2
 
 
-def _batch(impl: Implementation, progress: mmap.mmap, first: int, requests: list[tuple]) -> list[Outcome]:
-    """Run a batch of cases, marking each one's sequence number in ``progress`` as it starts."""
-    outcomes = []
-    for i, request in enumerate(requests):
-        struct.pack_into("<q", progress, 0, first + i)
-        outcomes.append(execute(impl, *request))
-    return outcomes
+def _die_with_parent() -> None:
+    """Ask Linux to kill this process when its parent dies (no-op elsewhere)."""
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
-def serve(spec: str, requests: Connection, answers: Connection, progress: mmap.mmap) -> None:
+def _watchdog() -> None:
+    """Fork a process that kills this process group once the worker (its parent) is gone."""
+    worker = os.getpid()
+    if os.fork() != 0:
+        return
+    try:  # the watchdog holds no pipe, so the parent still sees the worker's end of file
+        os.closerange(3, 1 << 16)
+        while os.getppid() == worker:
+            time.sleep(WATCH_EVERY)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    finally:
+        os._exit(0)
+
+
+def _limit_memory(max_bytes: int) -> None:
+    if max_bytes > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
+        except (ValueError, OSError):
+            pass
+
+
+def serve(spec: str, requests: Connection, answers: Connection) -> None:
     """Worker main loop: load ``spec``, then answer requests until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         impl = load(spec)
-        answers.send(("ready", claims_of(impl)))
+        check_implementation(impl)
+        answers.send_bytes(encode_json({"status": "ready", "claims": claims_of(impl)}))
     except (Exception, SystemExit) as exc:
-        answers.send(("error", f"{type(exc).__name__}: {exc}"))
+        answers.send_bytes(encode_json({"status": "error", "message": f"{type(exc).__name__}: {exc}"}))
         return
     handlers: dict[str, Callable[..., Any]] = {
-        "batch": lambda first, batch: _batch(impl, progress, first, batch),
         "findings": lambda *args: findings(impl, *args),
         "device": lambda *args: device_problem(impl, *args),
     }
@@ -49,12 +84,18 @@ def serve(spec: str, requests: Connection, answers: Connection, progress: mmap.m
             return
         if command == "stop":
             return
-        answers.send(handlers[command](*args))
-
+        if command == "batch":  # one answer per case, sent as soon as it is known
+            for request in args:
+                answers.send_bytes(encode_outcome(execute(impl, *request)))
+        else:
+            answers.send_bytes(encode_json(handlers[command](*args)))
 
 
 def main(argv: list[str]) -> None:
-    """Worker entry point: ``SPEC READ_FD WRITE_FD PROGRESS_FILE`` (started by ``Worker``)."""
-    spec, read_fd, write_fd, progress = argv
-    serve(spec, Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False),
-          map_progress(progress))
+    """Worker entry point: ``SPEC READ_FD WRITE_FD MAX_BYTES`` (started by ``Worker``)."""
+    spec, read_fd, write_fd, max_bytes = argv
+    _die_with_parent()
+    _watchdog()
+    _limit_memory(int(max_bytes))
+    sys.stdout.flush()
+    serve(spec, Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False))

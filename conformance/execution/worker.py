@@ -1,28 +1,30 @@
 """The implementation under certification, in a worker process of its own.
 
 A plug-in can crash the process it runs in (a segfault in native code, ``os._exit``, a
-signal) or never return. So the certifier never calls it in its own process: a worker
-started with ``python -c`` (the parent's ``sys.path`` as its ``PYTHONPATH``) loads the
-implementation by its spec and answers requests over a pair of pipes (run cases, probe
-NaN/Inf behaviour, try a device). The parent keeps the golden data, the references and
-every judgement; the worker only converts, calls and converts back
-(:func:`conformance.execution.call.execute`).
+signal), never return, flood the memory, fork children, print over the certifier's output,
+or try to forge its answers. So the certifier never calls it in its own process: a worker
+started with ``python -c`` (the parent's ``sys.path`` as its ``PYTHONPATH``) in a session of
+its own, under a memory limit, with its output in a log file, loads the implementation by
+its spec and answers requests over a pair of pipes (run cases, probe NaN/Inf behaviour, try
+a device). The parent keeps the golden data, the references and every judgement; the worker
+only converts, calls and converts back (:func:`conformance.execution.call.execute`), and
+what it sends back is parsed as numbers, never unpickled (:mod:`.protocol`).
 
-When the worker dies or a case runs past its time limit, that case fails with what
-happened ("worker killed by SIGSEGV in conv2d", "no answer in 60 s in conv2d"), the worker
-is stopped, and the next case starts a fresh one. One worker serves every case until then,
-and cases travel in batches, so isolation costs one process start plus a little pickling
-per case. This module (the parent's side) imports nothing heavy, so a command line can
-start the worker before it imports NumPy itself.
+The worker answers each case as soon as it has run, so the parent times every case on its
+own clock: a case with no answer after the time limit fails ("no answer in 60 s in
+conv2d"), as does one whose worker dies ("worker killed by SIGSEGV in conv2d") or sends a
+malformed answer; the worker's whole process group is then killed and the next case starts
+a fresh one. After ``breaker`` such failures in a row in one operation, that operation's
+remaining cases are failed without being run. Cases travel in batches, so isolation costs
+one process start plus a little copying per case. This module imports nothing heavy beyond
+NumPy, so a command line can start the worker before it imports the rest of the suite.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import pickle
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,9 +32,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, TypeVar
 
-from .protocol import Outcome, map_progress
+from implementations.contract import check_claims
+
+from .protocol import MalformedAnswer, Outcome, decode_json, decode_outcome
 
 #: Per-case time limit (seconds) unless the caller gives one.
 CASE_TIMEOUT = 60.0
@@ -41,11 +46,9 @@ LOAD_TIMEOUT = 300.0
 #: Most cases and bytes of input arrays in one message to the worker, and the largest
 #: message sent ahead of an answer (it must fit in a pipe's buffer; see ``Worker.stream``).
 BATCH, BATCH_BYTES, AHEAD_BYTES = 32, 8 * 1024 * 1024, 32 * 1024
-#: Seconds between two looks at the worker's progress while a batch runs.
-PROGRESS_CHECK = 0.5
+#: Timeouts or crashes in a row in one operation after which its other cases are not run.
+BREAKER = 3
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_NOT_STARTED = struct.pack("<q", -1)
-#: The worker's command line (not ``-m``: classes must pickle as ``conformance.execution.*``).
 _BOOT = "import sys; from conformance.execution.serve import main; main(sys.argv[1:])"
 _END = object()
 T = TypeVar("T")
@@ -55,17 +58,13 @@ class LoadError(RuntimeError):
     """The implementation could not be loaded in a worker process (nothing was judged)."""
 
 
-#: A case on its way: (item, ``execute`` arguments or None, outcome decided without a call).
-_Entry = tuple[Any, tuple | None, Outcome | None]
-
-
-def _blame(entries: list[_Entry], index: int, message: str) -> list[_Entry]:
-    """``entries`` with the one at ``index`` (clamped) decided as died with ``message``
-    (``{op}`` in it becomes the case's operation); the others are to be run again."""
-    index = min(max(index, 0), len(entries) - 1)
-    item, request, _ = entries[index]
-    died = Outcome("died", message=message.replace("{op}", request[0] if request else "?"))
-    return entries[:index] + [(item, request, died)] + entries[index + 1:]
+def default_max_memory() -> int:
+    """A quarter of this machine's physical memory (at least 1 GiB): the default memory limit."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 8 << 30
+    return max(total // 4, 1 << 30)
 
 
 def _nbytes(request: tuple) -> int:
@@ -96,7 +95,32 @@ def _environment() -> dict[str, str]:
     return env
 
 
-# -- the parent's side -----------------------------------------------------------------
+def _kill_group(process: subprocess.Popen) -> None:
+    """Kill the worker's whole session (it leads its own process group) and reap the worker."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
+        pass
+
+
+def _claims(reply: Any) -> dict[str, Any]:
+    """The worker's ready message as claims, each field checked (raises ValueError)."""
+    claims = reply.get("claims") if isinstance(reply, dict) else None
+    if not isinstance(claims, dict):
+        raise ValueError(f"ready message {reply!r}")
+    check_claims(claims.get("name"), claims.get("devices"), claims.get("dtypes"), claims.get("features"),
+                 claims.get("reduced_precision"))
+    for key in ("describe", "environment"):
+        if not isinstance(claims.get(key), dict):
+            raise ValueError(f"{key}: {claims.get(key)!r} is not a mapping")
+    return dict(claims, devices=tuple(claims["devices"]), dtypes=tuple(claims["dtypes"]),
+                features=frozenset(claims["features"]), reduced_precision=dict(claims["reduced_precision"]))
+
+
 class Worker:
     """The claims of the implementation ``spec`` and calls to it, made in a worker process.
 
@@ -104,27 +128,31 @@ class Worker:
     claims (``name``, ``devices``, ``dtypes``, ``features``, ``reduced_precision``,
     ``describe()``, ``environment()``) and :meth:`stream` runs cases. The worker starts
     loading at construction; reading the claims waits for it (and raises :class:`LoadError`).
-    Use as a context manager.
+    Its output goes to ``log`` (a temporary file unless given). ``max_memory`` bytes bound
+    its data (default :func:`default_max_memory`). Use as a context manager.
     """
 
-    def __init__(self, spec: str, case_timeout: float = CASE_TIMEOUT):
+    def __init__(self, spec: str, case_timeout: float = CASE_TIMEOUT, *, log: str | Path | None = None,
+                 max_memory: int | None = None, breaker: int = BREAKER):
         if not case_timeout > 0:
             raise ValueError(f"case_timeout={case_timeout!r}: must be a positive number of seconds")
         from implementations.registry import absolute_spec
 
-        # a plug-in file's path is the caller's: the worker gets it absolute
-        self.spec, self.case_timeout = spec, float(case_timeout)
-        self._load_spec = absolute_spec(spec)
+        self.spec, self.case_timeout, self.breaker = spec, float(case_timeout), breaker
+        self._load_spec = absolute_spec(spec)  # a plug-in file's path is the caller's: made absolute
+        self.max_memory = max_memory or default_max_memory()
+        self._own_log = log is None
+        if log is None:
+            fd, name = tempfile.mkstemp(prefix="convcert-worker-", suffix=".log")
+            os.close(fd)
+            log = name
+        self.log_path = Path(log)
         self._process: subprocess.Popen | None = None
         self._send_conn: Connection | None = None
         self._recv_conn: Connection | None = None
         self._claims: dict[str, Any] | None = None
-        self._sequence = 0
-        self._death_note = "worker gone"
-        fd, self._progress_path = tempfile.mkstemp(prefix="convcert-progress-")
-        os.write(fd, _NOT_STARTED)
-        os.close(fd)
-        self._progress_map: mmap.mmap | None = map_progress(self._progress_path)
+        self._since = time.monotonic()  # when the case the worker runs now started
+        self._hung: dict[str, int] = {}  # op -> timeouts or crashes in a row, in this stream
         self._spawn()  # loads in the background until the claims are first read
 
     # -- the implementation's claims -------------------------------------------------
@@ -142,7 +170,7 @@ class Worker:
     reduced_precision = property(lambda self: self.claims["reduced_precision"])
 
     def describe(self) -> dict[str, Any]:
-        return dict(self.claims["describe"], isolation="worker process")
+        return dict(self.claims["describe"], isolation="worker process", log=str(self.log_path))
 
     def environment(self) -> dict[str, Any]:
         return self.claims["environment"]
@@ -152,105 +180,142 @@ class Worker:
                request_of: Callable[[T], tuple | None]) -> Iterator[tuple[T, Outcome | None]]:
         """``(item, outcome)`` for each item, in order; ``request_of(item)``: ``execute`` arguments, or None.
 
-        Cases go to the worker in batches (up to ``BATCH`` cases or ``BATCH_BYTES``), one
-        message each way per batch: on a busy machine every message costs a trip through
-        the scheduler. A second batch small enough to wait in the pipe (``AHEAD_BYTES``)
-        is sent before the first one's answer, so the worker computes while this process
-        judges. The worker marks the case it is running in a shared progress word: when it
-        dies or a case runs past the time limit, that case fails with what happened, and
-        every other case without an answer goes to a fresh worker.
+        Cases go to the worker in batches (up to ``BATCH`` cases or ``BATCH_BYTES``): on a
+        busy machine every message costs a trip through the scheduler. A second batch small
+        enough to wait in the pipe (``AHEAD_BYTES``) is sent before the first one's answers,
+        so the worker computes while this process judges. Answers come one per case, timed
+        here; when the worker is lost, every case without an answer goes to a fresh worker.
+        The circuit breaker (``breaker`` timeouts or crashes in a row in one operation) counts
+        within one stream: the rest of that operation's cases in it are failed unrun.
         """
-        queue: deque[_Entry] = deque()  # not sent yet, in order
-        sent: deque[tuple[int, list[_Entry]]] = deque()  # (first sequence number, batch), in order
+        self._hung = {}
+        queue: deque[list] = deque()  # [item, request, decided outcome], not sent yet, in order
+        flight: deque[list] = deque()  # sent, awaiting answers, in order
+        batches: deque[int] = deque()  # cases of each batch in flight
         source = iter(items)
         while True:
             while len(queue) < 2 * BATCH:  # look ahead by two batches
                 item = next(source, _END)
                 if item is _END:
                     break
-                queue.append((item, request_of(item), None))  # type: ignore[arg-type]
-            if not sent and not queue:
+                queue.append([item, request_of(item), None])  # type: ignore[arg-type]
+            self._trip(queue)
+            if not flight and not queue:
                 return
-            if not sent and (queue[0][1] is None or queue[0][2] is not None):
+            if not flight and (queue[0][1] is None or queue[0][2] is not None):
                 item, _, decided = queue.popleft()
                 yield item, decided
                 continue
-            while len(sent) < 2 and self._send_batch(queue, sent):
+            while len(batches) < 2 and self._send_batch(queue, flight, batches):
                 pass
-            if not sent:
+            if not flight:
                 continue
-            first, batch = sent.popleft()
-            ok, reply = self._receive_batch(first, sent)
-            if ok:
-                for (item, _, _), outcome in zip(batch, reply, strict=True):
-                    yield item, outcome
-                continue
-            blamed, message = reply
-            unanswered = batch + [entry for _, later in sent for entry in later]
-            sent.clear()
-            queue.extendleft(reversed(_blame(unanswered, blamed - first, message)))
+            item, request, _ = flight.popleft()
+            outcome = self._answer(request[0])
+            batches[0] -= 1
+            if not batches[0]:
+                batches.popleft()
+            if self._recv_conn is None:  # the worker is gone: the rest go to a fresh one
+                queue.extendleft(reversed(flight))
+                flight.clear()
+                batches.clear()
+            self._count(request[0], outcome)
+            yield item, outcome
 
-    def _send_batch(self, queue: deque[_Entry], sent: deque[tuple[int, list[_Entry]]]) -> bool:
+    def _trip(self, queue: deque[list]) -> None:
+        """Decide, without running them, the queued cases of an operation that hung too often."""
+        for entry in queue:
+            request = entry[1]
+            if request is not None and entry[2] is None and self._hung.get(request[0], 0) >= self.breaker:
+                entry[2] = Outcome("died", message=f"not run: {request[0]} hung or crashed {self.breaker} "
+                                                   "times in a row")
+
+    def _count(self, op: str, outcome: Outcome) -> None:
+        self._hung[op] = self._hung.get(op, 0) + 1 if outcome.kind == "died" else 0
+
+    def _send_batch(self, queue: deque[list], flight: deque[list], batches: deque[int]) -> bool:
         """Send the next batch from the head of ``queue``; False when there is none to send now."""
-        if not queue or queue[0][1] is None or queue[0][2] is not None:
-            return False
-        batch: list[_Entry] = []
+        batch: list[list] = []
         size = 0
         while queue and queue[0][1] is not None and queue[0][2] is None and len(batch) < BATCH:
             size += _nbytes(queue[0][1])
             if batch and size > BATCH_BYTES:
                 break
             batch.append(queue.popleft())
-        payload = pickle.dumps(("batch", (self._sequence, [r for _, r, _ in batch])), _PROTOCOL)
-        if sent and len(payload) > AHEAD_BYTES:  # could fill the pipe while the worker writes: wait
+        if not batch:
+            return False
+        payload = pickle.dumps(("batch", [request for _, request, _ in batch]), _PROTOCOL)
+        if flight and len(payload) > AHEAD_BYTES:  # could fill the pipe while the worker writes: wait
             queue.extendleft(reversed(batch))
             return False
         failure = self._send(payload)
         if failure:
-            queue.extendleft(reversed(_blame(batch, 0, failure) if not sent else batch))
+            queue.extendleft(reversed(batch))
+            if not flight:  # nothing else can explain it: the first case is the one that failed
+                queue[0][2] = Outcome("died", message=failure.replace("{op}", batch[0][1][0]))
             return False
-        sent.append((self._sequence, batch))
-        self._sequence += len(batch)
+        if not flight:
+            self._since = time.monotonic()
+        flight.extend(batch)
+        batches.append(len(batch))
         return True
 
-    def _receive_batch(self, first: int, later: deque) -> tuple[bool, Any]:
-        """(True, outcomes of the batch starting at ``first``), or (False, (sequence number
-        of the case that was running, what happened)) after which the worker is gone."""
-        conn = self._recv_conn
-        if conn is None:  # died while the next batch was being sent
-            return False, (max(self._progress(), first), f"{self._death_note} in {{op}}")
-        running, since = self._progress(), time.monotonic()
+    def _answer(self, op: str) -> Outcome:
+        """The outcome of the case the worker runs now, timed from when it started; a
+        timeout, death or malformed answer loses the worker and is that case's outcome."""
+        conn, process = self._recv_conn, self._process
+        if conn is None:
+            return Outcome("died", message=f"worker gone before {op} started")
+        wait = max(self._since + self.case_timeout - time.monotonic(), 0.0)
         try:
-            while not conn.poll(min(self.case_timeout, PROGRESS_CHECK)):
-                if self._progress() != running:
-                    running, since = self._progress(), time.monotonic()
-                elif time.monotonic() - since > self.case_timeout:
-                    self._lost()
-                    return False, (max(running, first), f"no answer in {self.case_timeout:g} s in "
-                                   "{op}; the worker was stopped")
-            return True, conn.recv()
-        except (EOFError, OSError):
-            message = f"{_death(self._process)} in {{op}}"
-            blamed = max(self._progress(), first)
-            self._lost()
-            return False, (blamed, message)
-
-    def _progress(self) -> int:
-        """Sequence number of the case the worker started last (shared memory, no message)."""
-        return struct.unpack_from("<q", self._progress_map, 0)[0] if self._progress_map is not None else -1
+            if not conn.poll(wait):
+                self._lost()
+                return Outcome("died", message=f"no answer in {self.case_timeout:g} s in {op}; "
+                                               "the worker was stopped")
+            data = conn.recv_bytes(self.max_memory)
+            self._since = time.monotonic()
+            return decode_outcome(data)
+        except EOFError:
+            message = f"{_death(process)} in {op}"
+        except OSError as exc:  # a message longer than the memory limit, or a broken pipe
+            message = (f"{_death(process)} in {op}" if process is None or process.poll() is not None
+                       else f"the worker sent a malformed answer in {op} ({exc}); it was restarted")
+        except MalformedAnswer as exc:
+            message = f"the worker sent a malformed answer in {op} ({exc}); it was restarted"
+        self._lost()
+        return Outcome("died", message=message)
 
     def findings(self, device: str, dtype: str) -> dict[str, str]:
-        """What the implementation does with NaN and Inf (``behaviour.findings``), in the worker."""
+        """What the implementation does with NaN and Inf (``probes.findings``), in the worker."""
         ok, reply = self._ask(("findings", (device, dtype)), "the NaN/Inf probes")
+        if ok and not (isinstance(reply, dict) and all(isinstance(v, str) for v in reply.values())):
+            ok, reply = False, f"a malformed answer to the NaN/Inf probes: {reply!r:.200}"
         return reply if ok else {"NaN/Inf probes": reply}
 
     def device_problem(self, device: str) -> str | None:
-        _, reply = self._ask(("device", (device,)), f"placing a tensor on {device}")
+        ok, reply = self._ask(("device", (device,)), f"placing a tensor on {device}")
+        if ok and not (reply is None or isinstance(reply, str)):
+            return f"a malformed answer while placing a tensor on {device}: {reply!r:.200}"
         return reply  # None, why the device is unusable, or what happened to the worker
 
     def _ask(self, request: tuple, what: str) -> tuple[bool, Any]:
+        """(True, the worker's JSON answer), or (False, what happened) after which the worker is gone."""
         failure = self._send(pickle.dumps(request, _PROTOCOL))
-        return (False, failure.replace("{op}", what)) if failure else self._receive(self.case_timeout, what)
+        if failure:
+            return False, failure.replace("{op}", what)
+        conn, process = self._recv_conn, self._process
+        assert conn is not None
+        try:
+            if not conn.poll(self.case_timeout):
+                self._lost()
+                return False, f"no answer in {self.case_timeout:g} s in {what}; the worker was stopped"
+            return True, decode_json(conn.recv_bytes(self.max_memory))
+        except (EOFError, OSError):
+            message = f"{_death(process)} in {what}"
+        except MalformedAnswer as exc:
+            message = f"the worker sent a malformed answer in {what} ({exc})"
+        self._lost()
+        return False, message
 
     def _send(self, payload: bytes) -> str | None:
         """Send one request (starting a fresh worker if needed); None, or why it could not be sent
@@ -268,25 +333,10 @@ class Worker:
         try:
             self._send_conn.send_bytes(payload)
         except OSError:
-            self._death_note = _death(self._process)
+            message = _death(self._process)
             self._lost()
-            return f"{self._death_note} before {{op}} started"
+            return f"{message} before {{op}} started"
         return None
-
-    def _receive(self, timeout: float, what: str) -> tuple[bool, Any]:
-        """(True, answer), or (False, what happened) after which the worker is gone."""
-        conn = self._recv_conn
-        if conn is None:
-            return False, f"no worker to answer {what}"
-        try:
-            if not conn.poll(timeout):
-                self._lost()
-                return False, f"no answer in {timeout:g} s in {what}; the worker was stopped"
-            return True, conn.recv()
-        except (EOFError, OSError):
-            message = f"{_death(self._process)} in {what}"
-            self._lost()
-            return False, message
 
     def _lost(self) -> None:
         self.close(kill=True)
@@ -296,10 +346,12 @@ class Worker:
         to_worker_r, to_worker_w = os.pipe()
         from_worker_r, from_worker_w = os.pipe()
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
-                 self._progress_path],
-                pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, env=_environment())
+            with open(self.log_path, "ab") as log:
+                self._process = subprocess.Popen(
+                    [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
+                     str(self.max_memory)],
+                    pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    env=_environment(), start_new_session=True)
         except OSError as exc:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
                 os.close(fd)
@@ -318,18 +370,26 @@ class Worker:
             if not conn.poll(wait):
                 self.close(kill=True)
                 raise LoadError(f"spec={self.spec!r}: no answer in {wait:g} s while loading")
-            status, reply = conn.recv()
+            reply = decode_json(conn.recv_bytes(self.max_memory))
         except (EOFError, OSError):
             message = f"spec={self.spec!r}: {_death(process)} while loading it"
             self.close(kill=True)
             raise LoadError(message) from None
-        if status != "ready":
+        except MalformedAnswer as exc:
             self.close(kill=True)
-            raise LoadError(f"spec={self.spec!r}: {reply}")
-        return reply
+            raise LoadError(f"spec={self.spec!r}: a malformed answer while loading ({exc})") from None
+        if isinstance(reply, dict) and reply.get("status") == "error":
+            self.close(kill=True)
+            raise LoadError(f"spec={self.spec!r}: {reply.get('message')}")
+        try:
+            return _claims(reply)
+        except ValueError as exc:
+            self.close(kill=True)
+            raise LoadError(f"spec={self.spec!r}: {exc}") from None
 
     def close(self, kill: bool = False) -> None:
-        """Stop the worker (politely unless ``kill``); a later request starts a fresh one."""
+        """Stop the worker (politely unless ``kill``) and everything it started; a later
+        request starts a fresh one."""
         process, send, recv = self._process, self._send_conn, self._recv_conn
         self._process = self._send_conn = self._recv_conn = None
         if send is not None:
@@ -342,25 +402,22 @@ class Worker:
         if recv is not None:
             recv.close()
         if process is not None:
-            try:
-                if kill:
-                    process.kill()
-                process.wait(5 if kill else 2)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            if not kill:
+                try:
+                    process.wait(2)
+                except subprocess.TimeoutExpired:
+                    pass
+            _kill_group(process)
 
     def shutdown(self) -> None:
-        """Stop the worker for good and remove its progress file."""
+        """Stop the worker for good (and remove its log when it is an empty temporary file)."""
         self.close()
-        if self._progress_map is not None:
-            self._progress_map.close()
-            self._progress_map = None
-            os.unlink(self._progress_path)
+        if self._own_log and self.log_path.exists() and not self.log_path.stat().st_size:
+            self.log_path.unlink(missing_ok=True)
 
     def __del__(self) -> None:
-        if getattr(self, "_progress_map", None) is not None:
-            self.shutdown()
+        if getattr(self, "_process", None) is not None:
+            self.close(kill=True)
 
     def __enter__(self) -> Worker:
         return self

@@ -27,7 +27,7 @@ from implementations.validation import CHECKS
 
 from . import references
 from .compare import behaviour, compare
-from .result import FAIL, LIMITED, NOT_CLAIMED, PASS, CaseResult, repro_command
+from .result import FAIL, LIMITED, NOT_CLAIMED, PASS, TOO_LARGE, CaseResult, repro_command
 from .tolerance import error_bound, exact_applies
 
 #: Problems with golden data; any other problem (Hypothesis, a user's) is computed on the fly.
@@ -102,8 +102,10 @@ class Pending:
     pristine: dict[str, np.ndarray | None] = field(default_factory=dict)
 
 
-def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None = None) -> Pending:
-    """Decide whether ``case`` runs on ``impl`` and prepare its inputs and expectations."""
+def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None = None,
+          max_bytes: int | None = None) -> Pending:
+    """Decide whether ``case`` runs on ``impl`` and prepare its inputs and expectations
+    (none for a problem whose memory estimate exceeds ``max_bytes``: it is "too large")."""
     spec = spec or impl.name
     result = CaseResult(case.name, case.op, device, dtype, NOT_CLAIMED, tuple(sorted(case.filed_under)),
                         case.problem.mode, repro=repro_command(spec, case.name, device, dtype))
@@ -111,6 +113,11 @@ def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None
     if device not in impl.devices or dtype not in impl.dtypes or missing:
         result.reason = (f"needs {', '.join(missing)}" if missing
                          else f"{device}/{dtype} not claimed")
+        return Pending(result, case)
+    needs = case.problem.memory_estimate()
+    if max_bytes is not None and needs > max_bytes:
+        result.status, result.reason = TOO_LARGE, (f"needs about {needs / 2**30:.1f} GiB, above the "
+                                                   f"limit of {max_bytes / 2**30:.1f} GiB (--max-memory)")
         return Pending(result, case)
     typed, expectations = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
     pristine = case_inputs(case, typed)

@@ -13,13 +13,15 @@ from implementations.files import json_float
 from .compare import Check
 
 #: What a case, or a feature summarising cases, came to.
-Status = Literal["pass", "fail", "limited", "not claimed", "not run", "implicated"]
+Status = Literal["pass", "fail", "limited", "not claimed", "too large", "not run", "implicated"]
 PASS: Final = "pass"
 FAIL: Final = "fail"
 #: A declared limit covers the case: not run, with the limit's reason.
 LIMITED: Final = "limited"
 #: The implementation does not claim what the case needs.
 NOT_CLAIMED: Final = "not claimed"
+#: The problem needs more memory than the certifier may use (``--max-memory``): not run.
+TOO_LARGE: Final = "too large"
 #: (features) every case needs another feature that is not claimed.
 NOT_RUN: Final = "not run"
 #: (features) fails only in cases that another failed feature explains.

@@ -10,7 +10,7 @@ from typing import Any
 
 from implementations.dtypes import DTYPES
 
-from .text import HOW, LEGEND, SYMBOL, md_escape, ratio
+from .text import HOW, LEGEND, SYMBOL, md_code, md_escape, one_line, ratio
 
 
 def _feature_grid(cert: dict[str, Any], device: str) -> dict[str, dict[str, dict[str, Any]]]:
@@ -56,8 +56,9 @@ def _sweep(cert: dict[str, Any]) -> list[str]:
              + (" (stopped early at the time cap)" if sweep.get("stopped_early") else "") + ". "
              f"Shrunk failures: {len(sweep['failures'])}."]
     for f in sweep["failures"]:
-        lines += [f"- `{f['case']}` ({f['device']}/{f['dtype']}): {md_escape(f['message'])}",
-                  f"  reproduce: `{f['repro']}`"]
+        lines += [f"- {md_code(f['case'])} ({md_escape(f['device'])}/{md_escape(f['dtype'])}): "
+                  f"{md_escape(f['message'])}",
+                  f"  reproduce: {md_code(f['repro'])}"]
     return lines
 
 
@@ -66,21 +67,25 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
     impl = cert["implementation"]
     state = cert.get("state", "complete")
     verdict = "PASSED" if cert["passed"] else "FAILED" if state == "complete" else state.upper()
+    note = md_escape(cert.get("note") or "cases are still running")
+    env = ", ".join(f"{md_escape(k)} {md_escape(v)}" for k, v in cert["environment"].items())
     lines = [
-        f"# Conformance certificate: `{impl['name']}` — {verdict}",
+        f"# Conformance certificate: {md_code(impl['name'])} — {verdict}",
         "",
-        *([f"**This run is {state}, not a verdict**: {cert.get('note') or 'cases are still running'}.", ""]
-          if state != "complete" else []),
-        f"- spec: `{cert['spec']}` (class `{impl['class']}`)",
-        f"- claims: devices {', '.join(impl['devices'])}; dtypes {', '.join(impl['dtypes'])}; "
-        f"features {', '.join(impl['features']) or 'none'}",
-        f"- reduced precision declared: {impl.get('reduced_precision') or 'none'}",
-        "- limits declared: " + ("; ".join(f"{lim['reason']}" for lim in impl.get("limits", [])) or "none"),
+        *([f"**This run is {state}, not a verdict**: {note}.", ""] if state != "complete" else []),
+        f"- spec: {md_code(cert['spec'])} (class {md_code(impl['class'])})",
+        f"- claims: devices {md_escape(', '.join(impl['devices']))}; "
+        f"dtypes {md_escape(', '.join(impl['dtypes']))}; "
+        f"features {md_escape(', '.join(impl['features']) or 'none')}",
+        f"- reduced precision declared: {md_escape(impl.get('reduced_precision') or 'none')}",
+        "- limits declared: " + ("; ".join(md_escape(lim["reason"]) for lim in impl.get("limits", []))
+                                 or "none"),
+        *([f"- the plug-in's output (stdout, stderr): {md_code(impl['log'])}"] if impl.get("log") else []),
         f"- certified on: devices {', '.join(cert['devices'])}; dtypes {', '.join(cert['dtypes'])}; "
-        f"cases: {cert['selection']}",
+        f"cases: {md_escape(cert['selection'])}",
         "- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
         f"- started {cert['started']} UTC, took {cert['seconds']} s",
-        "- environment: " + ", ".join(f"{k} {v}" for k, v in cert["environment"].items()),
+        f"- environment: {env}",
         "",
         "Cells: status (worst error ratio; cases passed ✓ and failed ✗). " + HOW,
     ]
@@ -106,7 +111,8 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         for f in failures[:max_failures]:
             blank = lambda v: "" if v is None else md_escape(v)  # noqa: E731
             lines.append(
-                f"| {f['case']} | {f['feature']} | {f.get('output', '')} | {f.get('index') or ''} | "
+                f"| {md_escape(f['case'])} | {md_escape(f['feature'])} | {md_escape(f.get('output', ''))} | "
+                f"{f.get('index') or ''} | "
                 f"{blank(f.get('found'))} | {blank(f.get('expected'))} | "
                 f"{ratio(f.get('bound'))} | {ratio(f.get('ratio'))} |")
         if len(failures) > max_failures:
@@ -114,18 +120,18 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         lines += ["", "Reproduce (one line each):", "", "```"]
         seen = []
         for f in failures:
-            if f.get("repro") and f["repro"] not in seen:
-                seen.append(f["repro"])
+            if f.get("repro") and one_line(f["repro"]) not in seen:
+                seen.append(one_line(f["repro"]))
         lines += seen[:max_failures] + ["```", "", "Messages:", ""]
         lines += [f"- {md_escape(f['message'])}" for f in failures[:max_failures] if f.get("message")]
     if cert.get("findings"):
         lines += ["", "## NaN and Inf (findings, not verdicts)", ""]
         keys = list(next(iter(cert["findings"].values())))
-        lines += ["| probe | " + " | ".join(cert["findings"]) + " |",
+        lines += ["| probe | " + " | ".join(md_escape(k) for k in cert["findings"]) + " |",
                   "| --- | " + " | ".join("---" for _ in cert["findings"]) + " |"]
         for k in keys:
             cells = " | ".join(md_escape(v.get(k, "")) for v in cert["findings"].values())
-            lines.append(f"| {k} | {cells} |")
+            lines.append(f"| {md_escape(k)} | {cells} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,7 +151,8 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         f"{matrix['cases']} ({matrix['selection']}). Each cell has one symbol per dtype, in the order "
         f"{', '.join(dtypes)}. {LEGEND}.",
         "",
-        "| feature | " + " | ".join(f"{i['name']} ({'PASS' if i['passed'] else 'FAIL'})" for i in ok) + " |",
+        "| feature | " + " | ".join(f"{md_escape(i['name'])} ({'PASS' if i['passed'] else 'FAIL'})"
+                                    for i in ok) + " |",
         "| --- | " + " | ".join("---" for _ in ok) + " |",
     ]
     for feature in matrix["features"]:
@@ -155,7 +162,8 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
               "| implementation | " + " | ".join(dtypes) + " | failures | time (s) |",
               "| --- | " + " | ".join("---" for _ in dtypes) + " | --- | --- |"]
     for i in ok:
-        lines.append(f"| {i['name']} | " + " | ".join(ratio(i['worst_ratio'].get(d)) for d in dtypes)
+        lines.append(f"| {md_escape(i['name'])} | "
+                     + " | ".join(ratio(i['worst_ratio'].get(d)) for d in dtypes)
                      + f" | {i['failures']} | {i['seconds']} |")
     unavailable = [i for i in impls if not i["available"]]
     if unavailable:
@@ -163,13 +171,15 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         lines += [f"- {i['name']}: {md_escape(i['reason'])}" for i in unavailable]
     if ok:
         lines += ["", "## NaN and Inf (findings, not verdicts)", "",
-                  "| probe | " + " | ".join(i["name"] for i in ok) + " |",
+                  "| probe | " + " | ".join(md_escape(i["name"]) for i in ok) + " |",
                   "| --- | " + " | ".join("---" for _ in ok) + " |"]
         probes = sorted({k for i in ok for k in i["findings"]})
         for p in probes:
-            lines.append(f"| {p} | " + " | ".join(md_escape(i["findings"].get(p, "")) for i in ok) + " |")
+            lines.append(f"| {md_escape(p)} | " + " | ".join(md_escape(i["findings"].get(p, "")) for i in ok)
+                         + " |")
     lines += ["", "## Environment", ""]
-    lines += [f"- {i['name']}: " + ", ".join(f"{k} {v}" for k, v in i.get("environment", {}).items())
+    lines += [f"- {md_escape(i['name'])}: " + ", ".join(f"{md_escape(k)} {md_escape(v)}"
+                                                    for k, v in i.get("environment", {}).items())
               for i in ok]
     lines += ["", HOW]
     return "\n".join(lines) + "\n"

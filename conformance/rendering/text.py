@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 #: One symbol per status in the compact matrix cells.
@@ -27,5 +29,26 @@ def ratio(v: Any) -> str:
     return f"{v:.2g}" if v else "0"
 
 
+#: Characters that start Markdown syntax within a line (emphasis, links and images, code,
+#: table cells, strike-through): escaped with a backslash. Headings, lists and quotes need a
+#: line of their own, and every escaped text is made one line first.
+_MARKDOWN = re.compile(r"([\\`*\[\]|~])")
+
+
 def md_escape(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """``text`` as inert Markdown running text: one line, HTML entities, every Markdown sign
+    escaped. Everything a plug-in, a user or the environment says goes through here (or
+    :func:`md_code`) before it reaches a Markdown document."""
+    one_line = " ".join(str(text).split())
+    return _MARKDOWN.sub(r"\\\1", html.escape(one_line, quote=False))
+
+
+def md_code(text: Any) -> str:
+    """``text`` as an inline code span on one line (HTML and Markdown are not read inside one)."""
+    one_line = " ".join(str(text).split()).replace("`", "'")
+    return f"`{one_line}`"
+
+
+def one_line(text: Any) -> str:
+    """``text`` on one line without backticks: safe inside a fenced code block."""
+    return " ".join(str(text).split()).replace("`", "'")

@@ -11,7 +11,9 @@ A certificate has a *state*: ``running`` while cases run, then ``complete``,
 
 from __future__ import annotations
 
+import hashlib
 import platform
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +30,32 @@ from conformance.judging.result import (
     NOT_CLAIMED,
     NOT_RUN,
     PASS,
+    TOO_LARGE,
     CaseResult,
     Status,
     failure_records,
 )
 from implementations import FEATURES
+from implementations.contract import NAME_PATTERN
 from implementations.files import json_float
 
 from .blame import Blame, blame
+
+
+def certificate_stem(spec: str, devices: Sequence[str] = ("cpu",)) -> str:
+    """The file name (without suffix) of the certificate of ``spec``: unique per spec.
+
+    A registered or entry-point name is its own stem (``im2col``); any other spec
+    (``module:Class``, a file) is a slug of it plus a digest of the whole spec, so two
+    plug-ins never share a file and none takes a built-in's."""
+    stem = spec if NAME_PATTERN.fullmatch(spec) else \
+        f"{_slug(spec)[:40]}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+    return stem + ("-" + _slug("-".join(devices)) if tuple(devices) != ("cpu",) else "")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "implementation"
+
 
 #: Certificate states; only a complete certificate can pass.
 State = Literal["running", "complete", "interrupted", "could not run"]
@@ -217,6 +237,6 @@ def summarize(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str
                     s.status, s.reason = LIMITED, f"every case is limited: {reasons}"
                 else:
                     s.status = NOT_RUN
-                    needs = sorted({r.reason for r in rs if r.status == NOT_CLAIMED})
+                    needs = sorted({r.reason for r in rs if r.status in (NOT_CLAIMED, TOO_LARGE)})
                     s.reason = "; ".join(needs) or "no case selected"
     return out

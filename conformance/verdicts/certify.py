@@ -28,7 +28,7 @@ import numpy as np
 from conformance.catalogue.cases import Case
 from conformance.catalogue.selection import all_cases, quick_cases
 from conformance.execution.executor import Claims, Executor, InProcess
-from conformance.execution.worker import CASE_TIMEOUT, Worker
+from conformance.execution.worker import CASE_TIMEOUT, LoadError, Worker
 from conformance.judging import references
 from conformance.judging.judge import CATALOGUED, Pending, begin, finish
 from conformance.judging.result import FAIL, CaseResult
@@ -36,6 +36,7 @@ from conformance.search.sweep import DEFAULT_SEED
 from conformance.search.sweep import sweep as run_sweep
 from implementations import Implementation, load, registry
 from implementations.arguments import shard_of
+from implementations.contract import check_implementation
 from implementations.dtypes import DTYPES
 
 from .blame import blame
@@ -70,7 +71,8 @@ class CertifyOptions:
     ``case_timeout`` seconds in the worker fails. ``progress``: True for a progress line on
     stderr, or a function called with each case result. ``on_checkpoint`` receives the
     certificate as it grows, when the run cannot go on once the implementation is loaded
-    (``could not run``), and at the end.
+    (``could not run``), and at the end. ``max_memory``: bytes one problem may need before
+    it is refused unrun as "too large" (default: the worker's memory limit).
     """
 
     devices: Sequence[str] | None = None
@@ -84,6 +86,8 @@ class CertifyOptions:
     seed: int = DEFAULT_SEED
     progress: bool | Callable[[CaseResult], None] = False
     on_checkpoint: Callable[[Certificate], None] | None = None
+    #: Bytes one problem may need (``Problem.memory_estimate``); larger ones are "too large".
+    max_memory: int | None = None
     #: ``(K, N)``: run only part K of N of the plan (``implementations.arguments.shard_of``);
     #: the random sweep runs in part 1. ``conformance.verdicts.merge`` joins the N certificates.
     shard: tuple[int, int] | None = None
@@ -155,6 +159,10 @@ class NotClaimed(ValueError):
     """A device or dtype asked for explicitly is not one the implementation claims."""
 
 
+class CertifierError(RuntimeError):
+    """The certifier itself failed (not the plug-in): the certificate says ``could not run``."""
+
+
 class Interrupted(KeyboardInterrupt):
     """The run was interrupted (Ctrl-C, SIGTERM); ``certificate`` records what finished."""
 
@@ -222,9 +230,20 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
             if not isinstance(impl_or_spec, str):
                 _check_recreated(impl_or_spec, worker)
             executor = worker
+            opts = dataclasses.replace(opts, max_memory=opts.max_memory or worker.max_memory)
         else:
-            executor = InProcess(load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec)
-        return _Certification(spec, executor, opts).run()
+            impl = load(impl_or_spec) if isinstance(impl_or_spec, str) else impl_or_spec
+            check_implementation(impl)
+            executor = InProcess(impl)
+        run = _Certification(spec, executor, opts)
+        try:
+            return run.run()
+        except (KeyboardInterrupt, LoadError, DeviceUnavailable, references.GoldenError, ValueError):
+            raise  # already recorded (interrupted, could not run), or nothing loaded to record
+        except Exception as exc:  # the certifier itself failed: never a verdict on the plug-in
+            run.emit(run.snapshot(COULD_NOT_RUN, f"the certifier failed: {type(exc).__name__}: {exc}"))
+            raise CertifierError(f"the certifier failed while judging {spec}: {type(exc).__name__}: "
+                                 f"{exc}") from exc
     finally:
         if owned and worker is not None:
             worker.shutdown()
@@ -286,7 +305,8 @@ class _Certification:
         bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
-        pendings = (begin(claims, case, device, dtype, spec=self.spec) for case, device, dtype in plan)
+        pendings = (begin(claims, case, device, dtype, spec=self.spec, max_bytes=opts.max_memory)
+                    for case, device, dtype in plan)
         try:
             for pending, outcome in claims.stream(pendings, _request):
                 r = finish(pending, outcome)

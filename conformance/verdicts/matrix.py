@@ -9,17 +9,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from conformance.catalogue.selection import all_cases, quick_cases
-from conformance.execution.worker import LoadError
+from conformance.execution.worker import LoadError, Worker
 from conformance.judging.references import verify_golden
 from implementations import FEATURES, available, registered, unavailable_reason
 from implementations.dtypes import DTYPES
 from implementations.files import json_float
 
-from .certificate import Certificate
-from .certify import DeviceUnavailable, certify
+from .certificate import Certificate, certificate_stem
+from .certify import CertifyOptions, DeviceUnavailable, certify
 
 
 def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:
@@ -47,16 +48,21 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
 
 
 def build(names: Sequence[str] | None = None, *, device: str = "cpu",
-          on_certificate: Callable[[str, Certificate], None] | None = None, **changes: Any) -> dict[str, Any]:
-    """Certify every named (default: every registered) implementation on ``device``;
-    ``changes`` are :class:`~conformance.verdicts.certify.CertifyOptions` fields (``quick``,
-    ``progress``, ``case_timeout``, ``sweep_examples``, ``seed``, ``shard``) for each.
+          on_certificate: Callable[[str, Certificate], None] | None = None, logs: Path | None = None,
+          **options: Any) -> dict[str, Any]:
+    """Certify every named (default: every registered) implementation on ``device``, every
+    dtype, each in a worker of its own (``options``: fields of ``CertifyOptions``, such as
+    ``quick``, ``case_timeout``, ``sweep_examples``, ``seed``, ``max_memory``); each plug-in's
+    output goes to ``logs/<certificate stem>.log`` when ``logs`` is given.
 
     Registered implementations that are unavailable, or that fail to load, appear with
-    the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
+    the reason instead of a verdict; one on which the certifier itself fails appears as
+    ``could not run`` (``could_not_run``), and every other one is still judged. Findings
+    shown are those of float32 (else the first dtype).
     """
+    opts = CertifyOptions(devices=(device,), dtypes=DTYPES, **options)
+    quick = opts.quick
     t0 = time.perf_counter()
-    quick = bool(changes.get("quick", False))
     verify_golden()  # bad golden data stop the matrix before any implementation is judged
     names = list(names) if names else registered()
     usable = set(available())
@@ -65,13 +71,23 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
         if ":" not in name and name not in usable:
             entries.append(_entry(name, None, unavailable_reason(name) or "unavailable"))
             continue
+        log = None if logs is None else logs / f"{certificate_stem(name, (device,))}.log"
+        if log is not None:
+            log.unlink(missing_ok=True)
         try:
-            cert = certify(name, devices=(device,), dtypes=DTYPES, **changes)
+            with Worker(name, opts.case_timeout, log=log, max_memory=opts.max_memory) as worker:
+                cert = certify(name, opts, worker=worker)
         except LoadError as exc:  # an adapter that fails to import is reported, not raised
             entries.append(_entry(name, None, f"failed to load: {exc}"))
             continue
         except DeviceUnavailable as exc:
             entries.append(_entry(name, None, str(exc)))
+            continue
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # the certifier failed on this one: the others are still judged
+            entries.append(dict(_entry(name, None, f"could not run: {type(exc).__name__}: {exc}"),
+                                could_not_run=True))
             continue
         impl = cert.implementation
         if device not in impl["devices"]:

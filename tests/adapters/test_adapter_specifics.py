@@ -51,7 +51,7 @@ def test_max_pool_nan_behaviour_is_the_documented_one(name):
 @pytest.fixture
 def torch_adapter():
     pytest.importorskip("torch")
-    from implementations.torch_adapter import Torch
+    from implementations.frameworks.torch_adapter import Torch
 
     return Torch
 
@@ -84,7 +84,7 @@ def test_torch_cudnn_benchmark_follows_env_var_unless_given(torch_adapter, monke
 
 
 def test_torch_tf32_variant_loads_by_spec(torch_adapter):
-    impl = load("implementations.torch_adapter:TorchTF32")
+    impl = load("implementations.frameworks.torch_adapter:TorchTF32")
     assert impl.name == "torch-tf32" and impl.tf32 and impl.reduced_precision["float32"] == "tf32"
 
 
@@ -128,7 +128,7 @@ def test_tensorflow_cpu_dilated_backward_is_unsupported_for_eigen_dtypes(tensorf
 
 @pytest.mark.parametrize("onednn", [True, False])
 def test_tensorflow_declares_a_limit_for_exactly_the_cases_it_refuses(onednn):
-    from implementations.tensorflow_adapter import _dilated_backward_limit
+    from implementations.frameworks.tensorflow_adapter import _dilated_backward_limit
 
     limit = _dilated_backward_limit(onednn)
     dilated = ConvParams.create((1, 2, 7, 7), (2, 2, 3, 3), dilation=2)
@@ -177,7 +177,7 @@ def jax_impl():
 
 
 def test_jax_compiles_each_geometry_once(jax_impl):
-    from implementations.jax_adapter import _compiled
+    from implementations.frameworks.jax_adapter import _compiled
 
     def run():  # equal but distinct params objects must hit the cache
         p = PoolParams.create((1, 1, 9, 9), 4, stride=3, ceil_mode=True)

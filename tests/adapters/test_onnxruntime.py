@@ -10,7 +10,7 @@ pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
 pytest.importorskip("onnx", reason="onnx is not installed")
 
 from implementations import ConvParams, PoolParams, Unsupported, available, get  # noqa: E402
-from implementations import onnxruntime_adapter as ort_adapter  # noqa: E402
+from implementations.frameworks import onnxruntime_adapter as ort_adapter  # noqa: E402
 
 ORT = get("onnxruntime")
 

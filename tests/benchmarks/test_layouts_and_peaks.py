@@ -28,13 +28,13 @@ def test_numpy_and_undeclared_plugins_run_in_nchw():
     im2col = registry.get("im2col")
     assert layouts.layouts(im2col, "cuda", np.zeros(1)) == ("NCHW",)
     # through the adapter, which loads triton before TensorFlow (the other order aborts)
-    tf = pytest.importorskip("implementations.tensorflow_adapter").tf
+    tf = pytest.importorskip("implementations.frameworks.tensorflow_adapter").tf
     # a plug-in placing TensorFlow tensors without declaring layouts: they are logical NCHW
     assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NCHW",)
 
 
 def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path, pedantic):
-    adapter = pytest.importorskip("implementations.tensorflow_adapter")
+    adapter = pytest.importorskip("implementations.frameworks.tensorflow_adapter")
     impl = registry.get("tensorflow")
     sample = impl.to_device(np.zeros((1, 2, 3, 4)), "cpu")
     assert layouts.layouts(impl, "cuda", sample) == ("NCHW", "NHWC")

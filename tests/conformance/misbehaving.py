@@ -129,3 +129,114 @@ class IgnoresBias(Im2col):
 
     def conv2d(self, x, w, b, params):
         return super().conv2d(x, w, None if b is None else np.zeros_like(b), params)
+
+
+# -- attacks on the certifier itself (contract v3) ---------------------------------------
+class _Payload:
+    """Unpickling this writes the file named by ``CONVCERT_TEST_MARKER``: proof that code ran."""
+
+    def __reduce__(self):
+        return (open, (os.environ.get("CONVCERT_TEST_MARKER", os.devnull), "w"))
+
+
+class ReturnsObjects(Im2col):
+    """conv2d returns an object array whose element runs code when unpickled; max pooling a
+    string array."""
+
+    name = "returns-objects"
+    dtypes = ("float32",)
+
+    def conv2d(self, x, w, b, params):
+        y = super().conv2d(x, w, b, params)
+        out = np.empty(y.shape, dtype=object)
+        out.flat[0] = _Payload()
+        return out
+
+    def max_pool2d(self, x, params):
+        return np.full(params.y_shape, "0", dtype="<U3")
+
+
+class WritesIntoTheAnswerChannel(Im2col):
+    """Writes a framed pickle of a code-running object straight into the worker's answer pipe,
+    then answers as usual (a plug-in forging the protocol)."""
+
+    name = "writes-into-the-answer-channel"
+    dtypes = ("float32",)
+
+    def conv2d(self, x, w, b, params):
+        import pickle
+        import struct
+        import sys
+
+        payload = pickle.dumps(_Payload())
+        os.write(int(sys.argv[3]), struct.pack("!i", len(payload)) + payload)
+        return super().conv2d(x, w, b, params)
+
+
+class BadName(Im2col):
+    name = "my/conv\n# heading"
+
+
+class FeaturesAsAString(Im2col):
+    name = "features-as-a-string"
+    features = "conv2d"  # type: ignore[assignment]
+
+
+class ClaimsATpu(Im2col):
+    name = "claims-a-tpu"
+    devices = ("cpu", "tpu")
+
+
+class ForksAndPrints(Im2col):
+    """Prints to its stdout and leaves a child behind that holds it for a minute."""
+
+    name = "forks-and-prints"
+    dtypes = ("float32",)
+
+    def conv2d(self, x, w, b, params):
+        print("hello from the plug-in", flush=True)
+        if os.fork() == 0:
+            with open(os.environ.get("CONVCERT_TEST_MARKER", os.devnull), "w") as f:
+                f.write(str(os.getpid()))
+            time.sleep(60)
+            os._exit(0)
+        return super().conv2d(x, w, b, params)
+
+
+class HangsInMaxPooling(Im2col):
+    """Never returns from any max pooling."""
+
+    name = "hangs-in-max-pooling"
+    dtypes = ("float32",)
+
+    def max_pool2d(self, x, params):
+        time.sleep(3600)
+
+    def max_pool2d_backward(self, x, dy, params):
+        time.sleep(3600)
+
+
+class RaisesMarkdown(Im2col):
+    """Fails conv2d with a message that would inject Markdown and HTML."""
+
+    name = "raises-markdown"
+    dtypes = ("float32",)
+    limits = (Limit("reason\n# Injected heading <script>alert(1)</script>", ops="avg_pool2d"),)
+
+    def conv2d(self, x, w, b, params):
+        raise RuntimeError("bad\n# Injected heading\n<script>alert(1)</script> ![x](http://evil/x.png)")
+
+
+
+class CallsSysExit(Im2col):
+    """Calls ``sys.exit(0)`` in every grouped convolution (explore must not read it as success)."""
+
+    name = "calls-sys-exit"
+    dtypes = ("float32", "float64")
+
+    def conv2d(self, x, w, b, params):
+        if params.groups > 1:
+            import sys
+
+            sys.exit(0)
+        return super().conv2d(x, w, b, params)

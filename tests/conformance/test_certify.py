@@ -9,6 +9,7 @@ import pytest
 from conformance.catalogue.selection import find_case
 from conformance.cli import main
 from conformance.judging.judge import run_case
+from conformance.verdicts.certificate import certificate_stem
 from conformance.verdicts.certify import certify
 from implementations import FEATURES, Limit
 from implementations.im2col import Im2col
@@ -104,9 +105,10 @@ def test_the_repro_command_reruns_exactly_the_failing_case(tmp_path, capsys):
     cert = certify(StrideOffByOne(), dtypes=["float32"])
     argv = cert.failures[0]["repro"].split()[3:] + ["--out", str(tmp_path), "--no-progress"]
     assert main(argv) == 1
-    data = json.loads((tmp_path / "mutant-stride-off-by-one.json").read_text())
+    data = json.loads((tmp_path / f"{certificate_stem(cert.spec)}.json").read_text())
     assert len(data["results"]) == 1 and data["results"][0]["status"] == "fail"
-    assert (tmp_path / "mutant-stride-off-by-one.md").read_text().startswith("# Conformance certificate")
+    markdown = (tmp_path / f"{certificate_stem(cert.spec)}.md").read_text()
+    assert markdown.startswith("# Conformance certificate")
 
 
 def test_certify_cli_exits_zero_for_a_clean_implementation(tmp_path, capsys):

@@ -21,7 +21,6 @@ def _certify(spec, *extra, tmp_path):
     (f"{HERE}:BrokenConstructor", (), "RuntimeError: no licence server"),
     (f"{HERE}:Float32Only", ("--dtype", "float64"), "dtype='float64': float32-only does not claim it"),
     ("im2col", ("--device", "cuda"), "device='cuda': im2col does not claim it"),
-    ("im2col", ("--dtype", "complex64"), "dtype='complex64'"),
     ("im2col", ("--case", "conv2d-no-such-case"), "no such case"),
 ])
 def test_what_cannot_run_exits_2_with_one_line_and_no_traceback(spec, extra, says, tmp_path, capsys):
@@ -29,6 +28,18 @@ def test_what_cannot_run_exits_2_with_one_line_and_no_traceback(spec, extra, say
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("extra", [("--dtype", "complex64"), ("--dtype", "int8"), ("--device", "tpu")])
+def test_an_unknown_dtype_or_device_is_refused_by_the_parser_before_anything_starts(extra, tmp_path, capsys,
+                                                                                    monkeypatch):
+    from conformance.execution import worker
+
+    monkeypatch.setattr(worker.Worker, "__init__", lambda *a, **k: pytest.fail("a worker started"))
+    with pytest.raises(SystemExit) as exited:
+        _certify("im2col", *extra, tmp_path=tmp_path)
+    assert exited.value.code == 2
+    assert f"invalid choice: '{extra[1]}'" in capsys.readouterr().err
 
 
 def test_debug_shows_the_traceback(tmp_path, capsys):

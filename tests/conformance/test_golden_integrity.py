@@ -12,6 +12,7 @@ import pytest
 from conformance.cli import main
 from conformance.judging import references
 from conformance.judging.references import MANIFEST, GoldenError
+from conformance.verdicts.certificate import certificate_stem
 
 
 @pytest.fixture
@@ -62,7 +63,8 @@ def test_forged_data_stop_certification_with_exit_2_and_judge_nothing(copy, tmp_
     code = main(["certify", "tests.conformance.misbehaving:IgnoresBias", "--no-progress", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and "conv2d.npz: case conv2d-" in err and len(err.strip().splitlines()) == 1
-    data = json.loads((out / "ignores-bias.json").read_text())
+    stem = certificate_stem("tests.conformance.misbehaving:IgnoresBias")
+    data = json.loads((out / f"{stem}.json").read_text())
     assert data["state"] == "could not run" and data["passed"] is False and data["results"] == []
 
 

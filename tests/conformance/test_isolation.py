@@ -18,6 +18,7 @@ import pytest
 
 from conformance.catalogue.selection import all_cases, find_case
 from conformance.cli import main
+from conformance.verdicts.certificate import certificate_stem
 from conformance.verdicts.certify import certify
 from conformance.verdicts.matrix import build
 
@@ -73,16 +74,17 @@ def test_a_crashed_rerun_replaces_an_older_passed_certificate(tmp_path, monkeypa
     argv = ["certify", f"{HERE}:Flaky", "--case", CONV.name, "--case", POOL.name, "--no-progress",
             "--out", str(tmp_path)]
     assert main(argv) == 0
-    assert json.loads((tmp_path / "flaky.json").read_text())["passed"] is True
+    assert json.loads((tmp_path / f"{certificate_stem(HERE + ':Flaky')}.json").read_text())["passed"] is True
     monkeypatch.setenv("CONVCERT_TEST_MISBEHAVE", "1")
     assert main(argv) == 1
-    data = json.loads((tmp_path / "flaky.json").read_text())
+    data = json.loads((tmp_path / f"{certificate_stem(HERE + ':Flaky')}.json").read_text())
     assert data["passed"] is False and data["state"] == "complete"
-    assert "SIGSEGV" in (tmp_path / "flaky.md").read_text()
+    assert "SIGSEGV" in (tmp_path / f"{certificate_stem(HERE + ':Flaky')}.md").read_text()
 
 
 def test_sigterm_records_an_interrupted_run_and_no_older_verdict_survives(tmp_path):
-    (tmp_path / "hangs.json").write_text(json.dumps({"passed": True, "state": "complete"}))
+    hangs = tmp_path / f"{certificate_stem(HERE + ':Hangs')}.json"
+    hangs.write_text(json.dumps({"passed": True, "state": "complete"}))
     ceil = "avg_pool2d-n1c2h7w7-k2-pad_valid-ceil"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))
     proc = subprocess.Popen(
@@ -91,7 +93,7 @@ def test_sigterm_records_an_interrupted_run_and_no_older_verdict_survives(tmp_pa
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while json.loads((tmp_path / "hangs.json").read_text()).get("state") != "running":
+        while json.loads(hangs.read_text()).get("state") != "running":
             assert time.monotonic() < deadline, "no running certificate was written"
             time.sleep(0.1)
         time.sleep(0.5)
@@ -100,10 +102,10 @@ def test_sigterm_records_an_interrupted_run_and_no_older_verdict_survives(tmp_pa
     finally:
         proc.kill()
     assert proc.returncode == 2, err
-    data = json.loads((tmp_path / "hangs.json").read_text())
+    data = json.loads(hangs.read_text())
     assert data["state"] == "interrupted" and data["passed"] is False
     assert "SIGTERM" in data["note"] and "interrupted" in err
-    assert "INTERRUPTED" in (tmp_path / "hangs.md").read_text()
+    assert "INTERRUPTED" in (tmp_path / f"{certificate_stem(HERE + ':Hangs')}.md").read_text()
 
 
 def test_the_matrix_judges_every_other_implementation_when_one_crashes():

@@ -27,16 +27,16 @@ COMPILE_ALL = """
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
     from triton.runtime.jit import JITFunction
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels, tuning
 
     ELEM = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
     POINTERS = ("x", "w", "bias", "y", "dy", "dx", "a", "b", "c", "out")
-    HOPPER = tk.Tile(128, 128, 64, 8, 4)  # the largest pipeline among the candidate tiles
+    HOPPER = tuning.Tile(128, 128, 64, 8, 4)  # the largest pipeline among the candidate tiles
 
     def compile_one(kind, dtype, flat, tile, transposed=(False, False)):
-        jf = JITFunction(tk.KERNELS[kind])
+        jf = JITFunction(kernels.KERNELS[kind])
         fma = dtype == "float64"
-        meta = {"PRECISION": "ieee", "FMA": fma, "UPCAST": False, "GROUP_M": tk.GROUP_M,
+        meta = {"PRECISION": "ieee", "FMA": fma, "UPCAST": False, "GROUP_M": kernels.GROUP_M,
                 "ACC": tl.float64 if fma else tl.float32, "HAS_BIAS": True, "FLAT": flat,
                 "BLOCK": 1024, "A_T": transposed[0], "B_T": transposed[1], "TMA": False,
                 **tile.config().kwargs}
@@ -63,29 +63,29 @@ COMPILE_ALL = """
             assert dtype == "float32" or "wgmma.mma_async" in ptx, (kind, dtype, tile)  # ieee fp32: FMA
         print("compiled", kind, dtype, flat, tile, transposed)
 
-    for kind in tk.KERNELS:
+    for kind in kernels.KERNELS:
         variants = [(d, flat) for d in ("float16", "bfloat16", "float32", "float64")
                     for flat in ((False, True) if kind == "forward" else (False,))]
         for dtype, flat in variants:
-            compile_one(kind, dtype, flat, tk.GPU_TILES[dtype == "float64"][-1])  # smallest: quickest
+            compile_one(kind, dtype, flat, tuning.GPU_TILES[dtype == "float64"][-1])  # smallest: quickest
     for kind in ("forward", "gemm"):
         compile_one(kind, "float16", False, HOPPER)
     # the persistent TMA GEMM: the pointwise forward (b stored transposed), dx, dw (a)
-    assert tk.TMA_TILES, "this triton has no tl.make_tensor_descriptor"
+    assert tuning.TMA_TILES, "this triton has no tl.make_tensor_descriptor"
     for transposed in ((False, True), (False, False), (True, False)):
-        compile_one("gemm", "float16", False, tk.TMA_TILES[0], transposed)
+        compile_one("gemm", "float16", False, tuning.TMA_TILES[0], transposed)
     for dtype in ("bfloat16", "float32"):
-        compile_one("gemm", dtype, False, tk.TMA_TILES[-1], (False, True))
-    for kind in tk.KERNELS:  # the unspecialised builds that tiny problems launch
-        generic = tk.jitted(kind, generic=True)
-        assert [p.name for p in generic.params if p.do_not_specialize] == tk.int_args(kind), kind
-        assert not any(p.do_not_specialize for p in tk.jitted(kind).params), kind
+        compile_one("gemm", dtype, False, tuning.TMA_TILES[-1], (False, True))
+    for kind in kernels.KERNELS:  # the unspecialised builds that tiny problems launch
+        generic = kernels.jitted(kind, generic=True)
+        assert [p.name for p in generic.params if p.do_not_specialize] == kernels.int_args(kind), kind
+        assert not any(p.do_not_specialize for p in kernels.jitted(kind).params), kind
     print("generic builds ok")
 """
 
 
 def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import kernels
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT)
@@ -95,5 +95,5 @@ def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
         pytest.skip(f"this triton's ASTSource takes other arguments: {proc.stdout.strip()}")
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     # forward twice (flat or not), two Hopper tiles, five persistent TMA GEMMs
-    kernels = 4 * 2 + 4 * (len(tk.KERNELS) - 1) + 2 + 5
+    kernels = 4 * 2 + 4 * (len(kernels.KERNELS) - 1) + 2 + 5
     assert proc.stdout.count("compiled") == kernels and "generic builds ok" in proc.stdout, proc.stdout

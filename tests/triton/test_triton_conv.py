@@ -21,9 +21,9 @@ import torch.nn.functional as F  # noqa: E402
 from conformance.judging.compare import assert_close
 from conformance.judging.tolerance import error_bound
 from implementations import ConvParams, get  # noqa: E402
-from implementations import triton_kernels as tk  # noqa: E402
 from implementations.dtypes import numpy_dtype  # noqa: E402
-from implementations.triton_conv import Triton, TritonTF32  # noqa: E402
+from implementations.triton_op.conv import Triton, TritonTF32  # noqa: E402
+from implementations.triton_op.launch import ConvArgs, backward_weight, forward, stride_phases  # noqa: E402
 
 #: Small problems, one per geometry option and its combinations: (x_shape, w_shape, options).
 #: Channel counts of 18 and 20 exceed the interpreter's 16-wide tiles, so the channel loops
@@ -92,7 +92,7 @@ def test_both_forward_reduction_orders_match_torch(case: str) -> None:
     want = _f_conv2d(x, w, None, *conf)
     for flat in (False, True):
         y = torch.empty(p.y_shape, dtype=torch.float64)
-        tk.forward(x, w, None, y, *conf, flat=flat)
+        forward(x, w, None, y, ConvArgs.of(*conf), flat=flat)
         torch.testing.assert_close(y, want, rtol=1e-12, atol=1e-12,
                                    msg=lambda m, flat=flat: f"flat={flat}: {m}")
 
@@ -200,16 +200,16 @@ def test_split_weight_gradient_equals_unsplit() -> None:
     torch.manual_seed(4)
     x = torch.randn(3, 4, 9, 7, dtype=torch.float64)
     dy = torch.randn(3, 6, 5, 3, dtype=torch.float64)
-    conf = ((2, 2), (1, 1, 0, 1), (1, 2), 2)
-    whole = tk.backward_weight(dy, x, (6, 2, 3, 2), *conf, split=1)
+    conf = ConvArgs((2, 2), (1, 1, 0, 1), (1, 2), 2)
+    whole = backward_weight(dy, x, (6, 2, 3, 2), conf, split=1)
     for split in (2, 5):  # 5 slices of 45 pixels: the last slices are partly empty
-        torch.testing.assert_close(tk.backward_weight(dy, x, (6, 2, 3, 2), *conf, split=split), whole)
+        torch.testing.assert_close(backward_weight(dy, x, (6, 2, 3, 2), conf, split=split), whole)
 
 
 def test_registration_survives_a_second_import() -> None:
     import importlib
 
-    import implementations.triton_conv as module
+    import implementations.triton_op.ops as module
 
     importlib.reload(module)
     y = torch.ops.convcert.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2), None,
@@ -236,7 +236,7 @@ def test_claims_cpu_under_the_interpreter_and_records_its_environment() -> None:
 def test_stride_phases_give_each_input_pixel_exactly_the_taps_that_reach_it(size, pad, taps, stride,
                                                                             dilation) -> None:
     seen = {}
-    for first, count, tap0, step, n in tk.stride_phases(size, pad, taps, stride, dilation):
+    for first, count, tap0, step, n in stride_phases(size, pad, taps, stride, dilation):
         for i in range(first, first + stride * count, stride):
             seen[i] = [tap0 + step * j for j in range(n)]
     brute = {i: [r for r in range(taps) if (i + pad - r * dilation) % stride == 0] for i in range(size)}

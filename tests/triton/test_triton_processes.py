@@ -36,7 +36,7 @@ def test_cpu_tensors_without_the_interpreter_are_refused_with_the_fix() -> None:
     proc = _python(
         """
         import torch
-        from implementations.triton_conv import Triton
+        from implementations.triton_op.conv import Triton
         assert "cpu" not in Triton().devices, Triton().devices
         try:
             torch.ops.convcert.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 1, 1), None,
@@ -70,7 +70,7 @@ def test_compiled_kernels_match_torch_on_cuda() -> None:
     proc = _python(
         """
         import torch, torch.nn.functional as F
-        import implementations.triton_conv  # registers torch.ops.convcert.*
+        import implementations.triton_op.ops  # registers torch.ops.convcert.*
         torch.backends.cudnn.allow_tf32 = False
         torch.manual_seed(0)
         for dtype, tol in ((torch.float16, 2e-2), (torch.bfloat16, 1e-1), (torch.float32, 1e-4),

@@ -8,6 +8,7 @@ the cache, without compiling anything.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ pytest.importorskip("triton", reason="triton is not installed")
 
 import torch  # noqa: E402
 
-from implementations import triton_kernels as tk  # noqa: E402
-from implementations import triton_tuning as tt  # noqa: E402
-from implementations.triton_tuning import Tile, TileCache  # noqa: E402
+from implementations.triton_op import kernels, launch  # noqa: E402
+from implementations.triton_op import tuning as tt  # noqa: E402
+from implementations.triton_op.launch import LaunchShape  # noqa: E402
+from implementations.triton_op.tuning import Tile, TileCache  # noqa: E402
 
 #: ResNet-50 res3_conv3x3 at batch 64 as the forward implicit GEMM: M = N*OH*OW, N = K, K = C*R*S.
 RESNET_3X3 = (64 * 28 * 28, 128, 128 * 9)
@@ -66,8 +68,8 @@ def test_large_problems_use_the_cached_tile_else_ask_for_autotuning() -> None:
 def test_shared_memory_pruning_drops_float32_tiles_that_fit_only_in_half_precision() -> None:
     big = Tile(128, 256, 64, 8, 3)
     assert tt.fits(big, 2) and not tt.fits(big, 4)
-    assert all(tt.fits(tile, 2) for tile in tk.GPU_TILES[False])
-    kept = tk._prune([t.config() for t in tk.GPU_TILES[False]], {"x": torch.empty(1, dtype=torch.float32)})
+    assert all(tt.fits(tile, 2) for tile in tt.GPU_TILES[False])
+    kept = tt._prune([t.config() for t in tt.GPU_TILES[False]], {"x": torch.empty(1, dtype=torch.float32)})
     assert big not in {Tile.from_config(c) for c in kept} and len(kept) >= 5
 
 
@@ -122,20 +124,20 @@ class FakeKernel:
         self.best_config = best.config() if best else None
 
     def __getitem__(self, grid):
-        def launch(*args: Any, **meta: Any) -> None:
+        def run(*args: Any, **meta: Any) -> None:
             self.calls.append(meta)
-        return launch
+        return run
 
 
 @pytest.fixture
 def compiled(monkeypatch, tmp_path: Path) -> dict[str, FakeKernel]:
     """Pretend triton compiles: fake jitted kernels and autotuners, an empty tile cache."""
     fakes = {"jit": FakeKernel(), "generic": FakeKernel(), "tuner": FakeKernel(best=Tile(128, 64, 64, 4, 4))}
-    monkeypatch.setattr(tk, "interpreting", lambda: False)
-    monkeypatch.setattr(tk, "jitted", lambda kind, generic=False: fakes["generic" if generic else "jit"])
-    monkeypatch.setattr(tk, "tuner", lambda kind, fma: fakes["tuner"])
-    monkeypatch.setattr(tk, "_TUNED", {})
-    monkeypatch.setattr(tk, "LAUNCHES", tk.Counter())
+    monkeypatch.setattr(launch, "interpreting", lambda: False)
+    monkeypatch.setattr(launch, "jitted", lambda kind, generic=False: fakes["generic" if generic else "jit"])
+    monkeypatch.setattr(launch, "tuner", lambda kind, fma: fakes["tuner"])
+    monkeypatch.setattr(launch, "_TUNED", {})
+    monkeypatch.setattr(launch, "LAUNCHES", Counter())
     monkeypatch.setenv(tt.CACHE_ENV, str(tmp_path))
     return fakes
 
@@ -143,31 +145,32 @@ def compiled(monkeypatch, tmp_path: Path) -> dict[str, FakeKernel]:
 def _launch_forward(m: int) -> None:
     x = torch.empty(1, dtype=torch.float16)
     meta = {"FMA": False, "PRECISION": "ieee"}
-    tk._launch("forward", lambda cfg: (1,), (x,), meta, (m, 128, 1152), 1, (m, 128), (x,))
+    shape = LaunchShape((m, 128, 1152), 1, (m, 128), (x,))
+    launch._launch("forward", lambda cfg: (1,), (x,), meta, shape)
 
 
 def test_a_tiny_compiled_launch_runs_the_heuristic_tile_unspecialised_and_never_autotunes(compiled) -> None:
     _launch_forward(8)  # 2.4 MFLOP
     assert compiled["tuner"].calls == [] and compiled["jit"].calls == []
-    assert tk.LAUNCHES == {("forward", "heuristic"): 1}
+    assert launch.LAUNCHES == {("forward", "heuristic"): 1}
     assert compiled["generic"].calls[0]["BLOCK_M"] == 32 and compiled["generic"].calls[0]["num_warps"] == 4
 
 
 def test_a_mid_sized_launch_runs_a_heuristic_tile_in_the_specialised_build(compiled) -> None:
     _launch_forward(2048)  # 0.6 GFLOP: under the autotuning threshold
     assert compiled["tuner"].calls == [] and compiled["generic"].calls == []
-    assert tk.LAUNCHES == {("forward", "heuristic"): 1} and compiled["jit"].calls[0]["BLOCK_N"] == 128
+    assert launch.LAUNCHES == {("forward", "heuristic"): 1} and compiled["jit"].calls[0]["BLOCK_N"] == 128
 
 
 def test_a_large_launch_autotunes_once_then_later_processes_read_the_cache(compiled, tmp_path: Path) -> None:
     _launch_forward(RESNET_3X3[0])
     _launch_forward(RESNET_3X3[0])  # same process: remembered, no second tuning
     assert len(compiled["tuner"].calls) == 1 and "BLOCK_M" not in compiled["tuner"].calls[0]
-    assert tk.LAUNCHES == {("forward", "autotune"): 1, ("forward", "cached"): 1}
+    assert launch.LAUNCHES == {("forward", "autotune"): 1, ("forward", "cached"): 1}
     assert len(list(tmp_path.glob("forward-dot-*.json"))) == 1
-    tk._TUNED.clear()  # a new process: only the disk remembers
+    launch._TUNED.clear()  # a new process: only the disk remembers
     _launch_forward(RESNET_3X3[0])
-    assert len(compiled["tuner"].calls) == 1 and tk.LAUNCHES["forward", "cached"] == 2
+    assert len(compiled["tuner"].calls) == 1 and launch.LAUNCHES["forward", "cached"] == 2
     assert compiled["jit"].calls[-1]["BLOCK_M"] == 128 and compiled["jit"].calls[-1]["num_stages"] == 4
     assert compiled["generic"].calls == []  # tuned shapes keep triton's specialisations
 
@@ -182,10 +185,10 @@ def test_an_unwritable_cache_warns_and_the_launch_still_happens(compiled, monkey
 
 
 def test_generic_kernels_leave_every_shape_and_stride_argument_unspecialised() -> None:
-    names = tk.int_args("forward")
+    names = kernels.int_args("forward")
     assert {"N", "C", "sxn", "syw", "Kg"} <= set(names)
     assert not {"x", "w", "bias", "y", "BLOCK_M", "HAS_BIAS"} & set(names)
-    assert tk.int_args("sum_splits") == ["NUMEL", "SPLIT"]
+    assert kernels.int_args("sum_splits") == ["NUMEL", "SPLIT"]
 
 
 @pytest.mark.parametrize(("operands", "capability", "ready"), [
@@ -218,8 +221,8 @@ def test_a_remembered_tma_tile_runs_without_tma_where_the_operands_cannot(compil
     compiled["tuner"].best_config = Tile(128, 128, 64, 8, 4, tma=True).config()
     meta = {"FMA": False, "PRECISION": "ieee", "A_T": True, "B_T": False}
     for tma_ok in (True, False):
-        tk._launch("gemm", lambda cfg: (1,), (x,), meta, (RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,),
-                   tma_ok=tma_ok)
+        problem = LaunchShape((RESNET_3X3[0], 128, 1152), 1, memo_shape, (x,))
+        launch._launch("gemm", lambda cfg: (1,), (x,), meta, problem, tma_ok=tma_ok)
     assert len(compiled["tuner"].calls) == 1  # tuned once (TMA fitted then), remembered after
     assert compiled["tuner"].calls[0]["A_T"] is True  # the TMA candidates need the operand layout
     assert "TMA" not in compiled["jit"].calls[-1] and compiled["jit"].calls[-1]["BLOCK_K"] == 64

@@ -24,8 +24,8 @@ pytestmark = [
 
 CHECK = """
     import torch, torch.nn.functional as F
-    import implementations.triton_conv  # registers torch.ops.convcert.*
-    from implementations import triton_kernels as tk
+    import implementations.triton_op.ops  # registers torch.ops.convcert.*
+    from implementations.triton_op import launch
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
     ops = torch.ops.convcert
@@ -44,7 +44,7 @@ CHECK = """
         for name, got, ref in zip(("y", "dx", "dw"), (y, dx, dw), want):
             err = ((got.double() - ref).abs().max() / ref.abs().max()).item()
             assert err < 1e-2, f"{name} {xs} {ws}: relative error {err:.3g}"
-    print("LAUNCHES", sorted({source for (_, source) in tk.LAUNCHES}))
+    print("LAUNCHES", sorted({source for (_, source) in launch.LAUNCHES}))
 """
 
 
@@ -65,7 +65,7 @@ def test_large_problems_autotune_once_then_a_new_process_reads_the_cache(tmp_pat
 
 TMA_CHECK = """
     import torch
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import launch, tuning
     torch.manual_seed(1)
     if torch.cuda.get_device_capability() < (9, 0):
         print("SKIP no TMA before Hopper")
@@ -74,13 +74,13 @@ TMA_CHECK = """
     x = torch.randn(3001, 136, device="cuda")
     w = torch.randn(264, 136, device="cuda")
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
-        meta = tk._common(dtype, x.device, False)
+        meta = launch._common(dtype, x.device, False)
         for a, b, split in ((x, w.t(), 1), (x @ w.t(), w, 1), ((x @ w.t()).t(), x, 3)):
             a, b = a.to(dtype), b.to(dtype)
             want = a.double() @ b.double()
-            for tile in tk.TMA_TILES:
+            for tile in tuning.TMA_TILES:
                 c = torch.full((split, a.shape[0], b.shape[1]), float("nan"), device="cuda")
-                tk.gemm(a, b, c, None, meta, split, tile=tile)
+                launch.gemm(a, b, c, None, meta, split, tile=tile)
                 err = ((c.sum(0).double() - want).abs().max() / want.abs().max()).item()
                 problem = f"{dtype} {tuple(a.shape)}x{tuple(b.shape)} split {split} {tile}"
                 assert err < 1e-2, f"{problem}: relative error {err:.3g}"
@@ -89,9 +89,9 @@ TMA_CHECK = """
 
 
 def test_the_persistent_tma_gemm_agrees_with_float64_on_hopper() -> None:
-    from implementations import triton_kernels as tk
+    from implementations.triton_op import tuning
 
-    if not tk.TMA_TILES:
+    if not tuning.TMA_TILES:
         pytest.skip("this triton has no tl.make_tensor_descriptor")
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT)

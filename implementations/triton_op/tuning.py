@@ -11,7 +11,9 @@ cannot afford and tiny problems do not need. So a launch takes its tile from, in
    (kernel, shape, dtypes, layout, GPU, Triton version);
 4. triton's autotuner, whose choice is then written to the cache.
 
-:func:`choose` makes that decision and is pure, so it is tested without a GPU.
+:func:`choose` makes that decision and is pure, so it is tested without a GPU. The
+autotuner's side is here too: the candidate tiles and what it keys on (:func:`tuner`), and
+the key of a cached choice (:func:`cache_key`).
 """
 
 from __future__ import annotations
@@ -19,16 +21,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import torch
+import triton
+import triton.language as tl
+
+from ..files import write_atomic
+from .kernels import jitted
 
 #: Problems with fewer FLOPs (2 * M * N * K of the implicit GEMM) run a heuristic tile.
 #: Every ResNet-50 layer at batch 64 is above it; every conformance case far below.
 AUTOTUNE_MIN_FLOPS = 2**30
 #: Problems with fewer FLOPs are launch-bound whatever the tile: one small tile, and a
-#: kernel build that serves every shape (see ``triton_kernels.jitted``).
+#: kernel build that serves every shape (see ``kernels.jitted``).
 TINY_FLOPS = 2**24
 #: Shared memory one program may use on an H100 (227 KiB); tiles needing more are pruned.
 SMEM_LIMIT_BYTES = 227 * 1024
@@ -66,8 +75,6 @@ class Tile:
         return {**self._blocks(), "num_warps": self.warps, "num_stages": self.stages}
 
     def config(self) -> Any:
-        import triton
-
         return triton.Config(self._blocks(), num_warps=self.warps, num_stages=self.stages)
 
     @classmethod
@@ -159,6 +166,85 @@ def choose(m: int, n: int, k: int, fma: bool, interpreting: bool,
     return "autotune", None
 
 
+# -- autotuning --------------------------------------------------------------------------
+
+#: Arguments the autotuner keys on: the problem shape, plus per kernel the output layout
+#: (its channel stride), the split-K factor or the operands' strides (triton adds the
+#: tensor dtypes itself).
+_SHAPE_KEY = ["N", "C", "H", "W", "K", "R", "S", "sh", "sw", "pt", "pl", "dh", "dw", "Cg", "Kg"]
+TUNING_KEYS = {
+    "forward": _SHAPE_KEY + ["syk"],
+    "backward_input": _SHAPE_KEY + ["sxc"],
+    "backward_weight": _SHAPE_KEY + ["SPLIT"],
+    "gemm": ["M", "N", "K", "SPLIT", "sam", "sak", "sbk", "sbn", "scm"],
+}
+
+#: Candidate tiles on a GPU: tensor-core shapes for fp16/bf16/fp32 (BLOCK_K 64 with 3-4
+#: stages and 8 warps suit Hopper), small FMA tiles for fp64. Tiles whose pipeline would
+#: not fit in shared memory for the dtype are pruned before timing.
+GPU_TILES: dict[bool, list[Tile]] = {
+    False: [
+        Tile(128, 256, 64, 8, 3),
+        Tile(256, 128, 64, 8, 3),
+        Tile(128, 128, 64, 8, 4),
+        Tile(128, 128, 64, 8, 3),
+        Tile(128, 128, 32, 8, 4),
+        Tile(256, 64, 64, 8, 3),  # 64 output channels (ResNet stage 2): whole-K tiles
+        Tile(128, 64, 64, 4, 4),
+        Tile(64, 128, 64, 4, 4),
+        Tile(128, 64, 32, 4, 4),
+        Tile(64, 64, 64, 4, 3),
+        Tile(64, 32, 32, 4, 4),
+    ],
+    True: [FMA_TILE, Tile(64, 32, 8, 4, 2), Tile(32, 64, 8, 4, 2)],
+}
+#: Extra candidates of the plain GEMM kernel on Hopper: persistent, TMA loads (the shapes
+#: of triton's persistent matmul tutorial). Pruned where the GPU or the operands cannot.
+#: None before triton 3.4 (no ``tl.make_tensor_descriptor``).
+TMA_TILES = [Tile(128, 256, 64, 8, 3, tma=True), Tile(128, 128, 64, 8, 4, tma=True),
+             Tile(128, 64, 64, 4, 4, tma=True)] if hasattr(tl, "make_tensor_descriptor") else []
+
+
+def candidates(kind: str, fma: bool) -> list[Tile]:
+    """The tiles the autotuner times for kernel ``kind``."""
+    return GPU_TILES[fma] + (TMA_TILES if kind == "gemm" and not fma else [])
+
+
+_TUNERS: dict[tuple[str, bool], Any] = {}
+
+
+def gemm_tma_ready(args: dict[str, Any]) -> bool:
+    """Whether the GEMM kernel's operands (its named arguments) can be read through tensor
+    descriptors on their GPU (see :func:`tma_ready`)."""
+    a, b = args["a"], args["b"]
+    if a.device.type != "cuda":
+        return False
+    operands = [(t.data_ptr(), (args[rows], args[cols]), t.element_size())
+                for t, rows, cols in ((a, "sam", "sak"), (b, "sbk", "sbn"))]
+    return tma_ready(operands, torch.cuda.get_device_capability(a.device))
+
+
+def _prune(configs: list[Any], named_args: dict[str, Any], **_: Any) -> list[Any]:
+    """Drop tiles whose pipeline needs more shared memory than the GPU has, and TMA tiles
+    where the GPU or the operands cannot take tensor descriptors."""
+    itemsize = next(v.element_size() for v in named_args.values() if isinstance(v, torch.Tensor))
+    tiles = [Tile.from_config(c) for c in configs]
+    tma = any(t.tma for t in tiles) and gemm_tma_ready(named_args)
+    kept = [c for c, t in zip(configs, tiles, strict=True) if fits(t, itemsize) and (tma or not t.tma)]
+    return kept or configs[-1:]
+
+
+def tuner(kind: str, fma: bool) -> Any:
+    """triton's autotuner over :func:`candidates` for kernel ``kind`` (compiled mode only)."""
+    if (kind, fma) not in _TUNERS:
+        configs = [t.config() for t in candidates(kind, fma)]
+        _TUNERS[kind, fma] = triton.autotune(configs, key=TUNING_KEYS[kind],
+                                             prune_configs_by={"early_config_prune": _prune})(jitted(kind))
+    return _TUNERS[kind, fma]
+
+
+# -- the disk cache ----------------------------------------------------------------------
+
 def cache_dir() -> Path:
     """``$CONVCERT_TRITON_CACHE``, else ``$XDG_CACHE_HOME/convcert/triton`` (``~/.cache``)."""
     if os.environ.get(CACHE_ENV):
@@ -196,9 +282,31 @@ class TileCache:
             return None
 
     def put(self, key: dict[str, Any], tile: Tile) -> Path:
-        from .files import write_atomic
-
         path = self.path(key)
         entry = {"key": json.loads(self._canonical(key)), "tile": asdict(tile)}
         write_atomic(path, (json.dumps(entry, indent=1, sort_keys=True) + "\n").encode())
         return path
+
+
+def _layout(t: torch.Tensor) -> str:
+    if t.is_contiguous():
+        return "contiguous"
+    channels_last = t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last)
+    return "channels_last" if channels_last else "strided"
+
+
+def cache_key(kind: str, fma: bool, shape: Sequence[int], tensors: Sequence[torch.Tensor],
+              precision: str) -> dict[str, Any]:
+    """What an autotuned tile depends on: kernel, shape, dtypes, layout, GPU, Triton."""
+    device = tensors[0].device
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    return {
+        "kernel": f"{kind}/{'fma' if fma else 'dot'}",
+        "shape": [int(v) for v in shape],
+        "dtypes": [str(t.dtype).removeprefix("torch.") for t in tensors],
+        "layout": [_layout(t) for t in tensors],
+        "precision": precision,
+        "gpu": gpu,
+        "triton": triton.__version__,
+        "candidates": [str(t) for t in candidates(kind, fma)],
+    }

@@ -46,9 +46,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-from .contract import FEATURES, Implementation  # noqa: E402
-from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
-from .host import cpu_name, usable_cores  # noqa: E402
+from ..contract import FEATURES, Implementation  # noqa: E402
+from ..geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
+from ..host import cpu_name, usable_cores  # noqa: E402
 
 #: contract device name -> JAX platform names that provide it.
 _PLATFORMS = {"cpu": ("cpu",), "cuda": ("gpu", "cuda")}

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .contract import FEATURES, Implementation, Limit, Unsupported
-from .geometry import ConvParams, PoolParams, dtype_name, pool_counts
-from .host import cpu_name, env_flag
+from ..contract import FEATURES, Implementation, Limit, Unsupported
+from ..geometry import ConvParams, PoolParams, dtype_name, pool_counts
+from ..host import cpu_name, env_flag
 
 
 def tensor_from_numpy(array: np.ndarray) -> torch.Tensor:
@@ -215,7 +215,8 @@ class Torch(Implementation):
 
 
 class TorchTF32(Torch):
-    """``torch`` with TF32 tensor cores on for float32 (``implementations.torch_adapter:TorchTF32``)."""
+    """``torch`` with TF32 tensor cores on for float32
+    (``implementations.frameworks.torch_adapter:TorchTF32``)."""
 
     name = "torch-tf32"
 

@@ -62,9 +62,9 @@ if importlib.util.find_spec("triton") is not None:
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .contract import FEATURES, Implementation, Limit, Unsupported  # noqa: E402
-from .geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
-from .host import cpu_name  # noqa: E402
+from ..contract import FEATURES, Implementation, Limit, Unsupported  # noqa: E402
+from ..geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
+from ..host import cpu_name  # noqa: E402
 
 #: dtypes whose CPU backprop kernels come from oneDNN (dilation and groups supported).
 _ONEDNN_DTYPES = (tf.float32, tf.bfloat16)

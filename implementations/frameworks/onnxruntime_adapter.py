@@ -27,10 +27,10 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from .contract import Implementation, Unsupported
-from .dtypes import dtype_name
-from .geometry import ConvParams, PoolParams
-from .host import cpu_name
+from ..contract import Implementation, Unsupported
+from ..dtypes import dtype_name
+from ..geometry import ConvParams, PoolParams
+from ..host import cpu_name
 
 OPSET = 19
 #: IR version written into the models: the one that introduced opset 19, so that any

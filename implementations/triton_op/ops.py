@@ -1,4 +1,4 @@
-"""``triton``: an implicit-GEMM Triton convolution, as a PyTorch operator and a convcert plug-in.
+"""The Triton convolution as PyTorch operators: ``torch.ops.convcert.*``.
 
 Importing this module registers three operators with ``torch.library`` (once per process):
 
@@ -7,26 +7,21 @@ Importing this module registers three operators with ``torch.library`` (once per
   PyTorch code, ``torch.autograd`` and ``torch.compile`` tracing;
 - ``torch.ops.convcert.conv2d_backward_input(dy, w, x_shape, ...)`` and
   ``torch.ops.convcert.conv2d_backward_weight(dy, x, w_shape, ...)``: the gradients, each an
-  implicit GEMM of its own (see ``triton_kernels``); the autograd formula calls them.
+  implicit GEMM of its own (see ``kernels``); the autograd formula calls them.
 
 ``stride`` and ``dilation`` are ``[h, w]``; ``padding`` is ``[top, bottom, left, right]``.
 CUDA tensors run the compiled kernels (tiles by size, or autotuned once and cached on disk: see
-``triton_tuning``); CPU tensors run the same kernels on the
+``tuning``); CPU tensors run the same kernels on the
 Triton interpreter (slow: meant for CI and debugging). Double backward is not supported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import numpy as np
 import torch
 
-from .contract import Implementation
-from .dtypes import dtype_name, numpy_dtype
-from .geometry import ConvParams
-from .torch_adapter import numpy_from_tensor, tensor_from_numpy
+from ..geometry import ConvParams
 
 _TORCH_DTYPES = {
     "float64": torch.float64,
@@ -79,7 +74,7 @@ def _like_input(shape: Sequence[int], x: torch.Tensor) -> torch.Tensor:
 
 
 def _register() -> None:
-    from . import triton_kernels as tk
+    from .launch import ConvArgs, backward_input, backward_weight, forward
 
     lib = "convcert"
 
@@ -91,7 +86,8 @@ def _register() -> None:
         p = _params(x.shape, w.shape, stride, padding, dilation, groups)
         _check_tensors(x=x, w=w, b=b)
         y = _like_input(p.y_shape, x)
-        tk.forward(_gemm_layout(x), _gemm_layout(w), b, y, stride, padding, dilation, groups, allow_tf32)
+        forward(_gemm_layout(x), _gemm_layout(w), b, y, ConvArgs.of(stride, padding, dilation, groups),
+                allow_tf32)
         return y
 
     @conv2d.register_fake
@@ -109,8 +105,8 @@ def _register() -> None:
         if tuple(dy.shape) != p.y_shape:
             raise ValueError(f"dy.shape={tuple(dy.shape)}: must be {p.y_shape}")
         dx = _like_input(p.x_shape, dy)
-        tk.backward_input(_gemm_layout(dy), _gemm_layout(w), dx, stride, padding, dilation, groups,
-                          allow_tf32)
+        backward_input(_gemm_layout(dy), _gemm_layout(w), dx, ConvArgs.of(stride, padding, dilation, groups),
+                       allow_tf32)
         return dx
 
     @conv2d_backward_input.register_fake
@@ -127,8 +123,8 @@ def _register() -> None:
         _check_tensors(dy=dy, x=x)
         if tuple(dy.shape) != p.y_shape:
             raise ValueError(f"dy.shape={tuple(dy.shape)}: must be {p.y_shape}")
-        dw = tk.backward_weight(_gemm_layout(dy), _gemm_layout(x), p.w_shape, stride, padding,
-                                dilation, groups, allow_tf32)
+        dw = backward_weight(_gemm_layout(dy), _gemm_layout(x), p.w_shape,
+                             ConvArgs.of(stride, padding, dilation, groups), allow_tf32)
         return dw.contiguous()
 
     @conv2d_backward_weight.register_fake
@@ -151,13 +147,13 @@ def _register() -> None:
         if need_w:
             dw = conv2d_backward_weight(dy, x, list(w.shape), stride, padding, dilation, groups, allow_tf32)
         if ctx.has_bias and need_b:
-            db = _bias_grad(dy)
+            db = bias_grad(dy)
         return dx, dw, db, None, None, None, None, None
 
     conv2d.register_autograd(backward, setup_context=setup_context)
 
 
-def _bias_grad(dy: torch.Tensor) -> torch.Tensor:
+def bias_grad(dy: torch.Tensor) -> torch.Tensor:
     """db = dy summed over N, H and W, accumulated in at least float32."""
     acc = torch.float64 if dy.dtype == torch.float64 else torch.float32
     return dy.sum(dim=(0, 2, 3), dtype=acc).to(dy.dtype)
@@ -167,87 +163,3 @@ def _bias_grad(dy: torch.Tensor) -> torch.Tensor:
 # module name) must not register the same operator names again.
 if not hasattr(torch.ops.convcert, "conv2d"):
     _register()
-
-
-class Triton(Implementation):
-    """Implicit-GEMM Triton kernels behind ``torch.ops.convcert.conv2d``.
-
-    Devices: ``cuda`` when torch sees a GPU; ``cpu`` only when triton was imported with
-    ``TRITON_INTERPRET=1`` (the Triton interpreter: the same kernels, slowly). Triton fixes
-    that mode for the whole process, and a normal CPU run of the conformance matrix should
-    not spend minutes interpreting GPU code anyway.
-
-    dtypes: float32 (IEEE fp32 products unless ``allow_tf32``), float16 and bfloat16 on
-    tensor cores with float32 accumulation, float64 by FMA (no tensor cores; correct, slow).
-    """
-
-    name = "triton"
-    dtypes = ("float64", "float32", "float16", "bfloat16")
-    features = frozenset({"conv2d", "conv2d_backward", "stride", "dilation", "groups", "asymmetric_padding"})
-
-    def __init__(self, allow_tf32: bool = False):
-        self.allow_tf32 = bool(allow_tf32)
-        if self.allow_tf32:
-            self.reduced_precision = {"float32": "tf32"}
-        from .triton_kernels import interpreting
-
-        self.devices = (("cpu",) if interpreting() else ()) + (("cuda",) if torch.cuda.is_available() else ())
-
-    # -- data movement ---------------------------------------------------------------
-    def to_device(self, array: np.ndarray, device: str) -> torch.Tensor:
-        self._check_device(device)
-        numpy_dtype(dtype_name(array))  # ValueError unless a contract dtype
-        t = tensor_from_numpy(array)
-        return t.to(device).clone() if device == "cpu" else t.to(device)
-
-    def to_numpy(self, tensor: torch.Tensor) -> np.ndarray:
-        return numpy_from_tensor(tensor.detach().cpu())
-
-    def synchronize(self, device: str) -> None:
-        if device == "cuda":
-            torch.cuda.synchronize()
-
-    # -- operations ------------------------------------------------------------------
-    @staticmethod
-    def _args(params: ConvParams) -> tuple[list[int], list[int], list[int], int]:
-        (top, bottom), (left, right) = params.padding
-        return list(params.stride), [top, bottom, left, right], list(params.dilation), params.groups
-
-    def conv2d(self, x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None,
-               params: ConvParams) -> torch.Tensor:
-        return torch.ops.convcert.conv2d(x, w, b, *self._args(params), allow_tf32=self.allow_tf32)
-
-    def conv2d_backward(self, x: torch.Tensor, w: torch.Tensor, dy: torch.Tensor, params: ConvParams):
-        args = self._args(params)
-        ops, tf32 = torch.ops.convcert, self.allow_tf32
-        dx = ops.conv2d_backward_input(dy, w, list(params.x_shape), *args, allow_tf32=tf32)
-        dw = ops.conv2d_backward_weight(dy, x, list(params.w_shape), *args, allow_tf32=tf32)
-        return dx, dw, _bias_grad(dy)
-
-    # -- description -----------------------------------------------------------------
-    def environment(self) -> dict[str, Any]:
-        import triton
-
-        from . import triton_kernels as tk
-
-        env: dict[str, Any] = {
-            "numpy": np.__version__,
-            "torch": torch.__version__,
-            "triton": triton.__version__,
-            "interpreter": tk.interpreting(),
-            "allow_tf32": self.allow_tf32,
-            "autotune_chosen": tk.chosen_configs(),
-        }
-        if torch.cuda.is_available():
-            env["cuda"] = torch.version.cuda
-            env["gpu"] = torch.cuda.get_device_name()
-        return env
-
-
-class TritonTF32(Triton):
-    """``triton`` with float32 products on TF32 tensor cores (judged at TF32 precision)."""
-
-    name = "triton_tf32"
-
-    def __init__(self) -> None:
-        super().__init__(allow_tf32=True)
