@@ -65,6 +65,7 @@ def test_shards_are_disjoint_cover_everything_and_balance():
 def _comparable(data):
     data = {k: v for k, v in data.items() if k not in ("started", "seconds")}
     data["results"] = [{k: v for k, v in r.items() if k != "seconds"} for r in data["results"]]
+    data["implementation"] = {k: v for k, v in data["implementation"].items() if k != "log"}
     return data
 
 
@@ -92,3 +93,22 @@ def test_convcert_help_names_the_command_and_gives_examples(capsys):
     assert "examples:\n  convcert certify ./myconv.py:MyConv --quick" in out
     assert tool.main([]) == 2 and "commands:" in capsys.readouterr().out
     assert tool.main(["nosuch"]) == 2 and "unknown command" in capsys.readouterr().err
+
+
+def test_convcert_certify_in_shards_then_merge_writes_the_unsharded_certificate(tmp_path, capsys):
+    import json
+
+    common = ["certify", "conformance.mutants:BiasIgnored", "--quick", "--dtype", "float64", "--no-progress",
+              "--sweep", "0"]
+    assert tool.main([*common, "--out", str(tmp_path / "whole")]) == 1
+    for k in (1, 2):
+        assert tool.main([*common, "--shard", f"{k}/2", "--out", str(tmp_path / "parts")]) in (0, 1)
+    assert "[part 2 of 2: `convcert merge` the parts" in capsys.readouterr().out
+    parts = sorted((tmp_path / "parts").glob("shard-*-of-2/*.json"))
+    assert len(parts) == 2
+    assert tool.main(["merge", *map(str, parts), "--out", str(tmp_path / "merged")]) == 1
+    merged = next((tmp_path / "merged").glob("*.json"))
+    whole = tmp_path / "whole" / merged.name
+    assert _comparable(json.loads(merged.read_text())) == _comparable(json.loads(whole.read_text()))
+    assert tool.main(["merge", str(parts[0])]) == 2
+    assert "need parts 1..2 of 2" in capsys.readouterr().err
