@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
-    add_shard_argument(r, "timed cases (in their planned order)")
+    add_shard_argument(r, "timed cases")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))

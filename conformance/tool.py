@@ -154,7 +154,11 @@ def _help(name: str, argv: list[str]) -> int:
             RUNNERS[name](argv)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 0
-    print(captured.getvalue().replace(command.prog, f"convcert {name}").rstrip())
+    text = captured.getvalue()
+    # usage lines continue under the program's name: indent them under the new one
+    old_indent, new_indent = " " * len(f"usage: {command.prog} "), " " * len(f"usage: convcert {name} ")
+    text = text.replace("\n" + old_indent, "\n" + new_indent).replace(command.prog, f"convcert {name}")
+    print(text.rstrip())
     print("\nexamples:\n" + "\n".join(f"  {e}" for e in command.examples))
     return code
 
