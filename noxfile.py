@@ -8,6 +8,9 @@ set ``CONVCERT_CONSTRAINTS=`` (empty) to resolve freely, or to another file.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import nox
@@ -97,3 +100,50 @@ def report(session: nox.Session) -> None:
     """Render the comparison report (Markdown, HTML, CSV, plots) from the result files."""
     install(session, "bench")
     session.run("python", "-m", "reports", *session.posargs)
+
+
+def _junit(path: Path) -> dict[str, str]:
+    """Test name -> ``pass``, ``skipped`` or ``failure`` from a JUnit XML report."""
+    cases = ET.parse(path).getroot().iter("testcase")
+    return {f"{c.get('classname')}::{c.get('name')}": next((e.tag for e in c), "pass") for c in cases}
+
+
+@nox.session(python=PYTHON)
+def wheel(session: nox.Session) -> None:
+    """The wheel is all a library author needs: build it, install it with the ``conformance``
+    extra into a fresh environment outside the checkout, and from a temporary folder certify the
+    plug-in file ``docs/examples/myconv.py`` (right and wrong) with ``convcert certify`` and with
+    ``pytest --convcert``, checking exit codes and the JUnit report."""
+    work = Path(tempfile.mkdtemp(prefix="convcert-wheel-"))
+    try:
+        session.run("python", "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(work / "dist"))
+        wheel_file = next((work / "dist").glob("convcert-*.whl"))
+        env = work / "venv"
+        session.run("python", "-m", "venv", str(env))
+        python, bin_ = str(env / "bin" / "python"), env / "bin"
+        session.run(python, "-m", "pip", "install", "-q", *_constraints(), f"{wheel_file}[conformance]",
+                    "pytest", external=True)
+        user = work / "user"
+        user.mkdir()
+        shutil.copy(ROOT / "docs" / "examples" / "myconv.py", user / "myconv.py")
+        clean = {"PYTHONPATH": "", "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+        def run(program: str, *args: str, codes: list[int]) -> None:
+            session.run(str(bin_ / program), *args, env=clean, external=True, success_codes=codes)
+
+        with session.chdir(user):
+            run("convcert", "certify", "./myconv.py:MyConv", "--quick", codes=[0])
+            run("convcert", "certify", "./myconv.py:WrongConv", "--quick", "--no-progress", codes=[1])
+            run("pytest", "--convcert", "./myconv.py:MyConv", "--convcert-quick", "-q",
+                "--junitxml=right.xml", codes=[0])
+            run("pytest", "--convcert", "./myconv.py:WrongConv", "--convcert-quick", "-q",
+                "--junitxml=wrong.xml", codes=[1])
+        right, wrong = _junit(user / "right.xml"), _junit(user / "wrong.xml")
+        if right.get("convcert[myconv]::certificate") != "pass" or "skipped" not in right.values():
+            session.error(f"the right plug-in's JUnit report is not what it should be: {right}")
+        if wrong.get("convcert[wrongconv]::certificate") != "failure" or "failure" in right.values():
+            session.error(f"the wrong plug-in's JUnit report is not what it should be: {wrong}")
+        session.log(f"JUnit: right plug-in {sorted(right.values()).count('pass')} passed; wrong plug-in "
+                    f"{list(wrong.values()).count('failure')} failed")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from implementations import Implementation, registry
+from implementations.arguments import Several, add_shard_argument, shard_of
 from implementations.files import writable_folder
 from implementations.geometry import DTYPES
 
@@ -115,11 +116,14 @@ def run(args: argparse.Namespace) -> int:
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
     head = header(profile, impls, devices, dtypes, args.machine, command, args.cold_cache)
     head["not_loaded"] = unloadable
+    if args.shard:
+        head["shard"] = "{}/{}".format(*args.shard)
     path = new_result_path(Path(args.out), head["machine"], profile.name)
     result_file = ResultFile(path, head)
     console = _console()
     bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
                 _dtype_limits(profile, impls))
+    bench.cases = shard_of(bench.cases, args.shard)
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
@@ -161,10 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
                    help="smoke: seconds (tests); cpu: minutes on 2 cores (default); "
                         "gpu: real batch sizes on CUDA")
-    r.add_argument("--impl", nargs="+", metavar="NAME",
+    r.add_argument("--impl", action=Several, metavar="NAME",
                    help="registered names or module:Class specs (default: all available)")
-    r.add_argument("--device", nargs="+", choices=("cpu", "cuda"), help="default: the profile's")
-    r.add_argument("--dtype", nargs="+", choices=DTYPES, help="default: the profile's")
+    r.add_argument("--device", action=Several, choices=("cpu", "cuda"), help="default: the profile's")
+    r.add_argument("--dtype", action=Several, choices=DTYPES, help="default: the profile's")
     r.add_argument("--out", default="results", help="folder for the result file (default: results/)")
     r.add_argument("--machine", default="", help="machine name in the results (default: hostname)")
     r.add_argument("--cold-cache", action="store_true",
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
+    add_shard_argument(r, "timed cases")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))

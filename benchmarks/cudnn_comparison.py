@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from implementations.arguments import Several
 from implementations.geometry import ConvParams
 
 from . import timers
@@ -310,11 +311,11 @@ def run(out: Path, todo: Sequence[LayerCase], device: str, timer: Timer, rounds:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for the JSON and Markdown")
-    parser.add_argument("--networks", nargs="+", default=["resnet50"], choices=sorted(NETWORKS))
+    parser.add_argument("--networks", action=Several, default=["resnet50"], choices=sorted(NETWORKS))
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--dtypes", nargs="+", default=["float16", "float32"], choices=DTYPES)
-    parser.add_argument("--layouts", nargs="+", default=["channels_last"], choices=LAYOUTS)
-    parser.add_argument("--passes", nargs="+", default=list(PASSES), choices=PASSES)
+    parser.add_argument("--dtypes", action=Several, default=["float16", "float32"], choices=DTYPES)
+    parser.add_argument("--layouts", action=Several, default=["channels_last"], choices=LAYOUTS)
+    parser.add_argument("--passes", action=Several, default=list(PASSES), choices=PASSES)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--only", default="", help="keep layers whose key contains this text, e.g. conv3x3")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 # Only light imports here: ``certify`` starts the worker process before this process
 # imports NumPy and the suite, so that the two load side by side.
+from implementations.arguments import Several, add_shard_argument
 from implementations.contract import DEVICES
 from implementations.dtypes import DTYPES
 from implementations.files import writable_folder
@@ -84,10 +85,12 @@ def _paths(spec: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
     return out / f"{stem}.json", out / f"{stem}.md"
 
 
-def _summary(cert: Certificate) -> str:
+def summary(cert: Certificate) -> str:
     verdict = "PASSED" if cert.passed else "FAILED" if cert.state == "complete" else cert.state.upper()
     counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
-    lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
+    part = (" [part {index} of {count}: `convcert merge` the parts for the verdict]".format(**cert.shard)
+            if cert.shard else "")
+    lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
     if cert.sweep:
         lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
                      f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
@@ -135,8 +138,13 @@ def _check_sizes(cases: list, max_bytes: int) -> None:
                              f"reference and outputs), above --max-memory {max_bytes / 2**30:.1f} GiB")
 
 
+def _out(args: argparse.Namespace) -> str:
+    """``--out``, or its folder ``shard-K-of-N`` for a part of a sharded run."""
+    return str(Path(args.out) / "shard-{}-of-{}".format(*args.shard)) if args.shard else args.out
+
+
 def cmd_certify(args: argparse.Namespace) -> int:
-    out = writable_folder(args.out)
+    out = writable_folder(_out(args))
     devices = tuple(args.device or ("cpu",))
     from .verdicts.certificate import certificate_stem
 
@@ -154,7 +162,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
     from .catalogue.selection import all_cases, find_case
     from .verdicts.certify import Interrupted, certify
 
-    out = Path(args.out)
+    out = Path(_out(args))
     devices = tuple(args.device or ("cpu",))
     try:
         cases = [find_case(name) for name in args.case] if args.case else None
@@ -167,18 +175,18 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
-                       selection=selection, sweep_examples=examples, seed=seed)
+                       selection=selection, sweep_examples=examples, seed=seed, shard=args.shard)
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
         for path in _paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
         raise
     except Interrupted as exc:
-        print(_summary(exc.certificate))
+        print(summary(exc.certificate))
         print(f"not certified: {exc.certificate.note}; the certificate under {out} records it",
               file=sys.stderr)
         return 2
     json_path, md_path = _paths(cert.spec, cert.devices, out)
-    print(_summary(cert))
+    print(summary(cert))
     print(f"certificate: {json_path} and {md_path}; the plug-in's output: {worker.log_path}")
     return 0 if cert.passed else 1
 
@@ -190,19 +198,19 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .rendering.markdown import matrix_markdown
     from .verdicts.matrix import build
 
-    out = writable_folder(args.out)
+    out = writable_folder(_out(args))
     verdicts = []
 
     def keep(name: str, cert: Certificate) -> None:
         write_certificate(cert, out / "certificates")
         verdicts.append(cert.passed)
-        print(_summary(cert), flush=True)
+        print(summary(cert), flush=True)
 
     examples, seed = _sweep_budget(args)
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
                  logs=writable_folder(str(out / "certificates")),
                  progress=not args.no_progress, case_timeout=args.case_timeout,
-                 sweep_examples=examples, seed=seed, max_memory=args.max_memory)
+                 sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -296,11 +304,12 @@ def parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("matrix", parents=[common],
                        help="certify every available implementation and write the matrix")
-    m.add_argument("--impl", action="append", default=[], metavar="NAME",
-                   help="implementation name or module:Class (repeatable; default: every registered one)")
+    m.add_argument("--impl", action=Several, default=[], metavar="NAME",
+                   help="implementation names or specs (one or more, repeatable; default: every registered)")
     m.add_argument("--device", default="cpu", choices=DEVICES)
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
     _sweep_arguments(m)
+    add_shard_argument(m, "cases of each implementation (the random sweep runs in part 1)")
     m.add_argument("--out", default=str(OUT / "conformance"), help="output folder (default %(default)s)")
     m.add_argument("--no-progress", action="store_true")
     m.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
@@ -312,17 +321,18 @@ def parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("certify", parents=[common], help="certify one implementation")
     c.add_argument("spec", metavar="SPEC", help="registered name or module:Class")
-    c.add_argument("--device", action="append", choices=DEVICES, default=[],
-                   help="repeatable; default cpu (or the implementation's only device)")
-    c.add_argument("--dtype", action="append", default=[], choices=DTYPES,
-                   help="repeatable; default: every claimed dtype")
+    c.add_argument("--device", action=Several, choices=DEVICES, default=[],
+                   help="one or more (repeatable); default cpu (or the implementation's only device)")
+    c.add_argument("--dtype", action=Several, default=[], choices=DTYPES,
+                   help="one or more (repeatable); default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
-    c.add_argument("--case", action="append", default=[], metavar="NAME",
-                   help="run only this case (repeatable)")
+    c.add_argument("--case", action=Several, default=[], metavar="NAME",
+                   help="run only these cases (one or more, repeatable)")
     c.add_argument("--shapes", metavar="FILE",
                    help="run the problems of a benchdnn shapes file (descriptors such as "
                    "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
     _sweep_arguments(c)
+    add_shard_argument(c, "cases (the random sweep runs in part 1; `convcert merge` joins the parts)")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",

@@ -1,6 +1,6 @@
 """The plug-in contract (v2): the base class every implementation subclasses, and ``Limit``.
 
-See ``docs/CONTRACT.md`` (and the README's "Plug in your implementation") for the rules.
+See ``docs/CONTRACT.md`` (and ``docs/plugging-in.md``) for the rules.
 Layout at the contract is logical NCHW; operations are cross-correlation.
 """
 

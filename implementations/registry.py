@@ -1,4 +1,5 @@
-"""Finding implementations: built-ins, ``module:Class`` specs and installed entry points.
+"""Finding implementations: built-ins, ``module:Class`` and ``path/to/file.py:Class`` specs,
+and installed entry points.
 
 Nothing here imports a heavy framework: availability is decided from the import system's
 module index (``importlib.util.find_spec``) before any adapter module is loaded.
@@ -6,8 +7,11 @@ module index (``importlib.util.find_spec``) before any adapter module is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
+import os
+import sys
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
@@ -72,11 +76,66 @@ def available() -> list[str]:
     return [n for n in registered() if unavailable_reason(n) is None]
 
 
+#: Prefix of the module names given to plug-in files loaded by path.
+FILE_MODULE_PREFIX = "convcert_plugin_"
+
+
+def file_spec_parts(spec: str) -> tuple[str, str] | None:
+    """``(path, attribute)`` of a ``path/to/file.py:Class`` spec, or None for any other spec."""
+    path, sep, attr = spec.rpartition(":")
+    return (path, attr) if sep and path.endswith(".py") else None
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a plug-in file's path made absolute (against the current folder), so that
+    a process started elsewhere loads the same file; any other spec unchanged."""
+    parts = file_spec_parts(spec)
+    return f"{os.path.abspath(parts[0])}:{parts[1]}" if parts else spec
+
+
+def _import_file(path: str) -> object:
+    """The module of the plug-in file ``path``, imported once per absolute path under a name of
+    its own; the file's folder goes first on ``sys.path`` so its sibling modules import."""
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"spec path {path!r}: no such file")
+    stem = "".join(c if c.isalnum() else "_" for c in os.path.splitext(os.path.basename(path))[0])
+    name = f"{FILE_MODULE_PREFIX}{stem}_{hashlib.sha256(path.encode()).hexdigest()[:12]}"
+    if name in sys.modules:
+        return sys.modules[name]
+    folder = os.path.dirname(path)
+    if folder in sys.path:
+        sys.path.remove(folder)
+    sys.path.insert(0, folder)
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ValueError(f"spec path {path!r}: not importable as a Python module")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def class_spec(cls: type) -> str:
+    """A spec that loads ``cls`` in a fresh process: ``module:Class``, or ``file.py:Class`` for a
+    class from a plug-in file loaded by path."""
+    module = sys.modules.get(cls.__module__)
+    if cls.__module__.startswith(FILE_MODULE_PREFIX) and getattr(module, "__file__", None):
+        return f"{module.__file__}:{cls.__qualname__}"  # type: ignore[union-attr]
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def _load_class(spec: str) -> type:
-    module_name, sep, attr = spec.partition(":")
+    parts = file_spec_parts(spec)
+    module_name, sep, attr = (parts[0], ":", parts[1]) if parts else spec.partition(":")
     if not sep or not module_name or not attr:
-        raise ValueError(f"spec={spec!r}: must be a registered name or 'package.module:ClassName'")
-    module = importlib.import_module(module_name)
+        raise ValueError(f"spec={spec!r}: must be a registered name or 'package.module:ClassName' "
+                         "(or 'path/to/file.py:ClassName')")
+    module = _import_file(module_name) if parts else importlib.import_module(module_name)
     obj = module
     for part in attr.split("."):
         try:
@@ -111,7 +170,8 @@ def get(name: str) -> Implementation:
 
 
 def load(spec: str) -> Implementation:
-    """An instance from ``"package.module:ClassName"`` or a registered name."""
+    """An instance from ``"package.module:ClassName"``, ``"path/to/file.py:ClassName"`` (the
+    file's folder first on ``sys.path``) or a registered name."""
     if ":" in spec:
         return _instantiate(spec)
     return get(spec)

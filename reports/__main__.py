@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from implementations.arguments import Several
 from implementations.files import writable_folder, write_atomic
 
 from . import data, gate, plots, ranking, render
@@ -164,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m reports",
         description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "
                     "with --baseline, exit 1 on a regression.")
-    parser.add_argument("--results", nargs="+", default=["results"],
+    parser.add_argument("--results", action=Several, default=["results"],
                         help="result files or folders (default: results/)")
     parser.add_argument("--baseline", help="a saved result file (or folder) to compare against")
     parser.add_argument("--threshold", type=float, default=10.0,
                         help="regression threshold in percent (default 10)")
-    parser.add_argument("--allow-dropped", nargs="+", default=[], metavar="PATTERN",
+    parser.add_argument("--allow-dropped", action=Several, default=[], metavar="PATTERN",
                         help="baseline rows dropped on purpose: shell patterns on "
                              "machine/device/impl/dtype/layout/workload/pass, e.g. '*/cpu/naive/*'")
     parser.add_argument("--dropped", metavar="FILE", help="a file of --allow-dropped patterns, one per line")

@@ -136,7 +136,10 @@ class Worker:
                  max_memory: int | None = None, breaker: int = BREAKER):
         if not case_timeout > 0:
             raise ValueError(f"case_timeout={case_timeout!r}: must be a positive number of seconds")
+        from implementations.registry import absolute_spec
+
         self.spec, self.case_timeout, self.breaker = spec, float(case_timeout), breaker
+        self._load_spec = absolute_spec(spec)  # a plug-in file's path is the caller's: made absolute
         self.max_memory = max_memory or default_max_memory()
         self._own_log = log is None
         if log is None:
@@ -345,7 +348,7 @@ class Worker:
         try:
             with open(self.log_path, "ab") as log:
                 self._process = subprocess.Popen(
-                    [sys.executable, "-c", _BOOT, self.spec, str(to_worker_r), str(from_worker_w),
+                    [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
                      str(self.max_memory)],
                     pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                     env=_environment(), start_new_session=True)

@@ -112,6 +112,8 @@ class Certificate:
     experiments: list[dict[str, Any]] = field(default_factory=list)
     #: Each option judged per operation (``conv2d · stride``); the feature rows summarise them.
     operations: list[FeatureStatus] = field(default_factory=list)
+    #: A part of a sharded run (:func:`shard_record`), or empty for a whole certification.
+    shard: dict[str, int] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -119,7 +121,7 @@ class Certificate:
         out = [dict(rec, feature="+".join(self.verdict.of(r))) for r in self.results if r.status == FAIL
                for rec in failure_records(r)]
         for s in self.features:
-            if s.status == LIMITED:
+            if s.status == LIMITED and not self.shard:  # another shard may hold its passing case
                 out.append({"case": "-", "feature": s.feature, "device": s.device, "dtype": s.dtype,
                             "output": "-",
                             "message": f"{s.feature} is claimed but no case passed: {s.reason}",
@@ -128,7 +130,8 @@ class Certificate:
 
     @property
     def failed_features(self) -> set[str]:
-        return {s.feature for s in self.features if s.status in (FAIL, LIMITED)}
+        failing = (FAIL,) if self.shard else (FAIL, LIMITED)
+        return {s.feature for s in self.features if s.status in failing}
 
     @property
     def implicated_features(self) -> set[str]:
@@ -170,7 +173,16 @@ class Certificate:
             "sweep": self.sweep,
             "experiments": self.experiments,
             "results": [r.to_dict() for r in self.results],
+            **({"shard": self.shard} if self.shard else {}),
         }
+
+
+def shard_record(shard: tuple[int, int] | None, results: int, planned: int) -> dict[str, int]:
+    """What a sharded certificate records to be merged: part ``index`` of ``count``, and how
+    many of its first results are the catalogue's (``planned``; the rest are the sweep's)."""
+    if shard is None:
+        return {}
+    return {"index": shard[0], "count": shard[1], "planned": min(planned, results)}
 
 
 def environment(impl: Claims) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from conformance.judging.result import FAIL, CaseResult
 from conformance.search.sweep import DEFAULT_SEED
 from conformance.search.sweep import sweep as run_sweep
 from implementations import Implementation, load, registry
+from implementations.arguments import shard_of
 from implementations.contract import check_implementation
 from implementations.dtypes import DTYPES
 
@@ -47,6 +48,7 @@ from .certificate import (
     Certificate,
     environment,
     per_operation,
+    shard_record,
     summarize,
 )
 from .determinism import call_again, compare_identical_calls, recheck_failures
@@ -89,6 +91,9 @@ class CertifyOptions:
     on_checkpoint: Callable[[Certificate], None] | None = None
     #: Bytes one problem may need (``Problem.memory_estimate``); larger ones are "too large".
     max_memory: int | None = None
+    #: ``(K, N)``: run only part K of N of the plan (``implementations.arguments.shard_of``);
+    #: the random sweep runs in part 1. ``conformance.verdicts.merge`` joins the N certificates.
+    shard: tuple[int, int] | None = None
 
 
 def spec_of(impl: Implementation) -> str:
@@ -99,7 +104,7 @@ def spec_of(impl: Implementation) -> str:
                 return impl.name
         except Exception:
             pass
-    return f"{type(impl).__module__}:{type(impl).__qualname__}"
+    return registry.class_spec(type(impl))
 
 
 class _Progress:
@@ -261,6 +266,7 @@ class _Certification:
         self.devices, self.dtypes = tuple(opts.devices or ("cpu",)), tuple(opts.dtypes or ())
         self.emit = opts.on_checkpoint or (lambda cert: None)
         self.experiments: dict[tuple[str, str, str], Experiment] = {}
+        self.planned = 0  # catalogue cases in the plan (results past them are the sweep's)
 
     def snapshot(self, state: Any, note: str = "") -> Certificate:
         claims, results = self.executor, list(self.results)
@@ -270,7 +276,8 @@ class _Certification:
                            results, summarize(claims, results, self.devices, self.dtypes, verdict),
                            dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict,
                            experiments=[e.to_dict() for e in self.experiments.values() if not e.shared_from],
-                           operations=per_operation(claims, results, self.devices, self.dtypes, verdict))
+                           operations=per_operation(claims, results, self.devices, self.dtypes, verdict),
+                           shard=shard_record(self.opts.shard, len(self.results), self.planned))
 
     def _prepare(self, chosen: list[Case]) -> None:
         """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
@@ -299,6 +306,8 @@ class _Certification:
         chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
         self._prepare(chosen)
         plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+        plan = shard_of(plan, opts.shard)
+        self.planned = len(plan)
         bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
@@ -324,7 +333,7 @@ class _Certification:
         finally:
             bar.close()
         swept = None
-        if opts.sweep_examples and opts.cases is None:
+        if opts.sweep_examples and opts.cases is None and (opts.shard is None or opts.shard[0] == 1):
             try:
                 swept = run_sweep(claims, self.devices, self.dtypes, runner(claims, self.spec),
                                   examples=opts.sweep_examples, seed=opts.seed)

@@ -36,7 +36,7 @@ def device(request, impl):
 
 def _documented_unsupported(impl, op: str, params, dtype: str, device: str) -> str | None:
     """The reason of the adapter's declared limit covering this case (``impl.limits``, also
-    in the README's "Declared limits"), or None when the case must run."""
+    in docs/adapters.md, "Declared limits"), or None when the case must run."""
     uses = {op} | ({"dilation"} if getattr(params, "groups", None) and params.dilation != (1, 1) else set())
     limit = limit_for(impl.limits, op, uses, dtype, device, params)
     return None if limit is None else re.escape(limit.reason)  # a pattern for pytest.raises(match=)

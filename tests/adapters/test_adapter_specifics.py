@@ -1,6 +1,6 @@
 """What each framework adapter promises beyond matching the reference: lazy imports,
 precision flags, the documented workarounds and the known framework gaps (pinned here so
-that a framework fixing one makes the README's list fail loudly instead of going stale)."""
+that a framework fixing one makes the list in docs/adapters.md fail loudly instead of going stale)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Certificates for the framework adapters on CPU: every claimed feature passes, and the
-only cases limited are the documented framework gaps (README, "Framework adapters")."""
+only cases limited are the documented framework gaps (docs/adapters.md)."""
 
 from __future__ import annotations
 

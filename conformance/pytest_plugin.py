@@ -1,0 +1,232 @@
+"""convcert's cases in a library's own pytest run: ``pytest --convcert SPEC``.
+
+Registered by the wheel under the ``pytest11`` entry point and inert unless ``--convcert``
+is given (it adds its options and nothing else: no import of the suite, no test). With it::
+
+    pytest --convcert ./myconv.py:MyConv [--convcert-quick] [--convcert-dtype float32 ...]
+           [--convcert-device cpu ...] [--convcert-out DIR] --junitxml=convcert.xml
+
+collects one test per case, device and dtype, named by the case
+(``convcert[myconv]::conv2d-n2c3h7w6-k4r3s3-pad_valid-bias[cpu-float32]``), and one test
+``convcert[myconv]::certificate`` that holds the verdict. The certification is
+``certify``'s, with the same rules: the implementation is loaded by its spec in a worker
+process (never in the pytest process), cases a declared limit covers are skipped with
+the limit's reason, cases that need an unclaimed feature are skipped as "not claimed",
+a failing case fails with its one-line message and the command that reproduces it, and
+the certificate test fails where ``convcert certify`` would exit 1 (a claimed feature
+with no passing case, the random sweep's shrunk failures, blame and diagnoses). The
+cases run once, at the first convcert test; each test then reports its own result.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conformance.execution.worker import Worker
+    from conformance.judging.result import CaseResult
+    from conformance.verdicts.certificate import Certificate
+
+#: The key of one test: (case name, device, dtype).
+Key = tuple[str, str, str]
+
+
+class _Several(argparse.Action):
+    """As ``implementations.arguments.Several``, without importing the suite into every pytest run."""
+
+    def __call__(self, parser: Any, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        current = getattr(namespace, self.dest, None)
+        kept = [] if current is None or current is self.default else list(current)
+        setattr(namespace, self.dest, kept + list(values))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("convcert", "convcert conformance cases (inert unless --convcert is given)")
+    group.addoption("--convcert", action=_Several, nargs="+", default=[], metavar="SPEC",
+                    help="certify SPEC (a registered name, module:Class or path/to/file.py:Class): one "
+                         "test per case")
+    group.addoption("--convcert-quick", action="store_true",
+                    help="a representative subset of the catalogue, no random sweep")
+    group.addoption("--convcert-dtype", action=_Several, nargs="+", default=[], metavar="DTYPE",
+                    help="dtypes to certify (default: every claimed one)")
+    group.addoption("--convcert-device", action=_Several, nargs="+", default=[], metavar="DEVICE",
+                    help="devices to certify (default: cpu, or the implementation's only device)")
+    group.addoption("--convcert-sweep", type=int, default=None, metavar="N",
+                    help="random problems per family, device and dtype after the catalogue "
+                         "(default as `convcert certify`: none with --convcert-quick)")
+    group.addoption("--convcert-seed", type=int, default=None, help="seed of the random sweep")
+    group.addoption("--convcert-case-timeout", type=float, default=None, metavar="S",
+                    help="seconds one case may run in the worker before it fails")
+    group.addoption("--convcert-out", default=None, metavar="DIR",
+                    help="also write the certificate (JSON and Markdown) to DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("convcert", default=None):
+        config.pluginmanager.register(ConvcertSession(config), "convcert-session")
+
+
+class ConvcertSession:
+    """What ``--convcert`` adds to a pytest session: one :class:`Certification` per spec."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.certifications: list[Certification] = []
+
+    @pytest.hookimpl(tryfirst=True)  # before -k / -m deselect
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> None:
+        from conformance.execution.worker import CASE_TIMEOUT, LoadError, Worker
+
+        timeout = config.getoption("convcert_case_timeout") or CASE_TIMEOUT
+        for spec in config.getoption("convcert"):
+            worker = Worker(spec, timeout)
+            try:
+                name = worker.name  # waits for the worker to load the implementation
+            except LoadError as exc:
+                worker.shutdown()
+                raise pytest.UsageError(f"--convcert {spec}: {exc}") from None
+            cert = Certification.from_parent(session, name=f"convcert[{name}]",
+                                             nodeid=f"convcert[{name}]", spec=spec, worker=worker)
+            self.certifications.append(cert)
+            items.extend(cert.collect())
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        for cert in self.certifications:
+            cert.worker.shutdown()
+
+
+def _selection(claims: Worker, config: pytest.Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The devices and dtypes to certify, as ``convcert certify`` chooses them."""
+    from implementations.dtypes import DTYPES
+
+    devices = tuple(config.getoption("convcert_device")) or (
+        ("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
+    dtypes = tuple(config.getoption("convcert_dtype")) or tuple(d for d in DTYPES if d in claims.dtypes)
+    for what, asked, claimed in (("device", devices, claims.devices), ("dtype", dtypes, claims.dtypes)):
+        unclaimed = [v for v in asked if v not in claimed]
+        if unclaimed:
+            raise pytest.UsageError(f"--convcert-{what} {' '.join(unclaimed)}: {claims.name} does not claim "
+                                    f"it (it claims {', '.join(claimed)})")
+    return devices, dtypes
+
+
+class Certification(pytest.Collector):
+    """The tests of one spec: a test per (case, device, dtype), then the certificate."""
+
+    def __init__(self, *, spec: str, worker: Worker, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.spec, self.worker = spec, worker
+        self.devices, self.dtypes = _selection(worker, self.config)
+        self.certificate: Certificate | None = None
+        self.results: dict[Key, CaseResult] = {}
+        self.error: BaseException | None = None
+
+    def collect(self) -> list[pytest.Item]:
+        from conformance.catalogue.selection import all_cases, quick_cases
+
+        cases = quick_cases() if self.config.getoption("convcert_quick") else all_cases()
+        items: list[pytest.Item] = [
+            CaseTest.from_parent(self, name=f"{case.name}[{device}-{dtype}]", key=(case.name, device, dtype))
+            for device in self.devices for dtype in self.dtypes for case in cases]
+        return [*items, CertificateTest.from_parent(self, name="certificate")]
+
+    def run(self) -> Certificate:
+        """The certificate, certifying on first use (once for every test of this spec)."""
+        if self.certificate is None and self.error is None:
+            try:
+                self.certificate = self._certify()
+            except Exception as exc:  # every test of the spec reports it
+                self.error = exc
+        if self.error is not None:
+            raise CertificationError(f"{self.spec}: not certified: {type(self.error).__name__}: {self.error}")
+        assert self.certificate is not None
+        return self.certificate
+
+    def _certify(self) -> Certificate:
+        from conformance.search.sweep import DEFAULT_EXAMPLES, DEFAULT_SEED
+        from conformance.verdicts.certify import certify
+
+        opt = self.config.getoption
+        quick = bool(opt("convcert_quick"))
+        sweep = opt("convcert_sweep")
+        seed = opt("convcert_seed")
+        cert = certify(self.spec, worker=self.worker, devices=self.devices, dtypes=self.dtypes, quick=quick,
+                       case_timeout=self.worker.case_timeout, require_claimed=True,
+                       sweep_examples=(0 if quick else DEFAULT_EXAMPLES) if sweep is None else sweep,
+                       seed=DEFAULT_SEED if seed is None else seed)
+        self.results = {(r.case, r.device, r.dtype): r for r in cert.results}
+        if opt("convcert_out"):
+            from pathlib import Path
+
+            from conformance.cli import write_certificate
+
+            write_certificate(cert, Path(opt("convcert_out")))
+        return cert
+
+
+class CertificationError(Exception):
+    """The certification could not run (golden data, a device, an interruption)."""
+
+
+class CaseFailed(Exception):
+    """A case failed: the text is what the test report shows."""
+
+
+class _ConvcertItem(pytest.Item):
+    parent: Certification
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, (CaseFailed, CertificationError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.parent.name, 0, f"{self.parent.name}::{self.name}"
+
+
+class CaseTest(_ConvcertItem):
+    """One case on one device and dtype: passes, skips (limited, not claimed) or fails."""
+
+    def __init__(self, *, key: Key, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.key = key
+
+    def runtest(self) -> None:
+        from conformance.judging.result import FAIL, PASS, failure_records
+
+        cert = self.parent.run()
+        r = self.parent.results.get(self.key)
+        if r is None:
+            raise CaseFailed(f"{self.name}: not in the certificate ({cert.state}: {cert.note})")
+        if r.status == PASS:
+            return
+        if r.status != FAIL:
+            _skip(f"{r.status}: {r.reason}" if r.reason else r.status)
+        blamed = "+".join(cert.verdict.of(r))
+        lines = [f"[{blamed}] {rec.get('message') or rec['case']}" for rec in failure_records(r)]
+        lines += [f"note: {r.reason}"] if r.reason and not any(r.reason in line for line in lines) else []
+        raise CaseFailed("\n".join([*lines, f"reproduce: {r.repro}"]))
+
+
+def _skip(reason: str) -> None:
+    """Skip the running test, reported at the test's own location rather than this line."""
+    try:
+        raise pytest.skip.Exception(reason, _use_item_location=True)  # pytest >= 7
+    except TypeError:
+        pytest.skip(reason)
+
+
+class CertificateTest(_ConvcertItem):
+    """The certificate's verdict: fails where ``convcert certify`` exits 1."""
+
+    def runtest(self) -> None:
+        from conformance.cli import summary
+
+        cert = self.parent.run()
+        if not cert.passed:
+            raise CaseFailed(summary(cert))
