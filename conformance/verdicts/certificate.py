@@ -55,7 +55,7 @@ def certificate_stem(spec: str, devices: Sequence[str] = ("cpu",)) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "implementation"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("._-") or "implementation"  # never a hidden file
 
 
 #: Certificate states; only a complete certificate can pass.
