@@ -3,14 +3,15 @@
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
                                        [--case NAME] [--case-timeout S] [--shapes FILE]
-                                       [--sweep N] [--seed S] [--out DIR]
+                                       [--sweep N] [--seed S] [--max-seconds S] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
 Exit codes: 0 certified; 1 rejected (``matrix``: any implementation rejected;
 ``references --check``: the golden data differ from a fresh generation); 2 could not run
 (unknown spec, import or constructor error, a device or dtype asked for but not claimed
-or unusable, bad golden data, interrupted), with one line saying what and why (a
+or unusable, bad golden data, interrupted, or incomplete: ``--max-seconds`` ran out),
+with one line saying what and why (a
 traceback only with ``--debug``).
 """
 
@@ -84,8 +85,10 @@ def _summary(cert: Certificate) -> str:
     counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s)"]
     if cert.sweep:
-        lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
-                     f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
+        sw = cert.sweep
+        lines.append(f"  sweep: seed {sw['seed']}, {sw['problems_tried']} of {sw['problems_planned']} random "
+                     f"problems (sha256 {sw['sha256'][:16]}), {len(sw['failures'])} failure(s) kept, "
+                     f"{sw['seconds']} s")
     for s in cert.features:
         if s.diagnosis:
             lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
@@ -146,7 +149,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
-                       selection=selection, sweep_examples=examples, seed=seed)
+                       selection=selection, sweep_examples=examples, seed=seed, max_seconds=args.max_seconds)
     except LoadError:
         if args.spec in registered():  # an older certificate must not outlive a failed re-run
             for path in _paths(args.spec, tuple(args.device or ("cpu",)), out):
@@ -160,6 +163,9 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
     json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
     print(_summary(cert))
     print(f"certificate: {json_path} and {md_path}")
+    if cert.state == "incomplete":
+        print(f"not certified: {cert.note}", file=sys.stderr)
+        return 2
     return 0 if cert.passed else 1
 
 
@@ -171,17 +177,19 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .verdicts.matrix import build
 
     out = Path(args.out)
-    verdicts = []
+    verdicts, incomplete = [], []
 
     def keep(name: str, cert: Certificate) -> None:
         write_certificate(cert, out / "certificates")
         verdicts.append(cert.passed)
+        if cert.state == "incomplete":
+            incomplete.append(f"{name}: {cert.note}")
         print(_summary(cert), flush=True)
 
     examples, seed = _sweep_budget(args)
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
                  progress=not args.no_progress, case_timeout=args.case_timeout,
-                 sweep_examples=examples, seed=seed)
+                 sweep_examples=examples, seed=seed, max_seconds=args.max_seconds)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -190,7 +198,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             print(f"{entry['name']}: not certified ({entry['reason']})")
     print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} "
           f"({data['seconds']} s)")
-    return 0 if all(verdicts) else 1
+    for line in incomplete:
+        print(f"not certified: {line}", file=sys.stderr)
+    return 2 if incomplete else 0 if all(verdicts) else 1
 
 
 def cmd_references(args: argparse.Namespace) -> int:
@@ -254,9 +264,12 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     # defaults live in conformance.sweep, which is not imported before the worker starts
     p.add_argument("--sweep", type=int, default=None, metavar="N",
                    help="random sweep after the catalogue: N problems per family, device and dtype "
-                        "(default sweep.DEFAULT_EXAMPLES, capped at sweep.MAX_SECONDS in all; none with "
-                        "--quick, --case or --shapes; 0 turns it off)")
+                        "(default sweep.DEFAULT_EXAMPLES; none with --quick, --case or --shapes; 0 turns it "
+                        "off)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sweep (default sweep.DEFAULT_SEED)")
+    p.add_argument("--max-seconds", type=_seconds, default=None, metavar="S",
+                   help="time budget of each certification (default: none); a run it stops is "
+                        "'incomplete' (exit code 2), never a pass")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -321,7 +334,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"--case-timeout={text!r}: must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
     return value
 
 

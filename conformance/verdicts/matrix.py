@@ -48,10 +48,10 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
 
 def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: bool = False,
           on_certificate: Callable[[str, Certificate], None] | None = None,
-          progress: bool = False, case_timeout: float = CASE_TIMEOUT, sweep_examples: int = 0,
-          seed: int = 0) -> dict[str, Any]:
+          progress: bool = False, case_timeout: float = CASE_TIMEOUT, **options: Any) -> dict[str, Any]:
     """Certify every named (default: every registered) implementation on ``device``
-    (each with the random sweep when ``sweep_examples`` > 0, see ``certify``).
+    (``options``: further :class:`~conformance.verdicts.certify.CertifyOptions` fields, such as
+    ``sweep_examples``, ``seed`` and ``max_seconds``, for each certification).
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict. Findings shown are those of float32 (else the first dtype).
@@ -67,7 +67,7 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu", quick: boo
             continue
         try:
             cert = certify(name, devices=(device,), dtypes=DTYPES, quick=quick, progress=progress,
-                           case_timeout=case_timeout, sweep_examples=sweep_examples, seed=seed)
+                           case_timeout=case_timeout, **options)
         except LoadError as exc:  # an adapter that fails to import is reported, not raised
             entries.append(_entry(name, None, f"failed to load: {exc}"))
             continue
