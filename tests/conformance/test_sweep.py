@@ -208,3 +208,34 @@ def test_two_certifications_record_the_same_coverage_digests():
                              isolate=False) for _ in range(2))
     assert first.coverage == second.coverage and first.sweep["sha256"] == second.sweep["sha256"]
     assert first.passed and first.to_dict()["coverage"]["sweep_problems"] == 12
+
+
+def test_the_default_sweep_finds_a_single_column_wide_stride_bug_that_the_catalogue_misses():
+    from conformance.mutants import SingleColumnWideStride
+    from conformance.search.sweep import DEFAULT_EXAMPLES
+
+    class ConvOnly(SingleColumnWideStride):  # the same options, so the same convolutions are drawn
+        features = SingleColumnWideStride.features - {"max_pool2d", "max_pool2d_backward", "avg_pool2d",
+                                                      "avg_pool2d_backward"}
+
+    impl = ConvOnly()
+    convs = [c for c in all_cases() if c.op == "conv2d"]
+    assert all(run_case(impl, c, "cpu", "float64").status == "pass" for c in convs)
+    for seed in range(5):
+        swept = sweep(impl, ["cpu"], ["float64"], examples=DEFAULT_EXAMPLES, seed=seed)
+        failing = [swept.cases[r.case].problem for r in swept.results if r.status == "fail"]
+        assert failing, f"seed {seed}: not found"
+        assert all(p.params.out_hw[1] == 1 and p.params.stride[1] > p.w_shape[3] for p in failing)
+
+
+def test_a_plugin_wrong_in_one_call_in_twenty_fails_a_default_certification():
+    # Every call is a chance to be caught: with N calls, a plug-in wrong in 5% of them passes with
+    # probability 0.95**N, below 1e-9 from N = 405. A default float32 certification makes more.
+    from conformance.search.sweep import DEFAULT_EXAMPLES
+
+    cert = certify("tests.conformance.misbehaving:WrongSometimes", sweep_examples=DEFAULT_EXAMPLES)
+    calls = sum(r.status in ("pass", "fail") for r in cert.results) + 2 * cert.sweep["problems_tried"]
+    assert calls >= 405 and 0.95**calls < 1e-9
+    assert not cert.passed and cert.state == "complete"
+    swept = cert.sweep["failures"]
+    assert swept and all(f["failed_runs"] for f in swept)
