@@ -3,7 +3,8 @@
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
                                        [--case NAME] [--case-timeout S] [--shapes FILE]
-                                       [--sweep N] [--seed S] [--max-seconds S] [--out DIR]
+                                       [--sweep N] [--seed S] [--max-seconds S]
+                                       [--export-repro DIR] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
@@ -163,6 +164,12 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
     json_path, md_path = _paths(cert.implementation["name"], cert.devices, out)
     print(_summary(cert))
     print(f"certificate: {json_path} and {md_path}")
+    if args.export_repro and cert.failures:
+        from .verdicts.repro import export
+
+        written = export(cert, Path(args.export_repro))
+        print(f"repro scripts: {len(written)} under {args.export_repro} (run each with python, where the "
+              "implementation imports)")
     if cert.state == "incomplete":
         print(f"not certified: {cert.note}", file=sys.stderr)
         return 2
@@ -305,6 +312,8 @@ def parser() -> argparse.ArgumentParser:
                    help="run the problems of a benchdnn shapes file (descriptors such as "
                    "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
     _sweep_arguments(c)
+    c.add_argument("--export-repro", metavar="DIR", help="write each failing case as a script that needs "
+                   "only NumPy and the implementation, with an .npz of its inputs")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",

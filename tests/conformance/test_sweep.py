@@ -239,3 +239,13 @@ def test_a_plugin_wrong_in_one_call_in_twenty_fails_a_default_certification():
     assert not cert.passed and cert.state == "complete"
     swept = cert.sweep["failures"]
     assert swept and all(f["failed_runs"] for f in swept)
+
+
+def test_the_cli_says_an_incomplete_certification_is_not_certified_and_exits_2(tmp_path, capsys):
+    from conformance.cli import main
+
+    code = main(["certify", "im2col", "--dtype", "float32", "--no-progress", "--max-seconds", "0.1",
+                 "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 2 and "INCOMPLETE" in captured.out
+    assert "not certified: incomplete: the time budget of 0.1 s" in captured.err
