@@ -41,7 +41,8 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,
         "features": grid, "worst_ratio": worst, "failures": len(cert.failures), "limited": limited,
-        "seconds": round(cert.seconds, 2), "findings": findings,
+        "seconds": round(cert.seconds, 2), "findings": findings, "state": cert.state,
+        "coverage": cert.coverage,
         "environment": cert.environment["implementation"],
     }
 
