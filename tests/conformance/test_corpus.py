@@ -17,7 +17,7 @@ def test_every_corpus_problem_runs_in_full_and_quick_certifications_and_names_wh
         for case in problem.cases():
             assert case.name in full and case.name in quick
             assert problem_from_name(case.name).problem == problem
-        assert re.search(r"(JAX|TensorFlow) \d+\.\d+", problem.note), problem.note
+        assert re.search(r"(JAX|TensorFlow|onnxruntime) \d+\.\d+", problem.note), problem.note
 
 
 def test_the_found_failures_are_in_the_corpus():
