@@ -3,14 +3,16 @@
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
     python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
                                        [--case NAME] [--case-timeout S] [--shapes FILE]
-                                       [--sweep N] [--seed S] [--out DIR]
+                                       [--sweep N] [--seed S] [--max-seconds S]
+                                       [--export-repro DIR] [--out DIR]
     python -m conformance explore SPEC [--dtype D] [--examples N] [--seed S] [--shapes FILE]
     python -m conformance references [--check]
 
 Exit codes: 0 certified; 1 rejected (``matrix``: any implementation rejected;
 ``references --check``: the golden data differ from a fresh generation); 2 could not run
 (unknown spec, import or constructor error, a device or dtype asked for but not claimed
-or unusable, bad golden data, interrupted), with one line saying what and why (a
+or unusable, bad golden data, interrupted, or incomplete: ``--max-seconds`` ran out),
+with one line saying what and why (a
 traceback only with ``--debug``).
 """
 
@@ -92,8 +94,10 @@ def summary(cert: Certificate) -> str:
             if cert.shard else "")
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
     if cert.sweep:
-        lines.append(f"  sweep: seed {cert.sweep['seed']}, {cert.sweep['problems_tried']} random problems, "
-                     f"{len(cert.sweep['failures'])} shrunk failure(s), {cert.sweep['seconds']} s")
+        sw = cert.sweep
+        lines.append(f"  sweep: seed {sw['seed']}, {sw['problems_tried']} of {sw['problems_planned']} random "
+                     f"problems (sha256 {sw['sha256'][:16]}), {len(sw['failures'])} failure(s) kept, "
+                     f"{sw['seconds']} s")
     for s in cert.features:
         if s.diagnosis:
             lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
@@ -175,7 +179,8 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
-                       selection=selection, sweep_examples=examples, seed=seed, shard=args.shard)
+                       selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
+                       max_seconds=args.max_seconds)
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
         for path in _paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
@@ -188,6 +193,15 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
     json_path, md_path = _paths(cert.spec, cert.devices, out)
     print(summary(cert))
     print(f"certificate: {json_path} and {md_path}; the plug-in's output: {worker.log_path}")
+    if args.export_repro and cert.failures:
+        from .verdicts.repro import export
+
+        written = export(cert, Path(args.export_repro))
+        print(f"repro scripts: {len(written)} under {args.export_repro} (run each with python, where the "
+              "implementation imports)")
+    if cert.state == "incomplete":
+        print(f"not certified: {cert.note}", file=sys.stderr)
+        return 2
     return 0 if cert.passed else 1
 
 
@@ -199,18 +213,21 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .verdicts.matrix import build
 
     out = writable_folder(_out(args))
-    verdicts = []
+    verdicts, incomplete = [], []
 
     def keep(name: str, cert: Certificate) -> None:
         write_certificate(cert, out / "certificates")
         verdicts.append(cert.passed)
+        if cert.state == "incomplete":
+            incomplete.append(f"{name}: {cert.note}")
         print(summary(cert), flush=True)
 
     examples, seed = _sweep_budget(args)
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
                  logs=writable_folder(str(out / "certificates")),
                  progress=not args.no_progress, case_timeout=args.case_timeout,
-                 sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard)
+                 sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard,
+                 max_seconds=args.max_seconds)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -219,8 +236,10 @@ def cmd_matrix(args: argparse.Namespace) -> int:
             print(f"{entry['name']}: not certified ({entry['reason']})")
     print(f"matrix: {out / 'matrix.md'}, {out / 'matrix.html'} and {out / 'matrix.json'} "
           f"({data['seconds']} s)")
-    if any(entry.get("could_not_run") for entry in data["implementations"]):
-        return 2  # the certifier failed on some implementation: not a verdict
+    for line in incomplete:
+        print(f"not certified: {line}", file=sys.stderr)
+    if incomplete or any(entry.get("could_not_run") for entry in data["implementations"]):
+        return 2  # stopped by its time budget, or the certifier failed on one: not a verdict
     return 0 if all(verdicts) else 1
 
 
@@ -290,9 +309,12 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     # defaults live in conformance.sweep, which is not imported before the worker starts
     p.add_argument("--sweep", type=int, default=None, metavar="N",
                    help="random sweep after the catalogue: N problems per family, device and dtype "
-                        "(default sweep.DEFAULT_EXAMPLES, capped at sweep.MAX_SECONDS in all; none with "
-                        "--quick, --case or --shapes; 0 turns it off)")
+                        "(default sweep.DEFAULT_EXAMPLES; none with --quick, --case or --shapes; 0 turns it "
+                        "off)")
     p.add_argument("--seed", type=int, default=None, help="seed of the sweep (default sweep.DEFAULT_SEED)")
+    p.add_argument("--max-seconds", type=_seconds, default=None, metavar="S",
+                   help="time budget of each certification (default: none); a run it stops is "
+                        "'incomplete' (exit code 2), never a pass")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -333,6 +355,8 @@ def parser() -> argparse.ArgumentParser:
                    "mb1ic3ih224oc64oh112kh7sh2ph3n\"conv1\") instead of the catalogue")
     _sweep_arguments(c)
     add_shard_argument(c, "cases (the random sweep runs in part 1; `convcert merge` joins the parts)")
+    c.add_argument("--export-repro", metavar="DIR", help="write each failing case as a script that needs "
+                   "only NumPy and the implementation, with an .npz of its inputs")
     c.add_argument("--out", default=str(OUT / "certificates"), help="output folder (default %(default)s)")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("--case-timeout", type=_seconds, default=CASE_TIMEOUT, metavar="S",
@@ -365,7 +389,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         value = float("nan")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"--case-timeout={text!r}: must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
     return value
 
 

@@ -1,1 +1,2 @@
-"""The problems the suite runs: the catalogue, scale cases, shape files, and case names written and read."""
+"""The problems the suite runs: the catalogue, scale cases, the regression corpus, shape files, and
+case names written and read."""

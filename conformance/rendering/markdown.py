@@ -51,12 +51,16 @@ def _sweep(cert: dict[str, Any]) -> list[str]:
     if not sweep:
         return ["", "## Random sweep", "", "Not run (`--sweep 0` or given cases)."]
     lines = ["", "## Random sweep", "",
-             f"Seed {sweep['seed']} (the same seed draws the same problems), {sweep['examples_per_family']} "
-             f"problems per family, device and dtype; {sweep['problems_tried']} tried in {sweep['seconds']} s"
-             + (" (stopped early at the time cap)" if sweep.get("stopped_early") else "") + ". "
-             f"Shrunk failures: {len(sweep['failures'])}."]
+             f"Seed {sweep['seed']} (the same seed, convcert version and claims draw the same problems), "
+             f"{sweep['examples_per_family']} problems per family, device and dtype; "
+             f"{sweep['problems_tried']} of {sweep.get('problems_planned', '?')} run in {sweep['seconds']} s"
+             + (" (stopped early by the time budget: incomplete)" if sweep.get("stopped_early") else "")
+             + ". "
+             f"sha256 of the problems: `{sweep.get('sha256', '')}`. "
+             f"Failures kept: {len(sweep['failures'])}."]
     for f in sweep["failures"]:
-        lines += [f"- {md_code(f['case'])} ({md_escape(f['device'])}/{md_escape(f['dtype'])}): "
+        runs = f" (failed in {f['failed_runs']} runs)" if f.get("failed_runs") else ""
+        lines += [f"- {md_code(f['case'])} ({md_escape(f['device'])}/{md_escape(f['dtype'])}){runs}: "
                   f"{md_escape(f['message'])}",
                   f"  reproduce: {md_code(f['repro'])}"]
     return lines

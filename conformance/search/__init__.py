@@ -1,1 +1,2 @@
-"""Random problems: Hypothesis strategies with public bounds, the certification sweep, exploration."""
+"""Random problems: Hypothesis strategies with public bounds, the sweep's seeded draws and shrinking,
+exploration."""

@@ -1,138 +1,81 @@
 """The random sweep every certification runs after the catalogue.
 
 For each certified device and dtype and each operation family the implementation claims,
-a seeded Hypothesis search (``hypothesis.find``, as ``explore`` uses) draws problems over
-the claimed features only and stops at the first failure, which it shrinks to a minimal
-problem. Half of the draws are *edge geometries*, where real implementations break: a
-(dilated) window that fills or nearly fills the padded input, stride larger than the
-kernel, 1-pixel outputs, and pooling windows that reach into the padding under
-``ceil_mode``. The other half are the general problems of ``conformance.properties``.
+the sweep runs a fixed list of ``examples`` problems (:mod:`conformance.search.draws`),
+drawn from the seed, the convcert version and the claims alone, weighted toward the edge
+geometries where real kernels break. Neither the clock nor the implementation's answers
+change the list: every drawn problem runs, whether or not an earlier one failed, and the
+certificate records the list's sha256 (``digest``), so two machines can show that they ran
+the same certification. A time budget (``max_seconds``, none by default) that stops the
+sweep early says so (``stopped_early``): the certificate is then *incomplete*, never a pass.
 
-The seed is recorded in the certificate and the same seed draws the same problems. A
-shrunk failure enters the certificate as ordinary case results, so it is blamed like a
-catalogue case; its name is a problem descriptor that :func:`problem_from_name` reads
-back, so ``python -m conformance certify SPEC --case NAME`` reproduces it in one line.
+The first failing problem of each (device, dtype, family) is run again :data:`RERUNS` times.
+A failure that recurs is shrunk (:mod:`conformance.search.shrink`) to a smaller problem that
+still fails; one that does not recur stays a failure, marked nondeterministic with how often
+it failed. Either enters the certificate as ordinary case results, blamed like a catalogue
+case; its name is a problem descriptor that :func:`problem_from_name` reads back, so
+``python -m conformance certify SPEC --case NAME`` reproduces it in one line.
 """
 
 from __future__ import annotations
 
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import assume, find, settings
-from hypothesis import strategies as st
-from hypothesis.errors import Flaky, FlakyFailure, NoSuchExample
-
-from conformance.catalogue.cases import BACKWARD, FAMILIES, MODES, Case, Problem
+from conformance.catalogue.cases import FAMILIES, Case, Problem
 from conformance.execution.executor import Claims
 from conformance.judging.judge import run_case
 from conformance.judging.result import FAIL, CaseResult
 from implementations import Implementation
 from implementations.contract import OPTIONS
 
-from . import strategies
+from .draws import Draw, digest, plan
+from .shrink import shrink
 
-#: Examples per (device, dtype, family) by default: about 10 s for im2col on a 2-core CPU.
-DEFAULT_EXAMPLES = 400
+#: Problems per (device, dtype, family) by default (see README: about 25 s for im2col's four
+#: dtypes on a quiet 2-core CPU).
+DEFAULT_EXAMPLES = 120
 DEFAULT_SEED = 0
-#: Wall-clock cap of one sweep in seconds: a slow implementation stops early (the
-#: certificate records how many examples ran).
-MAX_SECONDS = 30.0
+#: Times the first failing problem of each (device, dtype, family) is run again.
+RERUNS = 3
+
+#: Runs and judges one case on one (device, dtype): the certifier's worker, or ``run_case``.
+CaseRunner = Callable[[Case, str, str], CaseResult]
+#: Runs and judges many cases in order, yielding one result per case (a worker in batches).
+BatchRunner = Callable[[Iterable[tuple[Case, str, str]]], Iterator[CaseResult]]
 
 
-
-# -- edge geometries -------------------------------------------------------------------
-def _axis(draw, allow_dilation: bool) -> tuple[int, int, int, int, int]:
-    """(size, kernel, dilation, pad_before, pad_after) where the window fills the padded
-    extent or misses it by one pixel."""
-    k = draw(st.integers(1, strategies.MAX_KERNEL))
-    d = draw(st.integers(1, strategies.MAX_STEP)) if allow_dilation else 1
-    before, after = draw(strategies.PADS), draw(strategies.PADS)
-    size = (k - 1) * d + 1 + draw(st.integers(0, 1)) - before - after
-    assume(size >= 1)
-    return size, k, d, before, after
-
-
-@st.composite
-def edge_conv_problems(draw, allowed: frozenset[str] = frozenset(OPTIONS)) -> Problem:
-    """Convolutions whose window (nearly) fills the padded input: 1-pixel or 2-pixel outputs,
-    with strides up to twice the kernel."""
-    (h, r, dh, top, bottom), (w, s, dw, left, right) = (_axis(draw, "dilation" in allowed) for _ in "hw")
-    if "asymmetric_padding" not in allowed:
-        assume(top == bottom and left == right)
-    groups = draw(st.integers(1, strategies.MAX_GROUPS)) if "groups" in allowed else 1
-    cg, kg = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    stride = (draw(st.integers(1, 2 * r + 1)), draw(st.integers(1, 2 * s + 1))) if "stride" in allowed else 1
-    return strategies.valid(Problem(
-        "conv2d", (draw(st.integers(1, 2)), cg * groups, h, w), w_shape=(kg * groups, cg, r, s),
-        stride=stride, padding=((top, bottom), (left, right)), dilation=(dh, dw), groups=groups,
-        bias=draw(st.booleans()), mode=draw(st.sampled_from(MODES))))
-
-
-@st.composite
-def edge_pool_problems(draw, family: str, allowed: frozenset[str] = frozenset(OPTIONS)) -> Problem:
-    """Poolings with ceil_mode windows reaching into (or past) the padding, or a window as
-    large as the padded input, or a stride larger than the window."""
-    kh, kw = draw(strategies.KERNELS), draw(strategies.KERNELS)
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if "pool_dilation" in allowed else (1, 1)
-    eh, ew = (kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1  # the window's span
-    pads = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2)))
-    stride = (draw(st.integers(1, kh + 2)), draw(st.integers(1, kw + 2))) if "stride" in allowed else (kh, kw)
-    h = draw(st.integers(max(1, eh - 2 * pads[0]), eh + 2 * stride[0]))
-    w = draw(st.integers(max(1, ew - 2 * pads[1]), ew + 2 * stride[1]))
-    return strategies.valid(Problem(
-        family, (1, draw(st.integers(1, 2)), h, w), kernel=(kh, kw), stride=stride, padding=pads,
-        dilation=dilation,
-        ceil_mode="ceil_mode" in allowed and draw(st.booleans()),
-        count_include_pad=family == "avg_pool2d" and "count_include_pad" in allowed and draw(st.booleans()),
-        mode=draw(st.sampled_from(MODES))))
-
-
-def strategy(family: str, allowed: frozenset[str]) -> st.SearchStrategy[Problem]:
-    """Problems of ``family`` using only ``allowed`` options: half edge geometries, half general."""
-    general = strategies.conv_problems() if family == "conv2d" else strategies.pool_problems(family)
-    edge = edge_conv_problems(allowed) if family == "conv2d" else edge_pool_problems(family, allowed)
-    return st.one_of(edge, general).filter(lambda p: p.options <= allowed)
-
-
-# -- the sweep -------------------------------------------------------------------------
 @dataclass
 class Sweep:
-    """What a sweep did: its seed and budget, the problems it drew, and each shrunk failure."""
+    """What a sweep did: its seed, budget and digest, the problems it ran, and each failure kept."""
 
     seed: int
     examples: int
-    drawn: list[str] = field(default_factory=list)  # every problem tried, in order
-    results: list[CaseResult] = field(default_factory=list)  # both cases of each shrunk failure
+    digest: str = ""  # sha256 of every planned problem's name (device/dtype/family-descriptor)
+    planned: int = 0
+    drawn: list[str] = field(default_factory=list)  # every problem run, in order
+    results: list[CaseResult] = field(default_factory=list)  # both cases of each failure kept
     cases: dict[str, Case] = field(default_factory=dict)
+    failing_problems: int = 0  # drawn problems that failed (before shrinking)
+    recurred: dict[str, str] = field(default_factory=dict)  # failing case -> "k of n runs"
     seconds: float = 0.0
     stopped_early: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         failures = [{"case": r.case, "device": r.device, "dtype": r.dtype, "repro": r.repro,
+                     "failed_runs": self.recurred.get(r.case, ""),
                      "message": next((c.message for c in r.checks if not c.passed), r.reason)}
                     for r in self.results if r.status == FAIL]
-        return {"seed": self.seed, "examples_per_family": self.examples, "problems_tried": len(self.drawn),
-                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early, "failures": failures}
-
-
-class _OutOfTime(Exception):
-    """The sweep's wall-clock cap is reached: stop drawing."""
-
-
-#: Runs and judges one case on one (device, dtype): the certifier's worker, or ``run_case``.
-CaseRunner = Callable[[Case, str, str], CaseResult]
+        return {"seed": self.seed, "examples_per_family": self.examples, "sha256": self.digest,
+                "problems_planned": self.planned, "problems_tried": len(self.drawn),
+                "failing_problems": self.failing_problems, "seconds": round(self.seconds, 2),
+                "stopped_early": self.stopped_early, "failures": failures}
 
 
 def _families(impl: Claims) -> list[str]:
-    return [f for f in FAMILIES if f in impl.features or BACKWARD[f] in impl.features]
-
-
-def _run(impl: Claims, run: CaseRunner, problem: Problem, device: str, dtype: str) -> list[CaseResult]:
-    return [run(case, device, dtype) for case in problem.cases() if case.op in impl.features]
+    return [f for f in FAMILIES if f in impl.features or f"{f}_backward" in impl.features]
 
 
 def local_runner(impl: Implementation, spec: str | None = None) -> CaseRunner:
@@ -140,78 +83,118 @@ def local_runner(impl: Implementation, spec: str | None = None) -> CaseRunner:
     return lambda case, device, dtype: run_case(impl, case, device, dtype, spec=spec)
 
 
-def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: CaseRunner | None = None, *,
-          examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED, max_seconds: float = MAX_SECONDS,
-          on_draw: Callable[[Problem], None] | None = None) -> Sweep:
-    """Search every claimed family on every claimed (device, dtype) for a failure; shrink each.
-
-    ``impl`` gives the claims (an implementation or the certifier's worker); ``run`` runs a
-    case (default: ``impl`` called in this process, ``local_runner``). Deterministic for a given ``seed``
-    (unless ``max_seconds`` cuts it short). A problem that fails once and passes when run
-    again (a nondeterministic implementation) is kept as it failed.
-    """
-    if run is None:
-        if not isinstance(impl, Implementation):
-            raise ValueError(f"run=None: needs an Implementation to call in this process, got {impl!r}")
-        run = local_runner(impl)
-    out = Sweep(seed, examples)
+def sweep_plan(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], examples: int = DEFAULT_EXAMPLES,
+               seed: int = DEFAULT_SEED) -> list[Draw]:
+    """The problems a sweep of ``impl`` runs: a function of the seed, the version and the claims."""
     allowed = frozenset(impl.features) & frozenset(OPTIONS)
-    deadline = time.perf_counter() + max_seconds
-    plan = [(device, dtype, family) for device in devices if device in impl.devices
-            for dtype in dtypes if dtype in impl.dtypes for family in _families(impl)]
-    try:
-        for device, dtype, family in plan:
-            found = _search(impl, run, (device, dtype, family), allowed, out, deadline, on_draw)
-            if found:
-                problem, results = found
-                out.results += results
-                out.cases.update({c.name: c for c in problem.cases() if c.op in impl.features})
-    except _OutOfTime:
-        out.stopped_early = True
-    out.seconds = max_seconds - (deadline - time.perf_counter())
+    return plan(_families(impl), [d for d in devices if d in impl.devices],
+                [t for t in dtypes if t in impl.dtypes], allowed, examples, seed)
+
+
+class _Sweeper:
+    """One sweep: runs the plan, then re-runs and shrinks the first failure of each family."""
+
+    def __init__(self, impl: Claims, run_many: BatchRunner, out: Sweep, deadline: float | None):
+        self.impl, self.run_many, self.out, self.deadline = impl, run_many, out, deadline
+        self.allowed = frozenset(impl.features) & frozenset(OPTIONS)
+
+    def out_of_time(self) -> bool:
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            self.out.stopped_early = True
+        return self.out.stopped_early
+
+    def cases(self, problem: Problem) -> list[Case]:
+        return [c for c in problem.cases() if c.op in self.impl.features]
+
+    def run_problem(self, problem: Problem, device: str, dtype: str) -> list[CaseResult]:
+        return list(self.run_many((c, device, dtype) for c in self.cases(problem)))
+
+    def run_plan(self, draws: list[Draw]) -> dict[tuple[str, str, str], tuple[Problem, list[CaseResult]]]:
+        """Run every draw (until the deadline); the first failing problem of each (device, dtype, family)."""
+        order: list[Draw] = []
+
+        def items() -> Iterator[tuple[Case, str, str]]:
+            for draw in draws:
+                if self.out_of_time():
+                    return
+                self.out.drawn.append(draw.name)
+                for case in self.cases(draw.problem):
+                    order.append(draw)
+                    yield case, draw.device, draw.dtype
+
+        first: dict[tuple[str, str, str], tuple[Problem, list[CaseResult]]] = {}
+        by_draw: dict[str, list[CaseResult]] = {}
+        for i, result in enumerate(self.run_many(items())):
+            draw = order[i]
+            results = by_draw.setdefault(draw.name, [])
+            results.append(result)
+            if len(results) < len(self.cases(draw.problem)) or not any(r.status == FAIL for r in results):
+                continue
+            self.out.failing_problems += 1
+            first.setdefault((draw.device, draw.dtype, draw.problem.family), (draw.problem, results))
+        return first
+
+    def keep(self, problem: Problem, results: list[CaseResult], device: str, dtype: str) -> None:
+        """Re-run a failing problem; shrink it if the failure recurs; record what failed."""
+        runs, failed_runs, latest = 1 + RERUNS, 1, results
+        for _ in range(RERUNS):
+            if self.out_of_time():
+                runs = failed_runs = 0  # not counted: the budget ran out
+                break
+            again = self.run_problem(problem, device, dtype)
+            if any(r.status == FAIL for r in again):
+                failed_runs, latest = failed_runs + 1, again
+        if failed_runs > 1 and not self.out_of_time():
+            found: dict[str, list[CaseResult]] = {}
+
+            def fails(candidate: Problem) -> bool:
+                if self.out_of_time():
+                    return False
+                got = self.run_problem(candidate, device, dtype)
+                if any(r.status == FAIL for r in got):
+                    found[candidate.descriptor] = got
+                    return True
+                return False
+
+            smallest = shrink(problem, fails, self.allowed)
+            if smallest is not problem:
+                problem, latest = smallest, found[smallest.descriptor]
+        if runs and failed_runs < runs:
+            for r in latest:
+                if r.status == FAIL:
+                    r.reason = (f"nondeterministic: failed in {failed_runs} of {runs} runs of the same "
+                                "problem (kept as a failure)")
+        for r in latest:
+            if r.status == FAIL and runs:
+                self.out.recurred[r.case] = f"{failed_runs} of {runs}"
+        self.out.results += latest
+        self.out.cases.update({c.name: c for c in self.cases(problem)})
+
+
+def sweep(impl: Claims, devices: Sequence[str], dtypes: Sequence[str], run: CaseRunner | None = None, *,
+          examples: int = DEFAULT_EXAMPLES, seed: int = DEFAULT_SEED, max_seconds: float | None = None,
+          run_many: BatchRunner | None = None) -> Sweep:
+    """Run the planned problems of every claimed family on every claimed (device, dtype); keep
+    each family's first failure, shrunk when it recurs (see the module docstring).
+
+    ``impl`` gives the claims (an implementation or the certifier's worker); ``run`` runs one
+    case, ``run_many`` many in order (default: ``impl`` called in this process). The problems run
+    depend only on ``seed``, the convcert version and the claims; ``max_seconds`` (default: no
+    limit) stops the sweep early, which ``stopped_early`` records.
+    """
+    if run_many is None:
+        if run is None:
+            if not isinstance(impl, Implementation):
+                raise ValueError(f"run=None: needs an Implementation to call in this process, got {impl!r}")
+            run = local_runner(impl)
+        one = run
+        run_many = lambda items: (one(*item) for item in items)  # noqa: E731
+    t0 = time.perf_counter()
+    draws = sweep_plan(impl, devices, dtypes, examples, seed)
+    out = Sweep(seed, examples, digest(d.name for d in draws), len(draws))
+    sweeper = _Sweeper(impl, run_many, out, None if max_seconds is None else t0 + max_seconds)
+    first = sweeper.run_plan(draws)
+    for (device, dtype, _), (problem, results) in first.items():
+        sweeper.keep(problem, results, device, dtype)
+    out.seconds = time.perf_counter() - t0
     return out
-
-
-def _search(impl: Claims, run: CaseRunner, where: tuple[str, str, str], allowed: frozenset[str],
-            out: Sweep, deadline: float, on_draw: Callable[[Problem], None] | None,
-            ) -> tuple[Problem, list[CaseResult]] | None:
-    """The shrunk failing problem of one family on one (device, dtype) and its results, or None
-    (``where``: device, dtype, family).
-
-    When the time cap strikes while shrinking, the smallest failure seen so far is kept
-    (``out.stopped_early`` says the sweep was cut short)."""
-    device, dtype, family = where
-    first: list[tuple[Problem, list[CaseResult]]] = []
-    latest: list[tuple[Problem, list[CaseResult]]] = []  # Hypothesis tries smaller problems as it shrinks
-
-    def fails(problem: Problem) -> bool:
-        if time.perf_counter() > deadline:
-            raise _OutOfTime
-        out.drawn.append(f"{problem.family}-{problem.descriptor}")
-        if on_draw:
-            on_draw(problem)
-        results = _run(impl, run, problem, device, dtype)
-        failed = any(r.status == FAIL for r in results)
-        if failed:
-            latest[:] = [(problem, results)]
-            if not first:
-                first.append((problem, results))
-        return failed
-
-    config = settings(max_examples=out.examples, database=None, deadline=None, derandomize=False)
-    rng = random.Random(f"{out.seed}-{device}-{dtype}-{family}")
-    try:
-        problem = find(strategy(family, allowed), fails, settings=config, random=rng)
-    except NoSuchExample:
-        return None
-    except (Flaky, FlakyFailure):  # failed once, passed when run again: keep what failed, say so
-        for r in first[0][1]:
-            if r.status == FAIL:
-                r.reason = "nondeterministic: failed once, passed when the sweep ran it again"
-        return first[0]
-    except _OutOfTime:
-        if not latest:
-            raise
-        out.stopped_early = True
-        return latest[0]
-    return problem, _run(impl, run, problem, device, dtype)

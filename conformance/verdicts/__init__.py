@@ -1,1 +1,1 @@
-"""Verdicts: certification, blame, diagnosis, the certificate and the matrix."""
+"""Verdicts: certification, blame, diagnosis, the certificate, the matrix and repro scripts."""

@@ -6,7 +6,9 @@ never passed"), ``implicated`` (it fails only in cases that another failed featu
 explains, :mod:`conformance.verdicts.blame`) or ``not run`` (every case needs another
 feature that is not claimed), with the worst error ratio and the number of limited cases.
 A certificate has a *state*: ``running`` while cases run, then ``complete``,
-``interrupted`` or ``could not run``; only a complete certificate can pass.
+``incomplete`` (a time budget stopped it), ``interrupted`` or ``could not run``; only a
+complete certificate can pass. ``coverage`` holds sha256 digests of the catalogue cases and
+the sweep's problems planned: equal digests, the same certification.
 """
 
 from __future__ import annotations
@@ -59,9 +61,11 @@ def _slug(text: str) -> str:
 
 
 #: Certificate states; only a complete certificate can pass.
-State = Literal["running", "complete", "interrupted", "could not run"]
+State = Literal["running", "complete", "incomplete", "interrupted", "could not run"]
 RUNNING: Final = "running"
 COMPLETE: Final = "complete"
+#: A time budget (``max_seconds``) stopped the run before its planned coverage: never a pass.
+INCOMPLETE: Final = "incomplete"
 INTERRUPTED: Final = "interrupted"
 COULD_NOT_RUN: Final = "could not run"
 
@@ -106,6 +110,7 @@ class Certificate:
     case_timeout: float = CASE_TIMEOUT
 
     sweep: dict[str, Any] = field(default_factory=dict)
+    coverage: dict[str, Any] = field(default_factory=dict)
     #: Blame of the failing results, computed once with them (see :func:`summarize`).
     verdict: Blame = field(default_factory=Blame)
     #: Blame by experiment: each experimented failing case run again without each option.
@@ -172,6 +177,7 @@ class Certificate:
             "findings": self.findings,
             "sweep": self.sweep,
             "experiments": self.experiments,
+            "coverage": self.coverage,
             "results": [r.to_dict() for r in self.results],
             **({"shard": self.shard} if self.shard else {}),
         }

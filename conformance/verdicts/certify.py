@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -32,7 +32,8 @@ from conformance.execution.worker import CASE_TIMEOUT, LoadError, Worker
 from conformance.judging import references
 from conformance.judging.judge import CATALOGUED, Pending, begin, finish
 from conformance.judging.result import FAIL, CaseResult
-from conformance.search.sweep import DEFAULT_SEED
+from conformance.search.draws import digest, version
+from conformance.search.sweep import DEFAULT_SEED, BatchRunner
 from conformance.search.sweep import sweep as run_sweep
 from implementations import Implementation, load, registry
 from implementations.arguments import shard_of
@@ -43,6 +44,7 @@ from .blame import blame
 from .certificate import (
     COMPLETE,
     COULD_NOT_RUN,
+    INCOMPLETE,
     INTERRUPTED,
     RUNNING,
     Certificate,
@@ -70,7 +72,9 @@ class CertifyOptions:
     exactly those cases, and ``selection`` says in the certificate where they came from
     (default "given cases"). ``sweep_examples`` > 0 runs the random sweep
     (``conformance.search.sweep``, seeded by ``seed``) after the catalogue, with that many
-    examples per family, device and dtype (never with ``cases``). A case running past
+    examples per family, device and dtype (never with ``cases``). ``max_seconds`` (default
+    None: no limit) is a time budget for the whole run: when it stops the catalogue or the
+    sweep early the certificate is ``incomplete``, never a pass. A case running past
     ``case_timeout`` seconds in the worker fails. ``progress``: True for a progress line on
     stderr, or a function called with each case result. ``on_checkpoint`` receives the
     certificate as it grows, when the run cannot go on once the implementation is loaded
@@ -87,6 +91,7 @@ class CertifyOptions:
     require_claimed: bool = False
     sweep_examples: int = 0
     seed: int = DEFAULT_SEED
+    max_seconds: float | None = None
     progress: bool | Callable[[CaseResult], None] = False
     on_checkpoint: Callable[[Certificate], None] | None = None
     #: Bytes one problem may need (``Problem.memory_estimate``); larger ones are "too large".
@@ -311,8 +316,9 @@ class _Certification:
         bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
+        deadline = None if opts.max_seconds is None else self.t0 + opts.max_seconds
         pendings = (begin(claims, case, device, dtype, spec=self.spec, max_bytes=opts.max_memory)
-                    for case, device, dtype in plan)
+                    for case, device, dtype in plan if deadline is None or time.perf_counter() < deadline)
         try:
             for pending, outcome in claims.stream(pendings, _request):
                 r = finish(pending, outcome)
@@ -332,11 +338,12 @@ class _Certification:
             self._interrupted(f"interrupted ({why}) after {len(self.results)} of {len(plan)} cases")
         finally:
             bar.close()
-        swept = None
+        ran, swept = len(self.results), None
         if opts.sweep_examples and opts.cases is None and (opts.shard is None or opts.shard[0] == 1):
             try:
-                swept = run_sweep(claims, self.devices, self.dtypes, runner(claims, self.spec),
-                                  examples=opts.sweep_examples, seed=opts.seed)
+                left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
+                swept = run_sweep(claims, self.devices, self.dtypes, examples=opts.sweep_examples,
+                                  seed=opts.seed, max_seconds=left, run_many=batch_runner(claims, self.spec))
             except KeyboardInterrupt as exc:
                 self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
             self.results += swept.results
@@ -345,14 +352,23 @@ class _Certification:
         run_one = runner(claims, self.spec)
         # determinism: failures again, and a sample of passing cases twice, compared bit for bit
         recheck_failures(self.results, by_name, run_one)
-        call_again(self.results, by_name, many_runner(claims, self.spec))
+        call_again(self.results, by_name, batch_runner(claims, self.spec))
         twice = compare_identical_calls(self.results, by_name, outputs_runner(claims, self.spec))
         for group, line in twice.items():
             self.findings.setdefault(group, {})["identical calls"] = line
         # blame by experiment: each failing case again without each option it uses
         self.experiments = experiments(self.results, by_name, run_one)
-        cert = self.snapshot(COMPLETE)
+        note = ""
+        if ran < len(plan) or (swept is not None and swept.stopped_early):
+            note = (f"incomplete: the time budget of {opts.max_seconds:g} s stopped the run after {ran} of "
+                    f"{len(plan)} catalogue cases")
+            note += f" and {len(swept.drawn)} of {swept.planned} sweep problems" if swept else ""
+        cert = self.snapshot(INCOMPLETE if note else COMPLETE, note)
         cert.sweep = swept.to_dict() if swept else {}
+        cert.coverage = {"convcert": version(), "catalogue_cases": len(plan),
+                         "catalogue_sha256": digest(f"{d}/{t}/{c.name}" for c, d, t in plan),
+                         "sweep_problems": swept.planned if swept else 0,
+                         "sweep_sha256": swept.digest if swept else digest([])}
         add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
         self.emit(cert)
         return cert
@@ -376,13 +392,13 @@ def runner(claims: Executor, spec: str) -> Callable[[Case, str, str], CaseResult
     return run
 
 
-def many_runner(claims: Executor, spec: str) -> Callable[[list[tuple[Case, str, str]]], Iterable[CaseResult]]:
-    """Run and judge many (case, device, dtype) through the executor in one stream (batched)."""
-    def run(plan: list[tuple[Case, str, str]]) -> Iterable[CaseResult]:
-        pendings = (begin(claims, case, device, dtype, spec=spec) for case, device, dtype in plan)
+def batch_runner(claims: Executor, spec: str) -> BatchRunner:
+    """Run and judge many cases in order through the executor (a worker takes them in batches)."""
+    def run_many(items: Iterable[tuple[Case, str, str]]) -> Iterator[CaseResult]:
+        pendings = (begin(claims, case, device, dtype, spec=spec) for case, device, dtype in items)
         return (finish(p, outcome) for p, outcome in claims.stream(pendings, _request))
 
-    return run
+    return run_many
 
 
 def outputs_runner(claims: Executor, spec: str) -> Runner:

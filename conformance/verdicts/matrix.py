@@ -46,8 +46,8 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
     return {
         "name": name, "spec": cert.spec, "available": True, "passed": cert.passed,
         "features": grid, "per_operation": per_op, "worst_ratio": worst, "failures": len(cert.failures),
-        "limited": limited,
-        "seconds": round(cert.seconds, 2), "findings": findings,
+        "limited": limited, "seconds": round(cert.seconds, 2), "findings": findings, "state": cert.state,
+        "coverage": cert.coverage,
         "environment": cert.environment["implementation"],
     }
 
@@ -57,8 +57,8 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
           **options: Any) -> dict[str, Any]:
     """Certify every named (default: every registered) implementation on ``device``, every
     dtype, each in a worker of its own (``options``: fields of ``CertifyOptions``, such as
-    ``quick``, ``case_timeout``, ``sweep_examples``, ``seed``, ``max_memory``); each plug-in's
-    output goes to ``logs/<certificate stem>.log`` when ``logs`` is given.
+    ``quick``, ``case_timeout``, ``sweep_examples``, ``seed``, ``max_memory``, ``max_seconds``);
+    each plug-in's output goes to ``logs/<certificate stem>.log`` when ``logs`` is given.
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict; one on which the certifier itself fails appears as

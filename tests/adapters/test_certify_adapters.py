@@ -31,10 +31,26 @@ def certificate(request):
     return certify(request.param, devices=("cpu",), quick=request.param in QUICK)
 
 
-def test_adapter_certifies_on_cpu(certificate):
-    failures = "\n".join(f"{f['case']} {f['dtype']} {f['output']}: {f['message']}"
-                         for f in certificate.failures[:20])
-    assert certificate.passed, f"{certificate.spec} failed on cpu:\n{failures}"
+#: adapter -> (library named in the regression corpus's notes, dtypes its bug may show in):
+#: the corpus keeps the framework bugs the sweep found, so these fail, and nothing else may.
+KNOWN_BUGS = {"jax": ("JAX", {"float64", "float32", "float16", "bfloat16"}),
+              "tensorflow": ("TensorFlow", {"bfloat16"}),
+              "onnxruntime": ("onnxruntime", {"float32", "float16"})}
+
+
+def test_adapter_certifies_on_cpu_but_for_its_known_bugs(certificate):
+    from conformance.catalogue.corpus import CORPUS
+
+    name = certificate.implementation["name"]
+    library, dtypes = KNOWN_BUGS.get(name, ("-", set()))
+    known = {c.name for p in CORPUS if p.note.startswith(library) for c in p.cases()}
+    unknown = [f for f in certificate.failures if f["case"].removesuffix("-" + f["dtype"]) not in known
+               or f["dtype"] not in dtypes]
+    failures = "\n".join(f"{f['case']} {f['dtype']} {f['output']}: {f['message']}" for f in unknown[:20])
+    assert not unknown, f"{certificate.spec} failed on cpu:\n{failures}"
+    assert certificate.state == "complete" and (certificate.passed or certificate.failures)
+    if name == "jax":  # XLA's abort on the corpus's float64 gradient is no accident
+        assert any(f["dtype"] == "float64" for f in certificate.failures)
 
 
 def test_only_documented_cases_are_limited(certificate):

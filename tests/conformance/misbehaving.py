@@ -7,6 +7,7 @@ go on and judge the other cases. ``CONVCERT_TEST_MISBEHAVE`` switches ``Flaky`` 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import time
 
@@ -272,3 +273,41 @@ class NoisyLastBit(Im2col):
         if self._calls % 2 and not np.array_equal(y, np.round(y)):  # (exact mode is bit for bit)
             y = np.nextafter(y, np.inf).astype(y.dtype)
         return y
+
+class WrongSometimes(Im2col):
+    """Wrong in about one call in twenty (1 added to its first output), at random from a seed
+    (``CONVCERT_TEST_SEED``, default 0) and the call count: a race in a native kernel, as it
+    looks from outside."""
+
+    name = "wrong-sometimes"
+    dtypes = ("float32",)
+    RATE = 0.05
+
+    def __init__(self):
+        super().__init__()
+        self.rng = random.Random(int(os.environ.get("CONVCERT_TEST_SEED", "0")))
+
+    def _sometimes(self, out):
+        if self.rng.random() >= self.RATE:
+            return out
+        if isinstance(out, tuple):
+            return (out[0] + 1, *out[1:])
+        return out + 1
+
+    def conv2d(self, x, w, b, params):
+        return self._sometimes(super().conv2d(x, w, b, params))
+
+    def conv2d_backward(self, x, w, dy, params):
+        return self._sometimes(super().conv2d_backward(x, w, dy, params))
+
+    def max_pool2d(self, x, params):
+        return self._sometimes(super().max_pool2d(x, params))
+
+    def max_pool2d_backward(self, x, dy, params):
+        return self._sometimes(super().max_pool2d_backward(x, dy, params))
+
+    def avg_pool2d(self, x, params):
+        return self._sometimes(super().avg_pool2d(x, params))
+
+    def avg_pool2d_backward(self, x, dy, params):
+        return self._sometimes(super().avg_pool2d_backward(x, dy, params))
