@@ -383,24 +383,22 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _seconds(text: str) -> float:
+def _positive(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = float("nan")
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of {what}")
     return value
 
 
+def _seconds(text: str) -> float:
+    return _positive(text, "seconds")
+
+
 def _gib(text: str) -> int:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"--max-memory={text!r}: must be a positive number of GiB")
-    return int(value * 2**30)
+    return int(_positive(text, "GiB") * 2**30)
 
 
 def _terminate(signum: int, frame: Any) -> None:
