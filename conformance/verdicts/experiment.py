@@ -3,7 +3,10 @@
 A failing case uses an operation and some options. Each option it uses is turned off where
 the geometry allows (stride 1, or the window for pooling; dilation 1; groups 1 with the
 weights widened to every channel; symmetric padding, the larger of each pair; ceil_mode
-off; count_include_pad off) and the variant runs on the implementation. The failure
+off; count_include_pad off) and the variant runs on the implementation. A variant must keep
+every other option in effect: where turning one off silences another (no stride, and
+ceil_mode no longer changes the output), the input grows by up to three rows and columns
+until it does not, and where no nearby shape helps, that option cannot be separated. The failure
 *needs* an option when the variant without it passes: that pair of cases (failing with the
 option, passing without) is the evidence the certificate records. Options the failure needs
 are blamed, together when there are several (``ceil_mode+count_include_pad``, which cannot
@@ -101,19 +104,46 @@ class Variant(Problem):
         return self.origin_seed
 
 
+def _ceil_matters(problem: Problem) -> bool:
+    """ceil_mode changes this pooling's output (else it is on, but does nothing)."""
+    params = problem.params
+    if not isinstance(params, PoolParams) or not params.ceil_mode:
+        return True
+    floor = dataclasses.replace(problem, ceil_mode=False).params
+    return floor.out_hw != params.out_hw
+
+
+def _keeps_the_rest(problem: Problem, variant: Problem, off: frozenset[str]) -> bool:
+    """The variant still uses every option of ``problem`` but ``off``, each with an effect."""
+    kept = problem.options - off
+    return variant.options == kept and ("ceil_mode" not in kept or _ceil_matters(variant))
+
+
+def _nearby(problem: Problem) -> list[Problem]:
+    """``problem`` itself, then the same with the input grown by one to three rows and columns:
+    the nearby shapes an experiment may use when turning an option off silences another."""
+    n, c, h, w = problem.x_shape
+    return [problem] + [dataclasses.replace(problem, x_shape=(n, c, h + dh, w + dw))
+                        for dh in range(4) for dw in range(4) if dh or dw]
+
+
 def without(problem: Problem, options: Iterable[str]) -> Problem | None:
-    """``problem`` with ``options`` turned off, or None where the geometry does not allow it."""
-    out = problem
-    try:
-        for option in options:
-            out = OFF[option](out)
-        if out.options & frozenset(options):
-            return None
-        _ = out.params.y_shape  # validates
-    except (ValueError, KeyError, TypeError):
-        return None
-    fields = {f.name: getattr(out, f.name) for f in dataclasses.fields(Problem)}
-    return Variant(**fields, origin_seed=problem.seed)
+    """``problem`` with ``options`` turned off, every other option it uses still in effect (on
+    the same shape, else on a nearby one); None where the geometry does not allow it."""
+    off = frozenset(options)
+    for shape in _nearby(problem):
+        try:  # padding as the pairs it resolved to, so that a new stride keeps the same pads
+            out = dataclasses.replace(shape, padding=shape.params.padding)
+            for option in sorted(off):
+                out = OFF[option](out)
+            _ = out.params.y_shape  # validates
+            if not _keeps_the_rest(problem, out, off):
+                continue
+        except (ValueError, KeyError, TypeError):
+            continue
+        fields = {f.name: getattr(out, f.name) for f in dataclasses.fields(Problem)}
+        return Variant(**fields, origin_seed=problem.seed)
+    return None
 
 
 def _options(r: CaseResult) -> frozenset[str]:
@@ -137,8 +167,8 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
         if status == PASS:
             needed.append(option)
     blamed: tuple[str, ...]
-    if needed:
-        blamed = tuple(needed + unknown) if unknown else tuple(needed)
+    if needed:  # only what the evidence shows the failure needs
+        blamed = tuple(needed)
     elif not options:
         blamed = (case.op,)
     else:

@@ -47,3 +47,15 @@ def test_an_option_is_turned_off_only_where_the_geometry_allows():
         assert variant.x_shape == p.x_shape and variant.seed == p.seed  # the same input values
     grouped = Problem("conv2d", (1, 4, 5, 5), w_shape=(2, 2, 3, 3), groups=2)
     assert without(grouped, ["groups"]).w_shape == (2, 4, 3, 3)
+
+
+def test_turning_an_option_off_never_silences_another_so_the_pair_is_evidence():
+    """Without its stride this window fits 9 rows exactly, and ceil_mode would change nothing:
+    the variant must grow the input until ceil_mode matters again (the onnx.reference case)."""
+    p = Problem("avg_pool2d", (1, 1, 9, 1), kernel=(3, 1), stride=(4, 1), padding=0, ceil_mode=True)
+    assert p.options == {"stride", "ceil_mode"}
+    variant = without(p, ["stride"])
+    assert variant is not None and variant.options == {"ceil_mode"}
+    floor = Problem("avg_pool2d", variant.x_shape, kernel=(3, 1), padding=0)
+    assert variant.params.out_hw != floor.params.out_hw  # ceil_mode still changes the output
+    assert variant.x_shape != p.x_shape
