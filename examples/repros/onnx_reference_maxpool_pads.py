@@ -1,7 +1,8 @@
 """onnx.reference MaxPool reads ``pads`` in the wrong order.
 
-ONNX orders ``pads`` as [H_begin, W_begin, H_end, W_end]. onnx.reference's MaxPool gives a
-wrong answer (here: a wrong output shape) when the H and W paddings differ, symmetric
+ONNX orders ``pads`` as [H_begin, W_begin, H_end, W_end]. With all strides 1 and no dilation,
+onnx.reference's MaxPool takes its ``CommonPool`` path, which gives a wrong answer (here: a
+wrong output shape; elsewhere an exception) when the H and W paddings differ, symmetric
 paddings included: pads (top=bottom=1, left=right=0) on a 2x5 input with a 3x2 kernel,
 stride 1, should give a 2x4 output. Needs only numpy and onnx:
 
