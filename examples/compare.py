@@ -27,13 +27,21 @@ def main(truth_path, cert_path):
     cert = json.load(open(cert_path))
     table = truth["table"]
     impl = cert["implementation"]
-    out = [f"### {impl.get('name')} ({truth['library']} {truth['version']})", "",
-           f"Certificate `{cert_path.split('/')[-1]}`: passed={cert['passed']}, state={cert['state']}, "
-           f"quick={cert['quick']}, dtypes={cert['dtypes']}, counts={cert['counts']}, {cert['seconds']:.0f} s.", "",
-           f"Claims: {', '.join(sorted(impl.get('features', [])))}.", ""]
+    out = [
+        f"### {impl.get('name')} ({truth['library']} {truth['version']})",
+        "",
+        f"Certificate `{cert_path.split('/')[-1]}`: passed={cert['passed']}, state={cert['state']}, "
+        f"quick={cert['quick']}, dtypes={cert['dtypes']}, counts={cert['counts']}, {cert['seconds']:.0f} s.",
+        "",
+        f"Claims: {', '.join(sorted(impl.get('features', [])))}.",
+        "",
+    ]
     if impl.get("limits"):
-        out.append("Limits: " + "; ".join(str(l.get("reason", l)) if isinstance(l, dict) else str(l)
-                                          for l in impl["limits"]) + ".")
+        out.append(
+            "Limits: "
+            + "; ".join(str(l.get("reason", l)) if isinstance(l, dict) else str(l) for l in impl["limits"])
+            + "."
+        )
         out.append("")
     rows = [(r["feature"], r) for r in cert["per_operation"]]
     rows += [(r["feature"], r) for r in cert["features"] if r["feature"] in OPS]
@@ -75,19 +83,31 @@ def main(truth_path, cert_path):
         out.append(f"- `{key}` ({d}): convcert **{cv}**, truth **{tv}**.")
         for f in cert["failures"]:
             if f["op"] == key.split(" · ")[0] and f["dtype"] == d:
-                out.append(f"  - failing case `{f['case']}` filed under `{f['feature']}`: {f['message'][:300]}")
+                out.append(
+                    f"  - failing case `{f['case']}` filed under `{f['feature']}`: {f['message'][:300]}"
+                )
         for e in cert.get("experiments", []):
             if e["op"] == key.split(" · ")[0] and e["dtype"] == d:
-                pairs = ", ".join(f"{opt} off → `{v['case']}` {v['status']}" for opt, v in e["variants"].items())
+                pairs = ", ".join(
+                    f"{opt} off → `{v['case']}` {v['status']}" for opt, v in e["variants"].items()
+                )
                 out.append(f"  - experiment on `{e['case']}`: blamed `{e['blamed']}`; {pairs}")
         if fail:
-            out.append(f"  - truth's smallest failure: `{json.dumps(fail['geometry'])}` (error {fail['error']:.3g})")
+            out.append(
+                f"  - truth's smallest failure: `{json.dumps(fail['geometry'])}` (error {fail['error']:.3g})"
+            )
     if notes:
-        out += ["", "Truth finds wrong, convcert did not blame the row (not a disagreement by the rule above):", ""]
-        for key, d, cv, tv, recs in notes:
+        out += [
+            "",
+            "Truth finds wrong, convcert did not blame the row (not a disagreement by the rule above):",
+            "",
+        ]
+        for key, d, cv, _tv, recs in notes:
             fail = next((x["smallest_failure"] for x in recs if x.get("smallest_failure")), None)
-            out.append(f"- `{key}` ({d}): convcert {cv}; truth's smallest failure "
-                       f"`{json.dumps(fail['geometry']) if fail else '-'}`")
+            out.append(
+                f"- `{key}` ({d}): convcert {cv}; truth's smallest failure "
+                f"`{json.dumps(fail['geometry']) if fail else '-'}`"
+            )
     print("\n".join(out))
 
 

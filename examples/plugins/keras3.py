@@ -36,7 +36,9 @@ def keras_padding(p) -> str | None:
     """``"valid"`` or ``"same"`` when one of them is exactly ``p.padding``, else None."""
     if p.padding == ((0, 0), (0, 0)):
         return "valid"
-    same = tuple(_same(n, k, s, d) for n, k, s, d in zip(p.x_shape[2:], p.kernel, p.stride, p.dilation))
+    same = tuple(
+        _same(n, k, s, d) for n, k, s, d in zip(p.x_shape[2:], p.kernel, p.stride, p.dilation, strict=True)
+    )
     return "same" if p.padding == same else None
 
 
@@ -44,13 +46,25 @@ class Keras3(Implementation):
     name = "keras3-jax"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    features = frozenset({
-        "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-        "avg_pool2d_backward", "stride", "dilation", "groups", "asymmetric_padding",
-    })
+    features = frozenset(
+        {
+            "conv2d",
+            "conv2d_backward",
+            "max_pool2d",
+            "max_pool2d_backward",
+            "avg_pool2d",
+            "avg_pool2d_backward",
+            "stride",
+            "dilation",
+            "groups",
+            "asymmetric_padding",
+        }
+    )
     limits = (
-        Limit("Keras pads only 'valid' or 'same' (TensorFlow SAME); other explicit padding cannot be expressed",
-              when=lambda p: keras_padding(p) is None),
+        Limit(
+            "Keras pads only 'valid' or 'same' (TensorFlow SAME); other explicit padding cannot be expressed",
+            when=lambda p: keras_padding(p) is None,
+        ),
     )
 
     def to_device(self, array, device):
@@ -64,13 +78,22 @@ class Keras3(Implementation):
     @staticmethod
     def _conv_fn(p):
         def f(x, w):
-            return keras.ops.conv(x, keras.ops.transpose(w, (2, 3, 1, 0)), strides=p.stride,
-                                  padding=keras_padding(p), data_format="channels_first", dilation_rate=p.dilation)
+            return keras.ops.conv(
+                x,
+                keras.ops.transpose(w, (2, 3, 1, 0)),
+                strides=p.stride,
+                padding=keras_padding(p),
+                data_format="channels_first",
+                dilation_rate=p.dilation,
+            )
+
         return f
 
     @staticmethod
     def _pool_fn(pool, p):
-        return lambda x: pool(x, p.kernel, strides=p.stride, padding=keras_padding(p), data_format="channels_first")
+        return lambda x: pool(
+            x, p.kernel, strides=p.stride, padding=keras_padding(p), data_format="channels_first"
+        )
 
     def conv2d(self, x, w, b, params):
         y = self._conv_fn(params)(x, w)
@@ -96,5 +119,10 @@ class Keras3(Implementation):
         return vjp(dy)[0]
 
     def environment(self):
-        return {"keras": keras.__version__, "backend": keras.backend.backend(), "jax": jax.__version__,
-                "jax_enable_x64": bool(jax.config.jax_enable_x64), "numpy": np.__version__}
+        return {
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+            "jax": jax.__version__,
+            "jax_enable_x64": bool(jax.config.jax_enable_x64),
+            "numpy": np.__version__,
+        }

@@ -29,7 +29,8 @@ def run_node(op: str, inputs: dict[str, np.ndarray], **attrs) -> np.ndarray:
     elem = _TYPES[next(iter(inputs.values())).dtype]
     node = helper.make_node(op, list(inputs), ["y"], **attrs)
     graph = helper.make_graph(
-        [node], "g",
+        [node],
+        "g",
         [helper.make_tensor_value_info(k, elem, list(v.shape)) for k, v in inputs.items()],
         [helper.make_tensor_value_info("y", elem, None)],
     )
@@ -42,20 +43,45 @@ class OnnxReference(Implementation):
     name = "onnx-reference"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    features = frozenset({
-        "conv2d", "max_pool2d", "avg_pool2d", "stride", "dilation", "groups",
-        "asymmetric_padding", "ceil_mode", "count_include_pad", "pool_dilation",
-    })
+    features = frozenset(
+        {
+            "conv2d",
+            "max_pool2d",
+            "avg_pool2d",
+            "stride",
+            "dilation",
+            "groups",
+            "asymmetric_padding",
+            "ceil_mode",
+            "count_include_pad",
+            "pool_dilation",
+        }
+    )
 
     def conv2d(self, x, w, b, params):
         inputs = {"x": x, "w": w} if b is None else {"x": x, "w": w, "b": b}
-        y = run_node("Conv", inputs, kernel_shape=list(params.kernel), strides=list(params.stride),
-                     pads=_pads(params.padding), dilations=list(params.dilation), group=params.groups)
+        y = run_node(
+            "Conv",
+            inputs,
+            kernel_shape=list(params.kernel),
+            strides=list(params.stride),
+            pads=_pads(params.padding),
+            dilations=list(params.dilation),
+            group=params.groups,
+        )
         return y.astype(x.dtype, copy=False)
 
     def _pool(self, op, x, p, **extra):
-        y = run_node(op, {"x": x}, kernel_shape=list(p.kernel), strides=list(p.stride),
-                     pads=_pads(p.padding), dilations=list(p.dilation), ceil_mode=int(p.ceil_mode), **extra)
+        y = run_node(
+            op,
+            {"x": x},
+            kernel_shape=list(p.kernel),
+            strides=list(p.stride),
+            pads=_pads(p.padding),
+            dilations=list(p.dilation),
+            ceil_mode=int(p.ceil_mode),
+            **extra,
+        )
         return y.astype(x.dtype, copy=False)
 
     def max_pool2d(self, x, params):

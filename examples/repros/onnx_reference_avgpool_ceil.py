@@ -16,17 +16,29 @@ from onnx import TensorProto, helper
 from onnx.reference import ReferenceEvaluator
 
 x = np.arange(1, 8, dtype=np.float64).reshape(1, 1, 1, 7)
-node = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[1, 3], strides=[1, 3], pads=[0, 0, 0, 0],
-                        ceil_mode=1, count_include_pad=0)
-graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.DOUBLE, list(x.shape))],
-                          [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)])
+node = helper.make_node(
+    "AveragePool",
+    ["x"],
+    ["y"],
+    kernel_shape=[1, 3],
+    strides=[1, 3],
+    pads=[0, 0, 0, 0],
+    ceil_mode=1,
+    count_include_pad=0,
+)
+graph = helper.make_graph(
+    [node],
+    "g",
+    [helper.make_tensor_value_info("x", TensorProto.DOUBLE, list(x.shape))],
+    [helper.make_tensor_value_info("y", TensorProto.DOUBLE, None)],
+)
 model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
 got = ReferenceEvaluator(model).run(None, {"x": x})[0]
 
 # float64 reference: windows start at 0, 3, 6 (ceil mode keeps the last, which starts inside
 # the input); each average divides by the number of input elements in the window
 row = x[0, 0, 0]
-want = np.array([row[s:s + 3].mean() for s in (0, 3, 6)])[None, None, None]
+want = np.array([row[s : s + 3].mean() for s in (0, 3, 6)])[None, None, None]
 
 print("onnx", onnx.__version__)
 print("expected", want.ravel(), "got", got.ravel())

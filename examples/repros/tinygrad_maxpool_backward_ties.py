@@ -3,7 +3,8 @@
 PyTorch, JAX/XLA, oneDNN and cuDNN send each window's gradient to one element, the first
 maximum in row-major order; tinygrad 0.14.0's autograd splits it equally among the tied
 maxima. A 3x3 input of equal values (the last one lower), 2x2 windows, stride 1, upstream
-gradient [[1, 2], [3, 4]]: the reference puts each window's gradient on its first element. Needs only numpy and tinygrad (tinygrad's CPU device needs clang,
+gradient [[1, 2], [3, 4]]: the reference puts each window's gradient on its first element.
+Needs only numpy and tinygrad (tinygrad's CPU device needs clang,
 or CC pointing at one; without it, DEV=PYTHON runs the slow interpreter):
 
     python examples/repros/tinygrad_maxpool_backward_ties.py
@@ -30,7 +31,7 @@ got = dx.numpy()
 want = np.zeros_like(x)
 for i in range(2):
     for j in range(2):
-        window = x[0, 0, i:i + 2, j:j + 2]
+        window = x[0, 0, i : i + 2, j : j + 2]
         a, b = np.unravel_index(np.argmax(window), window.shape)  # argmax = first maximum
         want[0, 0, i + a, j + b] += dy[0, 0, i, j]
 

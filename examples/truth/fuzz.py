@@ -33,8 +33,16 @@ from libs import LIBS  # noqa: E402
 OPTIONS = {
     "conv2d": ("plain", "padding", "stride", "dilation", "groups", "asymmetric_padding", "all"),
     "max_pool2d": ("plain", "padding", "stride", "asymmetric_padding", "ceil_mode", "pool_dilation", "all"),
-    "avg_pool2d": ("plain", "padding", "stride", "asymmetric_padding", "ceil_mode", "count_include_pad",
-                   "pool_dilation", "all"),
+    "avg_pool2d": (
+        "plain",
+        "padding",
+        "stride",
+        "asymmetric_padding",
+        "ceil_mode",
+        "count_include_pad",
+        "pool_dilation",
+        "all",
+    ),
 }
 TOL = {"float64": 1e-9, "float32": 1e-4}
 
@@ -42,9 +50,17 @@ TOL = {"float64": 1e-9, "float32": 1e-4}
 def draw(rng, op, option):
     """A random geometry for ``op`` with ``option`` on, or None when the draw is invalid."""
     base = op.replace("_backward", "")
-    on = (lambda o: option == o or (option == "all" and rng.random() < 0.5))
-    g = {"op": op, "n": int(rng.integers(1, 3)), "h": int(rng.integers(1, 10)), "w": int(rng.integers(1, 10)),
-         "dilation": (1, 1), "groups": 1, "ceil": False, "cip": False}
+    on = lambda o: option == o or (option == "all" and rng.random() < 0.5)
+    g = {
+        "op": op,
+        "n": int(rng.integers(1, 3)),
+        "h": int(rng.integers(1, 10)),
+        "w": int(rng.integers(1, 10)),
+        "dilation": (1, 1),
+        "groups": 1,
+        "ceil": False,
+        "cip": False,
+    }
     if base == "conv2d":
         g["groups"] = int(rng.integers(2, 4)) if on("groups") else 1
         g["c"] = g["groups"] * int(rng.integers(1, 3))
@@ -67,16 +83,23 @@ def draw(rng, op, option):
                 g["dilation"] = (2, 1)
         g["ceil"] = on("ceil_mode")
         g["cip"] = base == "avg_pool2d" and on("count_include_pad")
-    eff = [(k - 1) * d + 1 for k, d in zip(g["kernel"], g["dilation"])]
+    eff = [(k - 1) * d + 1 for k, d in zip(g["kernel"], g["dilation"], strict=True)]
     ins = (g["h"], g["w"])
     padded = option != "plain" and (option != "all" or rng.random() < 0.7)
     if not padded:
         pad, mode = ((0, 0), (0, 0)), "valid"
     elif rng.random() < 0.4:  # "same" (TensorFlow / ONNX SAME_UPPER)
-        pad, mode = tuple(R.same_padding(n, k, s, d) for n, k, s, d in
-                          zip(ins, g["kernel"], g["stride"], g["dilation"])), "same"
+        pad, mode = (
+            tuple(
+                R.same_padding(n, k, s, d)
+                for n, k, s, d in zip(ins, g["kernel"], g["stride"], g["dilation"], strict=True)
+            ),
+            "same",
+        )
     else:
-        limit = [max(k // 2, 1) if base != "conv2d" else e - 1 + 1 for k, e in zip(g["kernel"], eff)]
+        limit = [
+            max(k // 2, 1) if base != "conv2d" else e - 1 + 1 for k, e in zip(g["kernel"], eff, strict=True)
+        ]
         if on("asymmetric_padding"):
             pad = tuple((int(rng.integers(0, m + 1)), int(rng.integers(0, m + 1))) for m in limit)
         else:
@@ -89,23 +112,31 @@ def draw(rng, op, option):
         return None
     if option in ("padding", "count_include_pad") and not any(pad[0] + pad[1]):
         return None
-    if base != "conv2d" and any(max(p) > k // 2 for p, k in zip(pad, g["kernel"])) and mode == "explicit":
+    if (
+        base != "conv2d"
+        and any(max(p) > k // 2 for p, k in zip(pad, g["kernel"], strict=True))
+        and mode == "explicit"
+    ):
         return None  # PyTorch's / ONNX's usual rule: pads at most half the kernel
     g["padding"], g["pad_mode"] = pad, mode
     try:
-        out = [R.out_size(n, k, s, p[0], p[1], d, g["ceil"]) for n, k, s, p, d in
-               zip(ins, g["kernel"], g["stride"], pad, g["dilation"])]
+        out = [
+            R.out_size(n, k, s, p[0], p[1], d, g["ceil"])
+            for n, k, s, p, d in zip(ins, g["kernel"], g["stride"], pad, g["dilation"], strict=True)
+        ]
     except ValueError:
         return None
     if min(out) < 1:
         return None
     if g["ceil"] and option == "ceil_mode":
-        floor = [R.out_size(n, k, s, p[0], p[1], d, False) for n, k, s, p, d in
-                 zip(ins, g["kernel"], g["stride"], pad, g["dilation"])]
+        floor = [
+            R.out_size(n, k, s, p[0], p[1], d, False)
+            for n, k, s, p, d in zip(ins, g["kernel"], g["stride"], pad, g["dilation"], strict=True)
+        ]
         if floor == out:
             return None  # ceil mode changes nothing here
     if base != "conv2d":  # every window must read the input (the contract forbids empty windows)
-        for n, k, s, p, d, o in zip(ins, g["kernel"], g["stride"], pad, g["dilation"], out):
+        for n, k, s, p, d, o in zip(ins, g["kernel"], g["stride"], pad, g["dilation"], out, strict=True):
             for i in range(o):
                 if not any(0 <= i * s - p[0] + j * d < n for j in range(k)):
                     return None
@@ -128,7 +159,9 @@ def truth(g, a):
     if op == "conv2d":
         return R.conv2d(a["x"], a["w"], a["b"], g["stride"], g["padding"], g["dilation"], g["groups"])
     if op == "conv2d_backward":
-        return R.conv2d_backward(a["x"], a["w"], a["dy"], g["stride"], g["padding"], g["dilation"], g["groups"])
+        return R.conv2d_backward(
+            a["x"], a["w"], a["dy"], g["stride"], g["padding"], g["dilation"], g["groups"]
+        )
     if op == "max_pool2d":
         return R.max_pool2d(a["x"], *pp)
     if op == "max_pool2d_backward":
@@ -142,17 +175,35 @@ def error(got, want):
     got = got if isinstance(got, tuple) else (got,)
     want = want if isinstance(want, tuple) else (want,)
     worst = 0.0
-    for o, r in zip(got, want):
+    for o, r in zip(got, want, strict=True):
         o = np.asarray(o, np.float64)
         if o.shape != r.shape:
             return math.inf, f"shape {o.shape} != {r.shape}"
-        worst = max(worst, float(np.nan_to_num(np.max(np.abs(o - r)) if o.size else 0.0, nan=math.inf))
-                    / max(1.0, float(np.max(np.abs(r))) if r.size else 1.0))
+        worst = max(
+            worst,
+            float(np.nan_to_num(np.max(np.abs(o - r)) if o.size else 0.0, nan=math.inf))
+            / max(1.0, float(np.max(np.abs(r))) if r.size else 1.0),
+        )
     return worst, ""
 
 
 def describe(g):
-    keys = ("n", "c", "h", "w", "k", "kernel", "stride", "padding", "dilation", "groups", "bias", "ceil", "cip", "pad_mode")
+    keys = (
+        "n",
+        "c",
+        "h",
+        "w",
+        "k",
+        "kernel",
+        "stride",
+        "padding",
+        "dilation",
+        "groups",
+        "bias",
+        "ceil",
+        "cip",
+        "pad_mode",
+    )
     return {k: g[k] for k in keys if k in g}
 
 
@@ -167,14 +218,38 @@ def main(argv=None):
     args = ap.parse_args(argv)
     lib = LIBS[args.lib]()
     dtypes = args.dtype or list(lib.dtypes)
-    pairs = [(op, opt) for op in ("conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
-                                  "avg_pool2d", "avg_pool2d_backward")
-             for opt in OPTIONS[op.replace("_backward", "")]]
-    table = {f"{op} · {opt}": {d: {"right": 0, "wrong": 0, "cannot_express": 0, "errors": 0, "worst": 0.0,
-                                  "smallest_failure": None} for d in dtypes} for op, opt in pairs}
+    pairs = [
+        (op, opt)
+        for op in (
+            "conv2d",
+            "conv2d_backward",
+            "max_pool2d",
+            "max_pool2d_backward",
+            "avg_pool2d",
+            "avg_pool2d_backward",
+        )
+        for opt in OPTIONS[op.replace("_backward", "")]
+    ]
+    table = {
+        f"{op} · {opt}": {
+            d: {
+                "right": 0,
+                "wrong": 0,
+                "cannot_express": 0,
+                "errors": 0,
+                "worst": 0.0,
+                "smallest_failure": None,
+            }
+            for d in dtypes
+        }
+        for op, opt in pairs
+    }
     deadline = time.monotonic() + args.seconds
-    rngs = {(op, opt, d): np.random.default_rng([args.seed, i, j]) for i, (op, opt) in enumerate(pairs)
-            for j, d in enumerate(dtypes)}
+    rngs = {
+        (op, opt, d): np.random.default_rng([args.seed, i, j])
+        for i, (op, opt) in enumerate(pairs)
+        for j, d in enumerate(dtypes)
+    }
     # round robin: one geometry per (pair, dtype) at a time, so a time bound cuts all evenly
     for _ in range(args.n):
         if time.monotonic() > deadline:
@@ -215,24 +290,52 @@ def main(argv=None):
                     size = g["n"] * g["c"] * g["h"] * g["w"]
                     best = rec["smallest_failure"]
                     if best is None or size < best["size"]:
-                        rec["smallest_failure"] = {"size": size, "geometry": describe(g), "error": err, "why": why,
-                                                   "x": a["x"].tolist() if size <= 32 else None}
+                        rec["smallest_failure"] = {
+                            "size": size,
+                            "geometry": describe(g),
+                            "error": err,
+                            "why": why,
+                            "x": a["x"].tolist() if size <= 32 else None,
+                        }
     for per in table.values():
         for rec in per.values():
-            rec["verdict"] = ("wrong" if rec["wrong"] else "right" if rec["right"]
-                              else "cannot express" if rec["cannot_express"] else "untested")
+            rec["verdict"] = (
+                "wrong"
+                if rec["wrong"]
+                else "right"
+                if rec["right"]
+                else "cannot express"
+                if rec["cannot_express"]
+                else "untested"
+            )
             if rec["verdict"] == "right" and rec["cannot_express"]:
                 rec["verdict"] = "right where expressible"
-    out = {"library": args.lib, "version": lib.version, "seed": args.seed, "n": args.n, "seconds": args.seconds,
-           "dtypes": dtypes, "tolerance": TOL, "table": table}
+    out = {
+        "library": args.lib,
+        "version": lib.version,
+        "seed": args.seed,
+        "n": args.n,
+        "seconds": args.seconds,
+        "dtypes": dtypes,
+        "tolerance": TOL,
+        "table": table,
+    }
     with open(os.path.join(args.out, f"{args.lib}.json"), "w") as f:
         json.dump(out, f, indent=1, default=str)
-    lines = [f"# Truth table: {args.lib} {lib.version}", "",
-             f"seed {args.seed}, up to {args.n} geometries per (operation, option, dtype), {args.seconds:.0f} s bound; "
-             "counts are right/wrong/cannot express.", "",
-             "| operation · option | " + " | ".join(dtypes) + " | smallest failure |", "|---|" + "---|" * (len(dtypes) + 1)]
+    lines = [
+        f"# Truth table: {args.lib} {lib.version}",
+        "",
+        f"seed {args.seed}, up to {args.n} geometries per (operation, option, dtype), "
+        f"{args.seconds:.0f} s bound; "
+        "counts are right/wrong/cannot express.",
+        "",
+        "| operation · option | " + " | ".join(dtypes) + " | smallest failure |",
+        "|---|" + "---|" * (len(dtypes) + 1),
+    ]
     for key, per in table.items():
-        cells = [f"**{r['verdict']}** ({r['right']}/{r['wrong']}/{r['cannot_express']})" for r in per.values()]
+        cells = [
+            f"**{r['verdict']}** ({r['right']}/{r['wrong']}/{r['cannot_express']})" for r in per.values()
+        ]
         fail = next((r["smallest_failure"] for r in per.values() if r["smallest_failure"]), None)
         fs = "" if fail is None else f"`{json.dumps(fail['geometry'])}` err {fail['error']:.3g} {fail['why']}"
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {fs} |")

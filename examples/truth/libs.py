@@ -26,6 +26,7 @@ class Onnx:
         import onnx
         from onnx import TensorProto, helper
         from onnx.reference import ReferenceEvaluator
+
         self.version = onnx.__version__
         self.h, self.TP, self.RE = helper, TensorProto, ReferenceEvaluator
 
@@ -36,8 +37,12 @@ class Onnx:
         h = self.h
         elem = {np.dtype("float64"): self.TP.DOUBLE, np.dtype("float32"): self.TP.FLOAT}[inputs[0][1].dtype]
         node = h.make_node(op, [k for k, _ in inputs], ["y"], **attrs)
-        graph = h.make_graph([node], "g", [h.make_tensor_value_info(k, elem, list(v.shape)) for k, v in inputs],
-                             [h.make_tensor_value_info("y", elem, None)])
+        graph = h.make_graph(
+            [node],
+            "g",
+            [h.make_tensor_value_info(k, elem, list(v.shape)) for k, v in inputs],
+            [h.make_tensor_value_info("y", elem, None)],
+        )
         model = h.make_model(graph, opset_imports=[h.make_opsetid("", 19)])
         return np.asarray(self.RE(model).run(None, dict(inputs))[0])
 
@@ -49,7 +54,9 @@ class Onnx:
             return self._run("Conv", ins, kernel_shape=list(a["w"].shape[2:]), group=g["groups"], **common)
         extra = {"count_include_pad": int(g["cip"])} if g["op"] == "avg_pool2d" else {}
         op = "MaxPool" if g["op"] == "max_pool2d" else "AveragePool"
-        return self._run(op, [("x", a["x"])], kernel_shape=list(g["kernel"]), ceil_mode=int(g["ceil"]), **extra, **common)
+        return self._run(
+            op, [("x", a["x"])], kernel_shape=list(g["kernel"]), ceil_mode=int(g["ceil"]), **extra, **common
+        )
 
 
 # -- Keras 3 (JAX backend) -----------------------------------------------------------
@@ -63,6 +70,7 @@ class Keras:
         os.environ.setdefault("JAX_ENABLE_X64", "1")
         import jax
         import keras
+
         self.version = keras.__version__
         self.jax, self.keras = jax, keras
 
@@ -82,9 +90,17 @@ class Keras:
         ops = self.keras.ops
         mode = "valid" if not any(g["padding"][0] + g["padding"][1]) else "same"
         if g["op"].startswith("conv"):
+
             def f(x, w):
-                return ops.conv(x, ops.transpose(w, (2, 3, 1, 0)), strides=g["stride"], padding=mode,
-                                data_format="channels_first", dilation_rate=g["dilation"])
+                return ops.conv(
+                    x,
+                    ops.transpose(w, (2, 3, 1, 0)),
+                    strides=g["stride"],
+                    padding=mode,
+                    data_format="channels_first",
+                    dilation_rate=g["dilation"],
+                )
+
             return f
         pool = ops.max_pool if g["op"].startswith("max") else ops.average_pool
         return lambda x: pool(x, g["kernel"], strides=g["stride"], padding=mode, data_format="channels_first")
@@ -115,10 +131,15 @@ class Tinygrad:
 
     def __init__(self):
         import shutil
-        dev = os.environ.get("TINYGRAD_DEVICE") or ("CPU" if shutil.which(os.environ.get("CC", "clang")) else "PYTHON")
+
+        dev = os.environ.get("TINYGRAD_DEVICE") or (
+            "CPU" if shutil.which(os.environ.get("CC", "clang")) else "PYTHON"
+        )
         os.environ.setdefault("DEV", dev)
         from importlib.metadata import version
+
         from tinygrad import Tensor, dtypes
+
         self.version = version("tinygrad")
         self.T, self.dt, self.dev = Tensor, dtypes, dev
 
@@ -126,8 +147,11 @@ class Tinygrad:
         return True
 
     def _t(self, a):
-        return self.T(np.ascontiguousarray(a), dtype={np.dtype("float64"): self.dt.float64,
-                                                      np.dtype("float32"): self.dt.float32}[a.dtype], device=self.dev)
+        return self.T(
+            np.ascontiguousarray(a),
+            dtype={np.dtype("float64"): self.dt.float64, np.dtype("float32"): self.dt.float32}[a.dtype],
+            device=self.dev,
+        )
 
     def run(self, g, a):
         (t, b), (l, r) = g["padding"]
@@ -145,7 +169,9 @@ class Tinygrad:
         if g["op"].startswith("max"):
             y = x.max_pool2d(g["kernel"], g["stride"], g["dilation"], pad, ceil_mode=g["ceil"])
         else:
-            y = x.avg_pool2d(g["kernel"], g["stride"], g["dilation"], pad, ceil_mode=g["ceil"], count_include_pad=g["cip"])
+            y = x.avg_pool2d(
+                g["kernel"], g["stride"], g["dilation"], pad, ceil_mode=g["ceil"], count_include_pad=g["cip"]
+            )
         if not g["op"].endswith("backward"):
             return y.numpy()
         return y.gradient(x, gradient=self._t(a["dy"]))[0].numpy()

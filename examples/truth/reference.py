@@ -61,9 +61,9 @@ def conv2d(x, w, b, stride, padding, dilation, groups):
                         wi = j * stride[1] - pl + e * dilation[1]
                         if not 0 <= wi < wd:
                             continue
-                        xs = x[:, g * cg:(g + 1) * cg, hi, wi]            # (n, cg)
-                        ws = w[g * kg:(g + 1) * kg, :, a, e]              # (kg, cg)
-                        y[:, g * kg:(g + 1) * kg, i, j] += xs @ ws.T
+                        xs = x[:, g * cg : (g + 1) * cg, hi, wi]  # (n, cg)
+                        ws = w[g * kg : (g + 1) * kg, :, a, e]  # (kg, cg)
+                        y[:, g * kg : (g + 1) * kg, i, j] += xs @ ws.T
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
     return y
@@ -83,7 +83,7 @@ def conv2d_backward(x, w, dy, stride, padding, dilation, groups):
     for g in range(groups):
         for i in range(oh):
             for j in range(ow):
-                d = dy[:, g * kg:(g + 1) * kg, i, j]                      # (n, kg)
+                d = dy[:, g * kg : (g + 1) * kg, i, j]  # (n, kg)
                 for a in range(r):
                     hi = i * stride[0] - pt + a * dilation[0]
                     if not 0 <= hi < h:
@@ -92,8 +92,8 @@ def conv2d_backward(x, w, dy, stride, padding, dilation, groups):
                         wi = j * stride[1] - pl + e * dilation[1]
                         if not 0 <= wi < wd:
                             continue
-                        dx[:, g * cg:(g + 1) * cg, hi, wi] += d @ w[g * kg:(g + 1) * kg, :, a, e]
-                        dw[g * kg:(g + 1) * kg, :, a, e] += d.T @ x[:, g * cg:(g + 1) * cg, hi, wi]
+                        dx[:, g * cg : (g + 1) * cg, hi, wi] += d @ w[g * kg : (g + 1) * kg, :, a, e]
+                        dw[g * kg : (g + 1) * kg, :, a, e] += d.T @ x[:, g * cg : (g + 1) * cg, hi, wi]
     return dx, dw, dy.sum(axis=(0, 2, 3))
 
 
@@ -140,8 +140,8 @@ def max_pool2d_backward(x, dy, kernel, stride, padding, dilation=(1, 1), ceil=Fa
     nn, cc = np.meshgrid(np.arange(n), np.arange(c), indexing="ij")
     for i, row in enumerate(win):
         for j, (taps, _) in enumerate(row):
-            vals = np.stack([x[:, :, a, e] for a, e in taps])     # (taps, n, c)
-            first = np.argmax(vals, axis=0)                        # argmax = first maximum
+            vals = np.stack([x[:, :, a, e] for a, e in taps])  # (taps, n, c)
+            first = np.argmax(vals, axis=0)  # argmax = first maximum
             ta = np.array([t[0] for t in taps])[first]
             te = np.array([t[1] for t in taps])[first]
             np.add.at(dx, (nn, cc, ta, te), dy[:, :, i, j])
