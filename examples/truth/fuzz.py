@@ -215,6 +215,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", action="append")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
+    ap.add_argument("--merge", action="store_true", help="keep the other dtypes of an existing <lib>.json")
     args = ap.parse_args(argv)
     lib = LIBS[args.lib]()
     dtypes = args.dtype or list(lib.dtypes)
@@ -320,26 +321,51 @@ def main(argv=None):
         "tolerance": TOL,
         "table": table,
     }
-    with open(os.path.join(args.out, f"{args.lib}.json"), "w") as f:
+    if args.merge and os.path.exists(os.path.join(args.out, f"{args.lib}.json")):
+        with open(os.path.join(args.out, f"{args.lib}.json")) as f:
+            out = merge(json.load(f), out)
+    write(out, args.out)
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``new`` with the dtypes of ``old`` that ``new`` did not run (each dtype keeps its own
+    run's seed, n and time bound, recorded under ``runs``)."""
+    keep = [d for d in old["dtypes"] if d not in new["dtypes"]]
+    runs = old.get("runs", {d: {k: old[k] for k in ("seed", "n", "seconds")} for d in old["dtypes"]})
+    runs = {d: r for d, r in runs.items() if d in keep}
+    runs.update({d: {k: new[k] for k in ("seed", "n", "seconds")} for d in new["dtypes"]})
+    table = {key: {**{d: old["table"][key][d] for d in keep}, **per} for key, per in new["table"].items()}
+    return {**new, "dtypes": keep + new["dtypes"], "table": table, "runs": runs}
+
+
+def write(out: dict, folder: str) -> None:
+    """``<lib>.json`` and the Markdown table ``<lib>.md`` in ``folder``."""
+    lib, dtypes, table = out["library"], out["dtypes"], out["table"]
+    with open(os.path.join(folder, f"{lib}.json"), "w") as f:
         json.dump(out, f, indent=1, default=str)
+    runs = out.get("runs", {d: {k: out[k] for k in ("seed", "n", "seconds")} for d in dtypes})
+    bounds = "; ".join(
+        f"{d}: seed {r['seed']}, up to {r['n']} geometries per (operation, option), "
+        f"{r['seconds']:.0f} s bound"
+        for d, r in runs.items()
+    )
     lines = [
-        f"# Truth table: {args.lib} {lib.version}",
+        f"# Truth table: {lib} {out['version']}",
         "",
-        f"seed {args.seed}, up to {args.n} geometries per (operation, option, dtype), "
-        f"{args.seconds:.0f} s bound; "
-        "counts are right/wrong/cannot express.",
+        f"{bounds}; counts are right/wrong/cannot express.",
         "",
         "| operation · option | " + " | ".join(dtypes) + " | smallest failure |",
         "|---|" + "---|" * (len(dtypes) + 1),
     ]
     for key, per in table.items():
         cells = [
-            f"**{r['verdict']}** ({r['right']}/{r['wrong']}/{r['cannot_express']})" for r in per.values()
+            f"**{per[d]['verdict']}** ({per[d]['right']}/{per[d]['wrong']}/{per[d]['cannot_express']})"
+            for d in dtypes
         ]
-        fail = next((r["smallest_failure"] for r in per.values() if r["smallest_failure"]), None)
+        fail = next((per[d]["smallest_failure"] for d in dtypes if per[d]["smallest_failure"]), None)
         fs = "" if fail is None else f"`{json.dumps(fail['geometry'])}` err {fail['error']:.3g} {fail['why']}"
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {fs} |")
-    with open(os.path.join(args.out, f"{args.lib}.md"), "w") as f:
+    with open(os.path.join(folder, f"{lib}.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
 
