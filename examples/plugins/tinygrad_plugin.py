@@ -13,15 +13,17 @@ import shutil
 
 # tinygrad's CPU device compiles C with clang (or $CC); where it is missing, its PYTHON device
 # (an interpreter of the same kernels, slow) runs them. TINYGRAD_DEVICE overrides.
-DEVICE = os.environ.get("TINYGRAD_DEVICE") or ("CPU" if shutil.which(os.environ.get("CC", "clang")) else "PYTHON")
+DEVICE = os.environ.get("TINYGRAD_DEVICE") or (
+    "CPU" if shutil.which(os.environ.get("CC", "clang")) else "PYTHON"
+)
 os.environ.setdefault("DEV", DEVICE)  # the default device of tensors made inside tinygrad
 
-import numpy as np
 from importlib.metadata import version
-from tinygrad import Device, Tensor, dtypes
+
+import numpy as np
+from tinygrad import Tensor, dtypes
 
 from implementations import Implementation
-
 
 _DT = {np.dtype("float64"): dtypes.float64, np.dtype("float32"): dtypes.float32}
 
@@ -35,11 +37,23 @@ class Tinygrad(Implementation):
     name = "tinygrad"
     devices = ("cpu",)
     dtypes = ("float64", "float32")
-    features = frozenset({
-        "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward", "avg_pool2d",
-        "avg_pool2d_backward", "stride", "dilation", "groups", "asymmetric_padding", "ceil_mode",
-        "count_include_pad", "pool_dilation",
-    })
+    features = frozenset(
+        {
+            "conv2d",
+            "conv2d_backward",
+            "max_pool2d",
+            "max_pool2d_backward",
+            "avg_pool2d",
+            "avg_pool2d_backward",
+            "stride",
+            "dilation",
+            "groups",
+            "asymmetric_padding",
+            "ceil_mode",
+            "count_include_pad",
+            "pool_dilation",
+        }
+    )
 
     def to_device(self, array, device):
         self._check_device(device)
@@ -50,7 +64,9 @@ class Tinygrad(Implementation):
         return tensor.numpy().copy()
 
     def tensor_info(self, tensor):
-        return tuple(tensor.shape), {dtypes.float64: "float64", dtypes.float32: "float32"}.get(tensor.dtype, str(tensor.dtype))
+        return tuple(tensor.shape), {dtypes.float64: "float64", dtypes.float32: "float32"}.get(
+            tensor.dtype, str(tensor.dtype)
+        )
 
     # forward ---------------------------------------------------------------------
     @staticmethod
@@ -63,8 +79,14 @@ class Tinygrad(Implementation):
 
     @staticmethod
     def _avg(x, p):
-        return x.avg_pool2d(p.kernel, p.stride, p.dilation, _pad(p.padding), ceil_mode=p.ceil_mode,
-                            count_include_pad=p.count_include_pad)
+        return x.avg_pool2d(
+            p.kernel,
+            p.stride,
+            p.dilation,
+            _pad(p.padding),
+            ceil_mode=p.ceil_mode,
+            count_include_pad=p.count_include_pad,
+        )
 
     def conv2d(self, x, w, b, params):
         return self._conv(x, w, b, params).realize()
