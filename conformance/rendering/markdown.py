@@ -84,7 +84,7 @@ def _per_operation(cert: dict[str, Any]) -> list[str]:
 
 
 def _experiments(cert: dict[str, Any]) -> list[str]:
-    found = cert.get("experiments") or []
+    found = [e for e in cert.get("experiments") or [] if not e.get("shared_from")]
     if not found:
         return []
     lines = ["", "## Blame by experiment", "",

@@ -280,7 +280,7 @@ class _Certification:
                            self.opts.quick, self.selection, self.started, time.perf_counter() - self.t0,
                            results, summarize(claims, results, self.devices, self.dtypes, verdict),
                            dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict,
-                           experiments=[e.to_dict() for e in self.experiments.values() if not e.shared_from],
+                           experiments=[e.to_dict() for e in self.experiments.values()],
                            operations=per_operation(claims, results, self.devices, self.dtypes, verdict),
                            shard=shard_record(self.opts.shard, len(self.results), self.planned))
 

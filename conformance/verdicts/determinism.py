@@ -121,7 +121,7 @@ def compare_identical_calls(results: Iterable[CaseResult], cases: Mapping[str, C
             where = _differs(first, second)
             if where:
                 differing.append(f"{r.case} {where}")
-        out[group] = (f"bit-identical in {len(rs)} sampled cases run twice" if not differing else
+        out[group] = ("bit-identical in every sampled case run twice" if not differing else
                       f"nondeterministic: {len(differing)} of {len(rs)} sampled cases differ between "
                       f"identical calls (within the bound), e.g. {differing[0]}")
     return out

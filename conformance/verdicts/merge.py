@@ -4,7 +4,9 @@ Part K of N ran every N-th case of the plan from the K-th (and part 1 the random
 so the parts interleave back into the plan's order. Everything else is derived again from
 the joined results (counts, per-feature statuses, blame, failures), so the merged
 certificate equals the one an unsharded run writes, apart from its times. Diagnoses come
-from the parts: each is kept for a failed feature that some part diagnosed.
+from the parts: each is kept for a failed feature that some part diagnosed; so do the
+experiments of blame by experiment (each part tried the smallest failing cases it had, so
+where a part had no case that proves an operation wrong the choice of cases can differ).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 
 from conformance.judging.compare import Check
 from conformance.judging.result import FAIL, CaseResult
+from conformance.search.draws import digest
 
 from .blame import blame
-from .certificate import COMPLETE, Certificate, summarize
+from .certificate import COMPLETE, Certificate, per_operation, summarize
 
 
 class MergeError(ValueError):
@@ -77,8 +80,15 @@ def merge(documents: Sequence[dict[str, Any]]) -> Certificate:
     results += [case_result(r) for r in first["results"][first["shard"]["planned"]:]]  # the sweep's
     impl = first["implementation"]
     devices, dtypes = tuple(first["devices"]), tuple(first["dtypes"])
-    verdict = blame(results)
-    claims = SimpleNamespace(devices=impl["devices"], dtypes=impl["dtypes"], features=impl["features"])
+    # an operation that fails with no option (in any part) explains its cases: no experiment
+    plain = {(r.device, r.dtype, r.op) for r in results if r.status == FAIL and set(r.filed_under) == {r.op}}
+    experiments = [e for d in parts for e in d.get("experiments", [])
+                   if (e["device"], e["dtype"], e["op"]) not in plain]
+    shown = {(e["case"], e["device"], e["dtype"]): SimpleNamespace(blamed=tuple(e["blamed"].split("+")))
+             for e in experiments}
+    verdict = blame(results, shown)
+    claims = SimpleNamespace(devices=impl["devices"], dtypes=impl["dtypes"],
+                             features=frozenset(impl["features"]))
     features = summarize(claims, results, devices, dtypes, verdict)
     diagnosed = {(s["feature"], s["device"], s["dtype"]): s["diagnosis"]
                  for d in parts for s in d["features"] if s.get("diagnosis")}
@@ -91,8 +101,12 @@ def merge(documents: Sequence[dict[str, Any]]) -> Certificate:
     cert = Certificate(first["spec"], impl, first["environment"], devices, dtypes, first["quick"],
                        first["selection"], min(d["started"] for d in parts),
                        sum(d["seconds"] for d in parts), results, features, findings, COMPLETE, "",
-                       first["case_timeout"], verdict=verdict)
+                       first["case_timeout"], verdict=verdict, experiments=experiments,
+                       operations=per_operation(claims, results, devices, dtypes, verdict))
     cert.sweep = first.get("sweep", {})
+    order = results[:sum(map(len, catalogue))]  # the catalogue's results, back in the plan's order
+    cert.coverage = dict(first.get("coverage", {}), catalogue_cases=len(order),
+                         catalogue_sha256=digest(f"{r.device}/{r.dtype}/{r.case}" for r in order))
     if count and any(d.get("sweep") for d in parts[1:]):
         raise MergeError("a random sweep ran in a part other than 1")
     return cert

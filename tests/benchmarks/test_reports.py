@@ -59,10 +59,10 @@ def test_conformance_matrix_is_linked_when_present(tmp_path, pair):
     assert "(conformance/matrix.md)" in (out / "index.md").read_text()
 
 
-def test_missing_results_is_a_clear_usage_error(tmp_path):
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["--results", str(tmp_path / "nope")])
-    assert exc.value.code == 2
+def test_missing_results_is_one_line_and_exit_2(tmp_path, capsys):
+    assert cli.main(["--results", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_results_folder_gives_the_newest_run_per_machine_and_profile(tmp_path, result_row, write_run):
