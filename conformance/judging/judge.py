@@ -139,7 +139,7 @@ def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
         message = f"undeclared refusal: {outcome.message}" if refused else outcome.message
         rule = "refuses only declared limits" if refused else "no crash"
         result.checks.append(behaviour(result.label, rule, False, message))
-        result.status, result.reason = FAIL, message
+        result.status, result.reason, result.died = FAIL, message, outcome.kind == "died"
         return result
     judge(result, pending.case, pending.expectations, outcome, pending.pristine)
     return result

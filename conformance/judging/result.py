@@ -43,6 +43,8 @@ class CaseResult:
     reason: str = ""
     repro: str = ""
     seconds: float = 0.0
+    #: the worker died, timed out or sent a malformed answer (not an answer to judge)
+    died: bool = False
 
     @property
     def label(self) -> str:

@@ -80,8 +80,8 @@ def recheck_failures(results: list[CaseResult], cases: Mapping[str, Case],
     """Re-run failing results; mark those that did not fail every time. Returns how many were re-run."""
     rerun = 0
     for r in results:
-        if r.status != FAIL or r.case not in cases or r.reason.startswith(("not run: ", "nondeterministic")):
-            continue
+        if r.status != FAIL or r.died or r.case not in cases or r.reason.startswith("nondeterministic"):
+            continue  # (a crash or a timeout is not re-run: each costs a fresh worker or the timeout)
         if rerun >= MAX_FAILING:
             break
         rerun += 1

@@ -189,12 +189,12 @@ def experiments(results: Iterable[CaseResult], cases: Mapping[str, Case], run: C
     """Experiments on the smallest ``per_group`` failing cases of each (device, dtype, op,
     options) group, keyed by (case, device, dtype); each other failing case of the group
     shares the blame of the group's first experiment."""
-    failing = [r for r in results if r.status == FAIL and not r.reason.startswith("not run: ")]
+    failing = [r for r in results if r.status == FAIL]
     # an operation that fails with no option at all explains its cases (blame's rule): no experiment
     plain = {(r.device, r.dtype, r.op) for r in failing if not _options(r)}
     groups: dict[tuple, list[CaseResult]] = defaultdict(list)
-    for r in failing:
-        if r.case in cases and _options(r) and (r.device, r.dtype, r.op) not in plain:
+    for r in failing:  # (not a crash or a hang: each variant would cost a fresh worker or a timeout)
+        if r.case in cases and _options(r) and (r.device, r.dtype, r.op) not in plain and not r.died:
             groups[(r.device, r.dtype, r.op, _options(r))].append(r)
     out: dict[tuple[str, str, str], Experiment] = {}
     for rs in groups.values():

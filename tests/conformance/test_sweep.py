@@ -123,15 +123,17 @@ def test_a_name_that_is_no_descriptor_is_refused_naming_it():
 def test_a_failure_found_before_the_time_budget_is_kept_and_the_sweep_says_it_stopped_early():
     calls = []
 
-    def slow_and_always_wrong(case, device, dtype):  # every problem fails; each run takes 20 ms
+    def slow_and_always_wrong(case, device, dtype):  # every problem fails; each run takes 50 ms
         calls.append(case.name)
-        time.sleep(0.02)
+        time.sleep(0.05)
         result = run_case(GroupsMixed(), case, device, dtype)
         result.status = "fail"
         return result
 
+    # 1,500 problems at 50 ms each would take minutes: an 8 s budget (drawing them takes 1-2 s on a
+    # busy 2-core machine) stops the sweep after some calls, whatever the load
     swept = sweep(get("im2col"), ["cpu"], ["float64"], slow_and_always_wrong, examples=500, seed=0,
-                  max_seconds=0.5)
+                  max_seconds=8)
     assert swept.stopped_early and calls and len(swept.drawn) < swept.planned
     assert any(r.status == "fail" for r in swept.results), "the failure seen before the budget was dropped"
 
