@@ -3,8 +3,9 @@
 
 ``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
 
-Times every available implementation (or those named) on the profile's workloads with
-pytest-benchmark and writes one JSON result file, its name unique to the run, under
+Times every available implementation (or those named) on the profile's workloads, the
+rounds of the implementations compared on a workload taking turns (pytest runs one test per
+workload and pass), and writes one JSON result file, its name unique to the run, under
 ``--out`` (default ``results/``).
 ``--shapes`` replaces the profile's workloads by the problems of a benchdnn shapes file
 (a path, or the name of one shipped in ``benchmarks/shapes/``), each at its own batch and
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     console = _console()
     bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
                 _dtype_limits(profile, impls))
-    bench.cases = shard_of(bench.cases, args.shard)
+    bench.cases = [case for group in shard_of(bench.groups, args.shard) for case in group]
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
     say(f"convcert benchmarks: profile {profile.name}, {len(bench.cases)} cases "
@@ -132,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
     mark = load.Mark.now()
     bench.measure_peaks()
     code = pytest.main(
-        [str(SUITE), "-q", "-s", "-p", "no:cacheprovider", "--benchmark-sort=name",
-         "--benchmark-columns=median,iqr,rounds", *args.pytest_args],
+        [str(SUITE), "-q", "-s", "-p", "no:cacheprovider", *args.pytest_args],
         plugins=[bench],
     )
     bench.measure_peaks(at="end")
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="convcert benchmarks: time implementations with "
-                                     "pytest-benchmark and write a JSON result file.")
+                                     "interleaved rounds and write a JSON result file.")
     sub = parser.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="time implementations on a profile's workloads")
     r.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
-    add_shard_argument(r, "timed cases")
+    add_shard_argument(r, "groups of compared cases (a workload and pass)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))

@@ -1,16 +1,19 @@
-"""The benchmark harness: plans the cases, runs each one, records results as they finish.
+"""The benchmark harness: plans the cases, runs them group by group, records results as they finish.
 
-:class:`Run` is a pytest plugin: pytest-benchmark's ``benchmark`` fixture times the
-steady state (``benchmark.pedantic``); everything else (first call, budget, reference
-check, memory, metrics, storage) lives here and in the modules it calls, so that the
+:class:`Run` is a pytest plugin with one test per *group*: the implementations compared
+on one (device, dtype, workload, pass). Each member is prepared alone (the decision to
+time it, its first call, the reference check, its memory); then the members' timed rounds
+run in interleaved blocks (:mod:`benchmarks.interleave`), so that a burst of load falls on
+all of them alike; then each member's last call is checked and its result recorded. The
 pytest glue in ``benchmarks/pytest_suite.py`` stays a few lines.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -21,7 +24,7 @@ import pytest
 from implementations import Implementation, Unsupported
 from implementations.geometry import ConvParams
 
-from . import checking, environment, layouts, measure, stats, timers
+from . import environment, interleave, layouts, measure, stats, timers
 from . import timed_cases as tc
 from .records import BenchmarkResult, SkippedCase, TaskSpec, Timing
 from .storage import ResultFile
@@ -84,13 +87,42 @@ class Probe:
         trust = "trusted" if self.trusted else f"not trusted: needs {bounds}"
         return (f"estimate {self.seconds:.3g} s; the probe's time grew {self.growth:.2f}x "
                 f"from batch {self.batch // 4} to {self.batch} ({trust})")
-#: Seconds to wait when the next implementation starts, for the previous one's thread
-#: pools to stop spinning.
+#: At most this many seconds are waited, when another implementation runs next, for the
+#: previous one's thread pools to stop spinning (:func:`benchmarks.measure.settle`).
 SETTLE_S = 1.0
 
 
 class Skip(Exception):
     """A case that will not be timed, with the reason recorded in the result file."""
+
+
+@dataclass
+class Prepared:
+    """A case ready for its timed rounds: decided, called once, checked, memory measured."""
+
+    case: TimedCase
+    impl: Implementation
+    placed: Any
+    raw: Any  # the bound call (what a device timer times)
+    call: Any  # the bound call followed by the implementation's synchronize
+    budget: Budget
+    first_s: float
+    decided: str
+    check: dict[str, Any]
+    memory: tuple[int | None, str]
+    rounds: int
+    warmup: bool
+    reserved_s: float  # budget held for the rounds until they are timed
+
+
+def group_key(case: TimedCase) -> tuple[str, str, str, str]:
+    """Cases compared with one another: the same device, dtype, workload and pass."""
+    return case.device, case.dtype, case.workload.name, case.pass_
+
+
+def group_id(group: Sequence[TimedCase]) -> str:
+    device, dtype, workload, pass_ = group_key(group[0])
+    return f"{device}-{dtype}-{workload}-{pass_}"
 
 
 @dataclass(eq=False)  # pytest registers the instance as a plugin: it must stay hashable
@@ -113,55 +145,88 @@ class Run:
     _bandwidths: dict[str, dict[str, Any]] = field(default_factory=dict)
     _bound: dict[tuple[str, str], Implementation] = field(default_factory=dict)
     _done: int = 0
-    _last_impl: str = ""
 
     def __post_init__(self) -> None:
-        # Implementation-major order: frameworks keep thread pools that spin after a call
-        # and slow down another framework's pool by orders of magnitude on a small machine;
-        # one implementation at a time, with a pause between them, keeps them apart.
+        # Group-major order: the implementations compared on a workload run one after the
+        # other and take turns in their timed rounds (run_group); a settle between two
+        # implementations lets one framework's spinning thread pool stop before the next runs.
+        held = {(name, device): _layouts(impl, device) for name, impl in self.impls.items()
+                for device in self.devices}
         self.cases = [
             TimedCase(name, device, dtype, workload, pass_, layout)
-            for name, impl in self.impls.items()
             for device in self.devices
-            for layout in _layouts(impl, device)
             for dtype in self.dtypes
-            if dtype in self.dtype_limits.get(name, self.dtypes)
             for workload in self.profile.workloads
             for pass_ in PASSES
+            for name in self.impls
+            if dtype in self.dtype_limits.get(name, self.dtypes)
+            for layout in held[name, device]
         ]
+
+    @property
+    def groups(self) -> list[tuple[TimedCase, ...]]:
+        """The cases in groups of those compared with one another (:func:`group_key`)."""
+        return [tuple(g) for _, g in itertools.groupby(self.cases, key=group_key)]
 
     # -- pytest plugin hooks and fixtures --------------------------------------------
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if "bench_case" in metafunc.fixturenames:
-            metafunc.parametrize("bench_case", self.cases, ids=[c.id for c in self.cases])
+        if "bench_group" in metafunc.fixturenames:
+            groups = self.groups
+            metafunc.parametrize("bench_group", groups, ids=[group_id(g) for g in groups])
 
     @pytest.fixture
     def bench_run(self) -> Run:
         return self
 
-    # -- one case ---------------------------------------------------------------------
-    def run_case(self, case: TimedCase, benchmark: Any) -> None:
-        """Time one case with pytest-benchmark's fixture and record it (or why not)."""
-        self._done += 1
-        if case.impl != self._last_impl:
-            self._last_impl = case.impl
-            time.sleep(SETTLE_S)
-        try:
-            result = self._measure(case, benchmark)
-        except Skip as skip:
-            self._record_skip(case, str(skip))
-            pytest.skip(str(skip))
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}"
-            self.result_file.add_result(BenchmarkResult(task_spec(case), "error", _now(), error=reason))
-            self._say(case, f"[red]error[/red] {reason}")
-            raise
-        self.result_file.add_result(result)
-        m = result.timing.summary if result.timing else None
-        verdict = "ok" if result.status == "ok" else f"[red]WRONG[/red] {result.check['detail']}"
-        if m is not None:
-            self._say(case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
-                            f"{result.gflops:8.2f} GFLOP/s  {verdict}")
+    # -- one group of cases -------------------------------------------------------------
+    def run_case(self, case: TimedCase) -> None:
+        """Time one case alone (a group of one)."""
+        self.run_group((case,))
+
+    def run_group(self, group: Sequence[TimedCase]) -> None:
+        """Prepare each case of ``group``, time the prepared ones in interleaved rounds, then
+        check and record each (or record why not). A case that errors is recorded and the
+        others go on; the test then fails with its error. A group with nothing timed skips."""
+        ready: list[Prepared] = []
+        skipped: list[str] = []
+        errors: list[Exception] = []
+        for case in group:
+            self._done += 1
+            measure.settle(SETTLE_S)
+            try:
+                ready.append(self._prepare(case))
+            except Skip as skip:
+                self._record_skip(case, str(skip))
+                skipped.append(f"{case.impl}: {skip}")
+            except Exception as exc:
+                self._record_error(case, exc)
+                errors.append(exc)
+        contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup) for p in ready]
+        interleave.run(contenders, settle=lambda: measure.settle(SETTLE_S))
+        for p, c in zip(ready, contenders, strict=True):
+            try:
+                if c.error is not None:
+                    raise c.error
+                result = self._finish(p, c, [q.case for q in ready if q is not p])
+            except Exception as exc:
+                self._record_error(p.case, exc)
+                errors.append(exc)
+                continue
+            self.result_file.add_result(result)
+            m = result.timing.summary if result.timing else None
+            verdict = "ok" if result.status == "ok" else f"[red]WRONG[/red] {result.check['detail']}"
+            if m is not None:
+                self._say(p.case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
+                                  f"{result.gflops:8.2f} GFLOP/s  {verdict}")
+        if errors:
+            raise errors[0]
+        if not ready:
+            pytest.skip("; ".join(skipped))
+
+    def _record_error(self, case: TimedCase, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        self.result_file.add_result(BenchmarkResult(task_spec(case), "error", _now(), error=reason))
+        self._say(case, f"[red]error[/red] {reason}")
 
     def _impl(self, case: TimedCase) -> Implementation:
         """The case's implementation, holding its arrays in the case's layout."""
@@ -170,8 +235,8 @@ class Run:
             self._bound[key] = layouts.bind(self.impls[case.impl], case.layout)
         return self._bound[key]
 
-    def _measure(self, case: TimedCase, benchmark: Any) -> BenchmarkResult:
-        """Decide whether ``case`` can be timed (see :data:`SKIP_RULE`), then time it."""
+    def _prepare(self, case: TimedCase) -> Prepared:
+        """Decide whether ``case`` can be timed (see :data:`SKIP_RULE`), then make it ready."""
         impl = self._impl(case)
         self._check_claims(impl, case)
         probe = self._estimate(impl, case)
@@ -190,7 +255,7 @@ class Run:
                        f"{self.profile.min_rounds} calls estimated at {probe.seconds:.3g} s each, over "
                        f"{ESTIMATE_MARGIN:g}x what is left ({probe.describe()})")
         tc.reference(tc.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
-        return self._time(impl, case, benchmark, probe, budget)
+        return self._ready(impl, case, probe, budget)
 
     def _rounds(self, seconds: float) -> int:
         p = self.profile
@@ -222,9 +287,9 @@ class Run:
             how = f"its second call ({second_s:.3g} s; the first, {first_s:.3g} s, held compilation)"
         return first_s, out, f"timed: {how} within the profile's {limit} s per call; probe {probe.describe()}"
 
-    def _time(self, impl: Implementation, case: TimedCase, benchmark: Any, probe: Probe,
-              budget: Budget) -> BenchmarkResult:
-        wl = case.workload
+    def _ready(self, impl: Implementation, case: TimedCase, probe: Probe, budget: Budget) -> Prepared:
+        """The first call(s), the rounds that fit the budget, the first output's check and the
+        peak memory: all but the timed rounds."""
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
         call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
@@ -240,43 +305,49 @@ class Run:
         check = self._check(impl, case, out)
         del out
         if first_s < 1.0:
-            memory, memory_method = measure.peak_memory(call, case.device, case.impl,
-                                                        timers.holds_torch(placed))
+            memory = measure.peak_memory(call, case.device, case.impl, timers.holds_torch(placed))
         else:
-            memory, memory_method = None, f"not measured: one call takes {first_s:.1f} s"
+            memory = None, f"not measured: one call takes {first_s:.1f} s"
+        # an untimed call opens each block of rounds where calls are cheap
+        warmup = first_s * self.profile.min_rounds < self.profile.target_s
+        blocks = min(interleave.BLOCKS, rounds)
+        reserved = first_s * (rounds + warmup * blocks)
+        budget.spent_s += reserved
+        return Prepared(case, impl, placed, raw, call, budget, first_s, decided, check, memory, rounds,
+                        warmup, reserved)
 
-        warmup = 1 if first_s * self.profile.min_rounds < self.profile.target_s else 0
-        benchmark.extra_info.update({"workload": wl.name, "pass": case.pass_, "layout": case.layout})
-        last: list[Any] = [None]
-
-        def kept() -> None:  # the last timed call's output stays for the check below
-            last[0] = None
-            last[0] = call()
-
-        benchmark.pedantic(kept, rounds=rounds, warmup_rounds=warmup, iterations=1)
-        host = Timing(HOST_METHOD, tuple(float(t) for t in benchmark.stats.stats.data))
-        budget.spent_s += sum(host.times_s) + warmup * host.median_s  # timed calls only; checks are free
-        check = self._check_last(impl, case, last.pop(), check)
+    def _finish(self, p: Prepared, timed: interleave.Contender,
+                alongside: list[TimedCase]) -> BenchmarkResult:
+        """The result of a prepared case whose rounds ``timed`` holds: the last call checked,
+        the device's own time on a GPU, the metrics."""
+        case, impl, wl = p.case, p.impl, p.case.workload
+        host = Timing(HOST_METHOD, tuple(timed.times))
+        p.budget.spent_s += sum(host.times_s) + timed.warmup_s - p.reserved_s  # timed calls only
+        check = self._check_last(impl, case, timed.last, p.check)
+        timed.last = None
         device = None
         if case.device != "cpu":  # on a GPU the device's own time is the primary figure
-            timer = timers.device_timer(impl, case.device, placed, self.cold_cache)
+            timer = timers.device_timer(impl, case.device, p.placed, self.cold_cache)
             # a round of several calls is already an average: fewer rounds, the same calls
-            device_rounds = max(self.profile.min_rounds, math.ceil(rounds / timer.calls_per_round))
-            device = Timing(timer.method, tuple(timer.times(raw, device_rounds)))
+            device_rounds = max(self.profile.min_rounds, math.ceil(p.rounds / timer.calls_per_round))
+            device = Timing(timer.method, tuple(timer.times(p.raw, device_rounds)))
 
         precision = impl.reduced_precision.get(case.dtype, case.dtype)
         itemsize = np.dtype(tc.numpy_dtype(case.dtype)).itemsize
         peak = self._peak(case.device, case.dtype, precision)
+        memory, memory_method = p.memory
+        blocks = min(interleave.BLOCKS, p.rounds)
         return BenchmarkResult(
             task=task_spec(case), status="ok" if check["ok"] else "wrong", finished=_now(),
-            host_time=host, device_time=device, first_call_s=first_s, precision=precision,
+            host_time=host, device_time=device, first_call_s=p.first_s, precision=precision,
             flops=wl.flops(case.pass_),
             flops_kind="direct-conv FLOPs" if wl.op == "conv2d" else "window elements",
             min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"],
             peak_method=peak["method"],
             peak_memory_bytes=memory, memory_method=memory_method, check=check,
-            settings={"warmup_rounds": warmup, "rounds": rounds, "decided_by": decided,
-                      **_tuning(impl, case.device)},
+            settings={"warmup_rounds": blocks if p.warmup else 0, "rounds": p.rounds, "blocks": blocks,
+                      "interleaved_with": [f"{c.impl} {c.layout}" for c in alongside],
+                      "decided_by": p.decided, **_tuning(impl, case.device)},
         )
 
     def _check_last(self, impl: Implementation, case: TimedCase, out: Any,
@@ -289,7 +360,7 @@ class Run:
         verdict = first
         if tc.check_workload(case.workload, case.pass_) == case.workload:
             ref = tc.reference(case.workload, case.pass_)
-            v = checking.compare_all(ref.names, last, ref.expected, ref.magnitude, ref.terms, case.dtype,
+            v = tc.compare_all(ref.names, last, ref.expected, ref.magnitude, ref.terms, case.dtype,
                                      impl.reduced_precision)
             calls["last_call"] = "within the bound" if v.ok else f"WRONG {v.detail}"
             if not v.ok and first["ok"]:
@@ -320,7 +391,7 @@ class Run:
         ref = tc.reference(checked, case.pass_)
         found = tuple(impl.to_numpy(o) for o in tc.outputs_of(out))
         precision = impl.reduced_precision.get(case.dtype, case.dtype)
-        verdict = checking.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, case.dtype,
+        verdict = tc.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, case.dtype,
                                        impl.reduced_precision)
         of = "the timed problem" if checked == case.workload else f"the same layer at batch {checked.batch}"
         return {**verdict.as_dict(), "reference": ref.source, "precision": precision, "batch": checked.batch,
@@ -384,7 +455,7 @@ class Run:
                     self._peak(device, dtype, precision)
         if at != "end":
             return
-        time.sleep(SETTLE_S)  # the last implementation's pools stop spinning
+        measure.settle(SETTLE_S)  # the last implementation's pools stop spinning
         for key, peak in self._peaks.items():
             if peak.get("gflops") is None:
                 continue
@@ -433,7 +504,8 @@ class Run:
             print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
 
 
-HOST_METHOD = "host clock (time.perf_counter via pytest-benchmark) around each call + synchronize"
+HOST_METHOD = ("host clock (time.perf_counter) around each call + synchronize; the rounds of the "
+               f"implementations compared on a workload interleaved in up to {interleave.BLOCKS} blocks each")
 
 
 def task_spec(case: TimedCase) -> TaskSpec:

@@ -33,6 +33,29 @@ def time_once(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - start, out
 
 
+#: :func:`settle`: the process is idle when its threads used under this share of one CPU
+#: over a poll of SETTLE_POLL_S.
+IDLE_SHARE = 0.1
+SETTLE_POLL_S = 0.01
+
+
+def settle(max_s: float = 1.0) -> float:
+    """Wait until this process's threads stop using the CPU, at most ``max_s``; the seconds waited.
+
+    A framework's thread pool spins for a while after a call (OpenBLAS about 0.1 s, ONNX
+    Runtime's and Eigen's pools a few milliseconds) and slows the next implementation's
+    pool down on a small machine. The process's CPU time (every thread's) is watched over
+    polls of :data:`SETTLE_POLL_S`; idle is a poll in which it grew by under
+    :data:`IDLE_SHARE` of the poll."""
+    start = time.perf_counter()
+    while True:
+        cpu = time.process_time()
+        time.sleep(SETTLE_POLL_S)
+        waited = time.perf_counter() - start
+        if time.process_time() - cpu < IDLE_SHARE * SETTLE_POLL_S or waited >= max_s:
+            return waited
+
+
 def median_time(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up: the first call may compile or autotune
     return statistics.median(time_once(fn)[0] for _ in range(repeats))

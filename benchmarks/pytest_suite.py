@@ -1,8 +1,9 @@
-"""pytest glue: one test per case; the ``bench_run`` plugin (benchmarks.harness.Run) does the work.
+"""pytest glue: one test per group of compared cases; the ``bench_run`` plugin
+(benchmarks.harness.Run) does the work.
 
 Run through ``python -m benchmarks run``, which passes the plugin to ``pytest.main``.
 """
 
 
-def test_benchmark(bench_case, bench_run, benchmark):
-    bench_run.run_case(bench_case, benchmark)
+def test_benchmark(bench_group, bench_run):
+    bench_run.run_group(bench_group)

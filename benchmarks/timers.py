@@ -2,7 +2,7 @@
 
 On a GPU the primary figure is the time the device spends per call, measured as
 ``triton.testing.do_bench`` and benchdnn do; the host's synchronised latency per call
-(pytest-benchmark's rounds) is kept as a second figure. Strategies:
+(the harness's interleaved rounds) is kept as a second figure. Strategies:
 
 - :class:`HostTimer`: ``perf_counter`` around a call and a synchronize (CPU, and the
   host-latency figure everywhere).

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: Modules of the ``bench`` extra whose absence means "install the extra", not a bug.
-_EXTRA_MODULES = {"pytest", "pytest_benchmark", "pandas", "matplotlib", "cpuinfo", "threadpoolctl", "rich"}
+_EXTRA_MODULES = {"pytest", "pandas", "matplotlib", "cpuinfo", "threadpoolctl", "rich"}
 
 
 if __name__ == "__main__":

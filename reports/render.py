@@ -240,7 +240,7 @@ def _how_one(run: dict[str, Any], results: pd.DataFrame | None) -> str:
         f"{env.get('usable_cpus')} usable of {env.get('logical_cpus')} logical CPUs, {threads}; "
         f"Python {env.get('python')}, NumPy {env.get('numpy')} with {env.get('blas')}"
         f"{pools(env)}.{gpu} "
-        f"Timing: pytest-benchmark `pedantic`, one call per round ({st.get('timer')}), "
+        f"Timing: one call per round ({st.get('timer')}), "
         f"{st.get('min_rounds')} to {st.get('max_rounds')} rounds aiming at {st.get('target_s')} s per "
         f"benchmark, after a first call timed separately (compilation, autotuning) and a warm-up round when "
         f"cheap; device work synchronised inside every timed region.{device_timers} "

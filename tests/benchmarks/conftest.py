@@ -42,29 +42,6 @@ def _write_run(path: Path, machine: str, rows: list[BenchmarkResult], skipped: t
     return path
 
 
-class PedanticTimer:
-    """The part of pytest-benchmark's fixture the harness uses."""
-
-    def __init__(self):
-        self.extra_info = {}
-
-    def pedantic(self, fn, rounds, warmup_rounds, iterations):
-        import time
-
-        self.stats = type("S", (), {})()
-        self.stats.stats = type("D", (), {})()
-        self.stats.stats.data = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            self.stats.stats.data.append(time.perf_counter() - start)
-
-
-@pytest.fixture
-def pedantic():
-    return PedanticTimer
-
-
 @pytest.fixture
 def result_row():
     return _result_row

@@ -18,7 +18,7 @@ pytestmark = [
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
-def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tmp_path, layout, pedantic):
+def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tmp_path, layout):
     from implementations import registry
 
     impl = registry.get("torch")
@@ -27,7 +27,7 @@ def test_torch_on_cuda_is_timed_on_the_device_checked_and_its_memory_measured(tm
               ResultFile(tmp_path / "r.json", {}))
     assert {c.layout for c in run.cases} == {"NCHW", "channels_last"}
     run.measure_peaks()
-    run.run_case(TimedCase("torch", "cuda", "float32", wl, "forward", layout), pedantic())
+    run.run_case(TimedCase("torch", "cuda", "float32", wl, "forward", layout))
     (result,) = read(tmp_path / "r.json").results
     assert result.status == "ok" and result.peak_memory_bytes > 0 and result.pct_peak > 0
     assert result.task.layout == layout

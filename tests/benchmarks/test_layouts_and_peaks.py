@@ -15,11 +15,11 @@ from implementations import registry
 CONV = Workload(LAYERS["lenet5.c3"], 2)
 
 
-def _timed_in_nhwc(name, impl, tmp_path, pedantic):
+def _timed_in_nhwc(name, impl, tmp_path):
     """The result of one CPU benchmark of ``impl`` held in NHWC, through the harness."""
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {name: impl}, ("cpu",), ("float32",),
               ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(TimedCase(name, "cpu", "float32", CONV, "backward", "NHWC"), pedantic())
+    run.run_case(TimedCase(name, "cpu", "float32", CONV, "backward", "NHWC"))
     (result,) = storage.read(tmp_path / "r.json").results
     return result
 
@@ -33,7 +33,7 @@ def test_numpy_and_undeclared_plugins_run_in_nchw():
     assert layouts.layouts(im2col, "cpu", tf.zeros(1)) == ("NCHW",)
 
 
-def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path, pedantic):
+def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path):
     adapter = pytest.importorskip("implementations.frameworks.tensorflow_adapter")
     impl = registry.get("tensorflow")
     sample = impl.to_device(np.zeros((1, 2, 3, 4)), "cpu")
@@ -42,7 +42,7 @@ def test_tensorflow_gets_both_layouts_on_a_gpu_and_nhwc_held_on_the_cpu(tmp_path
     nhwc = layouts.bind(impl, "NHWC")
     assert isinstance(nhwc, adapter.TensorFlow) and nhwc.layout == "NHWC"
     assert layouts.bind(impl, "NCHW") is impl
-    result = _timed_in_nhwc("tensorflow", impl, tmp_path, pedantic)
+    result = _timed_in_nhwc("tensorflow", impl, tmp_path)
     assert result.status == "ok" and result.task.layout == "NHWC"
 
 
@@ -53,13 +53,13 @@ def test_torch_gets_both_layouts_on_a_gpu_and_its_own_on_the_cpu():
     assert layouts.layouts(impl, "cpu", torch.zeros(1)) == ("NCHW",)
 
 
-def test_jax_declares_nchw_and_nhwc_and_is_bound_to_each(tmp_path, pedantic):
+def test_jax_declares_nchw_and_nhwc_and_is_bound_to_each(tmp_path):
     pytest.importorskip("jax")
     jax_impl = registry.get("jax")
     assert layouts.layouts(jax_impl, "cuda", None) == ("NCHW", "NHWC")
     assert layouts.layouts(jax_impl, "cpu", None) == ("NCHW",)
     assert layouts.bind(jax_impl, "NHWC").layout == "NHWC" and layouts.bind(jax_impl, "NCHW") is jax_impl
-    result = _timed_in_nhwc("jax", jax_impl, tmp_path, pedantic)
+    result = _timed_in_nhwc("jax", jax_impl, tmp_path)
     assert result.status == "ok" and result.task.layout == "NHWC"
 
 
@@ -75,12 +75,12 @@ def test_channels_last_placement_keeps_the_logical_tensor_and_changes_the_stride
     assert torch.equal(placed["x"], nchw["x"])
 
 
-def test_a_channels_last_case_is_timed_checked_and_recorded_with_its_layout(tmp_path, pedantic):
+def test_a_channels_last_case_is_timed_checked_and_recorded_with_its_layout(tmp_path):
     pytest.importorskip("torch")
 
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"torch": registry.get("torch")}, ("cpu",),
               ("float32",), ResultFile(tmp_path / "r.json", {"machine": "m"}))
-    run.run_case(TimedCase("torch", "cpu", "float32", CONV, "forward", "channels_last"), pedantic())
+    run.run_case(TimedCase("torch", "cpu", "float32", CONV, "forward", "channels_last"))
     (result,) = storage.read(tmp_path / "r.json").results
     assert result.status == "ok" and result.task.layout == "channels_last" and result.device_time is None
 
@@ -119,7 +119,7 @@ def test_a_tiny_peak_size_is_refused():
         measure.gemm_peak("cpu", "float32", 8)
 
 
-def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host_latency(tmp_path, pedantic):
+def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host_latency(tmp_path):
     class FakeGpu(type(registry.get("im2col"))):  # NumPy pretending to be a device: no CUDA events
         name = "fakegpu"
         devices = ("cpu", "cuda")
@@ -130,7 +130,7 @@ def test_a_gpu_implementation_without_events_gets_amortised_device_time_and_host
     run = Run(replace(get_profile("smoke"), workloads=(CONV,)), {"fakegpu": FakeGpu()}, ("cuda",),
               ("float32",), ResultFile(tmp_path / "r.json", {"machine": "m"}))
     run.measure_peaks()
-    run.run_case(TimedCase("fakegpu", "cuda", "float32", CONV, "forward"), pedantic())
+    run.run_case(TimedCase("fakegpu", "cuda", "float32", CONV, "forward"))
     doc = storage.read(tmp_path / "r.json")
     (result,) = doc.results
     assert result.device_time.method.startswith("20 calls back to back") and result.host_time.times_s

@@ -1,0 +1,149 @@
+"""Interleaved rounds: the schedule, a burst of load on synthetic timings, and the harness taking turns."""
+
+from dataclasses import replace
+
+import pytest
+
+from benchmarks import interleave, measure, stats, storage
+from benchmarks.harness import Run, group_id
+from benchmarks.interleave import Contender, blocks_of, schedule
+from benchmarks.storage import ResultFile
+from benchmarks.workloads import LAYERS, Workload, get_profile
+from implementations import registry
+
+
+def test_blocks_are_as_even_as_can_be_and_keep_every_round():
+    assert blocks_of(12, 5) == [3, 3, 2, 2, 2]
+    assert blocks_of(3, 5) == [1, 1, 1, 0, 0]
+    assert sum(blocks_of(29, 5)) == 29
+    with pytest.raises(ValueError, match="blocks=0"):
+        blocks_of(3, 0)
+
+
+def test_the_order_of_the_contenders_rotates_from_turn_to_turn():
+    turns = schedule([5, 5, 5], blocks=5)
+    order = [i for i, _ in turns]
+    assert order == [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2, 1, 2, 0]
+    # every contender is first in some turn and last in another
+    firsts = {order[3 * t] for t in range(5)}
+    lasts = {order[3 * t + 2] for t in range(5)}
+    assert firsts == lasts == {0, 1, 2}
+
+
+def test_a_contender_with_fewer_rounds_drops_out_and_every_round_is_scheduled_once():
+    turns = schedule([2, 7], blocks=5)
+    assert sum(n for i, n in turns if i == 0) == 2
+    assert sum(n for i, n in turns if i == 1) == 7
+    assert [i for i, _ in turns][:4] == [0, 1, 1, 0]
+
+
+class _Machine:
+    """A synthetic clock: every call takes ``work`` seconds, five times longer while a burst
+    of other load runs (from ``burst[0]`` to ``burst[1]`` seconds)."""
+
+    def __init__(self, burst):
+        self.now, self.burst = 0.0, burst
+
+    def clock(self):
+        return self.now
+
+    def impl(self, work):
+        def call():
+            slow = self.burst[0] <= self.now < self.burst[1]
+            self.now += work * (5 if slow else 1)
+            return self.now
+
+        return call
+
+
+def _ranked(contenders):
+    a, b = (stats.summarize(c.times) for c in contenders)
+    return stats.separated(a.ci_low_s, a.ci_high_s, b.ci_low_s, b.ci_high_s)
+
+
+def test_a_burst_of_load_makes_a_false_ranking_back_to_back_and_none_when_interleaved():
+    # Two equally fast implementations, 20 rounds of 10 ms each; a burst of 0.8 s starts
+    # as the second one's rounds would start when timed back to back.
+    back_to_back = _Machine(burst=(0.2, 1.0))
+    pair = [Contender("a", back_to_back.impl(0.01), 20), Contender("b", back_to_back.impl(0.01), 20)]
+    interleave.run(pair, blocks=1, clock=back_to_back.clock)
+    assert _ranked(pair)  # "a" looks faster, with intervals apart: the burst's doing
+    assert stats.summarize(pair[1].times).median_s > 2 * stats.summarize(pair[0].times).median_s
+
+    taking_turns = _Machine(burst=(0.2, 1.0))
+    pair = [Contender("a", taking_turns.impl(0.01), 20), Contender("b", taking_turns.impl(0.01), 20)]
+    interleave.run(pair, clock=taking_turns.clock)  # the harness's five blocks
+    assert not _ranked(pair)  # the burst fell on both: no clear difference
+    assert [sum(t > 0.02 for t in c.times) for c in pair] == [8, 8]  # both were slowed alike
+    assert stats.summarize(pair[0].times).median_s == pytest.approx(stats.summarize(pair[1].times).median_s)
+
+
+def test_a_real_difference_still_shows_when_interleaved():
+    machine = _Machine(burst=(0.1, 0.3))
+    pair = [Contender("fast", machine.impl(0.01), 20), Contender("slow", machine.impl(0.03), 20)]
+    interleave.run(pair, clock=machine.clock)
+    assert _ranked(pair)
+
+
+def test_settle_runs_between_contenders_and_warm_up_calls_are_not_timed():
+    log = []
+    machine = _Machine(burst=(0, 0))
+    pair = [Contender("a", machine.impl(0.01), 4, warmup=True), Contender("b", machine.impl(0.01), 4)]
+    interleave.run(pair, blocks=2, clock=machine.clock, settle=lambda: log.append(machine.now))
+    assert len(pair[0].times) == len(pair[1].times) == 4
+    assert pair[0].warmup_s == pytest.approx(0.02)  # one untimed call per block
+    assert log == [pytest.approx(0.03), pytest.approx(0.07)]  # a b | b a: two changes of contender
+
+
+def test_a_contender_that_raises_stops_and_the_others_are_still_timed():
+    calls = iter(range(100))
+
+    def flaky():
+        if next(calls) == 2:
+            raise RuntimeError("boom")
+
+    machine = _Machine(burst=(0, 0))
+    pair = [Contender("flaky", flaky, 5), Contender("fine", machine.impl(0.01), 5)]
+    interleave.run(pair, clock=machine.clock)
+    assert isinstance(pair[0].error, RuntimeError)
+    assert len(pair[1].times) == 5
+
+
+def test_settle_returns_at_once_when_the_process_is_idle():
+    assert measure.settle(1.0) < 0.5
+
+
+CONV = Workload(LAYERS["lenet5.c3"], 2)
+
+
+class _Logged(type(registry.get("im2col"))):
+    """im2col that writes its name in a shared log at each forward call."""
+
+    log: list = []
+
+    def conv2d(self, *args, **kwargs):
+        self.log.append(self.name)
+        return super().conv2d(*args, **kwargs)
+
+
+def test_the_harness_times_a_group_in_turns_and_records_whom_each_was_timed_with(tmp_path):
+    a, b = _Logged(), _Logged()
+    a.name, b.name = "first", "second"
+    _Logged.log = []
+    profile = replace(get_profile("smoke"), workloads=(CONV,), min_rounds=5, max_rounds=5, target_s=1e-9)
+    run = Run(profile, {"first": a, "second": b}, ("cpu",), ("float32",),
+              ResultFile(tmp_path / "r.json", {"machine": "m"}))
+    groups = run.groups
+    assert [group_id(g) for g in groups] == [f"cpu-float32-{CONV.name}-forward",
+                                              f"cpu-float32-{CONV.name}-backward"]
+    assert [c.impl for c in groups[0]] == ["first", "second"]
+    run.run_group(groups[0])
+    doc = storage.read(tmp_path / "r.json")
+    by_impl = {r.task.impl: r for r in doc.results}
+    assert by_impl["first"].settings["interleaved_with"] == ["second NCHW"]
+    assert by_impl["second"].settings["blocks"] == 5
+    assert all(len(r.host_time.times_s) == 5 for r in doc.results)
+    # the five timed rounds of each alternate (first call, probes, checks and memory come before)
+    timed = _Logged.log[-12:-2]  # the last two calls are the changed-input checks
+    assert timed == ["first", "second", "second", "first", "first", "second", "second", "first",
+                     "first", "second"]
