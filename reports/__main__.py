@@ -132,12 +132,16 @@ def _gate_section(rep: Report, verdict: gate.Verdict, threshold: float) -> None:
     if verdict.dropped:
         notes.append(f"{len(verdict.dropped)} baseline row(s) dropped on purpose "
                      "(--allow-dropped / --dropped)")
+    if verdict.not_judged:
+        notes.append(f"{len(verdict.not_judged)} row(s) not judged for time: " + "; ".join(verdict.busy)
+                     + " (load slows implementations unevenly; re-run on a quiet machine)")
     if verdict.within_noise:
         notes.append(f"{verdict.within_noise} row(s) slower by more than {threshold:g}% but within the noise "
                      "(confidence intervals of the two medians overlap): not judged regressions")
     rule = (f"Rule: a row regressed when its median is more than {threshold:g}% above the baseline's and "
             "its 95% confidence interval lies wholly above the baseline's (the threshold alone where a file "
-            "kept no raw times); or its answer became wrong; or it is missing or skipped now. "
+            "kept no raw times); or its answer became wrong; or it is missing or skipped now. Slowdowns are "
+            "not judged where the new run was busy, and no time is judged where the baseline was. "
             f"{verdict.compared} baseline row(s) compared.")
     if verdict.passed:
         rep.para(f"None. {rule}" + (" " + "; ".join(notes).capitalize() + "." if notes else ""))
@@ -203,12 +207,15 @@ def main(argv: list[str] | None = None) -> int:
     write_atomic(out / "index.md", render.to_markdown(report))
     write_atomic(out / "index.html", render.to_html(report))
     print(f"report: {out / 'index.html'} (also index.md, results.csv, PNG plots)")
-    if verdict is not None and not verdict.passed:
+    if verdict is not None and verdict.not_judged:
+        print(f"--baseline {args.baseline}: {len(verdict.not_judged)} row(s) slower or skipped for time were "
+              f"not judged: {'; '.join(verdict.busy)}; re-run on a quiet machine", file=sys.stderr)
+    if verdict is not None and verdict.regressions:
         print(f"{len(verdict.regressions)} regression(s) beyond {args.threshold:g}% against {args.baseline}:",
               file=sys.stderr)
         print(regression_frame(verdict).to_string(index=False), file=sys.stderr)
         return 1
-    return 0
+    return 2 if verdict is not None and verdict.not_judged else 0
 
 
 if __name__ == "__main__":

@@ -98,9 +98,10 @@ def peak_highs(header: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0) -> dict[str, Any]:
+def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: bool = False) -> dict[str, Any]:
     """One result as a flat row, before its statistics (:func:`add_statistics` adds them for
-    all rows at once). ``peak_high``: the run's highest GEMM rate of this precision (start or end)."""
+    all rows at once). ``peak_high``: the run's highest GEMM rate of this precision (start or end);
+    ``busy``: the run's load record says other processes kept the machine busy."""
     t = result.task
     timing, host = result.timing, result.host_time
     return {
@@ -117,7 +118,7 @@ def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0) -> dict[s
         "check": result.check.get("detail"),
         "decided_by": result.settings.get("decided_by"),
         "error_ratio": result.check.get("worst_ratio"),
-        "_times": timing, "_host": host,
+        "busy": busy, "_times": timing, "_host": host,
     }
 
 
@@ -167,7 +168,7 @@ def _peak_of(result: BenchmarkResult, peaks: dict[str, float] | None) -> float:
 
 
 _EMPTY_COLUMNS = ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "_times",
-                  "_host", "flops", "op", "peak_gflops", "peak_high"]
+                  "_host", "flops", "op", "peak_gflops", "peak_high", "busy"]
 
 
 def load(paths: Iterable[str | Path]) -> BenchData:
@@ -183,7 +184,8 @@ def load(paths: Iterable[str | Path]) -> BenchData:
         problems += doc.problems
         runs.append({**doc.header, "file": str(doc.path)})
         peaks = peak_highs(doc.header)
-        rows += [row(r, doc.machine, _peak_of(r, peaks)) for r in doc.results]
+        busy = bool((doc.header.get("load") or {}).get("busy"))
+        rows += [row(r, doc.machine, _peak_of(r, peaks), busy) for r in doc.results]
         skips += [{"machine": doc.machine, **s.task.to_json(), "reason": s.reason} for s in doc.skipped]
     frame = pd.DataFrame(rows, columns=None if rows else _EMPTY_COLUMNS)
     results = add_statistics(frame.drop_duplicates(subset=KEY + ["impl", "layout"], keep="last"))

@@ -14,6 +14,16 @@ hold the same row, the later run's row counts. A regression is
   ``--allow-dropped`` pattern (or a line of a ``--dropped`` file) names it as dropped on
   purpose.
 
+A slowdown is judged only where load cannot have made it: a run whose load record says the
+machine was busy (other processes used over a quarter of its CPUs, ``benchmarks/load.py``)
+measures the load as much as the implementation (six busy processes on two cores made
+torch's small calls 10-50x slower, and every row of a run "regressed"). So when a new run
+was busy, a row slower beyond the threshold (or skipped now for time) is *not judged*, and
+when a baseline run was busy no slowdown is judged at all (it may hide one). Answers that
+became wrong, and rows missing from the new run, are judged whatever the load. A gate with
+rows not judged has not passed: the command line exits 2 saying which run was busy (1 if
+there is a regression besides).
+
 Baseline rows of a machine that has no run among the new results are not compared
 (a baseline folder may hold other machines' runs); the gate says which machines it left
 aside. When no baseline row matches a new row at all, :attr:`Verdict.nothing_compared`
@@ -28,6 +38,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from benchmarks import load
 from benchmarks.records import BenchmarkResult
 from benchmarks.stats import separated
 from benchmarks.storage import RunDocument
@@ -46,6 +57,9 @@ class Regression:
     why: str
     baseline_ms: float | None = None
     current_ms: float | None = None
+    #: a time regression (slower, or skipped now for time), which load can cause; else an
+    #: answer that became wrong or a missing row
+    slowdown: bool = False
 
 
 @dataclass
@@ -56,10 +70,23 @@ class Verdict:
     compared: int = 0  # baseline rows matched by a new row (timed or not)
     within_noise: int = 0  # slower beyond the threshold, but inside the two runs' noise
     nothing_compared: str = ""  # why no row matched, when none did
+    #: runs measured on a busy machine: "new run FILE: how busy" (baseline runs too)
+    busy: list[str] = field(default_factory=list)
+    #: slowdowns not judged because a run was busy
+    not_judged: list[Regression] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.regressions and not self.nothing_compared
+        return not self.regressions and not self.nothing_compared and not self.not_judged
+
+
+def _busy(docs: Iterable[RunDocument], side: str, machines: set[str]) -> list[str]:
+    return [f"{side} run {doc.path.name}: {load.describe(doc.header['load'])}" for doc in in_time_order(docs)
+            if doc.machine in machines and (doc.header.get("load") or {}).get("busy")]
+
+
+#: Skip reasons that depend on the machine's speed (benchmarks.harness.SKIP_RULE).
+TIME_SKIPS = ("measured:", "estimated:", "time budget")
 
 
 def read_dropped(path: str | Path) -> list[str]:
@@ -89,6 +116,8 @@ def compare(current: Sequence[RunDocument], baseline: Sequence[RunDocument], thr
     skipped = {s.task.key(doc.machine): s.reason for doc in in_time_order(current) for s in doc.skipped}
     machines = {doc.machine for doc in current}
     verdict = Verdict(machines_left_aside=sorted({d.machine for d in baseline} - machines))
+    busy_now, busy_then = _busy(current, "new", machines), _busy(baseline, "baseline", machines)
+    verdict.busy = busy_now + busy_then
     saved = _index(baseline)
     verdict.compared = sum(1 for key in saved if key in now or key in skipped)
     if not verdict.compared:
@@ -98,17 +127,27 @@ def compare(current: Sequence[RunDocument], baseline: Sequence[RunDocument], thr
         if key[0] not in machines:
             continue
         new = now.get(key)
+        found: Regression | None
         if new is None:
             if any(fnmatchcase(key_text(key), p) for p in dropped):
                 verdict.dropped.append(key)
                 continue
             why = f"moved to skipped: {skipped[key]}" if key in skipped else "missing from the new run"
-            verdict.regressions.append(Regression(key, why, _ms(old)))
+            slow = key in skipped and skipped[key].startswith(TIME_SKIPS)
+            found = Regression(key, why, _ms(old), slowdown=slow)
+        else:
+            found = _compare_row(key, old, new, threshold_pct)
+            if found is None and busy_then and old.status == "ok" and new.status == "ok":
+                # a busy baseline is slow itself: "not slower" says nothing
+                found = Regression(key, "the baseline was measured on a busy machine", _ms(old), _ms(new),
+                                   slowdown=True)
+        if found is None:
             continue
-        found = _compare_row(key, old, new, threshold_pct)
-        if found is not None and found.why == WITHIN_NOISE:
+        if found.slowdown and (busy_then or (busy_now and found.why != WITHIN_NOISE)):
+            verdict.not_judged.append(found)
+        elif found.why == WITHIN_NOISE:
             verdict.within_noise += 1
-        elif found is not None:
+        else:
             verdict.regressions.append(found)
     return verdict
 
@@ -145,9 +184,9 @@ def _compare_row(key: Key, old: BenchmarkResult, new: BenchmarkResult,
     bounds = (a.ci_low_s, a.ci_high_s, b.ci_low_s, b.ci_high_s)
     if all(map(math.isfinite, bounds)):
         if not (separated(*bounds) and b.ci_low_s > a.ci_high_s):
-            return Regression(key, WITHIN_NOISE, _ms(old), _ms(new))
+            return Regression(key, WITHIN_NOISE, _ms(old), _ms(new), slowdown=True)
         noise = (f"; 95% CI {b.ci_low_s * 1e3:.3g}-{b.ci_high_s * 1e3:.3g} ms above "
                  f"{a.ci_low_s * 1e3:.3g}-{a.ci_high_s * 1e3:.3g} ms")
     else:
         noise = "; no confidence interval in a file (threshold alone)"
-    return Regression(key, f"{change:+.1f}% > {threshold_pct:g}%{noise}", _ms(old), _ms(new))
+    return Regression(key, f"{change:+.1f}% > {threshold_pct:g}%{noise}", _ms(old), _ms(new), slowdown=True)

@@ -3,8 +3,11 @@
 Only differences beyond the noise count: a speedup is given where the two medians' 95%
 confidence intervals (``ci_low_ms``/``ci_high_ms``) do not overlap, else the row says "no
 clear difference"; a row is "best" only when its interval lies wholly below every other
-right answer's, "worst" only when wholly above. (The regression gate against a saved run
-is :mod:`reports.gate`.)
+right answer's, "worst" only when wholly above. Rows of a run measured on a busy machine
+(``busy``) are neither ranked nor given a speedup: load slows implementations unevenly (on
+two cores with six busy processes torch's small calls were 10-50x slower, TensorFlow's 3x),
+so a ranking would change with the load, and a ranking must not. (The regression gate
+against a saved run is :mod:`reports.gate`.)
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def add_speedups(results: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     out["clear"] = False
     if baseline is None or out.empty:
         return out
-    ok = out["status"] == "ok"
+    ok = (out["status"] == "ok") & ~_busy(out)
     mine = out[ok & (out["impl"] == baseline)]
     base = mine.loc[mine.groupby(KEY)["median_ms"].idxmin(), [*KEY, "median_ms", "ci_low_ms", "ci_high_ms"]]
     base = base.rename(columns={"median_ms": "base_ms", "ci_low_ms": "base_low", "ci_high_ms": "base_high"})
@@ -59,7 +62,7 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
     fastest's (slowest's) interval is apart from every other's; vectorised over groups."""
     out = results.copy()
     out["rank"] = ""
-    ok = out[out["status"] == "ok"]
+    ok = out[(out["status"] == "ok") & ~_busy(out)]
     if ok.empty:
         return out
     g = ok.groupby(KEY, sort=False)
@@ -75,6 +78,13 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
     out.loc[best[best].index, "rank"] = "best"
     out.loc[worst[worst].index, "rank"] = "worst"
     return out
+
+
+def _busy(frame: pd.DataFrame) -> pd.Series:
+    """Rows of busy runs (False where a frame has no ``busy`` column)."""
+    if "busy" not in frame.columns:
+        return pd.Series(False, index=frame.index)
+    return frame["busy"].fillna(False).astype(bool)
 
 
 def _others(g: Any, values: pd.Series, how: str) -> pd.Series:

@@ -109,6 +109,8 @@ def _speedup(baseline: str) -> Any:
     def text(r: Any) -> str:
         if not math.isnan(r["speedup"]):
             return f"{fmt(r['speedup'])}x"
+        if r.get("busy"):
+            return "not compared: busy run"
         return "baseline" if r["impl"] == baseline else "no clear difference"
 
     return text
@@ -135,7 +137,7 @@ def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any
 
 #: The columns a table cell reads.
 _SHOWN = ("workload", "series", "impl", "status", "rank", "noisy", "median_ms", "ci_low_ms", "ci_high_ms",
-          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup")
+          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup", "busy")
 
 
 def pivot_tables(results: pd.DataFrame, baseline: str | None,
@@ -267,7 +269,9 @@ def banners(runs: list[dict[str, Any]]) -> list[str]:
         busy = run.get("load") or {}
         if busy.get("busy"):
             out.append(f"⚠ The machine was busy during the run of {name}: {load.describe(busy)}. Its times "
-                       "are slower and noisier than on an idle machine; compare them through the intervals.")
+                       "are slower and noisier than on an idle machine, and load slows implementations "
+                       "unevenly (a multithreaded one most), so its rows are neither ranked nor given "
+                       "speedups, and the regression gate judges no slowdown of it.")
         changed = [f"{key} GEMM {fmt(p['gflops'])} GFLOP/s at the start, {fmt(p['end_gflops'])} at the end"
                    for key, p in (run.get("peaks") or {}).items() if p.get("changed")]
         changed += [f"{key} copy bandwidth {fmt(b['gbytes_per_s'])} GB/s at the start, "

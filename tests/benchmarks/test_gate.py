@@ -204,3 +204,47 @@ def test_a_slowdown_beyond_the_threshold_but_within_the_noise_is_not_a_regressio
     assert verdict.passed and verdict.within_noise == 1 and verdict.compared == 1
     (reg,) = gate.compare(_docs(beyond), _docs(old), 10).regressions
     assert reg.why.startswith("+200.0% > 10%; 95% CI")
+
+
+def test_a_busy_new_run_judges_answers_but_not_slowdowns(tmp_path, baseline, result_row, task, write_run):
+    # six busy processes on two cores made every row of a real run "regress" (224 of 232)
+    now = write_run(tmp_path / "now.json", "m", [result_row("im2col", "w.a", 0.100),
+                                                 result_row("torch", "w.a", 0.005, status="wrong")],
+                    skipped=[(task("im2col", "w.b"), "time budget of 60 s for im2col/cpu/float32 spent")],
+                    others_cpus=1.6)
+    verdict = gate.compare(_docs(now), _docs(baseline), 10)
+    assert [r.why for r in verdict.regressions] == ["answer became wrong"]
+    assert {r.key[5] for r in verdict.not_judged} == {"w.a", "w.b"}
+    assert verdict.busy[0].startswith("new run now.json: other processes kept 1.60 of 2 usable CPUs")
+    assert not verdict.passed
+
+
+def test_a_busy_new_run_that_is_not_slower_passes(tmp_path, baseline, result_row, write_run):
+    rows = [result_row("im2col", "w.a", 0.010), result_row("im2col", "w.b", 0.010),
+            result_row("torch", "w.a", 0.005)]
+    now = write_run(tmp_path / "now.json", "m", rows, others_cpus=1.6)
+    verdict = gate.compare(_docs(now), _docs(baseline), 10)
+    assert verdict.passed and verdict.busy and not verdict.not_judged
+
+
+def test_a_busy_baseline_judges_no_time_at_all(tmp_path, result_row, write_run):
+    busy = write_run(tmp_path / "base.json", "m", [result_row("im2col", "w.a", 0.050)], others_cpus=1.6)
+    now = write_run(tmp_path / "now.json", "m", [result_row("im2col", "w.a", 0.050)])
+    verdict = gate.compare(_docs(now), _docs(busy), 10)
+    assert not verdict.regressions and not verdict.passed
+    assert verdict.not_judged[0].why == "the baseline was measured on a busy machine"
+
+
+def test_the_command_exits_2_naming_the_busy_run_when_slowdowns_were_not_judged(tmp_path, baseline,
+                                                                                 result_row, write_run,
+                                                                                 capsys):
+    folder = tmp_path / "new"
+    folder.mkdir()
+    rows = [result_row("im2col", "w.a", 0.100), result_row("im2col", "w.b", 0.010),
+            result_row("torch", "w.a", 0.005)]
+    write_run(folder / "now.json", "m", rows, others_cpus=1.6)
+    code = cli.main(["--results", str(folder), "--baseline", str(baseline), "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "1 row(s) slower or skipped for time were not judged: new run now.json" in err
+    assert "regression" not in err
