@@ -180,7 +180,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
                        progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
                        require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
                        selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
-                       max_seconds=args.max_seconds)
+                       max_seconds=args.max_seconds, min_calls=args.min_calls)
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
         for path in _paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
@@ -227,7 +227,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                  logs=writable_folder(str(out / "certificates")),
                  progress=not args.no_progress, case_timeout=args.case_timeout,
                  sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard,
-                 max_seconds=args.max_seconds)
+                 max_seconds=args.max_seconds, min_calls=args.min_calls)
     _write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
@@ -315,6 +315,10 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=_seconds, default=None, metavar="S",
                    help="time budget of each certification (default: none); a run it stops is "
                         "'incomplete' (exit code 2), never a pass")
+    p.add_argument("--min-calls", type=int, default=None, metavar="N",
+                   help="calls of each operation, device and dtype the determinism stage makes at least "
+                        "(default determinism.MIN_CALLS, 120); fewer: a weaker guarantee against wrong "
+                        "answers that appear at random (recorded in the certificate)")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -53,7 +53,7 @@ from .certificate import (
     shard_record,
     summarize,
 )
-from .determinism import call_again, compare_identical_calls, recheck_failures
+from .determinism import MIN_CALLS, call_again, compare_identical_calls, recheck_failures
 from .diagnosis import Outputs, Runner, diagnose
 from .experiment import Experiment, experiments
 
@@ -99,6 +99,10 @@ class CertifyOptions:
     #: ``(K, N)``: run only part K of N of the plan (``implementations.arguments.shard_of``);
     #: the random sweep runs in part 1. ``conformance.verdicts.merge`` joins the N certificates.
     shard: tuple[int, int] | None = None
+    #: Calls of each (operation, device, dtype) the determinism stage makes at least (passing
+    #: cases called again); None: ``determinism.MIN_CALLS``. Fewer calls, a weaker guarantee
+    #: against a wrong answer that appears at random; the certificate's coverage records it.
+    min_calls: int | None = None
 
 
 def spec_of(impl: Implementation) -> str:
@@ -228,6 +232,8 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
     opts = dataclasses.replace(options or CertifyOptions(), **changes)
     if opts.sweep_examples < 0:
         raise ValueError(f"sweep_examples={opts.sweep_examples}: must be >= 0")
+    if opts.min_calls is not None and opts.min_calls < 0:
+        raise ValueError(f"min_calls={opts.min_calls}: must be >= 0")
     spec = impl_or_spec if isinstance(impl_or_spec, str) else spec_of(impl_or_spec)
     owned = worker is None and isolate
     if owned:
@@ -352,7 +358,8 @@ class _Certification:
         run_one = runner(claims, self.spec)
         # determinism: failures again, and a sample of passing cases twice, compared bit for bit
         recheck_failures(self.results, by_name, run_one)
-        call_again(self.results, by_name, batch_runner(claims, self.spec))
+        min_calls = MIN_CALLS if opts.min_calls is None else opts.min_calls
+        call_again(self.results, by_name, batch_runner(claims, self.spec), min_calls)
         twice = compare_identical_calls(self.results, by_name, outputs_runner(claims, self.spec))
         for group, line in twice.items():
             self.findings.setdefault(group, {})["identical calls"] = line
@@ -368,7 +375,8 @@ class _Certification:
         cert.coverage = {"convcert": version(), "catalogue_cases": len(plan),
                          "catalogue_sha256": digest(f"{d}/{t}/{c.name}" for c, d, t in plan),
                          "sweep_problems": swept.planned if swept else 0,
-                         "sweep_sha256": swept.digest if swept else digest([])}
+                         "sweep_sha256": swept.digest if swept else digest([]),
+                         "calls_per_operation": min_calls}
         add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
         self.emit(cert)
         return cert

@@ -30,3 +30,12 @@ def test_answers_that_differ_between_identical_calls_are_a_finding_not_a_failure
 def test_a_deterministic_implementation_is_bit_identical_on_the_sample():
     cert = certify("im2col", dtypes=["float32"], quick=True)
     assert cert.findings["cpu/float32"]["identical calls"].startswith("bit-identical in")
+
+
+def test_fewer_repeat_calls_are_a_choice_the_certificate_records():
+    default = certify("im2col", dtypes=["float32"], quick=True, isolate=False)
+    fewer = certify("im2col", dtypes=["float32"], quick=True, isolate=False, min_calls=0)
+    assert default.coverage["calls_per_operation"] == 120 and fewer.coverage["calls_per_operation"] == 0
+    assert len(fewer.results) == len(default.results) and fewer.passed
+    with pytest.raises(ValueError, match="min_calls=-1: must be >= 0"):
+        certify("im2col", dtypes=["float32"], quick=True, isolate=False, min_calls=-1)
