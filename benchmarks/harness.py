@@ -87,8 +87,9 @@ class Probe:
         trust = "trusted" if self.trusted else f"not trusted: needs {bounds}"
         return (f"estimate {self.seconds:.3g} s; the probe's time grew {self.growth:.2f}x "
                 f"from batch {self.batch // 4} to {self.batch} ({trust})")
-#: At most this many seconds are waited, when another implementation runs next, for the
-#: previous one's thread pools to stop spinning (:func:`benchmarks.measure.settle`).
+#: At most this many seconds are waited, before each case's first call and probes, for the
+#: previous implementation's thread pools to stop spinning (:func:`benchmarks.measure.settle`);
+#: within the interleaved rounds each block's warm-up calls take that place.
 SETTLE_S = 1.0
 
 
@@ -202,7 +203,7 @@ class Run:
                 self._record_error(case, exc)
                 errors.append(exc)
         contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup) for p in ready]
-        interleave.run(contenders, settle=lambda: measure.settle(SETTLE_S))
+        interleave.run(contenders)
         for p, c in zip(ready, contenders, strict=True):
             try:
                 if c.error is not None:
@@ -308,10 +309,10 @@ class Run:
             memory = measure.peak_memory(call, case.device, case.impl, timers.holds_torch(placed))
         else:
             memory = None, f"not measured: one call takes {first_s:.1f} s"
-        # an untimed call opens each block of rounds where calls are cheap
+        # untimed calls open each block of rounds where calls are cheap
         warmup = first_s * self.profile.min_rounds < self.profile.target_s
         blocks = min(interleave.BLOCKS, rounds)
-        reserved = first_s * (rounds + warmup * blocks)
+        reserved = first_s * rounds + warmup * blocks * interleave.warmup_estimate(first_s)
         budget.spent_s += reserved
         return Prepared(case, impl, placed, raw, call, budget, first_s, decided, check, memory, rounds,
                         warmup, reserved)
@@ -345,7 +346,7 @@ class Run:
             min_bytes=wl.min_bytes(case.pass_, itemsize), peak_gflops=peak["gflops"],
             peak_method=peak["method"],
             peak_memory_bytes=memory, memory_method=memory_method, check=check,
-            settings={"warmup_rounds": blocks if p.warmup else 0, "rounds": p.rounds, "blocks": blocks,
+            settings={"warmup_rounds": timed.warmup_calls, "rounds": p.rounds, "blocks": blocks,
                       "interleaved_with": [f"{c.impl} {c.layout}" for c in alongside],
                       "decided_by": p.decided, **_tuning(impl, case.device)},
         )
@@ -505,7 +506,9 @@ class Run:
 
 
 HOST_METHOD = ("host clock (time.perf_counter) around each call + synchronize; the rounds of the "
-               f"implementations compared on a workload interleaved in up to {interleave.BLOCKS} blocks each")
+               f"implementations compared on a workload interleaved in up to {interleave.BLOCKS} blocks "
+               f"each, a block of a cheap call opened by at least {interleave.WARMUP_CALLS} untimed calls "
+               f"and {interleave.WARMUP_S * 1e3:g} ms")
 
 
 def task_spec(case: TimedCase) -> TaskSpec:

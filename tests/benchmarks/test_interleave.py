@@ -72,7 +72,7 @@ def test_a_burst_of_load_makes_a_false_ranking_back_to_back_and_none_when_interl
 
     taking_turns = _Machine(burst=(0.2, 1.0))
     pair = [Contender("a", taking_turns.impl(0.01), 20), Contender("b", taking_turns.impl(0.01), 20)]
-    interleave.run(pair, clock=taking_turns.clock)  # the harness's five blocks
+    interleave.run(pair, blocks=5, clock=taking_turns.clock)
     assert not _ranked(pair)  # the burst fell on both: no clear difference
     assert [sum(t > 0.02 for t in c.times) for c in pair] == [8, 8]  # both were slowed alike
     assert stats.summarize(pair[0].times).median_s == pytest.approx(stats.summarize(pair[1].times).median_s)
@@ -85,14 +85,18 @@ def test_a_real_difference_still_shows_when_interleaved():
     assert _ranked(pair)
 
 
-def test_settle_runs_between_contenders_and_warm_up_calls_are_not_timed():
-    log = []
+def test_each_block_of_a_cheap_call_opens_with_untimed_calls_for_3_calls_and_50_ms():
     machine = _Machine(burst=(0, 0))
-    pair = [Contender("a", machine.impl(0.01), 4, warmup=True), Contender("b", machine.impl(0.01), 4)]
-    interleave.run(pair, blocks=2, clock=machine.clock, settle=lambda: log.append(machine.now))
+    pair = [Contender("cheap", machine.impl(0.001), 4, warmup=True), Contender("dear", machine.impl(0.2), 4)]
+    interleave.run(pair, blocks=2, clock=machine.clock)
     assert len(pair[0].times) == len(pair[1].times) == 4
-    assert pair[0].warmup_s == pytest.approx(0.02)  # one untimed call per block
-    assert log == [pytest.approx(0.03), pytest.approx(0.07)]  # a b | b a: two changes of contender
+    assert pair[0].warmup_calls == 2 * 50  # 50 ms of 1 ms calls, in each of the 2 blocks
+    assert pair[0].warmup_s == pytest.approx(0.1)
+    assert pair[1].warmup_calls == 0 and pair[1].warmup_s == 0  # not flagged: no warm-up
+    other = _Machine(burst=(0, 0))
+    slow = Contender("slow", other.impl(0.03), 2, warmup=True)
+    interleave.run([slow], blocks=1, clock=other.clock)
+    assert slow.warmup_calls == 3  # three calls even where they take over 50 ms
 
 
 def test_a_contender_that_raises_stops_and_the_others_are_still_timed():
@@ -110,6 +114,7 @@ def test_a_contender_that_raises_stops_and_the_others_are_still_timed():
 
 
 def test_settle_returns_at_once_when_the_process_is_idle():
+    # the harness waits so before each case's first call, after another implementation ran
     assert measure.settle(1.0) < 0.5
 
 
@@ -141,9 +146,10 @@ def test_the_harness_times_a_group_in_turns_and_records_whom_each_was_timed_with
     doc = storage.read(tmp_path / "r.json")
     by_impl = {r.task.impl: r for r in doc.results}
     assert by_impl["first"].settings["interleaved_with"] == ["second NCHW"]
-    assert by_impl["second"].settings["blocks"] == 5
+    assert by_impl["second"].settings["blocks"] == 3
     assert all(len(r.host_time.times_s) == 5 for r in doc.results)
-    # the five timed rounds of each alternate (first call, probes, checks and memory come before)
+    # the five timed rounds of each, in blocks of 2, 2 and 1 (first call, probes, checks and
+    # memory come before; the profile's target makes the calls dear: no warm-up calls)
     timed = _Logged.log[-12:-2]  # the last two calls are the changed-input checks
-    assert timed == ["first", "second", "second", "first", "first", "second", "second", "first",
+    assert timed == ["first", "first", "second", "second", "second", "second", "first", "first",
                      "first", "second"]
