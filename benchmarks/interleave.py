@@ -58,11 +58,6 @@ class Contender:
             raise ValueError(f"rounds={self.rounds} for {self.name}: must be >= 1")
 
 
-def warmup_estimate(call_s: float) -> float:
-    """Seconds the warm-up of one block takes for a call of ``call_s`` seconds."""
-    return max(WARMUP_CALLS * call_s, WARMUP_S)
-
-
 def blocks_of(rounds: int, blocks: int = BLOCKS) -> list[int]:
     """``rounds`` cut into ``blocks`` blocks as even as can be, the larger ones first."""
     if rounds < 0 or blocks < 1:
