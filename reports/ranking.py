@@ -5,8 +5,8 @@ confidence intervals (``ci_low_ms``/``ci_high_ms``) do not overlap, else the row
 clear difference"; a row is "best" only when its interval lies wholly below every other
 right answer's, "worst" only when wholly above. Rows of a run measured on a busy machine
 (``busy``) are neither ranked nor given a speedup: load slows implementations unevenly (on
-two cores with six busy processes torch's small calls were 10-50x slower, TensorFlow's 3x),
-so a ranking would change with the load, and a ranking must not. (The regression gate
+two cores with six busy processes torch's medians were 12x slower, TensorFlow's 4x, and 6
+of 58 winners changed), so a ranking would change with the load, and a ranking must not. (The regression gate
 against a saved run is :mod:`reports.gate`.)
 """
 

@@ -205,7 +205,7 @@ def test_a_report_of_thousands_of_rows_renders_quickly_with_aggregated_plots(tmp
 
 def test_a_busy_run_is_neither_ranked_nor_given_speedups(tmp_path, result_row, write_run):
     # quiet and busy runs of the same pair ranked differently on a real machine (torch best quiet,
-    # 10-50x slower with six busy processes); a busy run ranks nothing, so no ranking flips
+    # 12x slower with six busy processes); a busy run ranks nothing, so no ranking flips
     rows = [_spread(result_row, "im2col", 0.010, 0.05), _spread(result_row, "fast", 0.002, 0.05)]
     f = write_run(tmp_path / "a.json", "m", rows, others_cpus=1.6)
     res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
