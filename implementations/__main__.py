@@ -1,4 +1,8 @@
-"""``python -m implementations``: list implementations, what they claim, and why one is missing."""
+"""``python -m implementations``: list implementations, what they claim, and why one is missing.
+
+What an implementation claims is read in a worker process of its own (the certifier's,
+``conformance.execution.worker``): listing never runs a plug-in's code in this process.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,30 @@ import argparse
 import json
 import sys
 
-from . import get, registered, unavailable_reason
+from . import registered, unavailable_reason
 
 
 def listing() -> list[dict]:
-    """One row per registered implementation, available or not."""
+    """One row per registered implementation, available or not (each loaded in a worker; the
+    workers load side by side)."""
+    from conformance.execution.worker import LoadError, Worker
+
+    names = registered()
+    reasons = {name: unavailable_reason(name) for name in names}
+    workers = {name: Worker(name) for name in names if reasons[name] is None}
     rows = []
-    for name in registered():
-        reason = unavailable_reason(name)
-        if reason is None:
-            try:
-                rows.append({**get(name).describe(), "available": True})
-                continue
-            except Exception as exc:  # an adapter that fails to start is reported, not raised
-                reason = f"failed to load: {type(exc).__name__}: {exc}"
-        rows.append({"name": name, "available": False, "reason": reason})
+    try:
+        for name in names:
+            if name in workers:
+                try:
+                    rows.append({**workers[name].claims["describe"], "available": True})
+                    continue
+                except LoadError as exc:  # an adapter that fails to start is reported, not raised
+                    reasons[name] = f"failed to load: {exc}"
+            rows.append({"name": name, "available": False, "reason": reasons[name]})
+    finally:
+        for worker in workers.values():
+            worker.shutdown()
     return rows
 
 

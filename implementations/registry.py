@@ -1,8 +1,10 @@
 """Finding implementations: built-ins, ``module:Class`` and ``path/to/file.py:Class`` specs,
 and installed entry points.
 
-Nothing here imports a heavy framework: availability is decided from the import system's
-module index (``importlib.util.find_spec``) before any adapter module is loaded.
+Nothing here imports a heavy framework, or a plug-in: availability is decided from the import
+system's module index (``importlib.util.find_spec`` of a top-level module, which runs no code)
+and from the entry points' metadata. Only :func:`get` and :func:`load` import, and the
+certifier calls them only in a worker process.
 """
 
 from __future__ import annotations
@@ -57,13 +59,21 @@ def unavailable_reason(name: str) -> str | None:
         if missing:
             return " and ".join(missing) + (" is" if len(missing) == 1 else " are") + " not installed"
         return None
-    if name in _entry_points():
-        try:
-            get(name)
-        except Exception as exc:  # a broken plug-in is reported, not raised
-            return f"entry point failed to load: {type(exc).__name__}: {exc}"
+    eps = _entry_points()
+    if name in eps:  # judged from its metadata: importing it would run the plug-in here
+        top = eps[name].partition(":")[0].split(".")[0]
+        if not _module_exists(top):
+            return f"entry point {eps[name]!r}: module {top!r} is not installed"
         return None
     return f"no implementation is registered as {name!r}"
+
+
+def registered_spec(name: str) -> str | None:
+    """The ``module:Class`` spec a registered name stands for, read from the built-in table or the
+    entry point's metadata (nothing is imported); None for a name not registered."""
+    if name in BUILTINS:
+        return BUILTINS[name].spec
+    return _entry_points().get(name)
 
 
 def registered() -> list[str]:

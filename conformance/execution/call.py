@@ -7,14 +7,17 @@ This module imports NumPy and ``implementations`` only, so that a worker starts 
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from typing import Any
 
 import numpy as np
 
-from implementations import Implementation, Unsupported
+from implementations import Implementation, Limit, Unsupported
 from implementations.contract import limit_for
 from implementations.dtypes import numpy_dtype
+from implementations.registry import class_spec
 
 from . import probes
 from .protocol import Outcome, not_plain_numbers
@@ -46,8 +49,10 @@ def execute(impl: Implementation, op: str, uses: frozenset[str], params: Any, de
     except Unsupported as exc:
         return Outcome("unsupported", message=exc.reason)
     except (Exception, SystemExit) as exc:  # a crash (or an exit) on a claimed case is a failure
-        return Outcome("raised", message=f"raised {type(exc).__name__}: {exc}",
-                       seconds=time.perf_counter() - start)
+        what = refused_resource(exc)  # ... unless the machine refused it a resource: not a verdict
+        message = f"raised {type(exc).__name__}: {exc}"
+        return Outcome("refused" if what else "raised", seconds=time.perf_counter() - start,
+                       message=f"the machine refused {what}: {message}" if what else message)
     seconds = time.perf_counter() - start
     for what, results in (("returned", found), ("left its input as", list(after.values()))):
         for a in results:
@@ -57,10 +62,43 @@ def execute(impl: Implementation, op: str, uses: frozenset[str], params: Any, de
     return Outcome("ok", found, after, seconds=seconds)
 
 
+#: Errors by which the OS refuses a resource, and the resource (errno names, as ``os.strerror`` says them).
+REFUSALS = {errno.EAGAIN: "a thread or process (EAGAIN)", errno.ENOMEM: "memory (ENOMEM)",
+            errno.EMFILE: "file descriptors (EMFILE)", errno.ENFILE: "file descriptors (ENFILE)"}
+
+
+def refused_resource(exc: BaseException) -> str | None:
+    """Which resource the machine refused when ``exc`` (or an error it was raised from) was
+    raised: ``MemoryError``, an ``OSError`` with a refusal's errno, or a library's error quoting
+    the OS's words ("Resource temporarily unavailable"); None for any other error."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, MemoryError):
+            return "memory (MemoryError)"
+        if isinstance(seen, OSError) and seen.errno in REFUSALS:
+            return REFUSALS[seen.errno]
+        text = str(seen)
+        for code, what in REFUSALS.items():
+            if os.strerror(code) in text:
+                return what
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def limit_record(limit: Limit) -> dict[str, Any]:
+    """A declared ``Limit`` as plain data: its reason, its fields, and whether it has a predicate
+    (which only the process holding the plug-in can evaluate)."""
+    return {"reason": limit.reason, "ops": sorted(limit.ops), "features": sorted(limit.features),
+            "dtypes": sorted(limit.dtypes), "devices": sorted(limit.devices), "when": limit.when is not None}
+
+
 def claims_of(impl: Implementation) -> dict[str, Any]:
     """What the implementation claims, as plain data (sent by a worker when it is ready)."""
     return {"name": impl.name, "devices": list(impl.devices), "dtypes": list(impl.dtypes),
             "features": sorted(impl.features), "reduced_precision": dict(impl.reduced_precision),
+            "limits": [limit_record(lim) for lim in impl.limits], "class": class_spec(type(impl)),
             "describe": impl.describe(), "environment": impl.environment()}
 
 
@@ -73,6 +111,8 @@ def device_problem(impl: Implementation, device: str) -> str | None:
     return None
 
 
-def findings(impl: Implementation, device: str, dtype: str) -> dict[str, str]:
-    """NaN and Inf behaviour of ``impl`` on ``device`` in ``dtype`` (``conformance.execution.probes``)."""
-    return probes.findings(impl, device, numpy_dtype(dtype))
+def findings(impl: Implementation, device: str, dtype: str,
+             skip: dict[str, str] | None = None) -> dict[str, str]:
+    """NaN and Inf behaviour of ``impl`` on ``device`` in ``dtype`` (``conformance.execution.probes``);
+    ``skip``: operations not to call, with why."""
+    return probes.findings(impl, device, numpy_dtype(dtype), skip)

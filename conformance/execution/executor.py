@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 from implementations import Implementation
 
 from . import call
-from .protocol import Outcome
+from .protocol import Outcome, clean_data, clean_text
 
 T = TypeVar("T")
 
@@ -64,18 +64,24 @@ class InProcess:
     dtypes = property(lambda self: self.impl.dtypes)
     features = property(lambda self: self.impl.features)
     reduced_precision = property(lambda self: self.impl.reduced_precision)
+    limits = property(lambda self: self.impl.limits)
 
     def describe(self) -> dict[str, Any]:
-        return self.impl.describe()
+        return clean_data(self.impl.describe())
 
     def environment(self) -> dict[str, Any]:
-        return self.impl.environment()
+        return clean_data(self.impl.environment())
 
     def stream(self, items: Iterable[T],
                request_of: Callable[[T], tuple | None]) -> Iterator[tuple[T, Outcome | None]]:
         for item in items:
             request = request_of(item)
-            yield item, None if request is None else call.execute(self.impl, *request)
+            if request is None:
+                yield item, None
+                continue
+            outcome = call.execute(self.impl, *request)
+            outcome.message = clean_text(outcome.message)  # as a worker's answer is (protocol)
+            yield item, outcome
 
     def findings(self, device: str, dtype: str) -> dict[str, str]:
         return call.findings(self.impl, device, dtype)

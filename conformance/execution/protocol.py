@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -22,8 +23,8 @@ import numpy as np
 from implementations.dtypes import DTYPES, numpy_dtype
 
 #: How one call ended (see :class:`Outcome`).
-OutcomeKind = Literal["ok", "limited", "unsupported", "raised", "invalid", "died"]
-KINDS: tuple[str, ...] = ("ok", "limited", "unsupported", "raised", "invalid", "died")
+OutcomeKind = Literal["ok", "limited", "unsupported", "raised", "invalid", "died", "refused"]
+KINDS: tuple[str, ...] = ("ok", "limited", "unsupported", "raised", "invalid", "died", "refused")
 #: Array dtypes an answer may carry: the contract's floats, and integers and booleans (so
 #: that a wrong dtype is judged as such, not as a malformed answer).
 ANSWER_DTYPES: tuple[str, ...] = DTYPES + ("int8", "int16", "int32", "int64", "uint8", "uint16",
@@ -31,6 +32,34 @@ ANSWER_DTYPES: tuple[str, ...] = DTYPES + ("int8", "int16", "int32", "int64", "u
 #: Tags of the worker's messages.
 TAG_JSON, TAG_OUTCOME = b"J", b"O"
 _HEADER = struct.Struct("<I")
+#: Most characters kept of one string from the plug-in (a message, a claim).
+TEXT_BYTES = 2048
+#: Control characters (C0 but newline and tab, DEL, C1): escaped as ``\\xNN`` wherever shown.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean_text(text: str, limit: int = TEXT_BYTES) -> str:
+    """``text`` bounded to ``limit`` characters (saying how many were cut) with every control
+    character but newline and tab escaped (ESC and CR could redraw a terminal line)."""
+    if len(text) > limit:
+        text = f"{text[:limit]} [... {len(text) - limit} more characters cut by convcert]"
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def clean_data(data: Any) -> Any:
+    """``data`` (parsed JSON) with every string, keys included, passed through :func:`clean_text`."""
+    if isinstance(data, str):
+        return clean_text(data)
+    if isinstance(data, list):
+        return [clean_data(v) for v in data]
+    if isinstance(data, dict):
+        return {clean_text(str(k)): clean_data(v) for k, v in data.items()}
+    return data
+
+
+class ResourceRefused(RuntimeError):
+    """The machine refused a case a resource (memory, a thread, a file) twice: it could not run,
+    and no verdict is given on the implementation."""
 
 
 class MalformedAnswer(ValueError):
@@ -45,7 +74,8 @@ class Outcome:
     the call), ``limited`` (a declared limit covers the case; ``message`` is its reason),
     ``unsupported`` (``Unsupported`` raised; ``message`` is its reason), ``raised`` (any
     other exception), ``invalid`` (it returned something that is not an array of plain
-    numbers) or ``died`` (the worker crashed, ran out of time or sent a malformed answer).
+    numbers), ``died`` (the worker crashed, ran out of time or sent a malformed answer) or
+    ``refused`` (the machine refused a resource: memory, a thread, a file; not a verdict).
     """
 
     kind: OutcomeKind
@@ -84,9 +114,9 @@ def decode_json(message: bytes) -> Any:
     if message[:1] != TAG_JSON:
         raise MalformedAnswer(f"expected a JSON message, got tag {message[:1]!r}")
     try:
-        return json.loads(message[1:])
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedAnswer(f"not JSON ({exc})") from None
+        return clean_data(json.loads(message[1:]))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedAnswer(f"not JSON ({clean_text(str(exc), 200)})") from None
 
 
 def _field(header: dict, key: str, kind: type | tuple[type, ...]) -> Any:

@@ -2,20 +2,22 @@
 
 Started by :class:`conformance.execution.worker.Worker` with
 ``python -c "from conformance.execution.serve import main; ..."``, in a session (process
-group) of its own, under a memory limit, with its output going to a log file. It judges
-nothing: it answers each case with its outcome as numbers (``protocol.encode_outcome``),
-one message per case, so the parent times every case on its own clock.
+group) of its own, with its output going to a log file (the parent watches its resident
+memory). It judges nothing: it answers each case with its outcome as numbers
+(``protocol.encode_outcome``), one message per case, so the parent times every case on its
+own clock.
 
-Nothing the plug-in starts may outlive the worker: the worker dies with its parent
-(``PR_SET_PDEATHSIG``), and a small watchdog process forked before the plug-in loads ends
-the whole process group as soon as the worker is gone, whatever killed it.
+Nothing the plug-in starts may outlive the worker: the worker is a child subreaper, so every
+orphan of the plug-in's processes (a double-forked ``setsid`` daemon too) stays in its tree
+for the parent to kill (:mod:`.reaper`); it dies with its parent (``PR_SET_PDEATHSIG``), and
+a small watchdog process forked before the plug-in loads ends the whole process group as
+soon as the worker is gone, whatever killed it.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import resource
 import signal
 import sys
 import time
@@ -28,6 +30,7 @@ from implementations.contract import check_implementation
 
 from .call import claims_of, device_problem, execute, findings
 from .protocol import encode_json, encode_outcome
+from .reaper import make_subreaper
 
 #: Seconds between two looks of the watchdog at the worker.
 WATCH_EVERY = 0.2
@@ -53,14 +56,6 @@ def _watchdog() -> None:
         os.killpg(os.getpgid(0), signal.SIGKILL)
     finally:
         os._exit(0)
-
-
-def _limit_memory(max_bytes: int) -> None:
-    if max_bytes > 0:
-        try:
-            resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
-        except (ValueError, OSError):
-            pass
 
 
 def serve(spec: str, requests: Connection, answers: Connection) -> None:
@@ -92,10 +87,11 @@ def serve(spec: str, requests: Connection, answers: Connection) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Worker entry point: ``SPEC READ_FD WRITE_FD MAX_BYTES`` (started by ``Worker``)."""
-    spec, read_fd, write_fd, max_bytes = argv
+    """Worker entry point: ``SPEC READ_FD WRITE_FD MAX_BYTES`` (started by ``Worker``; the parent
+    enforces ``MAX_BYTES`` on resident memory, not this process on its address space)."""
+    spec, read_fd, write_fd, _ = argv
     _die_with_parent()
+    make_subreaper()
     _watchdog()
-    _limit_memory(int(max_bytes))
     sys.stdout.flush()
     serve(spec, Connection(int(read_fd), writable=False), Connection(int(write_fd), readable=False))

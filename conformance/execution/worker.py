@@ -13,11 +13,21 @@ what it sends back is parsed as numbers, never unpickled (:mod:`.protocol`).
 The worker answers each case as soon as it has run, so the parent times every case on its
 own clock: a case with no answer after the time limit fails ("no answer in 60 s in
 conv2d"), as does one whose worker dies ("worker killed by SIGSEGV in conv2d") or sends a
-malformed answer; the worker's whole process group is then killed and the next case starts
-a fresh one. After ``breaker`` such failures in a row in one operation, that operation's
-remaining cases are failed without being run. Cases travel in batches, so isolation costs
-one process start plus a little copying per case. This module imports nothing heavy beyond
-NumPy, so a command line can start the worker before it imports the rest of the suite.
+malformed answer; every process of the worker is then killed (:mod:`.reaper`: detached
+daemons included) and the next case starts a fresh one. After ``breaker`` such failures in a
+row in one operation, that operation's remaining cases are failed without being run, in every
+stage of the run (the worker object lives as long as the run). Cases travel in batches, so
+isolation costs one process start plus a little copying per case.
+
+Resources: the worker may use ``max_memory`` bytes of *resident* memory (its processes
+together, watched here while a case runs): address space merely reserved (thread stacks,
+arenas, a large ``mmap`` never touched) does not count. A call the machine refuses (memory,
+a thread, a file: ``MemoryError``, ``EAGAIN``, ``ENOMEM``, ``EMFILE``) or that goes over
+the limit is run again in a fresh worker; refused again, its outcome is ``refused`` (the case
+could not run), never a failed feature. Text from the plug-in is bounded and cleaned
+(:func:`.protocol.clean_text`), at most ``MESSAGES`` messages per operation are kept in
+full, and its log is cut at ``LOG_BYTES`` with a note. This module imports nothing heavy
+beyond NumPy, so a command line can start the worker before it imports the rest of the suite.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from typing import Any, TypeVar
 
 from implementations.contract import check_claims
 
+from . import reaper
 from .protocol import MalformedAnswer, Outcome, decode_json, decode_outcome
 
 #: Per-case time limit (seconds) unless the caller gives one.
@@ -48,6 +59,12 @@ LOAD_TIMEOUT = 300.0
 BATCH, BATCH_BYTES, AHEAD_BYTES = 32, 8 * 1024 * 1024, 32 * 1024
 #: Timeouts or crashes in a row in one operation after which its other cases are not run.
 BREAKER = 3
+#: Messages from the plug-in kept in full per operation; later ones are shortened to ``SHORT``.
+MESSAGES, SHORT = 50, 200
+#: Most bytes kept of the plug-in's log (its output); the rest is cut, with a note at the end.
+LOG_BYTES = 4 * 1024 * 1024
+#: Seconds between two looks at the worker's resident memory while a case runs.
+WATCH_EVERY = 0.1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _BOOT = "import sys; from conformance.execution.serve import main; main(sys.argv[1:])"
 _END = object()
@@ -95,16 +112,37 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    """Kill the worker's whole session (it leads its own process group) and reap the worker."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
-        pass
+def _kill_all(process: subprocess.Popen | None, token: str) -> None:
+    """Kill every process of the worker (:func:`.reaper.kill_tree`: its tree, its process group,
+    and the orphans that came back to this process) and reap them: none runs on return."""
+    def reap() -> None:
+        if process is None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
+            pass
+
+    root = process.pid if process is not None and process.poll() is None else None  # (a reaped pid is reused)
+    reaper.kill_tree(root, token, reap)
+
+
+def _limits(claims: dict[str, Any]) -> list[dict[str, Any]]:
+    """The declared limits of a ready message, each field checked (raises ValueError)."""
+    limits = claims.get("limits")
+    if not isinstance(limits, list):
+        raise ValueError(f"limits: {limits!r} is not a list")
+    for lim in limits:
+        ok = isinstance(lim, dict) and isinstance(lim.get("reason"), str) and all(
+            isinstance(lim.get(k), list) and all(isinstance(v, str) for v in lim[k])
+            for k in ("ops", "features", "dtypes", "devices"))
+        if not ok:
+            raise ValueError(f"limits: {lim!r:.200} is not a limit")
+    return limits
 
 
 def _claims(reply: Any) -> dict[str, Any]:
@@ -116,9 +154,12 @@ def _claims(reply: Any) -> dict[str, Any]:
                  claims.get("reduced_precision"))
     for key in ("describe", "environment"):
         if not isinstance(claims.get(key), dict):
-            raise ValueError(f"{key}: {claims.get(key)!r} is not a mapping")
-    return dict(claims, devices=tuple(claims["devices"]), dtypes=tuple(claims["dtypes"]),
-                features=frozenset(claims["features"]), reduced_precision=dict(claims["reduced_precision"]))
+            raise ValueError(f"{key}: {claims.get(key)!r:.200} is not a mapping")
+    if not isinstance(claims.get("class"), str):
+        raise ValueError(f"class: {claims.get('class')!r:.200} is not a spec")
+    return dict(claims, limits=_limits(claims), devices=tuple(claims["devices"]),
+                dtypes=tuple(claims["dtypes"]), features=frozenset(claims["features"]),
+                reduced_precision=dict(claims["reduced_precision"]))
 
 
 class Worker:
@@ -129,7 +170,7 @@ class Worker:
     ``describe()``, ``environment()``) and :meth:`stream` runs cases. The worker starts
     loading at construction; reading the claims waits for it (and raises :class:`LoadError`).
     Its output goes to ``log`` (a temporary file unless given). ``max_memory`` bytes bound
-    its data (default :func:`default_max_memory`). Use as a context manager.
+    its resident memory (default :func:`default_max_memory`). Use as a context manager.
     """
 
     def __init__(self, spec: str, case_timeout: float = CASE_TIMEOUT, *, log: str | Path | None = None,
@@ -152,7 +193,13 @@ class Worker:
         self._recv_conn: Connection | None = None
         self._claims: dict[str, Any] | None = None
         self._since = time.monotonic()  # when the case the worker runs now started
-        self._hung: dict[str, int] = {}  # op -> timeouts or crashes in a row, in this stream
+        self._hung: dict[str, int] = {}  # op -> timeouts or crashes in a row, over the whole run
+        #: op -> times a worker was lost (timeout, crash, malformed answer, memory) in that operation
+        self.losses: dict[str, int] = {}
+        self._messages: dict[str, int] = {}  # op -> messages kept in full
+        self._log_cut = 0  # bytes of the plug-in's log cut so far
+        self._token = os.urandom(8).hex()  # in every worker process's environment (reaper.TOKEN)
+        self._subreaper = reaper.make_subreaper()  # orphans of a dead worker come back here
         self._spawn()  # loads in the background until the claims are first read
 
     # -- the implementation's claims -------------------------------------------------
@@ -169,8 +216,18 @@ class Worker:
     features = property(lambda self: self.claims["features"])
     reduced_precision = property(lambda self: self.claims["reduced_precision"])
 
+    limits = property(lambda self: self.claims["limits"])
+    #: The class the spec loads, as a ``module:Class`` or ``file.py:Class`` spec.
+    class_spec = property(lambda self: self.claims["class"])
+
+    @property
+    def isolation(self) -> str:
+        """Which isolation the worker has here (recorded in the certificate)."""
+        return reaper.ISOLATION if self._subreaper else "worker process, process group"
+
     def describe(self) -> dict[str, Any]:
-        return dict(self.claims["describe"], isolation="worker process", log=str(self.log_path))
+        return dict(self.claims["describe"], isolation=self.isolation, log=str(self.log_path),
+                    memory_limit=f"{self.max_memory / 2**30:.3g} GiB resident")
 
     def environment(self) -> dict[str, Any]:
         return self.claims["environment"]
@@ -186,9 +243,11 @@ class Worker:
         so the worker computes while this process judges. Answers come one per case, timed
         here; when the worker is lost, every case without an answer goes to a fresh worker.
         The circuit breaker (``breaker`` timeouts or crashes in a row in one operation) counts
-        within one stream: the rest of that operation's cases in it are failed unrun.
+        over every stream of this worker object: once tripped, that operation's cases are
+        failed unrun in every later stage too. A case the machine refused is run once more, in
+        a fresh worker.
         """
-        self._hung = {}
+        retried: set[int] = set()  # ids of the requests refused once
         queue: deque[list] = deque()  # [item, request, decided outcome], not sent yet, in order
         flight: deque[list] = deque()  # sent, awaiting answers, in order
         batches: deque[int] = deque()  # cases of each batch in flight
@@ -215,12 +274,20 @@ class Worker:
             batches[0] -= 1
             if not batches[0]:
                 batches.popleft()
+            if outcome.kind == "refused" and id(request) not in retried:
+                retried.add(id(request))  # the machine refused: once more, in a fresh worker
+                self._lost()
+                queue.extendleft(reversed(flight))
+                queue.appendleft([item, request, None])
+                flight.clear()
+                batches.clear()
+                continue
             if self._recv_conn is None:  # the worker is gone: the rest go to a fresh one
                 queue.extendleft(reversed(flight))
                 flight.clear()
                 batches.clear()
             self._count(request[0], outcome)
-            yield item, outcome
+            yield item, self._kept(request[0], outcome)
 
     def _trip(self, queue: deque[list]) -> None:
         """Decide, without running them, the queued cases of an operation that hung too often."""
@@ -232,6 +299,26 @@ class Worker:
 
     def _count(self, op: str, outcome: Outcome) -> None:
         self._hung[op] = self._hung.get(op, 0) + 1 if outcome.kind == "died" else 0
+
+    def _kept(self, op: str, outcome: Outcome) -> Outcome:
+        """``outcome`` with its message shortened once ``MESSAGES`` of ``op`` were kept in full
+        (a declared limit's reason is never shortened: it must match the declaration)."""
+        if outcome.message and outcome.kind not in ("ok", "limited"):
+            kept = self._messages[op] = self._messages.get(op, 0) + 1
+            if kept > MESSAGES and len(outcome.message) > SHORT:
+                outcome.message = (f"{outcome.message[:SHORT]} [... cut by convcert: {MESSAGES} messages of "
+                                   f"{op} are kept in full]")
+        return outcome
+
+    def _cap_log(self) -> None:
+        """Cut the plug-in's log back to ``LOG_BYTES`` (the worker appends, so it goes on after the cut)."""
+        try:
+            size = self.log_path.stat().st_size
+            if size > LOG_BYTES:
+                os.truncate(self.log_path, LOG_BYTES)
+                self._log_cut += size - LOG_BYTES
+        except OSError:
+            pass
 
     def _send_batch(self, queue: deque[list], flight: deque[list], batches: deque[int]) -> bool:
         """Send the next batch from the head of ``queue``; False when there is none to send now."""
@@ -263,15 +350,48 @@ class Worker:
     def _answer(self, op: str) -> Outcome:
         """The outcome of the case the worker runs now, timed from when it started; a
         timeout, death or malformed answer loses the worker and is that case's outcome."""
-        conn, process = self._recv_conn, self._process
-        if conn is None:
-            return Outcome("died", message=f"worker gone before {op} started")
-        wait = max(self._since + self.case_timeout - time.monotonic(), 0.0)
-        try:
-            if not conn.poll(wait):
+        outcome = self._receive(op)
+        self._cap_log()
+        if outcome.kind in ("died", "refused"):
+            self.losses[op] = self.losses.get(op, 0) + 1
+        return outcome
+
+    def _over_memory(self) -> int:
+        """The worker's resident bytes (its processes together) when above ``max_memory``, else 0."""
+        process = self._process
+        if process is None:
+            return 0
+        used = reaper.resident_bytes(reaper.plugin_processes(process.pid, self._token))
+        return used if used > self.max_memory else 0
+
+    def _wait(self, conn: Connection, op: str) -> Outcome | None:
+        """Wait for the worker's answer until the case's time is up, watching its resident memory;
+        None when an answer is there, else the outcome (the worker was stopped)."""
+        deadline = self._since + self.case_timeout
+        step = 0.02  # most cases answer within milliseconds: look at the memory only after that
+        while not conn.poll(max(min(deadline - time.monotonic(), step), 0.0)):
+            if time.monotonic() >= deadline:
                 self._lost()
                 return Outcome("died", message=f"no answer in {self.case_timeout:g} s in {op}; "
                                                "the worker was stopped")
+            used = self._over_memory()
+            if used:
+                self._lost()
+                limit = self.max_memory / 2**30
+                return Outcome("refused", message=f"the worker used {used / 2**30:.2f} GiB of memory in "
+                                                  f"{op}, above the limit of {limit:.2f} GiB (--max-memory); "
+                                                  "it was stopped")
+            step = WATCH_EVERY
+        return None
+
+    def _receive(self, op: str) -> Outcome:
+        conn, process = self._recv_conn, self._process
+        if conn is None:
+            return Outcome("died", message=f"worker gone before {op} started")
+        try:
+            stopped = self._wait(conn, op)
+            if stopped is not None:
+                return stopped
             data = conn.recv_bytes(self.max_memory)
             self._since = time.monotonic()
             return decode_outcome(data)
@@ -286,8 +406,11 @@ class Worker:
         return Outcome("died", message=message)
 
     def findings(self, device: str, dtype: str) -> dict[str, str]:
-        """What the implementation does with NaN and Inf (``probes.findings``), in the worker."""
-        ok, reply = self._ask(("findings", (device, dtype)), "the NaN/Inf probes")
+        """What the implementation does with NaN and Inf (``probes.findings``), in the worker; an
+        operation the circuit breaker stopped is not called."""
+        skip = {op: f"not run: {op} hung or crashed {self.breaker} times in a row"
+                for op, n in self._hung.items() if n >= self.breaker}
+        ok, reply = self._ask(("findings", (device, dtype, skip)), "the NaN/Inf probes")
         if ok and not (isinstance(reply, dict) and all(isinstance(v, str) for v in reply.values())):
             ok, reply = False, f"a malformed answer to the NaN/Inf probes: {reply!r:.200}"
         return reply if ok else {"NaN/Inf probes": reply}
@@ -351,7 +474,7 @@ class Worker:
                     [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
                      str(self.max_memory)],
                     pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                    env=_environment(), start_new_session=True)
+                    env=dict(_environment(), **{reaper.TOKEN: self._token}), start_new_session=True)
         except OSError as exc:
             for fd in (to_worker_r, to_worker_w, from_worker_r, from_worker_w):
                 os.close(fd)
@@ -401,13 +524,22 @@ class Worker:
             send.close()
         if recv is not None:
             recv.close()
-        if process is not None:
-            if not kill:
-                try:
-                    process.wait(2)
-                except subprocess.TimeoutExpired:
-                    pass
-            _kill_group(process)
+        if process is not None and not kill:
+            try:
+                process.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+        # every process of the worker, detached ones included (also after the worker itself ended)
+        _kill_all(process, self._token)
+        self._cap_log()
+        if self._log_cut and not self._process:
+            try:
+                with open(self.log_path, "ab") as log:
+                    log.write(f"\n[convcert: {self._log_cut} bytes of the plug-in's output were cut "
+                              f"after the first {LOG_BYTES}]\n".encode())
+                self._log_cut = 0
+            except OSError:
+                pass
 
     def shutdown(self) -> None:
         """Stop the worker for good (and remove its log when it is an empty temporary file)."""

@@ -5,9 +5,12 @@ The suite builds the geometry, converts inputs at the boundary (``to_device`` /
 dtype, that the inputs are unchanged, and every output against the float64 reference
 under its bound (``tolerance``). A case a declared ``Limit`` covers is not run ("limited",
 with the limit's reason); ``Unsupported`` for any other case is an undeclared refusal, a
-failure. The call itself (:func:`conformance.call.execute`) runs in this process or in the
-certifier's worker process (``conformance.worker``), which judges nothing: :func:`begin`
-prepares a case, :func:`finish` judges what the call gave.
+failure. The worker's "limited" is a claim, checked here: it counts only when a limit the
+implementation declared when it was ready (its reason and fields) covers the case; otherwise
+the case fails ("refused without a declared limit"). The call itself
+(:func:`conformance.call.execute`) runs in this process or in the certifier's worker process
+(``conformance.worker``), which judges nothing: :func:`begin` prepares a case, :func:`finish`
+judges what the call gave.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from functools import lru_cache
 import numpy as np
 
 from conformance.catalogue.cases import CATALOGUE, Case, Problem
-from conformance.execution.call import execute
+from conformance.execution.call import execute, limit_record
 from conformance.execution.executor import Claims
-from conformance.execution.protocol import Outcome
+from conformance.execution.protocol import Outcome, ResourceRefused
 from implementations import Implementation
 from implementations.dtypes import numpy_dtype
 from implementations.validation import CHECKS
@@ -100,6 +103,24 @@ class Pending:
     request: tuple | None = None
     expectations: dict[str, Expectation] = field(default_factory=dict)
     pristine: dict[str, np.ndarray | None] = field(default_factory=dict)
+    #: The limits the implementation declared (``call.limit_record``s): what "limited" may cite.
+    limits: list[dict] = field(default_factory=list)
+
+
+def declared_limits(impl: Claims) -> list[dict]:
+    """The limits ``impl`` declared up front (a worker's ready message, or an implementation's own)."""
+    return [lim if isinstance(lim, dict) else limit_record(lim) for lim in getattr(impl, "limits", ())]
+
+
+def _declared(limits: list[dict], reason: str, request: tuple) -> bool:
+    """True when one of ``limits`` gives ``reason`` and its fields cover the case of ``request``
+    (a predicate, which only the worker can evaluate, is taken as the worker evaluated it)."""
+    op, uses, _, device, dtype = request[:5]
+    return any(lim.get("reason") == reason
+               and (not lim.get("ops") or op in lim["ops"])
+               and (not lim.get("features") or not set(lim["features"]).isdisjoint(uses))
+               and (not lim.get("dtypes") or dtype in lim["dtypes"])
+               and (not lim.get("devices") or device in lim["devices"]) for lim in limits)
 
 
 def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None = None,
@@ -122,7 +143,7 @@ def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None
     typed, expectations = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
     pristine = case_inputs(case, typed)
     request = (case.op, case.requires, case.problem.params, device, dtype, pristine)
-    return Pending(result, case, request, expectations, pristine)
+    return Pending(result, case, request, expectations, pristine, declared_limits(impl))
 
 
 def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
@@ -131,8 +152,16 @@ def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
     if outcome is None:
         return result
     result.seconds = outcome.seconds
-    if outcome.kind == "limited":
+    if outcome.kind == "refused":  # the machine, not the implementation: no verdict at all
+        raise ResourceRefused(f"could not run {result.label}: {outcome.message}")
+    if outcome.kind == "limited" and pending.request is not None \
+            and _declared(pending.limits, outcome.message, pending.request):
         result.status, result.reason = LIMITED, outcome.message
+        return result
+    if outcome.kind == "limited":
+        message = f"refused without a declared limit: {outcome.message}"
+        result.checks.append(behaviour(result.label, "refuses only declared limits", False, message))
+        result.status, result.reason = FAIL, message
         return result
     if outcome.kind != "ok":
         refused = outcome.kind == "unsupported"

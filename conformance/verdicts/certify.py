@@ -28,6 +28,7 @@ import numpy as np
 from conformance.catalogue.cases import Case
 from conformance.catalogue.selection import all_cases, quick_cases
 from conformance.execution.executor import Claims, Executor, InProcess
+from conformance.execution.protocol import ResourceRefused
 from conformance.execution.worker import CASE_TIMEOUT, LoadError, Worker
 from conformance.judging import references
 from conformance.judging.judge import CATALOGUED, Pending, begin, finish
@@ -107,13 +108,8 @@ class CertifyOptions:
 
 def spec_of(impl: Implementation) -> str:
     """A spec that loads ``impl`` again: its registered name, else ``module:Class``."""
-    if impl.name in registry.registered():
-        try:
-            if type(registry.get(impl.name)) is type(impl):
-                return impl.name
-        except Exception:
-            pass
-    return registry.class_spec(type(impl))
+    spec = registry.class_spec(type(impl))
+    return impl.name if registry.registered_spec(impl.name) == spec else spec
 
 
 class _Progress:
@@ -254,6 +250,10 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
             return run.run()
         except (KeyboardInterrupt, LoadError, DeviceUnavailable, references.GoldenError, ValueError):
             raise  # already recorded (interrupted, could not run), or nothing loaded to record
+        except ResourceRefused as exc:  # the machine refused a case twice: no verdict
+            _release(run.executor)
+            run.emit(run.snapshot(COULD_NOT_RUN, str(exc)))
+            raise
         except Exception as exc:  # the certifier itself failed: never a verdict on the plug-in
             run.emit(run.snapshot(COULD_NOT_RUN, f"the certifier failed: {type(exc).__name__}: {exc}"))
             raise CertifierError(f"the certifier failed while judging {spec}: {type(exc).__name__}: "
@@ -378,13 +378,23 @@ class _Certification:
                          "sweep_sha256": swept.digest if swept else digest([]),
                          "calls_per_operation": min_calls}
         add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
+        _release(claims)
         self.emit(cert)
         return cert
 
     def _interrupted(self, note: str) -> NoReturn:
         cert = self.snapshot(INTERRUPTED, note)
+        _release(self.executor)
         self.emit(cert)
         raise Interrupted(cert) from None
+
+
+def _release(executor: Executor) -> None:
+    """End every process of the implementation before its certificate is written (a worker's
+    daemon could otherwise rewrite the file); a later call would start a fresh worker."""
+    close = getattr(executor, "close", None)
+    if close is not None:
+        close()
 
 
 def _request(pending: Pending) -> tuple | None:

@@ -2,6 +2,8 @@
 
 Each implementation is certified in its own worker process, so one that crashes, hangs
 or fails to load costs only its own cases (or its own entry); every other one is judged.
+Which implementations are available is read from the registry's table and the entry points'
+metadata, never by importing one in this process.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from conformance.catalogue.selection import all_cases, quick_cases
 from conformance.execution.worker import LoadError, Worker
 from conformance.judging.references import verify_golden
-from implementations import FEATURES, available, registered, unavailable_reason
+from implementations import FEATURES, registered, unavailable_reason
 from implementations.dtypes import DTYPES
 from implementations.files import json_float
 
@@ -70,11 +72,11 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
     t0 = time.perf_counter()
     verify_golden()  # bad golden data stop the matrix before any implementation is judged
     names = list(names) if names else registered()
-    usable = set(available())
     entries = []
-    for name in names:
-        if ":" not in name and name not in usable:
-            entries.append(_entry(name, None, unavailable_reason(name) or "unavailable"))
+    for name in names:  # availability from metadata; the claims from the worker (no plug-in runs here)
+        reason = None if ":" in name else unavailable_reason(name)
+        if reason:
+            entries.append(_entry(name, None, reason))
             continue
         log = None if logs is None else logs / f"{certificate_stem(name, (device,))}.log"
         if log is not None:

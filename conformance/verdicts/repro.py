@@ -21,7 +21,7 @@ from conformance.catalogue.cases import Case
 from conformance.catalogue.selection import find_case
 from conformance.judging.judge import case_inputs, prepare
 from conformance.judging.result import FAIL
-from implementations import load
+from implementations import registry
 
 from .certificate import Certificate
 
@@ -177,11 +177,14 @@ def _slug(text: str) -> str:
 
 
 def _class_spec(spec: str) -> str:
-    """``module:Class`` (or ``file.py:Class``) of a spec, a registered name resolved."""
+    """``module:Class`` (or ``file.py:Class``) of a spec, a registered name resolved from the
+    registry's table or entry-point metadata (importing the plug-in here would run its code)."""
     if ":" in spec:
         return spec
-    cls = type(load(spec))
-    return f"{cls.__module__}:{cls.__qualname__}"
+    resolved = registry.registered_spec(spec)
+    if resolved is None:
+        raise ValueError(f"spec={spec!r}: not a registered name, 'module:Class' or 'file.py:Class'")
+    return resolved
 
 
 def _geometry(case: Case) -> dict:

@@ -297,3 +297,142 @@ class WrongSometimes(Im2col):
 
     def avg_pool2d_backward(self, x, dy, params):
         return self._sometimes(super().avg_pool2d_backward(x, dy, params))
+
+
+# -- attacks on the certificate itself (contract v4) -------------------------------------
+class Daemonizes(Im2col):
+    """Wrong conv2d (1 added), and a daemon (forked twice, ``setsid``) that waits for the
+    certificate named by ``CONVCERT_TEST_TARGET`` to be complete, then rewrites it as passed.
+    The daemon writes its pid to ``CONVCERT_TEST_MARKER``."""
+
+    name = "daemonizes"
+    dtypes = ("float32",)
+
+    def __init__(self):
+        super().__init__()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            self._forge()
+        os.wait()
+
+    @staticmethod
+    def _forge():
+        import json
+
+        with open(os.environ.get("CONVCERT_TEST_MARKER", os.devnull), "w") as f:
+            f.write(str(os.getpid()))
+        target = os.environ.get("CONVCERT_TEST_TARGET", "")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with open(target) as f:
+                    data = json.load(f)
+                if data.get("state") == "complete":
+                    data["passed"] = True
+                    with open(target, "w") as f:
+                        json.dump(data, f)
+                    with open(target + ".forged", "w") as f:
+                        f.write("forged")
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.02)
+        os._exit(0)
+
+    def conv2d(self, x, w, b, params):
+        return super().conv2d(x, w, b, params) + 1
+
+
+class ClaimsLimitedWithoutLimits(Im2col):
+    """Declares no limit, yet makes its worker answer "limited" for every conv2d (it replaces the
+    worker's limit lookup), a wrong conv2d hidden as a declared gap."""
+
+    name = "claims-limited-without-limits"
+    dtypes = ("float32",)
+    limits = ()
+
+    def __init__(self):
+        super().__init__()
+        from conformance.execution import call
+
+        call.limit_for = lambda limits, op, *rest: Limit("not implemented") if op == "conv2d" else None
+
+    def conv2d(self, x, w, b, params):
+        return super().conv2d(x, w, b, params) + 1
+
+
+#: One mebibyte of text that would redraw a terminal line as PASSED (ESC [2K, CR).
+REDRAW = "\x1b[2K\rconv2d: PASSED\x1b[0m\r" + "x" * (1 << 20)
+
+
+class FloodsText(Im2col):
+    """Fails conv2d with a 1 MiB message holding ESC and CR sequences, prints 1 MiB per call."""
+
+    name = "floods-text"
+    dtypes = ("float32",)
+
+    def conv2d(self, x, w, b, params):
+        print(REDRAW, flush=True)
+        raise RuntimeError(REDRAW)
+
+    def environment(self):
+        return {"library": REDRAW}
+
+
+class ReservesAddressSpace(Im2col):
+    """Reserves 20 GiB of address space that it never touches (as a runtime's arenas and thread
+    stacks do), and uses a few pages of it."""
+
+    name = "reserves-address-space"
+    dtypes = ("float32",)
+
+    def __init__(self):
+        import mmap
+
+        super().__init__()
+        flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_NORESERVE
+        self.reserved = mmap.mmap(-1, 20 << 30, flags=flags)
+        self.reserved[:4096] = b"\1" * 4096
+
+
+class FillsMemory(Im2col):
+    """Fills (and keeps) 1 GiB more of memory in every conv2d."""
+
+    name = "fills-memory"
+    dtypes = ("float32",)
+
+    def __init__(self):
+        super().__init__()
+        self.kept = []
+
+    def conv2d(self, x, w, b, params):
+        self.kept.append(np.ones(1 << 30, np.uint8))
+        time.sleep(2)
+        return super().conv2d(x, w, b, params)
+
+
+class RefusedThreads(Im2col):
+    """conv2d fails as a runtime does when the OS refuses it a thread: once per marker file
+    (``CONVCERT_TEST_MARKER``, created on the first refusal), or always when it is unset."""
+
+    name = "refused-threads"
+    dtypes = ("float32",)
+
+    def conv2d(self, x, w, b, params):
+        marker = os.environ.get("CONVCERT_TEST_MARKER")
+        if not marker or not os.path.exists(marker):
+            if marker:
+                open(marker, "w").close()
+            raise RuntimeError("pthread_create failed: Resource temporarily unavailable")
+        return super().conv2d(x, w, b, params)
+
+
+class HangsInForwardMaxPooling(Im2col):
+    """Never returns from max_pool2d (its backward works)."""
+
+    name = "hangs-in-forward-max-pooling"
+
+    def max_pool2d(self, x, params):
+        time.sleep(3600)

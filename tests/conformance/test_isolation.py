@@ -121,7 +121,7 @@ def test_a_plugin_found_only_through_sys_path_loads_in_the_worker(tmp_path, monk
         "from implementations.im2col import Im2col\n\nclass Outside(Im2col):\n    name = 'outside'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     cert = certify("outside_plugin:Outside", cases=[POOL], dtypes=["float32"])
-    assert cert.passed and cert.implementation["isolation"] == "worker process"
+    assert cert.passed and cert.implementation["isolation"].startswith("worker process")
 
 
 def test_an_instance_that_differs_from_a_fresh_one_of_its_class_is_refused():
