@@ -132,3 +132,19 @@ def test_an_instance_that_differs_from_a_fresh_one_of_its_class_is_refused():
     with pytest.raises(ValueError, match="claims different dtypes"):
         certify(impl, cases=[POOL])
     assert certify(impl, cases=[POOL], isolate=False).passed
+
+
+def test_the_circuit_breaker_holds_across_every_stage_of_the_run():
+    from conformance.execution.worker import BREAKER, Worker
+
+    spec = f"{HERE}:HangsInForwardMaxPooling"
+    start = time.perf_counter()
+    with Worker(spec, 1.0) as worker:
+        cert = certify(spec, worker=worker, quick=True, dtypes=["float32", "float64"], sweep_examples=2)
+    assert worker.losses == {"max_pool2d": BREAKER}  # not one more timeout in the sweep, repeats,
+    assert time.perf_counter() - start < 120  # experiments, diagnoses or NaN probes
+    status = {(s.feature, s.dtype): s.status for s in cert.features}
+    assert status[("max_pool2d", "float32")] == status[("max_pool2d", "float64")] == "fail"
+    for op in ("conv2d", "conv2d_backward", "avg_pool2d", "max_pool2d_backward"):
+        assert status[(op, "float32")] == status[(op, "float64")] == "pass", op
+    assert "hung or crashed" in cert.findings["cpu/float32"]["max_pool2d NaN"]
