@@ -111,8 +111,8 @@ def test_an_installed_plugin_never_runs_in_the_certifiers_process(installed, tmp
 
 
 def test_the_pytest_plugin_loads_an_installed_plugin_only_in_its_worker(installed, tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, "--convcert", "tamper", "--convcert-quick",
-                             "-q", "--rootdir", str(tmp_path)],
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", *PLUGIN, "--convcert", "tamper",
+                             "--convcert-quick", "-q", "--rootdir", str(tmp_path)],
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 1, out[-2000:]  # red: its conv2d is wrong
