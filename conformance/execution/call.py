@@ -17,7 +17,6 @@ import numpy as np
 from implementations import Implementation, Limit, Unsupported
 from implementations.contract import limit_for
 from implementations.dtypes import numpy_dtype
-from implementations.registry import class_spec
 
 from . import probes
 from .protocol import Outcome, not_plain_numbers
@@ -98,7 +97,7 @@ def claims_of(impl: Implementation) -> dict[str, Any]:
     """What the implementation claims, as plain data (sent by a worker when it is ready)."""
     return {"name": impl.name, "devices": list(impl.devices), "dtypes": list(impl.dtypes),
             "features": sorted(impl.features), "reduced_precision": dict(impl.reduced_precision),
-            "limits": [limit_record(lim) for lim in impl.limits], "class": class_spec(type(impl)),
+            "limits": [limit_record(lim) for lim in impl.limits],
             "describe": impl.describe(), "environment": impl.environment()}
 
 

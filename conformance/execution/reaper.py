@@ -106,6 +106,30 @@ def plugin_processes(root: int | None, token: str, table: dict[int, int] | None 
     return found
 
 
+def tree(root: int) -> set[int]:
+    """``root`` and every process below it (empty when ``root`` is gone): from
+    ``/proc/PID/task/TID/children`` where the kernel offers it (the tree's files only), else
+    from a scan of every process."""
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        found.add(pid)
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    todo.extend(int(c) for c in f.read().split() if int(c) not in found)
+            except FileNotFoundError:  # no such file on this kernel: scan
+                table = processes()
+                return {root} | descendants(root, table) if root in table else set()
+            except (OSError, ValueError):
+                continue
+    return found
+
+
 def resident_bytes(pids: set[int]) -> int:
     """Resident memory of ``pids`` together (``VmRSS``; memory only reserved does not count)."""
     total = 0

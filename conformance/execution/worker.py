@@ -155,8 +155,6 @@ def _claims(reply: Any) -> dict[str, Any]:
     for key in ("describe", "environment"):
         if not isinstance(claims.get(key), dict):
             raise ValueError(f"{key}: {claims.get(key)!r:.200} is not a mapping")
-    if not isinstance(claims.get("class"), str):
-        raise ValueError(f"class: {claims.get('class')!r:.200} is not a spec")
     return dict(claims, limits=_limits(claims), devices=tuple(claims["devices"]),
                 dtypes=tuple(claims["dtypes"]), features=frozenset(claims["features"]),
                 reduced_precision=dict(claims["reduced_precision"]))
@@ -217,8 +215,6 @@ class Worker:
     reduced_precision = property(lambda self: self.claims["reduced_precision"])
 
     limits = property(lambda self: self.claims["limits"])
-    #: The class the spec loads, as a ``module:Class`` or ``file.py:Class`` spec.
-    class_spec = property(lambda self: self.claims["class"])
 
     @property
     def isolation(self) -> str:
@@ -356,33 +352,35 @@ class Worker:
             self.losses[op] = self.losses.get(op, 0) + 1
         return outcome
 
-    def _over_memory(self) -> int:
-        """The worker's resident bytes (its processes together) when above ``max_memory``, else 0."""
-        process = self._process
-        if process is None:
-            return 0
-        used = reaper.resident_bytes(reaper.plugin_processes(process.pid, self._token))
-        return used if used > self.max_memory else 0
-
-    def _wait(self, conn: Connection, op: str) -> Outcome | None:
-        """Wait for the worker's answer until the case's time is up, watching its resident memory;
-        None when an answer is there, else the outcome (the worker was stopped)."""
-        deadline = self._since + self.case_timeout
+    def _poll(self, conn: Connection, deadline: float) -> int | None:
+        """Wait until the worker answers (0) or ``deadline`` passes (None), watching its resident
+        memory (the worker is a subreaper: its tree holds every process of the plug-in); the
+        bytes in use when over ``max_memory``. The worker is stopped unless it answered."""
         step = 0.02  # most cases answer within milliseconds: look at the memory only after that
         while not conn.poll(max(min(deadline - time.monotonic(), step), 0.0)):
             if time.monotonic() >= deadline:
                 self._lost()
-                return Outcome("died", message=f"no answer in {self.case_timeout:g} s in {op}; "
-                                               "the worker was stopped")
-            used = self._over_memory()
-            if used:
+                return None
+            process = self._process
+            used = 0 if process is None else reaper.resident_bytes(reaper.tree(process.pid))
+            if used > self.max_memory:
                 self._lost()
-                limit = self.max_memory / 2**30
-                return Outcome("refused", message=f"the worker used {used / 2**30:.2f} GiB of memory in "
-                                                  f"{op}, above the limit of {limit:.2f} GiB (--max-memory); "
-                                                  "it was stopped")
+                return used
             step = WATCH_EVERY
-        return None
+        return 0
+
+    def _over(self, used: int, where: str) -> str:
+        return (f"the worker used {used / 2**30:.2f} GiB of memory {where}, above the limit of "
+                f"{self.max_memory / 2**30:.2f} GiB (--max-memory); it was stopped")
+
+    def _wait(self, conn: Connection, op: str) -> Outcome | None:
+        """Wait for the worker's answer until the case's time is up; None when an answer is
+        there, else the outcome (the worker was stopped)."""
+        used = self._poll(conn, self._since + self.case_timeout)
+        if used is None:
+            return Outcome("died", message=f"no answer in {self.case_timeout:g} s in {op}; "
+                                           "the worker was stopped")
+        return Outcome("refused", message=self._over(used, f"in {op}")) if used else None
 
     def _receive(self, op: str) -> Outcome:
         conn, process = self._recv_conn, self._process
@@ -490,9 +488,11 @@ class Worker:
         assert conn is not None
         try:
             wait = max(LOAD_TIMEOUT, self.case_timeout)
-            if not conn.poll(wait):
-                self.close(kill=True)
+            used = self._poll(conn, time.monotonic() + wait)
+            if used is None:
                 raise LoadError(f"spec={self.spec!r}: no answer in {wait:g} s while loading")
+            if used:
+                raise LoadError(f"spec={self.spec!r}: {self._over(used, 'while loading')}")
             reply = decode_json(conn.recv_bytes(self.max_memory))
         except (EOFError, OSError):
             message = f"spec={self.spec!r}: {_death(process)} while loading it"
