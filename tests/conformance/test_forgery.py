@@ -169,3 +169,16 @@ def test_a_flood_of_text_with_terminal_sequences_is_bounded_and_escaped(tmp_path
         assert "more characters cut by convcert" in text
     log = Path(f"{stem}.log")
     assert log.stat().st_size < 5 * 2**20 and "bytes of the plug-in's output were cut" in log.read_text()
+
+
+def test_only_the_first_messages_of_an_operation_are_kept_in_full(monkeypatch):
+    from conformance.catalogue.selection import all_cases
+    from conformance.execution import worker
+
+    monkeypatch.setattr(worker, "MESSAGES", 2)
+    convs = [c for c in all_cases() if c.op == "conv2d"][:5]
+    cert = certify(f"{HERE}:FloodsText", cases=convs, dtypes=["float32"], min_calls=0)
+    lengths = [len(r.reason) for r in cert.results]
+    assert len(lengths) == 5 and all(n < 2200 for n in lengths[:2]) and all(n < 400 for n in lengths[2:])
+    assert "2 messages of conv2d are kept in full" in cert.results[-1].reason
+    assert len(json.dumps(cert.implementation["environment"])) < 2200  # its environment() too
