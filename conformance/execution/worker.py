@@ -15,8 +15,9 @@ own clock: a case with no answer after the time limit fails ("no answer in 60 s 
 conv2d"), as does one whose worker dies ("worker killed by SIGSEGV in conv2d") or sends a
 malformed answer; every process of the worker is then killed (:mod:`.reaper`: detached
 daemons included) and the next case starts a fresh one. After ``breaker`` such failures in a
-row in one operation, that operation's remaining cases are failed without being run, in every
-stage of the run (the worker object lives as long as the run). Cases travel in batches, so
+row in one operation, that operation's remaining cases are failed without being run; after
+``breaker`` timeouts in a row, in every stage of the run (the worker object lives as long as
+the run). Cases travel in batches, so
 isolation costs one process start plus a little copying per case.
 
 Resources: the worker may use ``max_memory`` bytes of *resident* memory (its processes
@@ -191,7 +192,9 @@ class Worker:
         self._recv_conn: Connection | None = None
         self._claims: dict[str, Any] | None = None
         self._since = time.monotonic()  # when the case the worker runs now started
-        self._hung: dict[str, int] = {}  # op -> timeouts or crashes in a row, over the whole run
+        self._hung: dict[str, int] = {}  # op -> timeouts or crashes in a row, in this stream
+        self._timeouts: dict[str, int] = {}  # op -> timeouts in a row, over the whole run
+        self._timed_out = False  # whether the last case answered ran out of time
         #: op -> times a worker was lost (timeout, crash, malformed answer, memory) in that operation
         self.losses: dict[str, int] = {}
         self._messages: dict[str, int] = {}  # op -> messages kept in full
@@ -239,10 +242,12 @@ class Worker:
         so the worker computes while this process judges. Answers come one per case, timed
         here; when the worker is lost, every case without an answer goes to a fresh worker.
         The circuit breaker (``breaker`` timeouts or crashes in a row in one operation) counts
-        over every stream of this worker object: once tripped, that operation's cases are
-        failed unrun in every later stage too. A case the machine refused is run once more, in
-        a fresh worker.
+        within one stream, and for timeouts over every stream of this worker object: an operation
+        that hangs is failed unrun in every later stage too (each hang costs a whole timeout; a
+        crash only a fresh worker, and a shrinker must see what a crash does). A case the
+        machine refused is run once more, in a fresh worker.
         """
+        self._hung = {}
         retried: set[int] = set()  # ids of the requests refused once
         queue: deque[list] = deque()  # [item, request, decided outcome], not sent yet, in order
         flight: deque[list] = deque()  # sent, awaiting answers, in order
@@ -289,12 +294,18 @@ class Worker:
         """Decide, without running them, the queued cases of an operation that hung too often."""
         for entry in queue:
             request = entry[1]
-            if request is not None and entry[2] is None and self._hung.get(request[0], 0) >= self.breaker:
+            if request is not None and entry[2] is None and self._tripped(request[0]):
                 entry[2] = Outcome("died", message=f"not run: {request[0]} hung or crashed {self.breaker} "
                                                    "times in a row")
 
     def _count(self, op: str, outcome: Outcome) -> None:
         self._hung[op] = self._hung.get(op, 0) + 1 if outcome.kind == "died" else 0
+        self._timeouts[op] = self._timeouts.get(op, 0) + 1 if self._timed_out else 0
+
+    def _tripped(self, op: str) -> bool:
+        """Whether ``op`` hung or crashed ``breaker`` times in a row: in this stream, or (hangs,
+        which cost a whole timeout each) anywhere in the run."""
+        return max(self._hung.get(op, 0), self._timeouts.get(op, 0)) >= self.breaker
 
     def _kept(self, op: str, outcome: Outcome) -> Outcome:
         """``outcome`` with its message shortened once ``MESSAGES`` of ``op`` were kept in full
@@ -346,6 +357,7 @@ class Worker:
     def _answer(self, op: str) -> Outcome:
         """The outcome of the case the worker runs now, timed from when it started; a
         timeout, death or malformed answer loses the worker and is that case's outcome."""
+        self._timed_out = False
         outcome = self._receive(op)
         self._cap_log()
         if outcome.kind in ("died", "refused"):
@@ -360,6 +372,7 @@ class Worker:
         while not conn.poll(max(min(deadline - time.monotonic(), step), 0.0)):
             if time.monotonic() >= deadline:
                 self._lost()
+                self._timed_out = True
                 return None
             process = self._process
             used = 0 if process is None else reaper.resident_bytes(reaper.tree(process.pid))
@@ -407,7 +420,7 @@ class Worker:
         """What the implementation does with NaN and Inf (``probes.findings``), in the worker; an
         operation the circuit breaker stopped is not called."""
         skip = {op: f"not run: {op} hung or crashed {self.breaker} times in a row"
-                for op, n in self._hung.items() if n >= self.breaker}
+                for op in {*self._hung, *self._timeouts} if self._tripped(op)}
         ok, reply = self._ask(("findings", (device, dtype, skip)), "the NaN/Inf probes")
         if ok and not (isinstance(reply, dict) and all(isinstance(v, str) for v in reply.values())):
             ok, reply = False, f"a malformed answer to the NaN/Inf probes: {reply!r:.200}"

@@ -255,6 +255,7 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
             run.emit(run.snapshot(COULD_NOT_RUN, str(exc)))
             raise
         except Exception as exc:  # the certifier itself failed: never a verdict on the plug-in
+            _release(run.executor)
             run.emit(run.snapshot(COULD_NOT_RUN, f"the certifier failed: {type(exc).__name__}: {exc}"))
             raise CertifierError(f"the certifier failed while judging {spec}: {type(exc).__name__}: "
                                  f"{exc}") from exc
@@ -309,6 +310,7 @@ class _Certification:
                     raise DeviceUnavailable(
                         f"device={device!r}: {claims.name} cannot place a tensor there ({problem})")
         except (DeviceUnavailable, references.GoldenError, ValueError) as exc:
+            _release(self.executor)
             self.emit(self.snapshot(COULD_NOT_RUN, f"{type(exc).__name__}: {exc}"))
             raise
 
