@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from . import registered, unavailable_reason
@@ -20,7 +21,7 @@ def listing() -> list[dict]:
 
     names = registered()
     reasons = {name: unavailable_reason(name) for name in names}
-    workers = {name: Worker(name) for name in names if reasons[name] is None}
+    workers = {name: Worker(name, log=os.devnull) for name in names if reasons[name] is None}
     rows = []
     try:
         for name in names:
