@@ -112,7 +112,7 @@ def _merge(argv: list[str]) -> int:
     p.add_argument("certificates", nargs="+", metavar="CERT.json", help="the N parts, in any order")
     p.add_argument("--out", default=".", help="folder for the merged certificate (default: here)")
     args = p.parse_args(argv)
-    from conformance.cli import summary, write_certificate
+    from conformance.rendering.certificate_files import summary, write_certificate
     from conformance.verdicts.merge import MergeError, merge
 
     try:
