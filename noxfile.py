@@ -41,7 +41,7 @@ def tests(session: nox.Session) -> None:
 
 
 #: The packages the lint gate covers (ruff also checks the tests and this file).
-PACKAGES = ("implementations", "conformance", "benchmarks", "reports")
+PACKAGES = ("implementations", "conformance", "benchmarks", "reports", "convcert")
 
 
 @nox.session(python=PYTHON)

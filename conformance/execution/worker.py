@@ -49,7 +49,11 @@ BATCH, BATCH_BYTES, AHEAD_BYTES = 32, 8 * 1024 * 1024, 32 * 1024
 #: Timeouts or crashes in a row in one operation after which its other cases are not run.
 BREAKER = 3
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_BOOT = "import sys; from conformance.execution.serve import main; main(sys.argv[1:])"
+#: The folder holding this installation's packages: the worker imports them from there first,
+#: whatever its working folder holds, before the plug-in's folder goes on ``sys.path``.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_BOOT = (f"import sys; sys.path.insert(0, {_ROOT!r}); import implementations, conformance.execution.serve; "
+         "sys.path.pop(0); conformance.execution.serve.main(sys.argv[1:])")
 _END = object()
 T = TypeVar("T")
 
