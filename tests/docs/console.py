@@ -116,7 +116,8 @@ def _tools(folder: Path) -> dict[str, str]:
         "python": f'exec {python} "$@"',
         "convcert": f'exec {python} -m convcert "$@"',
         # the plugin as the installed package registers it, from this checkout
-        "pytest": f'exec {python} -m pytest -p no:convcert -p convcert.pytest_plugin -p no:cacheprovider "$@"',
+        "pytest": f'exec {python} -m pytest -p no:convcert -p convcert.pytest_plugin '
+                  '-p no:cacheprovider "$@"',
     }
     for name, body in scripts.items():
         (tools / name).write_text(f"#!/bin/sh\n{body}\n")
