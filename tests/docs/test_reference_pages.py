@@ -117,6 +117,14 @@ def test_the_published_and_synthetic_result_files_satisfy_the_shipped_schema():
     assert _results_errors({**samples[0], "results": [{**samples[0]["results"][0], "speed": 1}]}) != []
 
 
+@pytest.mark.parametrize("page", ["certificate.md", "results.md"])
+def test_the_pages_schema_loading_snippet_runs(page):
+    (code,) = re.findall(r"```python\n(.*?)```", (DOCS / page).read_text(), re.S)
+    namespace: dict = {}
+    exec(compile(code, str(DOCS / page), "exec"), namespace)
+    assert namespace["schema"]["type"] == "object" and "$schema" in namespace["schema"]
+
+
 def test_the_api_pages_example_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
     from tests.docs.console import mask
 
