@@ -130,7 +130,7 @@ def wheel(session: nox.Session) -> None:
         shutil.copy(ROOT / "docs" / "examples" / "myconv.py", user / "myconv.py")
         for name in PACKAGES[:4]:  # a user's own packages of convcert's names must not be imported
             (user / name).mkdir()
-            (user / name / "__init__.py").write_text(f"raise ImportError('a package of the user folder: {name}')\n")
+            (user / name / "__init__.py").write_text(f"raise ImportError('the user folder: {name}')\n")
         clean = {"PYTHONPATH": "", "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}"}
 
         def run(program: str, *args: str, codes: list[int]) -> None:
