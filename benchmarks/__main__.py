@@ -38,6 +38,8 @@ SUITE = Path(__file__).with_name("pytest_suite.py")
 
 
 def _console() -> Any:
+    if os.environ.get("NO_COLOR"):  # plain lines: rich would keep bold and other styles
+        return None
     try:
         from rich.console import Console
 
