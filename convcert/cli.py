@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if not extra or exc.name not in _EXTRA_MODULES:
             raise
         print(f"convcert {name}: needs {exc.name}, which is not installed: "
-              f'pip install "convcert[{extra}]"', file=sys.stderr)
+              f'install the "{extra}" extra (from a checkout: pip install ".[{extra}]")', file=sys.stderr)
         return 2
 
 
