@@ -144,7 +144,8 @@ def report(example: Example, actual: list[str]) -> str:
     for command, expected, got in zip(example.commands, example.outputs, actual, strict=False):
         if matches(expected, got):
             continue
-        out += [f"$ {command}", "--- shown in the document:", expected, "--- printed now:", got,
+        out += [f"$ {command}", "--- shown in the document:", expected,
+                "--- printed now (progress lines left out):", PROGRESS.sub("", got).strip("\n"),
                 "--- masked diff:"]
         out += difflib.unified_diff(mask(expected).splitlines(), mask(got).splitlines(), "shown", "printed",
                                     lineterm="")
@@ -160,6 +161,7 @@ def main(paths: list[str]) -> int:
                 actual = run(example, Path(folder))
             print(f"# {example.where}")
             for command, got in zip(example.commands, actual, strict=False):
+                got = PROGRESS.sub("", got).strip("\n")
                 print(f"$ {command}\n{got}" if got else f"$ {command}")
     return 0
 
