@@ -41,7 +41,7 @@ def tests(session: nox.Session) -> None:
 
 
 #: The packages the lint gate covers (ruff also checks the tests and this file).
-PACKAGES = ("implementations", "conformance", "benchmarks", "reports")
+PACKAGES = ("implementations", "conformance", "benchmarks", "reports", "convcert")
 
 
 @nox.session(python=PYTHON)
@@ -114,7 +114,8 @@ def wheel(session: nox.Session) -> None:
     """The wheel is all a library author needs: build it, install it with the ``conformance``
     extra into a fresh environment outside the checkout, and from a temporary folder certify the
     plug-in file ``docs/examples/myconv.py`` (right and wrong) with ``convcert certify`` and with
-    ``pytest --convcert``, checking exit codes and the JUnit report."""
+    ``pytest --convcert``, checking exit codes and the JUnit report; the folder also holds
+    packages named like convcert's four, which fail when imported."""
     work = Path(tempfile.mkdtemp(prefix="convcert-wheel-"))
     try:
         session.run("python", "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(work / "dist"))
@@ -127,6 +128,9 @@ def wheel(session: nox.Session) -> None:
         user = work / "user"
         user.mkdir()
         shutil.copy(ROOT / "docs" / "examples" / "myconv.py", user / "myconv.py")
+        for name in PACKAGES[:4]:  # a user's own packages of convcert's names must not be imported
+            (user / name).mkdir()
+            (user / name / "__init__.py").write_text(f"raise ImportError('the user folder: {name}')\n")
         clean = {"PYTHONPATH": "", "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}"}
 
         def run(program: str, *args: str, codes: list[int]) -> None:

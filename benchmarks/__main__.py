@@ -38,6 +38,8 @@ SUITE = Path(__file__).with_name("pytest_suite.py")
 
 
 def _console() -> Any:
+    if os.environ.get("NO_COLOR"):  # plain lines: rich would keep bold and other styles
+        return None
     try:
         from rich.console import Console
 
@@ -81,11 +83,11 @@ def _shapes_profile(profile: Profile, shapes: str) -> Profile:
     try:
         workloads, refused = shapes_workloads(shapes)
     except ValueError as exc:
-        raise SystemExit(f"--shapes {shapes}: {exc}") from None
+        raise ValueError(f"--shapes {shapes}: {exc}") from None
     for label, reason in refused.items():
         print(f"--shapes: {label} refused: {reason}", file=sys.stderr)
     if not workloads:
-        raise SystemExit(f"--shapes {shapes}: no descriptor convcert can run")
+        raise ValueError(f"--shapes {shapes}: no descriptor convcert can run")
     return replace(profile, name=f"{profile.name}+{Path(shapes).name}", workloads=workloads)
 
 
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     impls, unloadable = _load(args.impl or _default_impls(profile))
     names = list(impls)
     if not names:
-        raise SystemExit("no implementation could be loaded")
+        raise ValueError("no implementation could be loaded")  # could not run: exit 2
     devices = tuple(args.device or profile.devices)
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])

@@ -19,7 +19,6 @@ traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 import traceback
@@ -35,6 +34,7 @@ from implementations.dtypes import DTYPES
 from implementations.files import writable_folder
 
 from .execution.worker import CASE_TIMEOUT, LoadError, Worker, default_max_memory
+from .rendering.certificate_files import certificate_paths, summary, write_certificate, write_json
 
 if TYPE_CHECKING:
     from .verdicts.certificate import Certificate
@@ -57,60 +57,8 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _write_json(path: Path, data: Any) -> None:
-    from implementations.files import write_atomic
-
-    write_atomic(path, (json.dumps(data, indent=1, sort_keys=False, default=str) + "\n").encode())
-
-
-def write_certificate(cert: Certificate, out: Path) -> tuple[Path, Path]:
-    """Write ``NAME.json`` and ``NAME.md`` under ``out`` (atomically)."""
-    from implementations.files import write_atomic
-
-    from .rendering.markdown import certificate_markdown
-
-    data = cert.to_dict()
-    json_path, md_path = _paths(cert.spec, cert.devices, out)
-    _write_json(json_path, data)
-    write_atomic(md_path, certificate_markdown(data).encode())
-    return json_path, md_path
-
-
 def _checkpoint(cert: Certificate, out: Path) -> None:
     write_certificate(cert, out)
-
-
-def _paths(spec: str, devices: tuple[str, ...], out: Path) -> tuple[Path, Path]:
-    from .verdicts.certificate import certificate_stem
-
-    stem = certificate_stem(spec, devices)
-    return out / f"{stem}.json", out / f"{stem}.md"
-
-
-def summary(cert: Certificate) -> str:
-    verdict = "PASSED" if cert.passed else "FAILED" if cert.state == "complete" else cert.state.upper()
-    counts = ", ".join(f"{n} {k}" for k, n in sorted(cert.counts().items()))
-    part = (" [part {index} of {count}: `convcert merge` the parts for the verdict]".format(**cert.shard)
-            if cert.shard else "")
-    lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
-    if cert.sweep:
-        sw = cert.sweep
-        lines.append(f"  sweep: seed {sw['seed']}, {sw['problems_tried']} of {sw['problems_planned']} random "
-                     f"problems (sha256 {sw['sha256'][:16]}), {len(sw['failures'])} failure(s) kept, "
-                     f"{sw['seconds']} s")
-    for s in cert.features:
-        if s.diagnosis:
-            lines.append(f"  DIAGNOSIS [{s.feature}, {s.device}/{s.dtype}] {s.diagnosis}")
-    failures = cert.failures
-    for f in failures[:10]:
-        lines.append(f"  FAIL [{f['feature']}] {f.get('message') or f['case']}")
-        if f.get("note"):
-            lines.append(f"       note: {f['note']}")
-        if f.get("repro"):
-            lines.append(f"       reproduce: {f['repro']}")
-    if len(failures) > 10:
-        lines.append(f"  ... {len(failures) - 10} more failures in the certificate")
-    return "\n".join(lines)
 
 
 def _sweep_budget(args: argparse.Namespace) -> tuple[int, int]:
@@ -182,7 +130,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
                        selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
                        max_seconds=args.max_seconds, min_calls=args.min_calls)
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
-        for path in _paths(args.spec, devices, out):
+        for path in certificate_paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
         raise
     except Interrupted as exc:
@@ -190,7 +138,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         print(f"not certified: {exc.certificate.note}; the certificate under {out} records it",
               file=sys.stderr)
         return 2
-    json_path, md_path = _paths(cert.spec, cert.devices, out)
+    json_path, md_path = certificate_paths(cert.spec, cert.devices, out)
     print(summary(cert))
     print(f"certificate: {json_path} and {md_path}; the plug-in's output: {worker.log_path}")
     if args.export_repro and cert.failures:
@@ -228,7 +176,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
                  progress=not args.no_progress, case_timeout=args.case_timeout,
                  sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard,
                  max_seconds=args.max_seconds, min_calls=args.min_calls)
-    _write_json(out / "matrix.json", data)
+    write_json(out / "matrix.json", data)
     write_atomic(out / "matrix.md", matrix_markdown(data).encode())
     write_atomic(out / "matrix.html", matrix_html(data).encode())
     for entry in data["implementations"]:

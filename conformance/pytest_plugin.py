@@ -163,7 +163,7 @@ class Certification(pytest.Collector):
         if opt("convcert_out"):
             from pathlib import Path
 
-            from conformance.cli import write_certificate
+            from conformance.rendering.certificate_files import write_certificate
 
             write_certificate(cert, Path(opt("convcert_out")))
         return cert
@@ -225,7 +225,7 @@ class CertificateTest(_ConvcertItem):
     """The certificate's verdict: fails where ``convcert certify`` exits 1."""
 
     def runtest(self) -> None:
-        from conformance.cli import summary
+        from conformance.rendering.certificate_files import summary
 
         cert = self.parent.run()
         if not cert.passed:

@@ -1,6 +1,8 @@
-"""The plug-in contract (v2): the base class every implementation subclasses, and ``Limit``.
+"""The plug-in contract (v4): the base class every implementation subclasses, and ``Limit``.
 
-See ``docs/CONTRACT.md`` (and ``docs/plugging-in.md``) for the rules.
+See ``docs/CONTRACT.md`` (and ``docs/plugging-in.md``) for the rules; v4 adds one method,
+``ready(result)``, which blocks until a result is computed (by default ``synchronize`` of its
+device), so that a timed call includes the work.
 Layout at the contract is logical NCHW; operations are cross-correlation.
 """
 

@@ -23,16 +23,12 @@ from .data import with_series
 #: a fact about this run (the implementation may do fewer FLOPs, or the GEMM probe was disturbed).
 ABOVE_PEAK = "faster than this run's best GEMM"
 
-#: What an earlier session measured about JAX on a GPU (docs/gpu.md; GUIDE, GPU facts).
+#: How JAX is timed on a GPU, said in every report holding a JAX CUDA row (docs/gpu.md).
 JAX_ON_GPU = (
     "JAX has no CUDA events on its stream, so its device time here is many calls back to back ended by "
-    "one `block_until_ready`, divided by the count; its host latency blocks after every call. Measured by "
-    "an earlier convcert session on an H200 (float16, batch 32; JAX 0.11.2, CUDA 13) and H100, not by "
-    "this run: blocking after every call costs about 60 microseconds more than the kernel (0.10 ms per "
-    "call against 0.035-0.055 ms amortised over 100 calls), and the kernels themselves run close to "
-    "torch's in NCHW. So JAX's 1.4-2.5x slower, noisy figures of the first H100 run (host timer, one call "
-    "per round) were its dispatch and blocking cost, not XLA's convolutions; torch in channels_last was "
-    "about twice as fast as NCHW on the same GPU."
+    "one `block_until_ready`, divided by the count; its host latency blocks after every call, so it holds "
+    "JAX's dispatch and the wait as well as the kernel. Compare JAX's device time with torch's CUDA "
+    "events, and each framework in its best layout."
 )
 
 

@@ -67,7 +67,11 @@ LOG_BYTES = 4 * 1024 * 1024
 #: Seconds between two looks at the worker's resident memory while a case runs.
 WATCH_EVERY = 0.1
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
-_BOOT = "import sys; from conformance.execution.serve import main; main(sys.argv[1:])"
+#: The folder holding this installation's packages: the worker imports them from there first,
+#: whatever its working folder holds, before the plug-in's folder goes on ``sys.path``.
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_BOOT = (f"import sys; sys.path.insert(0, {_ROOT!r}); import implementations, conformance.execution.serve; "
+         "sys.path.pop(0); conformance.execution.serve.main(sys.argv[1:])")
 _END = object()
 T = TypeVar("T")
 

@@ -16,6 +16,7 @@ verdict, then the final certificate (``complete``, ``interrupted`` or ``could no
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -113,7 +114,8 @@ def spec_of(impl: Implementation) -> str:
 
 
 class _Progress:
-    """A live progress line: rich when stderr is a terminal and rich is installed, else plain lines."""
+    """A live progress line: rich when stderr is a terminal, NO_COLOR is unset and rich is installed,
+    else plain lines."""
 
     def __init__(self, total: int, title: str, enabled: bool):
         self.total, self.title, self.done, self.failed = total, title, 0, 0
@@ -123,7 +125,7 @@ class _Progress:
             self.enabled = False
             return
         self.enabled = True
-        if sys.stderr.isatty():
+        if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):  # NO_COLOR: plain lines
             try:
                 from rich.progress import (
                     BarColumn,

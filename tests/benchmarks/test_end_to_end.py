@@ -1,5 +1,6 @@
 """The smoke profile through ``python -m benchmarks run`` and ``python -m reports``."""
 
+import json
 import os
 import subprocess
 import sys
@@ -38,6 +39,13 @@ def test_smoke_profile_times_every_case_with_stats_and_environment(smoke_run):
     assert head["machine"] == "ci" and head["environment"]["cpu"]
     assert head["peaks"]["cpu/float32"]["gflops"] > 0
     assert head["implementations"]["im2col"]["environment"]["numpy"]
+
+
+def test_the_result_file_satisfies_the_shipped_schema(smoke_run):
+    from tests.docs.test_reference_pages import _results_errors
+
+    path, _, _ = smoke_run
+    assert _results_errors(json.loads(path.read_text())) == []
 
 
 def test_a_fast_wrong_answer_is_marked_wrong(smoke_run):

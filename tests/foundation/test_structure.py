@@ -1,5 +1,6 @@
-"""The code's shape, checked from its source: no import circle, no private name reached
-across modules, short parameter lists, one home per public class name, small folders."""
+"""The code's shape, checked from its source: every import points down the floors, no import
+circle, no private name reached across modules, short parameter lists, one home per public class
+name, small folders."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("implementations", "conformance", "benchmarks", "reports")
+#: The floors, from the bottom up: a module imports from its own package and those before it.
+PACKAGES = ("implementations", "conformance", "benchmarks", "reports", "convcert")
 #: Most parameters of a function (self/cls not counted); GPU kernels are exempt.
 MAX_PARAMETERS = 8
 #: Most modules directly in one folder: conformance's folders, and any other.
@@ -96,7 +98,24 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_circle_in_the_four_packages():
+def _upward(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a package above the importer's own, as ``importer -> imported``."""
+    floor = {package: n for n, package in enumerate(PACKAGES)}
+    return sorted(f"{module} -> {target}" for module, targets in graph.items() for target in targets
+                  if floor[target.split(".")[0]] > floor[module.split(".")[0]])
+
+
+def test_every_import_points_down_the_floors():
+    assert _upward(_graph()) == []
+
+
+def test_an_upward_import_is_found_when_there_is_one():
+    graph = {"conformance.cli": {"implementations.files", "benchmarks.harness"},
+             "reports.render": {"benchmarks.records", "conformance.verdicts"}, "convcert.cli": {"reports"}}
+    assert _upward(graph) == ["conformance.cli -> benchmarks.harness"]
+
+
+def test_no_import_circle_in_the_packages():
     assert _cycles(_graph()) == []
 
 

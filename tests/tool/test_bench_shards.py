@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _part(out: Path, k: int) -> storage.RunDocument:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "conformance.tool", "bench", "--profile", "smoke", "--impl", "im2col",
+        [sys.executable, "-m", "convcert", "bench", "--profile", "smoke", "--impl", "im2col",
          "--impl", "naive", "--shard", f"{k}/2", "--out", str(out / str(k)), "--machine", f"part{k}"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )

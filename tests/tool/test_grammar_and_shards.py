@@ -7,9 +7,10 @@ import pytest
 import benchmarks.__main__ as bench_main
 import reports.__main__ as reports_main
 from benchmarks import cudnn_comparison
-from conformance import cli, tool
+from conformance import cli
 from conformance.verdicts.certify import certify
 from conformance.verdicts.merge import MergeError, merge
+from convcert import cli as tool
 from implementations.arguments import shard, shard_of
 
 

@@ -1,4 +1,4 @@
-"""``convcert``: the one command a library author installs (``pip install "convcert[conformance]"``).
+"""``convcert``: the one command a library author installs (``pip install ".[conformance]"``).
 
 Each subcommand is one of the suite's own command lines, under one name::
 
@@ -13,6 +13,10 @@ Each subcommand is one of the suite's own command lines, under one name::
 
 A SPEC is a registered name (``convcert list``), an entry point of the group
 ``convcert.implementations``, ``package.module:Class`` or ``path/to/file.py:Class``.
+
+The command sits above the four packages and imports each one's command line only when its
+subcommand runs; before that it makes sure they are this installation's own packages, whatever
+the working folder holds (:func:`convcert.packages.use_own`), or stops with exit code 2.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import __version__
+from .packages import Shadowed, use_own
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,7 @@ def _merge(argv: list[str]) -> int:
     p.add_argument("certificates", nargs="+", metavar="CERT.json", help="the N parts, in any order")
     p.add_argument("--out", default=".", help="folder for the merged certificate (default: here)")
     args = p.parse_args(argv)
-    from conformance.cli import summary, write_certificate
+    from conformance.rendering.certificate_files import summary, write_certificate
     from conformance.verdicts.merge import MergeError, merge
 
     try:
@@ -134,7 +141,8 @@ RUNNERS: dict[str, Callable[[list[str]], int]] = {
 
 
 def overview() -> str:
-    lines = ["usage: convcert COMMAND [options]   (convcert COMMAND --help for its options)", "",
+    lines = ["usage: convcert COMMAND [options]   (convcert COMMAND --help for its options)",
+             "       convcert --version", "",
              __doc__.split("\n\n")[0].replace("``", ""), "", "commands:"]
     lines += [f"  {name:<11} {c.summary}" for name, c in COMMANDS.items()]
     lines += ["", "examples:"] + [f"  {c.examples[0]}" for c in COMMANDS.values()]
@@ -168,6 +176,14 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(overview())
         return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"convcert {__version__}")
+        return 0
+    try:
+        use_own()
+    except Shadowed as exc:
+        print(exc, file=sys.stderr)
+        return 2
     name, rest = argv[0], argv[1:]
     if name not in RUNNERS:
         print(f"convcert: unknown command {name!r}; one of {', '.join(COMMANDS)}", file=sys.stderr)
@@ -182,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         if not extra or exc.name not in _EXTRA_MODULES:
             raise
         print(f"convcert {name}: needs {exc.name}, which is not installed: "
-              f'pip install "convcert[{extra}]"', file=sys.stderr)
+              f'install the "{extra}" extra (from a checkout: pip install ".[{extra}]")', file=sys.stderr)
         return 2
 
 
