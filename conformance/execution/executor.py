@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from implementations import Implementation
+from implementations.text import clean_data, clean_text
 
 from . import call
-from .protocol import Outcome, clean_data, clean_text
+from .protocol import Outcome
 
 T = TypeVar("T")
 

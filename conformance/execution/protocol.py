@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import struct
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import numpy as np
 
 from implementations.dtypes import DTYPES, numpy_dtype
+from implementations.text import clean_data, clean_text
 
 #: How one call ended (see :class:`Outcome`).
 OutcomeKind = Literal["ok", "limited", "unsupported", "raised", "invalid", "died", "refused"]
@@ -32,31 +32,6 @@ ANSWER_DTYPES: tuple[str, ...] = DTYPES + ("int8", "int16", "int32", "int64", "u
 #: Tags of the worker's messages.
 TAG_JSON, TAG_OUTCOME = b"J", b"O"
 _HEADER = struct.Struct("<I")
-#: Most characters kept of one string from the plug-in (a message, a claim).
-TEXT_BYTES = 2048
-#: Control characters (C0 but newline and tab, DEL, C1): escaped as ``\\xNN`` wherever shown.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def clean_text(text: str, limit: int = TEXT_BYTES) -> str:
-    """``text`` bounded to ``limit`` characters (saying how many were cut) with every control
-    character but newline and tab escaped (ESC and CR could redraw a terminal line)."""
-    if len(text) > limit:
-        text = f"{text[:limit]} [... {len(text) - limit} more characters cut by convcert]"
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def clean_data(data: Any) -> Any:
-    """``data`` (parsed JSON) with every string, keys included, passed through :func:`clean_text`."""
-    if isinstance(data, str):
-        return clean_text(data)
-    if isinstance(data, list):
-        return [clean_data(v) for v in data]
-    if isinstance(data, dict):
-        return {clean_text(str(k)): clean_data(v) for k, v in data.items()}
-    return data
-
-
 class ResourceRefused(RuntimeError):
     """The machine refused a case a resource (memory, a thread, a file) twice: it could not run,
     and no verdict is given on the implementation."""
