@@ -442,3 +442,14 @@ class HangsInForwardMaxPooling(Im2col):
 
     def max_pool2d(self, x, params):
         time.sleep(3600)
+
+
+class FillsMemoryWhileLoading(Im2col):
+    """Fills (and keeps) 768 MiB of memory in its constructor."""
+
+    name = "fills-memory-while-loading"
+
+    def __init__(self):
+        super().__init__()
+        self.kept = np.ones(768 << 20, np.uint8)
+        time.sleep(2)

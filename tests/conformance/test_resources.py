@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conformance.catalogue.selection import find_case
 from conformance.cli import main
 from conformance.verdicts.certificate import certificate_stem
@@ -51,3 +53,11 @@ def test_a_resource_refused_twice_is_could_not_run_never_a_failed_feature(tmp_pa
     assert "the machine refused a thread or process (EAGAIN)" in err
     data = json.loads((tmp_path / f"{certificate_stem(spec)}.json").read_text())
     assert data["state"] == "could not run" and not any(f["status"] == "fail" for f in data["features"])
+
+
+def test_a_plugin_filling_memory_while_loading_is_stopped_with_a_load_error():
+    from conformance.execution.worker import LoadError, Worker
+
+    with Worker(f"{HERE}:FillsMemoryWhileLoading", max_memory=512 << 20) as worker:
+        with pytest.raises(LoadError, match="GiB of memory while loading, above the limit of 0.50 GiB"):
+            _ = worker.claims
