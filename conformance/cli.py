@@ -35,6 +35,7 @@ from implementations.dtypes import DTYPES
 from implementations.files import writable_folder
 
 from .execution.worker import CASE_TIMEOUT, LoadError, Worker, default_max_memory
+from .verdicts.condition import cpu_path
 
 if TYPE_CHECKING:
     from .verdicts.certificate import Certificate
@@ -93,6 +94,9 @@ def summary(cert: Certificate) -> str:
     part = (" [part {index} of {count}: `convcert merge` the parts for the verdict]".format(**cert.shard)
             if cert.shard else "")
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
+    path = cpu_path(cert.environment.get("implementation", {}))
+    if path and "cpu" in cert.devices:
+        lines.append(f"  cpu path: {path}")
     if cert.sweep:
         sw = cert.sweep
         lines.append(f"  sweep: seed {sw['seed']}, {sw['problems_tried']} of {sw['problems_planned']} random "
