@@ -14,14 +14,16 @@ be separated); when it needs none and still fails with every option off, the ope
 to blame; when no single option can be shown necessary but the plain case passes, the
 combination of its options is.
 
-A variant is evidence only when it runs on the case's data: inputs whose shape it keeps
-keep their values (:class:`Variant`), so a variant that changes the shape of an input the
-operation reads (``dy`` of a gradient whose output shape changes, the weights of an
-ungrouped convolution, an input grown to keep another option in effect) is *not comparable*
-and no blame rests on it. A variant that a declared limit refuses is *limited*; when every
-variant is limited or not comparable the experiment shows nothing about the options: a
-failure of rounding size stays with the operation, another falls back to the catalogue's
-evidence (:mod:`conformance.verdicts.blame`), and the experiment says why.
+A variant that passes is evidence only when it ran on the case's data: inputs whose shape it
+keeps keep their values (:class:`Variant`), so a variant that changes the shape of an input
+the operation reads (``dy`` of a gradient whose output shape changes, the weights of an
+ungrouped convolution, an input grown to keep another option in effect) and passes is *not
+comparable* and no blame rests on it (it may have passed on luckier data). One that fails
+still shows that the failure does not need the option, whatever its data. A variant that a
+declared limit refuses is *limited*; when every variant is limited or not comparable the
+experiment shows nothing about the options: a failure of rounding size stays with the
+operation, another falls back to the catalogue's evidence
+(:mod:`conformance.verdicts.blame`), and the experiment says why.
 
 Rounding cannot fool it. A failure *of rounding size* (its worst error within
 ``ROUNDING_FACTOR`` times the bound, or fitting arithmetic at the dtype's lower precision at
@@ -240,14 +242,14 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
             unknown.append(option)
             continue
         other = Case(variant, case.op)
-        if not comparable(case, variant):
-            variants[option] = (other.name, NOT_COMPARABLE)
-            unknown.append(option)
-            continue
         ran = run(other, result.device, result.dtype)
         variants[option] = (other.name, ran.status)
         if ran.status in BLOCKED:
             limited.append(ran.reason)
+            unknown.append(option)
+        elif ran.status == PASS and not comparable(case, variant):
+            # a pass on other data shows nothing (a failure there still shows the option is not needed)
+            variants[option] = (other.name, f"pass, {NOT_COMPARABLE}")
             unknown.append(option)
         elif ran.status == PASS and rounding:
             shown, why = isolated(case, variant, result, run)
@@ -266,8 +268,9 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
         blamed = (case.op,)
     else:
         plain = without(case.problem, options)
-        plain_status = "-" if plain is None else NOT_COMPARABLE if not comparable(case, plain) else \
-            run(Case(plain, case.op), result.device, result.dtype).status
+        plain_status = "-" if plain is None else run(Case(plain, case.op), result.device, result.dtype).status
+        if plain is not None and plain_status == PASS and not comparable(case, plain):
+            plain_status = f"pass, {NOT_COMPARABLE}"
         if plain is not None:
             variants["all options"] = (Case(plain, case.op).name, plain_status)
         if limited and len(limited) == len(options):
