@@ -66,8 +66,10 @@ def blame(results: Iterable[CaseResult],
         for r in rs:
             uses = _options(r) | {r.op}
             shown = None if r.op in ops else experiments.get((r.case, r.device, r.dtype))
+            excluded = set(shown.excluded) if shown is not None else set()  # the failure does not need them
             blamed = tuple(shown.blamed) if shown is not None and shown.blamed else \
-                tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
+                tuple(sorted(f for op, f in proven if op == r.op and f in uses - excluded)) or \
+                tuple(sorted(set(r.filed_under) - excluded)) or (r.op,)
             out.cases[(r.case, r.device, r.dtype)] = blamed
             out.failed[group].update(blamed)
         out.implicated[group] = {f for r in rs for f in _options(r) | {r.op}} - out.failed[group]

@@ -85,6 +85,8 @@ class Experiment:
     shared_from: str = ""
     #: why the blame is what it is where the variants could not decide ("" when they did)
     note: str = ""
+    #: options whose variant still fails: the failure does not need them
+    excluded: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
@@ -234,12 +236,13 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
     options = sorted(_options(result))
     rounding = of_rounding_size(result, case)
     variants: dict[str, tuple[str, str]] = {}
-    needed, unknown, limited, seen = [], [], [], []
+    needed, unknown, limited, seen, impossible = [], [], [], [], []
     for option in options:
         variant = without(case.problem, [option])
         if variant is None:
             variants[option] = ("-", "not possible")
             unknown.append(option)
+            impossible.append(option)
             continue
         other = Case(variant, case.op)
         ran = run(other, result.device, result.dtype)
@@ -268,7 +271,8 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
         blamed = (case.op,)
     else:
         plain = without(case.problem, options)
-        plain_status = "-" if plain is None else run(Case(plain, case.op), result.device, result.dtype).status
+        plain_status: str = "-" if plain is None else \
+            run(Case(plain, case.op), result.device, result.dtype).status
         if plain is not None and plain_status == PASS and not comparable(case, plain):
             plain_status = f"pass, {NOT_COMPARABLE}"
         if plain is not None:
@@ -285,10 +289,17 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
                     f"{INDEPENDENT_INPUTS} fresh inputs" + (f" ({seen[0]})" if seen else ""))
         elif plain_status == PASS and not unknown:
             blamed = tuple(options)
+        elif impossible and len(impossible) == len(unknown):
+            # the failure persists without every option that could be turned off: what is left
+            blamed = tuple(impossible)
+            note = (f"the failure persists without every other option; {'+'.join(impossible)} "
+                    "cannot be turned off")
         else:
             blamed = ()
             note = "no comparable variant decides: blamed on the catalogue's evidence"
-    return Experiment(result.case, result.op, result.device, result.dtype, blamed, variants, note=note)
+    excluded = tuple(o for o in options if variants[o][1] == FAIL)
+    return Experiment(result.case, result.op, result.device, result.dtype, blamed, variants, note=note,
+                      excluded=excluded)
 
 
 def _size(case: Case) -> int:

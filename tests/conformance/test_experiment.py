@@ -136,3 +136,14 @@ def test_when_every_variant_is_refused_by_a_limit_only_the_operation_is_blamed_a
     shown = experiment(_failed(case, 1.2, "float16"), case, _Runner(case, lambda c: FAIL, lambda c: LIMITED))
     assert shown.blamed == ("avg_pool2d",)
     assert "declared limit" in shown.note and "no such stride" in shown.note
+
+
+def test_a_failure_that_persists_without_every_option_it_can_drop_is_never_blamed_on_those():
+    """onnxruntime's corpus case: without stride and without asymmetric padding it still fails,
+    and its pool dilation cannot be turned off (the window would no longer fit)."""
+    case = Case(Problem("max_pool2d", (1, 1, 1, 1), kernel=(1, 2), stride=1, padding=((0, 0), (0, 2)),
+                        dilation=(1, 2)), "max_pool2d")
+    assert case.problem.options == {"stride", "asymmetric_padding", "pool_dilation"}
+    shown = experiment(_failed(case, 1e6), case, _Runner(case, lambda c: FAIL, lambda c: FAIL))
+    assert shown.variants["pool_dilation"] == ("-", "not possible")
+    assert shown.blamed == ("pool_dilation",) and set(shown.excluded) == {"stride", "asymmetric_padding"}
