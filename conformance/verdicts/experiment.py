@@ -281,7 +281,7 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
             blamed = (case.op,)
             note = (f"every variant is refused by a declared limit ({limited[0]}): "
                     "nothing shows an option wrong")
-        elif plain_status == FAIL and not unknown:
+        elif plain_status == FAIL:  # it fails with no option at all, whatever the data
             blamed = (case.op,)
         elif rounding:
             blamed = (case.op,)
