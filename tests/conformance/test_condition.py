@@ -18,3 +18,15 @@ def test_the_matrix_row_carries_the_cpu_path():
     cert = certify("im2col", dtypes=["float64"], quick=True, isolate=False)
     cert.environment["implementation"] = {"tensorflow": "2.21.0", "onednn": True, "cpu_isa": "AVX2"}
     assert _entry("im2col", cert)["cpu_path"] == "TensorFlow 2.21.0: oneDNN on (AVX2 CPU)"
+
+
+def test_the_certificate_summary_and_markdown_say_the_cpu_path_and_nothing_where_there_is_none():
+    from conformance.cli import summary
+    from conformance.rendering.markdown import certificate_markdown
+
+    cert = certify("im2col", dtypes=["float64"], quick=True, isolate=False)
+    assert "cpu path" not in summary(cert)
+    assert "CPU path" not in certificate_markdown(cert.to_dict())
+    cert.environment["implementation"] = {"tensorflow": "2.21.0", "onednn": True, "cpu_isa": "AVX-512"}
+    assert "  cpu path: TensorFlow 2.21.0: oneDNN on (AVX-512 CPU)" in summary(cert).splitlines()
+    assert "- CPU path: TensorFlow 2.21.0: oneDNN on (AVX-512 CPU)" in certificate_markdown(cert.to_dict())
