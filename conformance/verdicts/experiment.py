@@ -277,10 +277,10 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
             plain_status = f"pass, {NOT_COMPARABLE}"
         if plain is not None:
             variants["all options"] = (Case(plain, case.op).name, plain_status)
-        if limited and len(limited) == len(options):
+        if limited and len(limited) + len(impossible) == len(options):
             blamed = (case.op,)
-            note = (f"every variant is refused by a declared limit ({limited[0]}): "
-                    "nothing shows an option wrong")
+            note = (f"every variant is refused by a declared limit ({limited[0]})"
+                    + (" or not possible" if impossible else "") + ": nothing shows an option wrong")
         elif plain_status == FAIL:  # it fails with no option at all, whatever the data
             blamed = (case.op,)
         elif rounding:
@@ -292,8 +292,9 @@ def experiment(result: CaseResult, case: Case, run: CaseRunner) -> Experiment:
         elif impossible and len(impossible) == len(unknown):
             # the failure persists without every option that could be turned off: what is left
             blamed = tuple(impossible)
-            note = (f"the failure persists without every other option; {'+'.join(impossible)} "
-                    "cannot be turned off")
+            left = "+".join(impossible)
+            note = f"{left} cannot be turned off here" if len(impossible) == len(options) else \
+                f"the failure persists without every other option; {left} cannot be turned off"
         else:
             blamed = ()
             note = "no comparable variant decides: blamed on the catalogue's evidence"
