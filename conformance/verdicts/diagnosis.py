@@ -261,7 +261,7 @@ def _window_fit(ev: Evidence) -> str | None:
         return ("crashes on dilated windows that fit: the window spans (k - 1) * d + 1 pixels, "
                 "a window-fit check on k * d refuses it")
     said = next((m for m in own if m), "").strip().splitlines()
-    quoted = f": {said[-1][:160]}" if said else ""
+    quoted = f": {said[-1].split('no crash: ', 1)[-1][:160]}" if said else ""  # (without the case's label)
     return (f"crashes where k * d exceeds the padded input {padded[0]}x{padded[1]} though the dilated "
             f"window ((k - 1) * d + 1) fits (kernel {p.kernel[0]}x{p.kernel[1]}, dilation "
             f"{p.dilation[0]}x{p.dilation[1]}){quoted}")
