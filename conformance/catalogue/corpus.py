@@ -4,9 +4,8 @@ Each problem here broke a real library once (the note names the library, its ver
 what broke); it is a catalogue problem from then on, run by every certification (full and
 ``--quick``), so a verdict on that library no longer depends on whether that run's sweep
 happens to draw the problem again. Forward and backward cases run in every dtype, like the
-rest of the catalogue; their references are computed at run time (float64 ``naive`` on the
-2**-20 grid of :class:`~conformance.catalogue.cases.Problem`, exact), never stored, so the
-golden data do not list them.
+rest of the catalogue; their references are computed at run time (exactly, then rounded:
+:mod:`conformance.judging.exact`), never stored, so the golden data do not list them.
 
 Add a problem when the sweep finds a new failure in a built-in: its failing case name reads
 back with :func:`~conformance.catalogue.cases.problem_from_name`.
