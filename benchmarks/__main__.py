@@ -112,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
     names = list(impls)
     if not names:
         raise SystemExit("no implementation could be loaded")
-    devices = tuple(args.device or profile.devices)
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
     head = header(profile, impls, devices, dtypes, args.machine, command, args.cold_cache)

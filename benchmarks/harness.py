@@ -42,9 +42,6 @@ class Budget:
     limit_s: float
     spent_s: float = 0.0
 
-    def allows(self, cost_s: float) -> bool:
-        return self.spent_s + cost_s <= self.limit_s
-
 
 #: A rate probe is grown until one call takes this long (or reaches PROBE_MAX_BATCH images).
 PROBE_MIN_S = 0.02
@@ -217,10 +214,10 @@ class Run:
                 continue
             self.result_file.add_result(result)
             m = result.timing.summary if result.timing else None
-            verdict = "ok" if result.status == "ok" else f"[red]WRONG[/red] {result.check['detail']}"
+            status = "ok" if result.status == "ok" else f"[red]WRONG[/red] {result.check['detail']}"
             if m is not None:
                 self._say(p.case, f"{m.median_s * 1e3:9.3f} ms  IQR {m.relative_iqr * 100:4.1f}%  "
-                                  f"{result.gflops:8.2f} GFLOP/s  {verdict}")
+                                  f"{result.gflops:8.2f} GFLOP/s  {status}")
         if errors:
             raise errors[0]
         if not ready:
@@ -257,7 +254,8 @@ class Run:
             raise Skip(f"time budget of {budget.limit_s:.0f} s for {what}: {left:.1f} s left, "
                        f"{self.profile.min_rounds} calls estimated at {probe.seconds:.3g} s each, over "
                        f"{ESTIMATE_MARGIN:g}x what is left ({probe.describe()})")
-        tc.reference(tc.check_workload(case.workload, case.pass_), case.pass_)  # cached; not the impl's time
+        tc.expectations(tc.check_workload(case.workload, case.pass_), case.pass_, case.dtype,
+                        tuple(sorted(impl.reduced_precision.items())))  # cached; not the impl's time
         return self._ready(impl, case, probe, budget)
 
     def _rounds(self, seconds: float) -> int:
@@ -359,14 +357,12 @@ class Run:
         names = tc.output_names(case.workload, case.pass_)
         last = tuple(np.asarray(impl.to_numpy(o)) for o in tc.outputs_of(out))
         calls = {"first_call": "within the bound" if first["ok"] else f"WRONG {first['detail']}"}
-        verdict = first
+        answer = first
         if tc.check_workload(case.workload, case.pass_) == case.workload:
-            ref = tc.reference(case.workload, case.pass_)
-            v = tc.compare_all(ref.names, last, ref.expected, ref.magnitude, ref.terms, case.dtype,
-                                     impl.reduced_precision)
-            calls["last_call"] = "within the bound" if v.ok else f"WRONG {v.detail}"
-            if not v.ok and first["ok"]:
-                verdict = {**first, **v.as_dict(), "detail": f"last timed call: {v.detail}"}
+            v = tc.check_outputs(case.id, case.workload, case.pass_, case.dtype, last, impl.reduced_precision)
+            calls["last_call"] = "within the bound" if v["ok"] else f"WRONG {v['detail']}"
+            if not v["ok"] and first["ok"]:
+                answer = {**first, **v, "detail": f"last timed call: {v['detail']}"}
         else:
             calls["last_call"] = "not checked: the reference is of a smaller batch"
         changed_case = replace(case, workload=case.workload, salt=1)
@@ -377,11 +373,11 @@ class Run:
                 if a.shape == b.shape and np.array_equal(a, b)]
         calls["changed_input"] = ("every output changed" if not same else
                                   f"WRONG: {', '.join(same)} did not change when the inputs changed")
-        if same and verdict["ok"]:
-            verdict = {**verdict, "ok": False, "worst_ratio": float("inf"),
-                       "detail": f"a call on changed inputs returned the same {', '.join(same)} as the last "
-                                 "timed call (a cached or stale output)"}
-        return {**verdict, "calls": calls}
+        if same and answer["ok"]:
+            answer = {**answer, "ok": False, "worst_ratio": float("inf"),
+                      "detail": f"a call on changed inputs returned the same {', '.join(same)} as the last "
+                                "timed call (a cached or stale output)"}
+        return {**answer, "calls": calls}
 
     def _check(self, impl: Implementation, case: TimedCase, out: Any) -> dict[str, Any]:
         """The first call's output ``out`` against its float64 reference; when the timed
@@ -390,14 +386,12 @@ class Run:
         if checked != case.workload:
             small = TimedCase(case.impl, case.device, case.dtype, checked, case.pass_, case.layout)
             out = tc.bound_call(impl, small, tc.place(impl, small))()
-        ref = tc.reference(checked, case.pass_)
         found = tuple(impl.to_numpy(o) for o in tc.outputs_of(out))
         precision = impl.reduced_precision.get(case.dtype, case.dtype)
-        verdict = tc.compare_all(ref.names, found, ref.expected, ref.magnitude, ref.terms, case.dtype,
-                                       impl.reduced_precision)
+        answer = tc.check_outputs(case.id, checked, case.pass_, case.dtype, found, impl.reduced_precision)
         of = "the timed problem" if checked == case.workload else f"the same layer at batch {checked.batch}"
-        return {**verdict.as_dict(), "reference": ref.source, "precision": precision, "batch": checked.batch,
-                "of": of}
+        return {**answer, "reference": tc.reference(checked, case.pass_).source, "precision": precision,
+                "batch": checked.batch, "of": of}
 
     # -- helpers ----------------------------------------------------------------------
     def _check_claims(self, impl: Implementation, case: TimedCase) -> None:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from .stats import Measurement, arithmetic_intensity, gflops, summarize
+from .stats import Measurement, arithmetic_intensity, gflops, measurement_of
 
 SCHEMA = 2
 #: Schemas :func:`benchmarks.storage.read` accepts.
@@ -92,7 +92,7 @@ class Timing:
     @cached_property
     def summary(self) -> Measurement:
         if self.times_s:
-            return summarize(self.times_s)
+            return measurement_of(self.times_s)
         assert self.given_summary is not None  # __post_init__ refuses neither
         return self.given_summary
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.records import BenchmarkResult, Timing
-from benchmarks.stats import NOISE_THRESHOLD, summarize_many
+from benchmarks.stats import NOISE_THRESHOLD, measurement_columns
 from benchmarks.storage import RunDocument, read
 
 #: One comparison: the same problem on the same machine, device and dtype.
@@ -124,7 +124,7 @@ def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: boo
 
 def _summaries(timings: list[Timing | None]) -> dict[str, np.ndarray]:
     """Statistics of each timing: computed in bulk from raw times, or a stored summary (schema 1)."""
-    stats = summarize_many([t.times_s if t is not None and t.times_s else () for t in timings])
+    stats = measurement_columns([t.times_s if t is not None and t.times_s else () for t in timings])
     for i, t in enumerate(timings):
         if t is not None and not t.times_s:
             s = t.summary

@@ -283,22 +283,6 @@ def banners(runs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def short_environment(runs: list[dict[str, Any]]) -> str:
-    """One line per machine: device, threads, versions and flags."""
-    lines = []
-    for run in runs:
-        env = run.get("environment", {})
-        impls = "; ".join(
-            f"{name} " + ", ".join(f"{k}={v}" for k, v in (d.get("environment") or {}).items())
-            for name, d in (run.get("implementations") or {}).items()
-        )
-        gpu = (f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
-               f"driver {env.get('driver', '?')})" if env.get("gpu") else "")
-        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs"
-                     f"{pools(env)}{gpu}; {impls}")
-    return " | ".join(lines)
-
-
 def table_note(results: pd.DataFrame) -> str:
     """How to read every table: said once, in 'How measured'."""
     rounds = results["rounds"].dropna()
