@@ -104,7 +104,7 @@ class Prepared:
     impl: Implementation
     placed: Any
     raw: Any  # the bound call (what a device timer times)
-    call: Any  # the bound call followed by the implementation's synchronize
+    call: Any  # the bound call followed by the implementation's ready(result)
     budget: Budget
     first_s: float
     decided: str
@@ -293,7 +293,7 @@ class Run:
         peak memory: all but the timed rounds."""
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
-        call = measure.synchronized(raw, lambda: impl.synchronize(case.device))
+        call = measure.until_ready(raw, impl.ready)
         first_s, out, decided = self._first_calls(call, probe, budget)
         rounds = self._rounds(first_s)
         left = budget.limit_s - budget.spent_s
@@ -367,7 +367,7 @@ class Run:
             calls["last_call"] = "not checked: the reference is of a smaller batch"
         changed_case = replace(case, workload=case.workload, salt=1)
         changed = tc.bound_call(impl, changed_case, tc.place(impl, changed_case))()
-        impl.synchronize(case.device)
+        impl.ready(changed)
         again = tuple(np.asarray(impl.to_numpy(o)) for o in tc.outputs_of(changed))
         same = [n for n, a, b in zip(names, last, again, strict=False)
                 if a.shape == b.shape and np.array_equal(a, b)]
@@ -433,8 +433,7 @@ class Run:
     def _probe(self, impl: Implementation, case: TimedCase, batch: int) -> float:
         probe = TimedCase(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
                           case.pass_, case.layout)
-        call = measure.synchronized(tc.bound_call(impl, probe, tc.place(impl, probe)),
-                                    lambda: impl.synchronize(case.device))
+        call = measure.until_ready(tc.bound_call(impl, probe, tc.place(impl, probe)), impl.ready)
         try:
             return self._probe_timer(call, 3)
         except Unsupported as exc:
@@ -500,7 +499,8 @@ class Run:
             print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
 
 
-HOST_METHOD = ("host clock (time.perf_counter) around each call + synchronize; the rounds of the "
+HOST_METHOD = ("host clock (time.perf_counter) around each call + the implementation's ready(result); the "
+               "rounds of the "
                f"implementations compared on a workload interleaved in up to {interleave.BLOCKS} blocks "
                f"each, a block of a cheap call opened by at least {interleave.WARMUP_CALLS} untimed calls "
                f"and {interleave.WARMUP_S * 1e3:g} ms")

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -300,27 +302,43 @@ def table_note(results: pd.DataFrame) -> str:
 
 
 # -- writers ------------------------------------------------------------------------------
+def md_text(text: str, *, cell: bool = False) -> str:
+    """Text as Markdown that renders as the text, as :func:`to_html` escapes it: no raw HTML
+    (``<script>``, ``<img onerror>``), no link or image (``[x](javascript:...)``), no heading
+    or quote started by a plug-in's line; in a table cell, no ``|`` and no line break. The
+    report's own emphasis (``**bold**``, ``code``) is kept."""
+    text = html.escape(str(text), quote=False)
+    text = text.replace("](", "]\\(")  # no inline link or image: [text](url) needs "]("
+    text = re.sub(r"(?m)^(\s*)([#>=+-])", r"\1\\\2", text)
+    if cell:
+        text = re.sub(r"[\r\n]+", " ", text).replace("|", "\\|")
+    return text
+
+
 def _md_cell(c: Cell) -> str:
-    text = c.text.replace("|", "\\|")
+    text = md_text(c.text, cell=True)
     return {"best": f"**{text}**", "worst": f"*{text}*", "wrong": f"**{text}**"}.get(c.style, text)
 
 
 def to_markdown(report: Report) -> str:
-    out = [f"# {report.title}", ""]
+    """The report as Markdown; every text is escaped by :func:`md_text` (it may hold plug-in strings)."""
+    out = [f"# {md_text(report.title)}", ""]
     for block in report.blocks:
         if isinstance(block, Table):
-            out += [f"**{block.caption}**", "", "| " + " | ".join(block.header) + " |",
+            out += [f"**{md_text(block.caption, cell=True)}**", "",
+                    "| " + " | ".join(md_text(h, cell=True) for h in block.header) + " |",
                     "|" + "|".join(["---"] * len(block.header)) + "|"]
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-            out += ["", f"<sub>{block.note}</sub>" if block.note else "", ""]
+            out += ["", f"<sub>{md_text(block.note, cell=True)}</sub>" if block.note else "", ""]
         elif isinstance(block, Image):
-            out += [f"![{block.title}]({block.filename})", ""]
+            out += [f"![{md_text(block.title, cell=True)}]({quote(block.filename)})", ""]
         elif block[0] == "h":
-            out += ["#" * block[1] + " " + block[2], ""]
+            out += ["#" * block[1] + " " + md_text(block[2], cell=True), ""]
         elif block[0] == "p":
-            out += [block[1], ""]
+            out += [md_text(block[1]), ""]
         elif block[0] == "links":
-            out += [" · ".join(f"[{t}]({href})" for t, href in block[1]), ""]
+            out += [" · ".join(f"[{md_text(t, cell=True)}]({quote(href, safe='/#.-_')})"
+                               for t, href in block[1]), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -341,8 +359,6 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 
 def _inline(text: str) -> str:
     """Escape, then keep the two Markdown marks the paragraphs use (**bold**, `code`)."""
-    import re
-
     text = html.escape(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
