@@ -29,7 +29,7 @@ from implementations.arguments import Several, add_shard_argument, shard_of
 from implementations.files import writable_folder
 from implementations.geometry import DTYPES
 
-from . import cudnn_comparison, load
+from . import cudnn_comparison, load, threads
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
@@ -101,6 +101,9 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     _check_paths(args)
+    n_threads = args.threads or threads.default_threads()
+    threads.restart_with(n_threads, args.argv)  # returns where the environment is already in force
+    thread_record = threads.apply(n_threads)
     profile = get_profile(args.profile)
     if args.shapes:
         profile = _shapes_profile(profile, args.shapes)
@@ -112,17 +115,19 @@ def run(args: argparse.Namespace) -> int:
     names = list(impls)
     if not names:
         raise SystemExit("no implementation could be loaded")
+    thread_record["frameworks"] = threads.apply_to_frameworks(n_threads)
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
     head = header(profile, impls, devices, dtypes, args.machine, command, args.cold_cache)
     head["not_loaded"] = unloadable
+    head["threads"] = thread_record
     if args.shard:
         head["shard"] = "{}/{}".format(*args.shard)
     path = new_result_path(Path(args.out), head["machine"], profile.name)
     result_file = ResultFile(path, head)
     console = _console()
     bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
-                _dtype_limits(profile, impls))
+                _dtype_limits(profile, impls), threads=n_threads)
     bench.cases = [case for group in shard_of(bench.groups, args.shard) for case in group]
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
@@ -155,6 +160,12 @@ def run(args: argparse.Namespace) -> int:
     return int(code) if int(code) not in (0, 5) else 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="convcert benchmarks: time implementations with "
@@ -177,11 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
+    r.add_argument("--threads", type=_positive, metavar="N",
+                   help="CPU threads of every implementation (intra-op N, inter-op 1; BLAS and OpenMP "
+                        "pools N, their idle threads yielding); default: the usable cores")
     add_shard_argument(r, "groups of compared cases (a workload and pass)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "triton-vs-cudnn":
         return cudnn_comparison.main(args)
     try:

@@ -110,9 +110,10 @@ class Prepared:
     decided: str
     check: dict[str, Any]
     memory: tuple[int | None, str]
-    rounds: int
+    rounds: int  # timed samples
+    inner: int  # calls per sample, from the first call (a cheap call's is recalibrated at its warm-up)
     warmup: bool
-    reserved_s: float  # budget held for the rounds until they are timed
+    reserved_s: float  # budget held for the samples until they are timed
 
 
 def group_key(case: TimedCase) -> tuple[str, str, str, str]:
@@ -136,6 +137,8 @@ class Run:
     cold_cache: bool = False
     #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
     dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: CPU threads every implementation was given (``--threads``; :mod:`benchmarks.threads`)
+    threads: int | None = None
     cases: list[TimedCase] = field(default_factory=list)
     _budgets: dict[tuple[str, str, str], Budget] = field(default_factory=dict)
     _rates: dict[tuple[str, ...], tuple[float, float, int, float]] = field(default_factory=dict)
@@ -201,7 +204,7 @@ class Run:
             except Exception as exc:
                 self._record_error(case, exc)
                 errors.append(exc)
-        contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup) for p in ready]
+        contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup, p.inner) for p in ready]
         interleave.run(contenders)
         for p, c in zip(ready, contenders, strict=True):
             try:
@@ -258,9 +261,10 @@ class Run:
                         tuple(sorted(impl.reduced_precision.items())))  # cached; not the impl's time
         return self._ready(impl, case, probe, budget)
 
-    def _rounds(self, seconds: float) -> int:
+    def _rounds(self, sample_s: float) -> int:
+        """Samples (of ``sample_s`` seconds each) that fill the profile's target time, within its limits."""
         p = self.profile
-        return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(seconds, 1e-9))))
+        return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(sample_s, 1e-9))))
 
     def _first_calls(self, call: Any, probe: Probe, budget: Budget) -> tuple[float, Any, str]:
         """The first call (time, output) and how the decision to time the case was made.
@@ -295,14 +299,16 @@ class Run:
         raw = tc.bound_call(impl, case, placed)
         call = measure.until_ready(raw, impl.ready)
         first_s, out, decided = self._first_calls(call, probe, budget)
-        rounds = self._rounds(first_s)
+        inner = interleave.calls_per_sample(first_s)
+        sample_s = first_s * inner
+        rounds = self._rounds(sample_s)
         left = budget.limit_s - budget.spent_s
-        if first_s * rounds > left:  # fewer rounds to fit the budget, never fewer than min_rounds
-            rounds = max(self.profile.min_rounds, int(left // max(first_s, 1e-9)))
-            if first_s * rounds > left:
+        if sample_s * rounds > left:  # fewer samples to fit the budget, never fewer than min_rounds
+            rounds = max(self.profile.min_rounds, int(left // max(sample_s, 1e-9)))
+            if sample_s * rounds > left:
                 raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/"
-                           f"{case.dtype}: measured {first_s:.2f} s per call, {rounds} calls need "
-                           f"{first_s * rounds:.1f} s, {max(left, 0):.1f} s left")
+                           f"{case.dtype}: measured {first_s:.2f} s per call, {rounds} samples of "
+                           f"{inner} call(s) need {sample_s * rounds:.1f} s, {max(left, 0):.1f} s left")
         check = self._check(impl, case, out)
         del out
         if first_s < 1.0:
@@ -311,10 +317,10 @@ class Run:
             memory = None, f"not measured: one call takes {first_s:.1f} s"
         # untimed calls open each block of rounds where calls are cheap
         warmup = first_s * self.profile.min_rounds < self.profile.target_s
-        reserved = first_s * rounds
+        reserved = sample_s * rounds
         budget.spent_s += reserved
         return Prepared(case, impl, placed, raw, call, budget, first_s, decided, check, memory, rounds,
-                        warmup, reserved)
+                        inner, warmup, reserved)
 
     def _finish(self, p: Prepared, timed: interleave.Contender,
                 alongside: list[TimedCase]) -> BenchmarkResult:
@@ -322,7 +328,7 @@ class Run:
         the device's own time on a GPU, the metrics."""
         case, impl, wl = p.case, p.impl, p.case.workload
         host = Timing(HOST_METHOD, tuple(timed.times))
-        p.budget.spent_s += sum(host.times_s) - p.reserved_s  # timed rounds only (not the warm-ups)
+        p.budget.spent_s += timed.sampled_s - p.reserved_s  # timed samples only (not the warm-ups)
         check = self._check_last(impl, case, timed.last, p.check)
         timed.last = None
         device = None
@@ -336,7 +342,7 @@ class Run:
         itemsize = np.dtype(tc.numpy_dtype(case.dtype)).itemsize
         peak = self._peak(case.device, case.dtype, precision)
         memory, memory_method = p.memory
-        blocks = min(interleave.BLOCKS, p.rounds)
+        blocks = len(interleave.block_starts([p.rounds]))
         return BenchmarkResult(
             task=task_spec(case), status="ok" if check["ok"] else "wrong", finished=_now(),
             host_time=host, device_time=device, first_call_s=p.first_s, precision=precision,
@@ -346,8 +352,10 @@ class Run:
             peak_method=peak["method"],
             peak_memory_bytes=memory, memory_method=memory_method, check=check,
             settings={"warmup_rounds": timed.warmup_calls, "rounds": p.rounds, "blocks": blocks,
+                      "inner_calls": timed.inner, "turns": list(timed.turns),
                       "interleaved_with": [f"{c.impl} {c.layout}" for c in alongside],
-                      "decided_by": p.decided, **_tuning(impl, case.device)},
+                      "decided_by": p.decided, **_tuning(impl, case.device),
+                      **({"threads": self.threads} if self.threads and case.device == "cpu" else {})},
         )
 
     def _check_last(self, impl: Implementation, case: TimedCase, out: Any,
@@ -499,11 +507,13 @@ class Run:
             print(re.sub(r"\[/?(red|yellow)\]", "", line), flush=True)
 
 
-HOST_METHOD = ("host clock (time.perf_counter) around each call + the implementation's ready(result); the "
-               "rounds of the "
-               f"implementations compared on a workload interleaved in up to {interleave.BLOCKS} blocks "
-               f"each, a block of a cheap call opened by at least {interleave.WARMUP_CALLS} untimed calls "
-               f"and {interleave.WARMUP_S * 1e3:g} ms")
+HOST_METHOD = ("host clock (time.perf_counter) around samples of inner_calls calls, each call followed by "
+               "the implementation's ready(result), a sample lasting at least "
+               f"{interleave.MIN_SAMPLE_S * 1e3:g} ms; time per call = sample / inner_calls; the "
+               "implementations compared on a workload take turns, one sample each per turn (turns "
+               f"recorded), in up to {interleave.BLOCKS} blocks, a cheap call's block opened by untimed "
+               f"samples until two agree within {interleave.SETTLE_TOLERANCE:.0%} (at most "
+               f"{interleave.WARMUP_MAX_SAMPLES})")
 
 
 def task_spec(case: TimedCase) -> TaskSpec:
