@@ -204,7 +204,8 @@ class Run:
             except Exception as exc:
                 self._record_error(case, exc)
                 errors.append(exc)
-        contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup, p.inner) for p in ready]
+        contenders = [interleave.Contender(p.case.id, p.call, p.rounds, p.warmup, p.inner,
+                                           self.profile.min_sample_s) for p in ready]
         interleave.run(contenders)
         for p, c in zip(ready, contenders, strict=True):
             try:
@@ -299,7 +300,7 @@ class Run:
         raw = tc.bound_call(impl, case, placed)
         call = measure.until_ready(raw, impl.ready)
         first_s, out, decided = self._first_calls(call, probe, budget)
-        inner = interleave.calls_per_sample(first_s)
+        inner = interleave.calls_per_sample(first_s, self.profile.min_sample_s)
         sample_s = first_s * inner
         rounds = self._rounds(sample_s)
         left = budget.limit_s - budget.spent_s
@@ -508,8 +509,8 @@ class Run:
 
 
 HOST_METHOD = ("host clock (time.perf_counter) around samples of inner_calls calls, each call followed by "
-               "the implementation's ready(result), a sample lasting at least "
-               f"{interleave.MIN_SAMPLE_S * 1e3:g} ms; time per call = sample / inner_calls; the "
+               "the implementation's ready(result), a sample lasting at least the profile's "
+               "min_sample_s; time per call = sample / inner_calls; the "
                "implementations compared on a workload take turns, one sample each per turn (turns "
                f"recorded), in up to {interleave.BLOCKS} blocks, a cheap call's block opened by untimed "
                f"samples until two agree within {interleave.SETTLE_TOLERANCE:.0%} (at most "
@@ -567,7 +568,8 @@ def header(profile: Profile, impls: dict[str, Implementation], devices: tuple[st
         "implementations": {name: impl.describe() for name, impl in impls.items()},
         "devices": list(devices),
         "dtypes": list(dtypes),
-        "settings": {"target_s": profile.target_s, "min_rounds": profile.min_rounds,
+        "settings": {"target_s": profile.target_s, "min_sample_s": profile.min_sample_s,
+                     "min_rounds": profile.min_rounds,
                      "max_rounds": profile.max_rounds, "max_call_s": profile.max_call_s,
                      "budget_s": profile.budget_s, "noise_threshold": stats.NOISE_THRESHOLD,
                      "skip_rule": SKIP_RULE, "confidence": stats.CONFIDENCE,

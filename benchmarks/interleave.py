@@ -58,6 +58,8 @@ class Contender:
     warmup: bool = False
     #: calls per sample (recalibrated at the first warm-up of a ``warmup`` contender)
     inner: int = 1
+    #: a sample lasts at least this long
+    min_sample_s: float = MIN_SAMPLE_S
     #: seconds per call of each sample (the sample's time / ``inner``)
     times: list[float] = field(default_factory=list)
     #: the turn of each sample (samples of one turn were taken back to back)
@@ -152,7 +154,7 @@ def _warm_up(c: Contender, clock: Callable[[], float], calibrate: bool) -> None:
             c.last = c.call()
             single.append(clock() - t0)
         c.warmup_calls += WARMUP_CALLS
-        c.inner = calls_per_sample(min(single))
+        c.inner = calls_per_sample(min(single), c.min_sample_s)
     previous = math.nan
     for _ in range(WARMUP_MAX_SAMPLES):
         t0 = clock()
