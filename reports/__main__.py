@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # one line, exit 2: nothing was judged
         print(f"python -m reports: {exc}", file=sys.stderr)
         return 2
-    write_atomic(out / "results.csv", bench.results.to_csv(index=False))
+    public = [c for c in bench.results.columns if not str(c).startswith("_")]
+    write_atomic(out / "results.csv", bench.results[public].to_csv(index=False))
     write_atomic(out / "index.md", render.to_markdown(report))
     write_atomic(out / "index.html", render.to_html(report))
     print(f"report: {out / 'index.html'} (also index.md, results.csv, PNG plots)")

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from benchmarks import load
+from benchmarks import load, paired
 from benchmarks.stats import NOISE_THRESHOLD
 
 from .data import with_series
@@ -109,11 +109,15 @@ def _time(r: Any) -> str:
 
 def _speedup(baseline: str) -> Any:
     def text(r: Any) -> str:
+        ratio = r.get("paired_ratio", math.nan)
+        interval = "" if math.isnan(ratio) else f" [{fmt(r['speedup_low'])}-{fmt(r['speedup_high'])}]"
         if not math.isnan(r["speedup"]):
-            return f"{fmt(r['speedup'])}x"
+            return f"{fmt(r['speedup'])}x{interval}"
         if r.get("busy"):
             return "not compared: busy run"
-        return "baseline" if r["impl"] == baseline else "no clear difference"
+        if r["impl"] == baseline:
+            return "baseline"
+        return "no clear difference" + ("" if math.isnan(ratio) else f" ({fmt(ratio)}x{interval})")
 
     return text
 
@@ -132,14 +136,15 @@ def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any
     specs.append(("first call", "first call, ms (compilation, autotuning; not in the median)",
                   lambda r: fmt(r["first_call_ms"])))
     if baseline is not None:
-        specs.append(("speedup", f"speedup over {baseline} (> 1 is faster; where the intervals separate)",
-                      _speedup(baseline)))
+        specs.append(("speedup", f"speedup over {baseline} (> 1 is faster; per-turn ratio [95% CI], "
+                      f"clear beyond {paired.MARGIN:.0%})", _speedup(baseline)))
     return specs
 
 
 #: The columns a table cell reads.
 _SHOWN = ("workload", "series", "impl", "status", "rank", "noisy", "median_ms", "ci_low_ms", "ci_high_ms",
-          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup", "busy")
+          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup", "busy",
+          "paired_ratio", "speedup_low", "speedup_high")
 
 
 def pivot_tables(results: pd.DataFrame, baseline: str | None,
