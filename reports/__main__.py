@@ -165,6 +165,11 @@ def regression_frame(verdict: gate.Verdict) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["agreement"]:
+        from . import agreement
+
+        return agreement.main(args_in[1:])
     parser = argparse.ArgumentParser(
         prog="python -m reports",
         description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "

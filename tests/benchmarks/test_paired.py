@@ -51,3 +51,27 @@ def test_the_report_gives_the_paired_speedup_with_its_interval(tmp_path, result_
     expected = paired.compare(a, ta, b, tb)
     cell = f"{expected.median:.3g}x [{expected.low:.3g}-{expected.high:.3g}]"
     assert cell in md
+
+
+def _paired_run(path, write_run, result_row, speedup):
+    a, ta, b, tb = _drifting(turns=10, speedup=speedup)
+    write_run(path, "m", [result_row("im2col", "w.conv", 0.01), result_row("torch", "w.conv", 0.01)])
+    doc = json.loads(path.read_text())
+    for r, times, turns in ((doc["results"][0], b, tb), (doc["results"][1], a, ta)):
+        r["host_time"]["times_s"], r["settings"]["turns"] = times, turns
+    doc["wall_s"] = 12.0
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_agreement_counts_the_pairs_two_runs_rank_alike(tmp_path, result_row, write_run, capsys):
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir(), (tmp_path / "c").mkdir()
+    a = _paired_run(tmp_path / "a" / "r.json", write_run, result_row, 1.2)
+    b = _paired_run(tmp_path / "b" / "r.json", write_run, result_row, 1.3)
+    c = _paired_run(tmp_path / "c" / "r.json", write_run, result_row, 1 / 1.2)
+    assert cli.main(["agreement", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "agreement: 1 of the 1 pairs both runs decide rank alike (100.0%)" in out
+    assert "wall 12 s" in out and "median_relative_iqr_pct" in out
+    assert cli.main(["agreement", str(a), str(c)]) == 0
+    assert "agreement: 0 of the 1 pairs both runs decide rank alike (0.0%)" in capsys.readouterr().out
