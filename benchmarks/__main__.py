@@ -3,6 +3,8 @@
 
 ``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
 
+``python -m benchmarks anchor [--threads N]``: see ``benchmarks.anchor``.
+
 Times every available implementation (or those named) on the profile's workloads, the
 rounds of the implementations compared on a workload taking turns (pytest runs one test per
 workload and pass), and writes one JSON result file, its name unique to the run, under
@@ -29,7 +31,7 @@ from implementations.arguments import Several, add_shard_argument, shard_of
 from implementations.files import writable_folder
 from implementations.geometry import DTYPES
 
-from . import cudnn_comparison, load, threads
+from . import anchor, cudnn_comparison, load, threads
 from .harness import Run, header
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
@@ -195,10 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
+    anchor.add_arguments(sub.add_parser(
+        "anchor", help="ResNet-50 b8 forward rows of torch and im2col by convcert and by "
+                       "torch.utils.benchmark blocked_autorange, side by side"))
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "triton-vs-cudnn":
         return cudnn_comparison.main(args)
+    if args.command == "anchor":
+        return anchor.main(args)
     try:
         return run(args)
     except ValueError as exc:  # a bad path or name: one line, exit 2 (1 means a wrong answer)
