@@ -3,7 +3,7 @@
 
 ``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
 
-``python -m benchmarks anchor [--threads N]``: see ``benchmarks.anchor``.
+``python -m benchmarks anchor [--threads N]``: see ``benchmarks.precision.anchor``.
 
 Times every available implementation (or those named) on the profile's workloads, the
 rounds of the implementations compared on a workload taking turns (pytest runs one test per
@@ -31,8 +31,9 @@ from implementations.arguments import Several, add_shard_argument, shard_of
 from implementations.files import writable_folder
 from implementations.geometry import DTYPES
 
-from . import anchor, cudnn_comparison, load, threads
+from . import cudnn_comparison, load
 from .harness import Run, header
+from .precision import anchor, threads
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
 

@@ -6,7 +6,7 @@ one of them only, and a ranking then reports the machine. Here the samples run i
 turn ``t`` times one sample of every contender that still has samples, back to back, the
 order rotating from one turn to the next (A B C, B C A, C A B). The times of one turn are
 taken within a few tens of milliseconds of each other, so the ratio of two contenders'
-samples in the same turn cancels what the machine did meanwhile; :mod:`benchmarks.paired`
+samples in the same turn cancels what the machine did meanwhile; :mod:`benchmarks.precision.paired`
 turns these per-turn ratios into "A is x times faster than B" with an interval. Each
 sample's turn is recorded (``turns``).
 

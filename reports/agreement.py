@@ -4,7 +4,7 @@ For each run (a result file, or a folder: every result file in it): per implemen
 timed rows, the median relative IQR and the rows marked noisy; the run's wall time, threads
 and load. With a second run: of the pairs of implementations (and layouts) compared on the
 same device, dtype, workload and pass in both, the pairs both runs decide (a paired verdict,
-:mod:`benchmarks.paired`, or, for rows without turns, medians' intervals apart) and the share
+:mod:`benchmarks.precision.paired`, or, for rows without turns, medians' intervals apart) and the share
 on which they agree. This is the before/after table of a change to the harness: run the cpu
 profile twice on a quiet machine (and once under load) and compare.
 """
@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import paired, stats
+from benchmarks import stats
+from benchmarks.precision import paired
 
 from . import data
 

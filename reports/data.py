@@ -126,7 +126,7 @@ def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: boo
 
 def _turns(result: BenchmarkResult) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
     """(times per call, turn of each) of a result timed in turns on the host (paired
-    comparisons, :mod:`benchmarks.paired`); None for device-timed or older results."""
+    comparisons, :mod:`benchmarks.precision.paired`); None for device-timed or older results."""
     turns = result.settings.get("turns")
     host = result.host_time
     if result.device_time is not None or host is None or not isinstance(turns, list):

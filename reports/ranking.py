@@ -1,7 +1,7 @@
 """Rankings on the results frame: speedups over a baseline implementation, best and worst.
 
 Only differences beyond the noise count. Rows timed in turns (each sample's turn recorded,
-the same run) are compared in pairs (:mod:`benchmarks.paired`): the speedup is the median
+the same run) are compared in pairs (:mod:`benchmarks.precision.paired`): the speedup is the median
 of the per-turn ratios with its bootstrap 95% interval (``speedup_low``/``speedup_high``),
 given where the interval lies beyond 1 by more than ``paired.MARGIN``, else "no clear
 difference"; a row is "best" only when it is clearly faster than every other right answer
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks import paired
+from benchmarks.precision import paired
 
 from .data import KEY
 

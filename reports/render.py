@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from benchmarks import load, paired
+from benchmarks import load
+from benchmarks.precision import paired
 from benchmarks.stats import NOISE_THRESHOLD
 
 from .data import with_series

@@ -4,7 +4,8 @@ import json
 
 import numpy as np
 
-from benchmarks import paired, stats
+from benchmarks import stats
+from benchmarks.precision import paired
 from reports import __main__ as cli
 
 

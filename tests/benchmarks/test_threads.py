@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks import anchor, threads
+from benchmarks.precision import anchor, threads
 
 
 def test_every_library_gets_the_same_threads_and_idle_pools_yield(monkeypatch):

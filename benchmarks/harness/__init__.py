@@ -5,9 +5,9 @@ on one (device, dtype, workload, pass). Each member is prepared alone (the decis
 time it, its first call, the reference check, its memory); then the members' timed samples
 take turns (:mod:`benchmarks.interleave`), so that a burst of load falls on all of them
 alike; then each member's last call is checked and its result recorded. Run coordinates;
-each job is its own module's: the plan and the skip policy (:mod:`benchmarks.planning`),
-measuring (:mod:`benchmarks.measure`, :mod:`benchmarks.interleave`, :mod:`benchmarks.peaks`),
-checking (:mod:`benchmarks.checking`) and reporting progress (:mod:`benchmarks.progress`).
+each job is its own module's: the plan and the skip policy (:mod:`benchmarks.harness.planning`),
+measuring (:mod:`benchmarks.measure`, :mod:`benchmarks.interleave`, :mod:`benchmarks.harness.peaks`),
+checking (:mod:`benchmarks.harness.checking`) and reporting progress (:mod:`benchmarks.harness.progress`).
 The pytest glue in ``benchmarks/pytest_suite.py`` stays a few lines.
 """
 
@@ -26,15 +26,16 @@ import pytest
 from implementations import Implementation
 from implementations.geometry import ConvParams
 
-from . import checking, environment, interleave, layouts, measure, stats, timers
-from . import timed_cases as tc
+from .. import environment, interleave, layouts, measure, stats, timers
+from .. import timed_cases as tc
+from ..records import BenchmarkResult, SkippedCase, TaskSpec, Timing
+from ..storage import ResultFile
+from ..timed_cases import TimedCase
+from ..workloads import PASSES, Profile
+from . import checking
 from .peaks import Peaks
 from .planning import SETTLE_S, SKIP_RULE, Budget, Planner, Skip
 from .progress import Progress
-from .records import BenchmarkResult, SkippedCase, TaskSpec, Timing
-from .storage import ResultFile
-from .timed_cases import TimedCase
-from .workloads import PASSES, Profile
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Run:
     cold_cache: bool = False
     #: implementation -> the only dtypes it is timed in (e.g. a TF32 variant: float32)
     dtype_limits: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    #: CPU threads every implementation was given (``--threads``; :mod:`benchmarks.threads`)
+    #: CPU threads every implementation was given (``--threads``; :mod:`benchmarks.precision.threads`)
     threads: int | None = None
     cases: list[TimedCase] = field(default_factory=list)
     planner: Planner = field(init=False)
@@ -181,8 +182,8 @@ class Run:
         return self._bound[key]
 
     def _prepare(self, case: TimedCase) -> Prepared:
-        """Decide whether ``case`` is timed (:data:`benchmarks.planning.SKIP_RULE`), then make it ready:
-        the first call(s), the samples that fit the budget, the first output's check and the
+        """Decide whether ``case`` is timed (:data:`benchmarks.harness.planning.SKIP_RULE`), then
+        make it ready: the first call(s), the samples that fit the budget, the first output's check and the
         peak memory: all but the timed samples."""
         impl = self._impl(case)
         probe, budget = self.planner.admit(impl, case)
@@ -243,7 +244,7 @@ class Run:
     # -- helpers ----------------------------------------------------------------------
     def measure_peaks(self, at: str = "start") -> None:
         """The GEMM peaks and copy bandwidths, at the start of the run or at its end
-        (:meth:`benchmarks.peaks.Peaks.measure`)."""
+        (:meth:`benchmarks.harness.peaks.Peaks.measure`)."""
         self.peaks.measure(at)
 
     def _record_skip(self, case: TimedCase, reason: str) -> None:

@@ -27,7 +27,7 @@ MIN_TURNS = 3
 
 
 @dataclass(frozen=True)
-class Ratio:
+class PairedRatio:
     """How many times faster A is than B (B's time / A's), over the turns both were timed in."""
 
     median: float
@@ -70,7 +70,7 @@ def median_interval(ratios: np.ndarray, confidence: float = CONFIDENCE, resample
 
 
 def compare(a_times: Sequence[float], a_turns: Sequence[int], b_times: Sequence[float],
-            b_turns: Sequence[int]) -> Ratio:
+            b_turns: Sequence[int]) -> PairedRatio:
     """How many times faster A is than B, paired by turn."""
     ratios = per_turn(a_times, a_turns, b_times, b_turns)
-    return Ratio(*median_interval(ratios), turns=int(ratios.size))
+    return PairedRatio(*median_interval(ratios), turns=int(ratios.size))

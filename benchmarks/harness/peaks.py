@@ -8,10 +8,10 @@ from typing import Any
 
 from implementations import Implementation
 
-from . import measure
+from .. import measure
+from ..storage import ResultFile
+from ..workloads import Profile
 from .planning import SETTLE_S
-from .storage import ResultFile
-from .workloads import Profile
 
 #: Start and end peaks further apart than this (relative to the higher): the machine's speed changed.
 SPEED_CHANGE = 0.20

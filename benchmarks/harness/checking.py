@@ -13,8 +13,8 @@ import numpy as np
 
 from implementations import Implementation
 
-from . import timed_cases as tc
-from .timed_cases import TimedCase
+from .. import timed_cases as tc
+from ..timed_cases import TimedCase
 
 
 def check_first(impl: Implementation, case: TimedCase, out: Any) -> dict[str, Any]:

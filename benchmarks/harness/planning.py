@@ -15,10 +15,10 @@ from typing import Any
 from implementations import Implementation, Unsupported
 from implementations.geometry import ConvParams
 
-from . import interleave, measure
-from . import timed_cases as tc
-from .timed_cases import TimedCase
-from .workloads import Profile
+from .. import interleave, measure
+from .. import timed_cases as tc
+from ..timed_cases import TimedCase
+from ..workloads import Profile
 
 
 @dataclass

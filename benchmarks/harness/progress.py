@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .timed_cases import TimedCase
+from ..timed_cases import TimedCase
 
 
 @dataclass

@@ -19,9 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from . import storage, threads
-from . import timed_cases as tc
-from .workloads import get_profile
+from .. import storage
+from .. import timed_cases as tc
+from ..workloads import get_profile
+from . import threads
 
 ROWS = "resnet50 and b8 and forward"
 IMPLS = ("torch", "im2col")
