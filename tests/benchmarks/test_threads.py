@@ -32,3 +32,27 @@ def test_the_anchor_table_gives_each_tools_median_iqr_and_their_ratio():
     text = anchor.table({("torch", "r@b8"): (0.0102, 0.03)}, {("torch", "r@b8"): (0.0100, 0.02)})
     row = text.splitlines()[1]
     assert row.split()[-5:] == ["10.200", "3.0%", "10.000", "2.0%", "1.020"]
+
+
+SPIN_PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).random((512, 512), dtype=np.float32)
+idle = []
+for _ in range(10):
+    a @ a
+    start = time.process_time(); time.sleep(0.05); idle.append(time.process_time() - start)
+print(sorted(idle)[5])
+"""
+
+
+def test_with_the_run_settings_numpys_blas_pool_sleeps_after_a_gemm():
+    """The cause of spread rows: OpenBLAS threads spin after a GEMM (measured on 2 loaded cores:
+    13 ms of CPU in the 50 ms after it by default); with the run's settings, under 5 ms."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **threads.environment_for(2)}
+    out = subprocess.run([sys.executable, "-c", SPIN_PROBE], env=env, capture_output=True, text=True,
+                         timeout=60, check=True)
+    assert float(out.stdout) < 0.005
