@@ -64,9 +64,9 @@ def environment_for(threads: int) -> dict[str, str]:
 
 def restart_with(threads: int, argv: list[str]) -> None:
     """Start ``python -m benchmarks ARGV`` again with :func:`environment_for` ``threads`` in its
-    environment, unless it is already in force or this process cannot be replaced (a test
-    run: pytest is loaded). Returns only when no restart was needed or possible."""
-    if os.environ.get(MARK) == str(threads) or "pytest" in sys.modules:
+    environment, unless it is already in force or this process cannot be replaced (inside a
+    test: ``PYTEST_CURRENT_TEST`` is set). Returns only when no restart was needed or possible."""
+    if os.environ.get(MARK) == str(threads) or os.environ.get("PYTEST_CURRENT_TEST"):
         return
     env = {**os.environ, **environment_for(threads)}
     sys.stdout.flush()

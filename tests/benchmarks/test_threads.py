@@ -20,7 +20,7 @@ def test_every_library_gets_the_same_threads_and_idle_pools_yield(monkeypatch):
 
 def test_no_restart_inside_a_test_run_and_the_record_says_so(monkeypatch):
     monkeypatch.delenv(threads.MARK, raising=False)
-    threads.restart_with(1, ["run"])  # pytest is loaded: returns instead of replacing the process
+    threads.restart_with(1, ["run"])  # inside a test: returns instead of replacing the process
     for key in threads.environment_for(1):
         monkeypatch.setenv(key, "")  # monkeypatch restores each at the end
     record = threads.apply(1)
