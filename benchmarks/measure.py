@@ -28,6 +28,17 @@ def synchronized(call: Callable[[], Any], sync: Callable[[], None]) -> Callable[
     return run
 
 
+def ready_of(impl: Any, device: str) -> Callable[[Any], None]:
+    """What ends a timed call of ``impl`` on ``device``: its own ``ready(result)`` where it
+    defines one, else the contract's default, a ``synchronize`` of the device (only the case's
+    device: not every device the implementation runs on)."""
+    from implementations import Implementation
+
+    if getattr(type(impl), "ready", None) is Implementation.ready:
+        return lambda _result: impl.synchronize(device)
+    return impl.ready
+
+
 def until_ready(call: Callable[[], Any], ready: Callable[[Any], None]) -> Callable[[], Any]:
     """``call`` followed by ``ready(its result)``: what every timed call of an implementation runs
     (the work, not its promise)."""

@@ -191,7 +191,7 @@ class Run:
                         tuple(sorted(impl.reduced_precision.items())))  # cached; not the impl's time
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
-        call = measure.until_ready(raw, impl.ready)
+        call = measure.until_ready(raw, measure.ready_of(impl, case.device))
         first_s, out, decided = self.planner.first_calls(call, probe, budget)
         rounds, inner, reserved = self.planner.samples(case, first_s, budget)
         check = checking.check_first(impl, case, out)

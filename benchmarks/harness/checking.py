@@ -13,6 +13,7 @@ import numpy as np
 
 from implementations import Implementation
 
+from .. import measure
 from .. import timed_cases as tc
 from ..timed_cases import TimedCase
 
@@ -49,7 +50,7 @@ def check_last(impl: Implementation, case: TimedCase, out: Any,
         calls["last_call"] = "not checked: the reference is of a smaller batch"
     changed_case = replace(case, workload=case.workload, salt=1)
     changed = tc.bound_call(impl, changed_case, tc.place(impl, changed_case))()
-    impl.ready(changed)
+    measure.ready_of(impl, case.device)(changed)
     again = tuple(np.asarray(impl.to_numpy(o)) for o in tc.outputs_of(changed))
     same = [n for n, a, b in zip(names, last, again, strict=False)
             if a.shape == b.shape and np.array_equal(a, b)]

@@ -192,7 +192,8 @@ class Planner:
     def probe(self, impl: Implementation, case: TimedCase, batch: int) -> float:
         probe = TimedCase(case.impl, case.device, case.dtype, tc.probe_workload(case.workload.op, batch),
                           case.pass_, case.layout)
-        call = measure.until_ready(tc.bound_call(impl, probe, tc.place(impl, probe)), impl.ready)
+        call = measure.until_ready(tc.bound_call(impl, probe, tc.place(impl, probe)),
+                                   measure.ready_of(impl, case.device))
         try:
             return self.probe_timer(call, 3)
         except Unsupported as exc:

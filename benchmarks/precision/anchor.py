@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import storage
+from .. import measure, storage
 from .. import timed_cases as tc
 from ..workloads import get_profile
 from . import threads
@@ -52,7 +52,7 @@ def anchor_rows(n_threads: int, min_run_time: float) -> dict[tuple[str, str], tu
             impl = registry.get(name)
             case = tc.TimedCase(name, "cpu", "float32", workload, "forward")
             call = tc.bound_call(impl, case, tc.place(impl, case))
-            timer = tb.Timer("ready(call())", globals={"call": call, "ready": impl.ready},
+            timer = tb.Timer("ready(call())", globals={"call": call, "ready": measure.ready_of(impl, "cpu")},
                              num_threads=n_threads, label=workload.name, sub_label=name)
             m: Any = timer.blocked_autorange(min_run_time=min_run_time)
             out[(name, workload.name)] = (m.median, m.iqr / m.median)
