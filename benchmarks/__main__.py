@@ -3,6 +3,8 @@
 
 ``python -m benchmarks triton-vs-cudnn [--out DIR] ...``: see ``benchmarks.cudnn_comparison``.
 
+``python -m benchmarks anchor [--threads N]``: see ``benchmarks.precision.anchor``.
+
 Times every available implementation (or those named) on the profile's workloads, the
 rounds of the implementations compared on a workload taking turns (pytest runs one test per
 workload and pass), and writes one JSON result file, its name unique to the run, under
@@ -31,6 +33,7 @@ from implementations.geometry import DTYPES
 
 from . import cudnn_comparison, load
 from .harness import Run, header
+from .precision import anchor, threads
 from .storage import ResultFile, new_result_path
 from .workloads import PROFILES, Profile, get_profile, shapes_workloads
 
@@ -103,6 +106,9 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     _check_paths(args)
+    n_threads = args.threads or threads.default_threads()
+    threads.restart_with(n_threads, args.argv)  # returns where the environment is already in force
+    thread_record = threads.apply(n_threads)
     profile = get_profile(args.profile)
     if args.shapes:
         profile = _shapes_profile(profile, args.shapes)
@@ -114,18 +120,19 @@ def run(args: argparse.Namespace) -> int:
     names = list(impls)
     if not names:
         raise ValueError("no implementation could be loaded")  # could not run: exit 2
-    devices = tuple(args.device or profile.devices)
+    thread_record["frameworks"] = threads.apply_to_frameworks(n_threads)
     dtypes = tuple(args.dtype or profile.dtypes)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:])
     head = header(profile, impls, devices, dtypes, args.machine, command, args.cold_cache)
     head["not_loaded"] = unloadable
+    head["threads"] = thread_record
     if args.shard:
         head["shard"] = "{}/{}".format(*args.shard)
     path = new_result_path(Path(args.out), head["machine"], profile.name)
     result_file = ResultFile(path, head)
     console = _console()
     bench = Run(profile, impls, devices, dtypes, result_file, console, args.cold_cache,
-                _dtype_limits(profile, impls))
+                _dtype_limits(profile, impls), threads=n_threads)
     bench.cases = [case for group in shard_of(bench.groups, args.shard) for case in group]
     started = time.perf_counter()
     say = (lambda text: console.print(text, soft_wrap=True)) if console else print
@@ -158,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
     return int(code) if int(code) not in (0, 5) else 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer >= 1")
+    return int(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="convcert benchmarks: time implementations with "
@@ -180,13 +193,22 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
+    r.add_argument("--threads", type=_positive, metavar="N",
+                   help="CPU threads of every implementation (intra-op N, inter-op 1; BLAS and OpenMP "
+                        "pools N, their idle threads yielding); default: the usable cores")
     add_shard_argument(r, "groups of compared cases (a workload and pass)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(
         "triton-vs-cudnn", help="the Triton convolution against cuDNN on a CUDA GPU (JSON + Markdown)"))
+    anchor.add_arguments(sub.add_parser(
+        "anchor", help="ResNet-50 b8 forward rows of torch and im2col by convcert and by "
+                       "torch.utils.benchmark blocked_autorange, side by side"))
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "triton-vs-cudnn":
         return cudnn_comparison.main(args)
+    if args.command == "anchor":
+        return anchor.main(args)
     try:
         return run(args)
     except ValueError as exc:  # a bad path or name: one line, exit 2 (1 means a wrong answer)

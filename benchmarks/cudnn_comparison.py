@@ -11,7 +11,7 @@ Timing: after warm-up calls (which include Triton's tile choice and cuDNN's auto
 ``--rounds`` calls are queued back to back, each between its own pair of CUDA events with
 the L2 cache flushed before it, and one synchronisation at the end (the queue never runs
 dry, so host launch gaps stay out of the figures). The statistics are
-``benchmarks.stats.summarize``'s (median and IQR); ratio = cuDNN time / Triton time, i.e.
+``benchmarks.stats.measurement_of``'s (median and IQR); ratio = cuDNN time / Triton time, i.e.
 Triton's share of cuDNN's throughput.
 
 The JSON document (rows, summary, environment) and its Markdown rendering are rewritten
@@ -36,7 +36,7 @@ from implementations.geometry import ConvParams
 
 from . import timers
 from .environment import collect
-from .stats import Measurement, summarize
+from .stats import Measurement, measurement_of
 from .workloads import NETWORKS, Workload
 
 LAYOUTS = ("channels_last", "nchw")
@@ -215,8 +215,8 @@ def measure(case: LayerCase, device: str, timer: Timer, rounds: int, warmup: int
     tk.LAST.clear()
     err = _max_rel_err(ours(), theirs())
     tiles = dict(tk.LAST)
-    cudnn = summarize(timer(theirs, rounds, warmup))
-    return Row(case, cudnn, summarize(timer(ours, rounds, warmup)), err, tiles)
+    cudnn = measurement_of(timer(theirs, rounds, warmup))
+    return Row(case, cudnn, measurement_of(timer(ours, rounds, warmup)), err, tiles)
 
 
 # -- describing and writing --------------------------------------------------------------

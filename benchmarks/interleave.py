@@ -1,38 +1,49 @@
-"""Interleaved rounds: the implementations compared on one workload take turns.
+"""Interleaved, calibrated, paired samples: the implementations compared on one workload take turns.
 
 Timing one implementation's rounds back to back and then the next one's lets a burst of
-other processes' load (a compiler, a test run) land on one of them only, and a ranking
-then reports the burst. Here each contender's rounds are cut into up to :data:`BLOCKS`
-blocks, and the blocks run in turns (block 1 of every contender, then block 2, ...),
-the order of the contenders rotating from one turn to the next (A B C, B C A, C A B), so
-that a burst, or a slow drift of the machine's speed, falls on all of them alike.
+other processes' load (a compiler, a test run), or a drift of the machine's speed, land on
+one of them only, and a ranking then reports the machine. Here the samples run in *turns*:
+turn ``t`` times one sample of every contender that still has samples, back to back, the
+order rotating from one turn to the next (A B C, B C A, C A B). The times of one turn are
+taken within a few tens of milliseconds of each other, so the ratio of two contenders'
+samples in the same turn cancels what the machine did meanwhile; :mod:`benchmarks.precision.paired`
+turns these per-turn ratios into "A is x times faster than B" with an interval. Each
+sample's turn is recorded (``turns``).
 
-Each block of a cheap call (``warmup``) opens with untimed calls, at least
-:data:`WARMUP_CALLS` of them and :data:`WARMUP_S` seconds' worth: after another framework
-ran, caches are cold, this one's thread pool is asleep and the other's may still spin
-(OpenBLAS spins about 0.1 s after a call). Measured on the cpu profile's small workloads
-(2-core VM, 2026-12-07): the first timed call of a block took 1.18x the row's median after
-one warm-up call and the calls kept getting faster through a block of six; waiting for the
-process's threads to go idle between blocks made the medians 20% slower still (the pools
-then had to wake). Three blocks, each opened by 3 calls and 50 ms, gave a median IQR of
-14% of the median against 9% back to back (and 26% with five blocks, one warm-up call and
-the wait): the price of taking turns. pytest-benchmark's ``pedantic`` times one callable's
-rounds back to back and cannot take turns, so this loop is convcert's own; the statistics
-are in :mod:`benchmarks.stats`.
+Calibrated samples (as ``timeit``'s autorange and ``torch.utils.benchmark``'s
+``blocked_autorange``): a sample runs the call ``inner`` times back to back and counts their
+mean, ``inner`` chosen so that a sample lasts at least :data:`MIN_SAMPLE_S`; the timer's
+resolution and a single call's dispatch jitter then vanish for sub-millisecond calls.
+
+Warm-up until the samples settle: the turns are cut into up to :data:`BLOCKS` blocks, and a
+cheap contender (``warmup``) opens each block with untimed samples until two consecutive ones
+agree within :data:`SETTLE_TOLERANCE` (at most :data:`WARMUP_MAX_SAMPLES`): after another
+framework ran, caches are cold and this one's thread pool asleep. Its first warm-up also
+calibrates ``inner`` from the fastest of :data:`WARMUP_CALLS` single calls.
+
+pytest-benchmark's ``pedantic`` times one callable's rounds back to back and cannot take
+turns, so this loop is convcert's own; the statistics are in :mod:`benchmarks.stats`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Each contender's rounds are cut into this many blocks (fewer when it has fewer rounds).
+#: The turns are cut into this many blocks; a cheap contender warms up at the start of each.
 BLOCKS = 3
-#: A block of a cheap call opens with at least this many untimed calls, for at least WARMUP_S.
+#: Single calls that calibrate a cheap contender's ``inner`` count at its first warm-up.
 WARMUP_CALLS = 3
-WARMUP_S = 0.05
+#: A sample lasts at least this long: ``inner`` calls back to back (CPU and host latency).
+MIN_SAMPLE_S = 0.02
+MAX_INNER = 100_000
+#: Warm-up samples settle when two consecutive ones differ by at most this share; at most
+#: WARMUP_MAX_SAMPLES warm-up samples open a block.
+SETTLE_TOLERANCE = 0.05
+WARMUP_MAX_SAMPLES = 5
 
 
 @dataclass
@@ -41,11 +52,20 @@ class Contender:
 
     name: str
     call: Callable[[], Any]
-    rounds: int
-    #: untimed calls at the start of each block (cheap calls: caches and pools warm again
-    #: after another contender ran; :data:`WARMUP_CALLS`, :data:`WARMUP_S`)
+    rounds: int  # timed samples
+    #: untimed samples at the start of each block until they settle (cheap calls: caches and
+    #: pools warm again after another contender ran), and ``inner`` calibrated at the first
     warmup: bool = False
+    #: calls per sample (recalibrated at the first warm-up of a ``warmup`` contender)
+    inner: int = 1
+    #: a sample lasts at least this long
+    min_sample_s: float = MIN_SAMPLE_S
+    #: seconds per call of each sample (the sample's time / ``inner``)
     times: list[float] = field(default_factory=list)
+    #: the turn of each sample (samples of one turn were taken back to back)
+    turns: list[int] = field(default_factory=list)
+    #: seconds of the timed samples (``inner`` calls each)
+    sampled_s: float = 0.0
     warmup_s: float = 0.0
     warmup_calls: int = 0
     #: the output of the last timed call (checked against the reference afterwards)
@@ -56,6 +76,13 @@ class Contender:
     def __post_init__(self) -> None:
         if self.rounds < 1:
             raise ValueError(f"rounds={self.rounds} for {self.name}: must be >= 1")
+        if self.inner < 1:
+            raise ValueError(f"inner={self.inner} for {self.name}: must be >= 1")
+
+
+def calls_per_sample(seconds_per_call: float, min_sample_s: float = MIN_SAMPLE_S) -> int:
+    """Calls that make a sample last at least ``min_sample_s``."""
+    return max(1, min(MAX_INNER, math.ceil(min_sample_s / max(seconds_per_call, 1e-9))))
 
 
 def blocks_of(rounds: int, blocks: int = BLOCKS) -> list[int]:
@@ -66,47 +93,77 @@ def blocks_of(rounds: int, blocks: int = BLOCKS) -> list[int]:
     return [base + (i < extra) for i in range(blocks)]
 
 
-def schedule(rounds: Sequence[int], blocks: int = BLOCKS) -> list[tuple[int, int]]:
-    """The turns: (contender index, rounds in this block), in the order they run.
+def schedule(rounds: Sequence[int]) -> list[tuple[int, int]]:
+    """The samples in the order they run: (turn, contender index).
 
-    Turn ``t`` runs block ``t`` of every contender that still has rounds, starting with
-    contender ``t mod n`` (the order rotates, so no contender is always first or last)."""
+    Turn ``t`` times one sample of every contender with more than ``t`` samples, starting
+    with contender ``t mod n`` (the order rotates, so no contender is always first or last)."""
     n = len(rounds)
-    cut = [blocks_of(r, blocks) for r in rounds]
-    turns: list[tuple[int, int]] = []
-    for t in range(blocks):
-        for k in range(n):
-            i = (t + k) % n
-            if cut[i][t]:
-                turns.append((i, cut[i][t]))
-    return turns
+    return [(t, (t + k) % n) for t in range(max(rounds, default=0)) for k in range(n)
+            if rounds[(t + k) % n] > t]
+
+
+def block_starts(rounds: Sequence[int], blocks: int = BLOCKS) -> set[int]:
+    """The turns that open a block (a cheap contender warms up before its sample there)."""
+    cut = blocks_of(max(rounds, default=0), blocks)
+    return {sum(cut[:b]) for b in range(blocks) if cut[b]}
 
 
 def run(contenders: Sequence[Contender], *, blocks: int = BLOCKS,
         clock: Callable[[], float] = time.perf_counter) -> None:
-    """Time every contender's rounds in interleaved blocks; fills ``times``, ``warmup_s``,
-    ``warmup_calls`` and ``last`` (``error`` for one whose call raised)."""
-    for i, count in schedule([c.rounds for c in contenders], blocks):
+    """Time every contender's samples in turns; fills ``times``, ``turns``, ``inner``,
+    ``sampled_s``, ``warmup_s``, ``warmup_calls`` and ``last`` (``error`` for one whose call raised)."""
+    rounds = [c.rounds for c in contenders]
+    starts = block_starts(rounds, blocks)
+    calibrated: set[int] = set()
+    for turn, i in schedule(rounds):
         c = contenders[i]
         if c.error is not None:
             continue
         try:
-            _block(c, count, clock)
+            if c.warmup and turn in starts:
+                _warm_up(c, clock, calibrate=i not in calibrated)
+                calibrated.add(i)
+            _sample(c, turn, clock)
         except Exception as exc:  # recorded on the contender; the others are still timed
             c.error, c.last = exc, None
 
 
-def _block(c: Contender, count: int, clock: Callable[[], float]) -> None:
-    if c.warmup:
-        calls, start = 0, clock()
-        while calls < WARMUP_CALLS or clock() - start < WARMUP_S:
+def _sample(c: Contender, turn: int, clock: Callable[[], float]) -> float:
+    """One timed sample: ``inner`` calls back to back; returns its seconds."""
+    call = c.call
+    c.last = None  # the previous output is freed before the next call
+    start = clock()
+    for _ in range(c.inner - 1):
+        call()
+    c.last = call()
+    took = clock() - start
+    c.times.append(took / c.inner)
+    c.turns.append(turn)
+    c.sampled_s += took
+    return took
+
+
+def _warm_up(c: Contender, clock: Callable[[], float], calibrate: bool) -> None:
+    start = clock()
+    if calibrate:
+        single = []
+        for _ in range(WARMUP_CALLS):
+            t0 = clock()
             c.last = None
             c.last = c.call()
-            calls += 1
-        c.warmup_s += clock() - start
-        c.warmup_calls += calls
-    for _ in range(count):
-        c.last = None  # the previous output is freed before the next call
-        start = clock()
-        c.last = c.call()
-        c.times.append(clock() - start)
+            single.append(clock() - t0)
+        c.warmup_calls += WARMUP_CALLS
+        c.inner = calls_per_sample(min(single), c.min_sample_s)
+    previous = math.nan
+    for _ in range(WARMUP_MAX_SAMPLES):
+        t0 = clock()
+        for _ in range(c.inner):
+            c.last = None
+            c.last = c.call()
+        took = clock() - t0
+        c.warmup_calls += c.inner
+        if abs(took - previous) <= SETTLE_TOLERANCE * max(took, previous):
+            break
+        previous = took
+    c.warmup_s += clock() - start

@@ -1,7 +1,8 @@
 """Measuring aside from the timed rounds: first call, device peak, peak memory, rate probes.
 
-Every timed region ends with the implementation's ``synchronize`` so that queued GPU
-work is inside it; that decision is made here, once.
+Every timed region ends with the implementation's ``ready(result)`` (by default its
+``synchronize``) so that queued GPU work, JAX's asynchronous dispatch or a lazy library's
+deferred graph is inside it; that decision is made here, once.
 """
 
 from __future__ import annotations
@@ -17,11 +18,34 @@ import numpy as np
 
 
 def synchronized(call: Callable[[], Any], sync: Callable[[], None]) -> Callable[[], Any]:
-    """``call`` followed by ``sync``: what every timed region runs."""
+    """``call`` followed by ``sync``: what a timed region of a GEMM or copy probe runs."""
 
     def run() -> Any:
         out = call()
         sync()
+        return out
+
+    return run
+
+
+def ready_of(impl: Any, device: str) -> Callable[[Any], None]:
+    """What ends a timed call of ``impl`` on ``device``: its own ``ready(result)`` where it
+    defines one, else the contract's default, a ``synchronize`` of the device (only the case's
+    device: not every device the implementation runs on)."""
+    from implementations import Implementation
+
+    if getattr(type(impl), "ready", None) is Implementation.ready:
+        return lambda _result: impl.synchronize(device)
+    return impl.ready
+
+
+def until_ready(call: Callable[[], Any], ready: Callable[[Any], None]) -> Callable[[], Any]:
+    """``call`` followed by ``ready(its result)``: what every timed call of an implementation runs
+    (the work, not its promise)."""
+
+    def run() -> Any:
+        out = call()
+        ready(out)
         return out
 
     return run

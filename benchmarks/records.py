@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
 from typing import Any
 
-from .stats import Measurement, arithmetic_intensity, gflops, summarize
+from .stats import Measurement, arithmetic_intensity, gflops, measurement_of
 
 SCHEMA = 2
 #: Schemas :func:`benchmarks.storage.read` accepts.
@@ -42,6 +42,17 @@ class TaskSpec:
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...] | None = None
 
+    def __post_init__(self) -> None:
+        for name in _TEXT_FIELDS:
+            if not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}={getattr(self, name)!r}: must be a string")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 0:
+            raise ValueError(f"batch={self.batch!r}: must be an integer >= 0")
+        for name in ("x_shape", "w_shape"):
+            shape = getattr(self, name)
+            if shape is not None and not all(isinstance(d, int) and not isinstance(d, bool) for d in shape):
+                raise ValueError(f"{name}={shape!r}: must be a list of integers")
+
     def key(self, machine: str) -> tuple[str, ...]:
         """Identity across runs: machine, device, implementation, dtype, layout, workload, pass."""
         return (machine, self.device, self.impl, self.dtype, self.layout, self.workload, self.pass_)
@@ -62,6 +73,9 @@ class TaskSpec:
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskSpec) if f.name != "pass_")
+_TEXT_FIELDS = ("impl", "device", "dtype", "layout", "workload", "network", "layer", "op", "pass_")
+#: No timed call lasts longer than this (a day): a larger time is a corrupt or forged file.
+MAX_TIME_S = 86400.0
 
 
 @dataclass(frozen=True)
@@ -80,19 +94,17 @@ class Timing:
     def __post_init__(self) -> None:
         if not self.times_s and self.given_summary is None:
             raise ValueError(f"Timing({self.method!r}): needs times_s or a summary")
-        ok = all(isinstance(t, (int, float)) and t > 0 for t in self.times_s)  # NaN > 0 is False
-        if not ok or (self.times_s and not math.isfinite(sum(self.times_s))):
-            bad = [t for t in self.times_s
-                   if not (isinstance(t, (int, float)) and math.isfinite(t) and t > 0)]
-            raise ValueError(f"times_s holds {bad[0]!r}: every time must be a finite number of seconds > 0")
-        if self.given_summary is not None and not (math.isfinite(self.given_summary.median_s)
-                                                   and self.given_summary.median_s > 0):
-            raise ValueError(f"median_s={self.given_summary.median_s!r}: must be finite and > 0")
+        bad = [t for t in self.times_s if not _plausible(t)]
+        if bad:
+            raise ValueError(f"times_s holds {bad[0]!r}: every time must be a number of seconds > 0 "
+                             f"and <= {MAX_TIME_S:g}")
+        if self.given_summary is not None and not _plausible(self.given_summary.median_s):
+            raise ValueError(f"median_s={self.given_summary.median_s!r}: must be > 0 and <= {MAX_TIME_S:g}")
 
     @cached_property
     def summary(self) -> Measurement:
         if self.times_s:
-            return summarize(self.times_s)
+            return measurement_of(self.times_s)
         assert self.given_summary is not None  # __post_init__ refuses neither
         return self.given_summary
 
@@ -108,6 +120,11 @@ class Timing:
         times = tuple(float(t) for t in data.get("times_s") or ())
         summary = None if times else _measurement(data["summary"])
         return cls(data["method"], times, summary)
+
+
+def _plausible(t: Any) -> bool:
+    """A number of seconds > 0 and at most :data:`MAX_TIME_S` (NaN and infinities are not)."""
+    return isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= MAX_TIME_S
 
 
 def _measurement(data: dict[str, Any]) -> Measurement:

@@ -50,7 +50,7 @@ class Measurement:
         return {**asdict(self), "relative_iqr": self.relative_iqr, "noisy": self.noisy}
 
 
-def summarize(times: Sequence[float]) -> Measurement:
+def measurement_of(times: Sequence[float]) -> Measurement:
     """Median, IQR (25th to 75th percentile, linear interpolation), min, mean of ``times``,
     and the median's confidence interval."""
     data = np.asarray(times, dtype=np.float64)
@@ -104,8 +104,8 @@ def median_interval(times: Sequence[float] | np.ndarray,
     return float(data[lo]), float(data[hi])
 
 
-def summarize_many(times: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
-    """:func:`summarize` of many series at once (vectorised per series length): arrays of
+def measurement_columns(times: Sequence[Sequence[float]]) -> dict[str, np.ndarray]:
+    """:func:`measurement_of` of many series at once (vectorised per series length): arrays of
     ``median_s``, ``iqr_s``, ``min_s``, ``mean_s``, ``rounds``, ``ci_low_s``, ``ci_high_s``.
     The times must already be valid (as :class:`benchmarks.records.Timing` ensures); an
     empty series gives NaN."""

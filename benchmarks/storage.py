@@ -102,6 +102,10 @@ class RunDocument:
         return str(self.header.get("started") or "")
 
 
+#: Header fields that must be JSON objects when present.
+OBJECT_FIELDS = ("environment", "implementations", "settings", "peaks", "bandwidth", "load", "not_loaded")
+
+
 def read(path: Path) -> RunDocument:
     """Load one result file (schema 1 or 2); ValueError naming the file if it is not one."""
     path = Path(path)
@@ -120,6 +124,12 @@ def read(path: Path) -> RunDocument:
         if name in header and not isinstance(header[name], str):
             raise ValueError(f"{path}: '{name}' is a {type(header[name]).__name__}, not a string; "
                              "not a convcert result file")
+    for name in OBJECT_FIELDS:
+        if header.get(name) is not None and not isinstance(header[name], dict):
+            raise ValueError(f"{path}: '{name}' is a {type(header[name]).__name__}, not an object; "
+                             "not a convcert result file")
+    if not all(isinstance(v, dict) for v in (header.get("implementations") or {}).values()):
+        raise ValueError(f"{path}: 'implementations' must map names to objects; not a convcert result file")
     if not isinstance(doc["results"], list) or not isinstance(doc.get("skipped", []), list):
         raise ValueError(f"{path}: 'results' and 'skipped' must be lists; not a convcert result file")
     v1 = doc["schema"] == 1

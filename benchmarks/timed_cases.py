@@ -3,28 +3,33 @@
 Inputs are multiples of 1/64 in [-1, 1]: exactly representable in float64, float32,
 float16 and bfloat16, so one float64 reference serves every dtype.
 
-Is a timed output right? The bound is :func:`conformance.judging.tolerance.error_bound`
-(one model for the whole project): ``gamma(n + 1) * magnitude`` at the unit roundoff of
-the precision the arithmetic runs in
-(the dtype's, or the lower one named in ``impl.reduced_precision``), plus the roundings
-after the sum and one ulp of the output dtype. ``magnitude`` is the same operation on
-absolute inputs, so cancellation cannot hide an error. Benchmark inputs lie on a 1/64
-grid, exact in every dtype, so the float64 reference is the reference on rounded inputs,
-as the bound assumes. A correct implementation never exceeds it; a wrong index, a missing
-term or a transposed kernel misses by orders of magnitude.
+Is a timed output right? By conformance's judging model, the one the certificates use:
+:func:`conformance.judging.judge.expectations` gives each output's bound
+(``conformance.judging.tolerance.error_bound`` on the problem's reduction lengths and
+magnitudes, at the precision the arithmetic runs in: the dtype's, or the lower one named in
+``impl.reduced_precision``) and :func:`conformance.judging.compare.compare` judges the worst
+element. What is the benchmarks' own: which calls are checked (the first and the last timed
+one, and a call on changed inputs), on which inputs (the 1/64 grid below, exact in every
+dtype, so the float64 reference is the reference on rounded inputs, as the bound assumes),
+and which float64 reference computes the expected outputs (naive for small problems,
+im2col above :data:`NAIVE_REFERENCE_LIMIT`). A correct implementation never exceeds the
+bound; a wrong index, a missing term or a transposed kernel misses by orders of magnitude.
 """
 
 from __future__ import annotations
 
+import math
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from conformance.judging import tolerance
+from conformance.catalogue.cases import Problem
+from conformance.judging import judge, references
+from conformance.judging.compare import Check, compare
 from implementations import Implementation, registry
 from implementations.dtypes import numpy_dtype
 from implementations.geometry import ConvParams
@@ -117,24 +122,11 @@ def output_names(workload: Workload, pass_: str) -> tuple[str, ...]:
     return ("dx", "dw", "db") if workload.op == "conv2d" else ("dx",)
 
 
-def reduction_terms(workload: Workload, pass_: str) -> tuple[int, ...]:
-    """Terms summed into one element of each output (the ``n`` of the error bound)."""
-    p = workload.params
-    if isinstance(p, ConvParams):
-        k, cg, r, s = p.w_shape
-        n, _, oh, ow = p.y_shape
-        if pass_ == "forward":
-            return (cg * r * s + 1,)
-        return (k // p.groups * r * s, n * oh * ow, n * oh * ow)
-    return (p.kernel[0] * p.kernel[1] + 1,)
-
-
 @dataclass(frozen=True)
 class Reference:
-    expected: tuple[np.ndarray, ...]
-    magnitude: tuple[np.ndarray, ...]
-    terms: tuple[int, ...]
-    names: tuple[str, ...]
+    """The float64 outputs of one timed pass, and which reference computed them."""
+
+    expected: dict[str, np.ndarray]
     source: str
 
 
@@ -171,17 +163,67 @@ def _reference(workload: Workload, pass_: str) -> Reference:
     name = "naive" if workload.flops(pass_) <= NAIVE_REFERENCE_LIMIT else "im2col"
     ref = registry.get(name)
     method = getattr(ref, workload.op + ("_backward" if pass_ == "backward" else ""))
-    arrays = inputs(workload)
-    expected = outputs_of(method(*arguments(workload, pass_, arrays)))
-    absolute = {k: np.abs(v) for k, v in arrays.items()}
-    if workload.op == "max_pool2d":
-        absolute["x"] = arrays["x"]  # keep the routing of the maximum; only |dy| matters
-    magnitude = outputs_of(method(*arguments(workload, pass_, absolute)))
-    if workload.op == "max_pool2d" and pass_ == "forward":
-        magnitude = tuple(np.abs(m) for m in magnitude)
-    return Reference(tuple(np.asarray(e, np.float64) for e in expected),
-                     tuple(np.asarray(m, np.float64) for m in magnitude),
-                     reduction_terms(workload, pass_), output_names(workload, pass_), f"{name} float64")
+    expected = outputs_of(method(*arguments(workload, pass_, inputs(workload))))
+    return Reference({n: np.asarray(e, np.float64) for n, e in zip(output_names(workload, pass_), expected,
+                                                                   strict=True)}, f"{name} float64")
+
+
+def problem_of(workload: Workload) -> Problem:
+    """The workload as a conformance problem (with bias): the geometry the judging model reads."""
+    p = workload.params
+    if isinstance(p, ConvParams):
+        return Problem("conv2d", p.x_shape, p.w_shape, stride=p.stride, padding=p.padding,
+                       dilation=p.dilation, groups=p.groups)
+    return Problem(workload.op, p.x_shape, kernel=p.kernel, stride=p.stride, padding=p.padding,
+                   dilation=p.dilation, ceil_mode=p.ceil_mode, count_include_pad=p.count_include_pad)
+
+
+@lru_cache(maxsize=64)
+def _magnitudes(workload: Workload) -> dict[str, np.ndarray]:
+    with _single_threaded_blas():
+        return references.magnitudes(problem_of(workload), dict(inputs(workload)))
+
+
+@lru_cache(maxsize=256)
+def expectations(workload: Workload, pass_: str, dtype: str,
+                 reduced: tuple[tuple[str, str], ...] = ()) -> dict[str, judge.Expectation]:
+    """Reference and bound of each output of the pass in ``dtype``, by conformance's judging
+    model (:func:`conformance.judging.judge.expectations`); the inputs lie on a grid exact in
+    every dtype, so the float64 reference is the reference on rounded inputs."""
+    ref = reference(workload, pass_)
+    return judge.expectations(problem_of(workload), dtype, ref.expected, _magnitudes(workload), dict(reduced))
+
+
+def check_outputs(case_id: str, workload: Workload, pass_: str, dtype: str, found: Sequence[Any],
+                  reduced_precision: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The outputs ``found`` of one call against their references
+    (:func:`conformance.judging.compare.compare`): ``ok``, ``max_error``, ``worst_ratio`` (the
+    worst output's error / bound) and ``detail``."""
+    wanted = expectations(workload, pass_, dtype, tuple(sorted((reduced_precision or {}).items())))
+    names = output_names(workload, pass_)
+    if len(found) != len(names):
+        return {"ok": False, "max_error": math.inf, "worst_ratio": math.inf,
+                "detail": f"{len(found)} outputs, expected {len(names)} ({', '.join(names)})"}
+    checks, errors = [], []
+    for name, out in zip(names, found, strict=True):
+        e = wanted[name]
+        f = np.asarray(out).astype(np.float64)
+        checks.append(compare(case_id, name, f, e.expected, e.bound, kind=e.kind))
+        with np.errstate(invalid="ignore"):
+            errors.append(float(np.nanmax(np.abs(f - e.expected), initial=0.0))
+                          if f.shape == e.expected.shape else math.inf)
+    worst = max(checks, key=lambda c: c.ratio)
+    return {"ok": all(c.passed for c in checks), "max_error": max(errors), "worst_ratio": worst.ratio,
+            "detail": describe(worst)}
+
+
+def describe(check: Check) -> str:
+    """One line on the worst element of a check, passed or not."""
+    if check.kind == "behaviour":
+        return f"{check.output}: {check.message.split(': ', 1)[-1]}"
+    return (f"{check.output}{list(check.index)}: found {check.found!r}, expected {check.expected!r}, "
+            f"|error| {abs(check.found - check.expected):.3g} vs bound {check.bound:.3g} "
+            f"(ratio {check.ratio:.3g}, {check.kind} mode)")
 
 
 def probe_workload(op: str, batch: int = 1) -> Workload:
@@ -189,62 +231,3 @@ def probe_workload(op: str, batch: int = 1) -> Workload:
     if op == "conv2d":
         return Workload(Layer("probe", "conv", "conv2d", (8, 16, 16), (3, 3), 8, padding=1), batch)
     return Workload(Layer("probe", op, op, (8, 16, 16), (2, 2), stride=2), batch)
-
-
-#: Roundings after the sum: an average's division and its product (none for sums).
-EXTRA_ROUNDINGS = 2
-
-
-def error_bound(magnitude: np.ndarray, terms: int, dtype: str, reference: np.ndarray | None = None,
-                reduced_precision: Mapping[str, str] | None = None) -> np.ndarray:
-    """Per-element bound on ``|found - reference|`` for a result of ``dtype``."""
-    if dtype not in tolerance.UNIT_ROUNDOFF or dtype == "tf32":
-        raise ValueError(f"dtype={dtype!r}: must be one of float64, float32, float16, bfloat16")
-    if terms < 1:
-        raise ValueError(f"terms={terms}: must be >= 1")
-    magnitude = np.abs(np.asarray(magnitude, dtype=np.float64))
-    reference = magnitude if reference is None else reference
-    return tolerance.error_bound(dtype, terms, magnitude, reference,
-                                 reduced_precision=reduced_precision, extra_roundings=EXTRA_ROUNDINGS)
-
-
-@dataclass(frozen=True)
-class AnswerCheck:
-    """Verdict of one output against its float64 reference."""
-
-    ok: bool
-    max_error: float
-    worst_ratio: float  # max |error| / bound; > 1 means wrong
-    detail: str
-
-    def as_dict(self) -> dict:
-        return {"ok": self.ok, "max_error": self.max_error, "worst_ratio": self.worst_ratio,
-                "detail": self.detail}
-
-
-def compare(name: str, found: np.ndarray, expected: np.ndarray, magnitude: np.ndarray,
-            terms: int, dtype: str, reduced_precision: Mapping[str, str] | None = None) -> AnswerCheck:
-    """Compare one output array; the detail names the worst index, found, expected, bound."""
-    found64 = np.asarray(found).astype(np.float64)
-    if found64.shape != expected.shape:
-        return AnswerCheck(False, float("inf"), float("inf"),
-                     f"{name}: shape {found64.shape}, expected {expected.shape}")
-    if found64.size == 0:
-        return AnswerCheck(True, 0.0, 0.0, f"{name}: empty")
-    bound = error_bound(magnitude, terms, dtype, expected, reduced_precision)
-    ratio = tolerance.error_ratio(found64, expected, bound)
-    precision = tolerance.compute_precision(dtype, reduced_precision)
-    with np.errstate(invalid="ignore"):
-        max_error = float(np.nanmax(np.abs(found64 - expected)))
-    detail = (f"{name}{list(ratio.index)}: found {ratio.found!r}, expected {ratio.expected!r}, "
-              f"|error| {abs(ratio.found - ratio.expected):.3g} vs bound {ratio.bound:.3g} "
-              f"({precision} arithmetic, {terms} terms)")
-    return AnswerCheck(ratio.passed, max_error, ratio.worst, detail)
-
-
-def compare_all(names, found, expected, magnitude, terms, dtype: str,
-                reduced_precision: Mapping[str, str] | None = None) -> AnswerCheck:
-    """The worst :func:`compare` verdict over several outputs (dx, dw, db)."""
-    checks = [compare(n, f, e, m, t, dtype, reduced_precision)
-              for n, f, e, m, t in zip(names, found, expected, magnitude, terms, strict=True)]
-    return max(checks, key=lambda c: c.worst_ratio)

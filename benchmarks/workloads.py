@@ -226,6 +226,8 @@ class Profile:
     #: (framework implementation, spec, dtypes) run besides the available implementations
     #: by default, in those dtypes only, e.g. torch with declared TF32 arithmetic in float32.
     variants: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    #: a timed sample repeats the call until it lasts this long (:mod:`benchmarks.interleave`)
+    min_sample_s: float = 0.02
 
 
 def _at(batch: int, *keys: str) -> tuple[Workload, ...]:
@@ -240,7 +242,7 @@ PROFILES = {
         "smoke",
         _at(2, "simpleconvnet.conv1", "simpleconvnet.pool1", "lenet5.c3", "lenet5.s4"),
         ("cpu",), ("float32",), target_s=0.02, min_rounds=3, max_rounds=5,
-        max_call_s=2.0, budget_s=10.0, gemm_size=256,
+        max_call_s=2.0, budget_s=10.0, gemm_size=256, min_sample_s=0.002,  # seconds: for tests
     ),
     "cpu": Profile(
         "cpu",

@@ -480,7 +480,6 @@ class SingleColumnWideStride(Mutant):
         return base.conv2d(x, w, b, params)
 
 
-#: (mutant, the feature certification must name); each docstring says what it breaks.
 class CountIncludePadIgnoredWhenAsymmetric(Mutant):
     """Average pooling drops ``count_include_pad`` where the padding is asymmetric (a divisor
     bug of one real library): only the two options together are wrong, never stride."""
@@ -497,6 +496,25 @@ class CountIncludePadIgnoredWhenAsymmetric(Mutant):
         return base.avg_pool2d_backward(x, dy, self._drop(params))
 
 
+class AvgPoolFloat16Rounding(Mutant):
+    """Average pooling of float16 sums its windows tap by tap in float16 and divides in float16,
+    without declaring reduced precision: right in form, off by rounding, on some data more than
+    the float32-accumulation bound allows (as TensorFlow's CPU half-precision pooling is). Its
+    failures depend on the data, never on an option: blame must not pin them on ``stride``."""
+
+    name = "mutant-avg-pool-float16-rounding"
+
+    def avg_pool2d(self, x, params):
+        if x.dtype != np.float16:
+            return base.avg_pool2d(x, params)
+        windows = base.pool_windows(x, params, 0.0)
+        sums = np.zeros(windows.shape[:-1], np.float16)
+        for t in range(windows.shape[-1]):
+            sums += windows[..., t]
+        return (sums / base.pool_counts(params).astype(np.float16)).astype(np.float16)
+
+
+#: (mutant, the feature certification must name); each docstring says what it breaks.
 GALLERY: tuple[tuple[type[Mutant], str], ...] = (
     (KernelFlipped, "conv2d"),
     (SameOddPixelWrongSide, "asymmetric_padding"),

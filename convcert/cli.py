@@ -124,7 +124,7 @@ def _merge(argv: list[str]) -> int:
 
     try:
         documents = [json.loads(Path(path).read_text()) for path in args.certificates]
-        cert = merge(documents)
+        cert = merge(documents, args.certificates)
     except (OSError, ValueError, KeyError, MergeError) as exc:
         print(f"not merged: {exc}", file=sys.stderr)
         return 2

@@ -150,6 +150,14 @@ class Implementation:
     def synchronize(self, device: str) -> None:
         """Wait for all queued work on ``device``."""
 
+    def ready(self, result: Any) -> None:
+        """Block until ``result`` is computed: benchmarks time a call up to here (v4).
+
+        Default: synchronize every device this implementation runs on. A lazy or
+        asynchronous library (JAX's dispatch, a deferred graph) makes its result real here."""
+        for device in self.devices:
+            self.synchronize(device)
+
     def _check_device(self, device: str) -> None:
         if device not in self.devices:
             raise ValueError(

@@ -165,6 +165,11 @@ def regression_frame(verdict: gate.Verdict) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["agreement"]:
+        from . import agreement
+
+        return agreement.main(args_in[1:])
     parser = argparse.ArgumentParser(
         prog="python -m reports",
         description="Render the benchmark comparison (Markdown, HTML, CSV, PNG plots) from result files; "
@@ -203,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:  # one line, exit 2: nothing was judged
         print(f"python -m reports: {exc}", file=sys.stderr)
         return 2
-    write_atomic(out / "results.csv", bench.results.to_csv(index=False))
+    public = [c for c in bench.results.columns if not str(c).startswith("_")]
+    write_atomic(out / "results.csv", bench.results[public].to_csv(index=False))
     write_atomic(out / "index.md", render.to_markdown(report))
     write_atomic(out / "index.html", render.to_html(report))
     print(f"report: {out / 'index.html'} (also index.md, results.csv, PNG plots)")

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.records import BenchmarkResult, Timing
-from benchmarks.stats import NOISE_THRESHOLD, summarize_many
+from benchmarks.stats import NOISE_THRESHOLD, measurement_columns
 from benchmarks.storage import RunDocument, read
 
 #: One comparison: the same problem on the same machine, device and dtype.
@@ -98,7 +98,8 @@ def peak_highs(header: dict[str, Any]) -> dict[str, float]:
     return out
 
 
-def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: bool = False) -> dict[str, Any]:
+def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: bool = False,
+        run_file: str = "") -> dict[str, Any]:
     """One result as a flat row, before its statistics (:func:`add_statistics` adds them for
     all rows at once). ``peak_high``: the run's highest GEMM rate of this precision (start or end);
     ``busy``: the run's load record says other processes kept the machine busy."""
@@ -118,13 +119,26 @@ def row(result: BenchmarkResult, machine: str, peak_high: float = 0.0, busy: boo
         "check": result.check.get("detail"),
         "decided_by": result.settings.get("decided_by"),
         "error_ratio": result.check.get("worst_ratio"),
-        "busy": busy, "_times": timing, "_host": host,
+        "busy": busy, "_times": timing, "_host": host, "_run": run_file,
+        "_turns": _turns(result),
     }
+
+
+def _turns(result: BenchmarkResult) -> tuple[tuple[float, ...], tuple[int, ...]] | None:
+    """(times per call, turn of each) of a result timed in turns on the host (paired
+    comparisons, :mod:`benchmarks.precision.paired`); None for device-timed or older results."""
+    turns = result.settings.get("turns")
+    host = result.host_time
+    if result.device_time is not None or host is None or not isinstance(turns, list):
+        return None
+    if len(turns) != len(host.times_s) or not all(isinstance(t, int) for t in turns):
+        return None
+    return host.times_s, tuple(turns)
 
 
 def _summaries(timings: list[Timing | None]) -> dict[str, np.ndarray]:
     """Statistics of each timing: computed in bulk from raw times, or a stored summary (schema 1)."""
-    stats = summarize_many([t.times_s if t is not None and t.times_s else () for t in timings])
+    stats = measurement_columns([t.times_s if t is not None and t.times_s else () for t in timings])
     for i, t in enumerate(timings):
         if t is not None and not t.times_s:
             s = t.summary
@@ -168,7 +182,7 @@ def _peak_of(result: BenchmarkResult, peaks: dict[str, float] | None) -> float:
 
 
 _EMPTY_COLUMNS = ["machine", "impl", "device", "dtype", "layout", "workload", "pass", "status", "_times",
-                  "_host", "flops", "op", "peak_gflops", "peak_high", "busy"]
+                  "_host", "flops", "op", "peak_gflops", "peak_high", "busy", "_run", "_turns"]
 
 
 def load(paths: Iterable[str | Path]) -> BenchData:
@@ -185,7 +199,7 @@ def load(paths: Iterable[str | Path]) -> BenchData:
         runs.append({**doc.header, "file": str(doc.path)})
         peaks = peak_highs(doc.header)
         busy = bool((doc.header.get("load") or {}).get("busy"))
-        rows += [row(r, doc.machine, _peak_of(r, peaks), busy) for r in doc.results]
+        rows += [row(r, doc.machine, _peak_of(r, peaks), busy, str(doc.path)) for r in doc.results]
         skips += [{"machine": doc.machine, **s.task.to_json(), "reason": s.reason} for s in doc.skipped]
     frame = pd.DataFrame(rows, columns=None if rows else _EMPTY_COLUMNS)
     results = add_statistics(frame.drop_duplicates(subset=KEY + ["impl", "layout"], keep="last"))

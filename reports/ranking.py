@@ -1,9 +1,14 @@
 """Rankings on the results frame: speedups over a baseline implementation, best and worst.
 
-Only differences beyond the noise count: a speedup is given where the two medians' 95%
-confidence intervals (``ci_low_ms``/``ci_high_ms``) do not overlap, else the row says "no
-clear difference"; a row is "best" only when its interval lies wholly below every other
-right answer's, "worst" only when wholly above. Rows of a run measured on a busy machine
+Only differences beyond the noise count. Rows timed in turns (each sample's turn recorded,
+the same run) are compared in pairs (:mod:`benchmarks.precision.paired`): the speedup is the median
+of the per-turn ratios with its bootstrap 95% interval (``speedup_low``/``speedup_high``),
+given where the interval lies beyond 1 by more than ``paired.MARGIN``, else "no clear
+difference"; a row is "best" only when it is clearly faster than every other right answer
+of its comparison, "worst" only when clearly slower. Rows without turns (GPU device time,
+older files) fall back to the medians' 95% confidence intervals (``ci_low_ms``/
+``ci_high_ms``): a speedup where they do not overlap, "best" where a row's interval lies
+wholly below every other's. Rows of a run measured on a busy machine
 (``busy``) are neither ranked nor given a speedup: load slows implementations unevenly (on
 two cores with six busy processes torch's medians were 12x slower, TensorFlow's 4x, and 6
 of 58 winners changed), so a ranking would change with the load, and a ranking must not. (The regression gate
@@ -16,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from benchmarks.precision import paired
 
 from .data import KEY
 
@@ -54,6 +61,33 @@ def add_speedups(results: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
     out["clear"] = apart & ok.to_numpy()
     ratio = joined["base_ms"].to_numpy() / out["median_ms"].to_numpy()
     out["speedup"] = np.where(out["clear"], ratio, np.nan)
+    return _paired_speedups(out, ok, baseline)
+
+
+def _paired_speedups(out: pd.DataFrame, ok: pd.Series, baseline: str) -> pd.DataFrame:
+    """Speedups of rows timed in turns from their per-turn ratios to the baseline's fastest
+    layout in the same run: ``speedup`` (where clear), ``speedup_low``/``speedup_high`` and
+    ``paired_ratio`` (the median ratio, also where not clear)."""
+    out["speedup_low"] = out["speedup_high"] = out["paired_ratio"] = np.nan
+    if "_turns" not in out.columns:
+        return out
+    timed = out[ok & out["_turns"].notna()]
+    for _, group in timed.groupby([*KEY, "_run"], sort=False):
+        base = group[group["impl"] == baseline]
+        if base.empty:
+            continue
+        b_times, b_turns = base.loc[base["median_ms"].idxmin(), "_turns"]
+        for idx, r in group.iterrows():
+            if r["impl"] == baseline:
+                continue
+            times, turns = r["_turns"]
+            ratio = paired.compare(times, turns, b_times, b_turns)
+            if ratio.turns < paired.MIN_TURNS:
+                continue
+            out.loc[idx, ["paired_ratio", "speedup_low", "speedup_high"]] = (ratio.median, ratio.low,
+                                                                             ratio.high)
+            out.loc[idx, "clear"] = ratio.verdict != 0
+            out.loc[idx, "speedup"] = ratio.median if ratio.verdict != 0 else np.nan
     return out
 
 
@@ -77,6 +111,26 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
     worst = slowest & (lows > others_max_high) & (size > 1)
     out.loc[best[best].index, "rank"] = "best"
     out.loc[worst[worst].index, "rank"] = "worst"
+    return _paired_ranks(out, ok)
+
+
+def _paired_ranks(out: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    """Groups whose every right answer was timed in turns in one run: 'best' / 'worst' from
+    the paired verdicts (clearly faster / slower than every other), replacing the intervals'."""
+    if "_turns" not in ok.columns:
+        return out
+    for _, group in ok.groupby(KEY, sort=False):
+        if len(group) < 2 or group["_turns"].isna().any() or group["_run"].nunique() != 1:
+            continue
+        out.loc[group.index, "rank"] = ""
+        for idx, r in group.iterrows():
+            times, turns = r["_turns"]
+            verdicts = {paired.compare(times, turns, *o["_turns"]).verdict
+                        for j, o in group.iterrows() if j != idx}
+            if verdicts == {1}:
+                out.loc[idx, "rank"] = "best"
+            elif verdicts == {-1}:
+                out.loc[idx, "rank"] = "worst"
     return out
 
 

@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 
 from benchmarks import load
+from benchmarks.precision import paired
 from benchmarks.stats import NOISE_THRESHOLD
 
 from .data import with_series
@@ -103,11 +106,15 @@ def _time(r: Any) -> str:
 
 def _speedup(baseline: str) -> Any:
     def text(r: Any) -> str:
+        ratio = r.get("paired_ratio", math.nan)
+        interval = "" if math.isnan(ratio) else f" [{fmt(r['speedup_low'])}-{fmt(r['speedup_high'])}]"
         if not math.isnan(r["speedup"]):
-            return f"{fmt(r['speedup'])}x"
+            return f"{fmt(r['speedup'])}x{interval}"
         if r.get("busy"):
             return "not compared: busy run"
-        return "baseline" if r["impl"] == baseline else "no clear difference"
+        if r["impl"] == baseline:
+            return "baseline"
+        return "no clear difference" + ("" if math.isnan(ratio) else f" ({fmt(ratio)}x{interval})")
 
     return text
 
@@ -126,14 +133,15 @@ def _specs(part: pd.DataFrame, baseline: str | None) -> list[tuple[str, str, Any
     specs.append(("first call", "first call, ms (compilation, autotuning; not in the median)",
                   lambda r: fmt(r["first_call_ms"])))
     if baseline is not None:
-        specs.append(("speedup", f"speedup over {baseline} (> 1 is faster; where the intervals separate)",
-                      _speedup(baseline)))
+        specs.append(("speedup", f"speedup over {baseline} (> 1 is faster; per-turn ratio [95% CI], "
+                      f"clear beyond {paired.MARGIN:.0%})", _speedup(baseline)))
     return specs
 
 
 #: The columns a table cell reads.
 _SHOWN = ("workload", "series", "impl", "status", "rank", "noisy", "median_ms", "ci_low_ms", "ci_high_ms",
-          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup", "busy")
+          "peak_memory_mb", "gflops", "pct_peak", "above_peak", "host_ms", "first_call_ms", "speedup", "busy",
+          "paired_ratio", "speedup_low", "speedup_high")
 
 
 def pivot_tables(results: pd.DataFrame, baseline: str | None,
@@ -279,22 +287,6 @@ def banners(runs: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def short_environment(runs: list[dict[str, Any]]) -> str:
-    """One line per machine: device, threads, versions and flags."""
-    lines = []
-    for run in runs:
-        env = run.get("environment", {})
-        impls = "; ".join(
-            f"{name} " + ", ".join(f"{k}={v}" for k, v in (d.get("environment") or {}).items())
-            for name, d in (run.get("implementations") or {}).items()
-        )
-        gpu = (f", {env['gpu']} (CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}, "
-               f"driver {env.get('driver', '?')})" if env.get("gpu") else "")
-        lines.append(f"{run.get('machine')}: {env.get('cpu')}, {env.get('usable_cpus')} usable CPUs"
-                     f"{pools(env)}{gpu}; {impls}")
-    return " | ".join(lines)
-
-
 def table_note(results: pd.DataFrame) -> str:
     """How to read every table: said once, in 'How measured'."""
     rounds = results["rounds"].dropna()
@@ -312,27 +304,43 @@ def table_note(results: pd.DataFrame) -> str:
 
 
 # -- writers ------------------------------------------------------------------------------
+def md_text(text: str, *, cell: bool = False) -> str:
+    """Text as Markdown that renders as the text, as :func:`to_html` escapes it: no raw HTML
+    (``<script>``, ``<img onerror>``), no link or image (``[x](javascript:...)``), no heading
+    or quote started by a plug-in's line; in a table cell, no ``|`` and no line break. The
+    report's own emphasis (``**bold**``, ``code``) is kept."""
+    text = html.escape(str(text), quote=False)
+    text = text.replace("](", "]\\(")  # no inline link or image: [text](url) needs "]("
+    text = re.sub(r"(?m)^(\s*)([#>=+-])", r"\1\\\2", text)
+    if cell:
+        text = re.sub(r"[\r\n]+", " ", text).replace("|", "\\|")
+    return text
+
+
 def _md_cell(c: Cell) -> str:
-    text = c.text.replace("|", "\\|")
+    text = md_text(c.text, cell=True)
     return {"best": f"**{text}**", "worst": f"*{text}*", "wrong": f"**{text}**"}.get(c.style, text)
 
 
 def to_markdown(report: Report) -> str:
-    out = [f"# {report.title}", ""]
+    """The report as Markdown; every text is escaped by :func:`md_text` (it may hold plug-in strings)."""
+    out = [f"# {md_text(report.title)}", ""]
     for block in report.blocks:
         if isinstance(block, Table):
-            out += [f"**{block.caption}**", "", "| " + " | ".join(block.header) + " |",
+            out += [f"**{md_text(block.caption, cell=True)}**", "",
+                    "| " + " | ".join(md_text(h, cell=True) for h in block.header) + " |",
                     "|" + "|".join(["---"] * len(block.header)) + "|"]
             out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in block.rows]
-            out += ["", f"<sub>{block.note}</sub>" if block.note else "", ""]
+            out += ["", f"<sub>{md_text(block.note, cell=True)}</sub>" if block.note else "", ""]
         elif isinstance(block, Image):
-            out += [f"![{block.title}]({block.filename})", ""]
+            out += [f"![{md_text(block.title, cell=True)}]({quote(block.filename)})", ""]
         elif block[0] == "h":
-            out += ["#" * block[1] + " " + block[2], ""]
+            out += ["#" * block[1] + " " + md_text(block[2], cell=True), ""]
         elif block[0] == "p":
-            out += [block[1], ""]
+            out += [md_text(block[1]), ""]
         elif block[0] == "links":
-            out += [" · ".join(f"[{t}]({href})" for t, href in block[1]), ""]
+            out += [" · ".join(f"[{md_text(t, cell=True)}]({quote(href, safe='/#.-_')})"
+                               for t, href in block[1]), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -353,8 +361,6 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
 
 def _inline(text: str) -> str:
     """Escape, then keep the two Markdown marks the paragraphs use (**bold**, `code`)."""
-    import re
-
     text = html.escape(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", text)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)

@@ -60,9 +60,16 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
     rounded = {k: (None if v is None else v.astype(np.float64)) for k, v in typed.items()}
     unchanged = all(v is None or np.array_equal(v, np.asarray(raw[k])) for k, v in rounded.items())
     outputs = stored[1] if stored and unchanged else references.compute(problem, rounded)
-    mags = references.magnitudes(problem, rounded)
+    return typed, expectations(problem, dtype, outputs, references.magnitudes(problem, rounded), reduced_map)
+
+
+def expectations(problem: Problem, dtype: str, outputs: dict[str, np.ndarray], mags: dict[str, np.ndarray],
+                 reduced_map: dict[str, str]) -> dict[str, Expectation]:
+    """The :class:`Expectation` of each of ``outputs`` (float64 references of ``problem``),
+    given the magnitudes (``references.magnitudes``): the one bound model, used by the
+    benchmarks' checks too."""
     lengths = references.reduction_lengths(problem)
-    expectations = {}
+    result = {}
     for name, ref in outputs.items():
         kind, extra, sums = "float", 0, mags[name]
         if problem.family == "avg_pool2d":
@@ -75,8 +82,8 @@ def prepare(problem: Problem, dtype: str, reduced: tuple[tuple[str, str], ...] =
             kind = "exact" if exact_applies(dtype, sums, reduced_map) else "float"
         bound = error_bound(dtype, lengths[name], mags[name], ref, reduced_precision=reduced_map,
                             extra_roundings=extra, exact=kind == "exact")
-        expectations[name] = Expectation(ref, bound, kind)
-    return typed, expectations
+        result[name] = Expectation(ref, bound, kind)
+    return result
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:

@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..verdicts.condition import cpu_path
+
 if TYPE_CHECKING:
     from ..verdicts.certificate import Certificate
 
@@ -47,6 +49,9 @@ def summary(cert: Certificate) -> str:
     part = (" [part {index} of {count}: `convcert merge` the parts for the verdict]".format(**cert.shard)
             if cert.shard else "")
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
+    path = cpu_path(cert.environment.get("implementation", {}))
+    if path and "cpu" in cert.devices:
+        lines.append(f"  cpu path: {path}")
     if cert.sweep:
         sw = cert.sweep
         lines.append(f"  sweep: seed {sw['seed']}, {sw['problems_tried']} of {sw['problems_planned']} random "

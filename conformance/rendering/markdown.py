@@ -10,6 +10,7 @@ from typing import Any
 
 from implementations.dtypes import DTYPES
 
+from ..verdicts.condition import cpu_path
 from .text import HOW, LEGEND, SYMBOL, md_code, md_escape, one_line, ratio
 
 
@@ -94,8 +95,14 @@ def _experiments(cert: dict[str, Any]) -> list[str]:
         tried = "; ".join(f"without {md_escape(o)}: {md_code(v['case'])} {v['status']}"
                           for o, v in e["variants"].items())
         lines.append(f"- {md_code(e['case'])} ({e['device']}/{e['dtype']}) is blamed on "
-                     f"**{md_escape(e['blamed'])}**: {tried}")
+                     f"**{md_escape(e['blamed'] or 'what the catalogue shows')}**: {tried}"
+                     + (f" ({md_escape(e['note'])})" if e.get("note") else ""))
     return lines
+
+
+def _cpu_path(cert: dict[str, Any]) -> str:
+    """The framework's CPU path the verdict holds for ("" off the CPU or where none is reported)."""
+    return cpu_path(cert["environment"].get("implementation", {})) if "cpu" in cert["devices"] else ""
 
 
 def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
@@ -122,6 +129,7 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         "- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
         f"- started {cert['started']} UTC, took {cert['seconds']} s",
         f"- environment: {env}",
+        *([f"- CPU path: {md_escape(path)}"] if (path := _cpu_path(cert)) else []),
         "",
         "Cells: status (worst error ratio; cases passed ✓ and failed ✗). " + HOW,
     ]
@@ -228,6 +236,10 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
         for p in probes:
             lines.append(f"| {md_escape(p)} | " + " | ".join(md_escape(i["findings"].get(p, "")) for i in ok)
                          + " |")
+    paths = [i for i in ok if i.get("cpu_path")]
+    if paths:
+        lines += ["", "## CPU path (a verdict holds for this path; another CPU may take another)", ""]
+        lines += [f"- {md_escape(i['name'])}: {md_escape(i['cpu_path'])}" for i in paths]
     lines += ["", "## Environment", ""]
     lines += [f"- {md_escape(i['name'])}: " + ", ".join(f"{md_escape(k)} {md_escape(v)}"
                                                     for k, v in i.get("environment", {}).items())

@@ -12,8 +12,11 @@ FAILED when some case is blamed on it; a feature merely present in failing cases
 and only implicates ``stride``, ``ceil_mode`` and ``asymmetric_padding``, whose cases fail
 for the same reason. Where the certifier has run a failing case again without each option
 (:mod:`conformance.verdicts.experiment`), that experiment decides instead, unless the
-operation itself is proven wrong: the case is blamed on the options its failure needs. How
-each failed feature fails is :mod:`conformance.verdicts.diagnosis`.
+operation itself is proven wrong: the case is blamed on the options its failure needs, or
+on its operation where the experiment could not isolate an option (a failure of rounding
+size, every variant refused by a declared limit). An experiment that shows nothing (no
+variant runs on the case's data) leaves the case to the rules above. How each failed
+feature fails is :mod:`conformance.verdicts.diagnosis`.
 """
 
 from __future__ import annotations
@@ -63,8 +66,10 @@ def blame(results: Iterable[CaseResult],
         for r in rs:
             uses = _options(r) | {r.op}
             shown = None if r.op in ops else experiments.get((r.case, r.device, r.dtype))
-            blamed = tuple(shown.blamed) if shown is not None else \
-                tuple(sorted(f for op, f in proven if op == r.op and f in uses)) or r.filed_under
+            excluded = set(shown.excluded) if shown is not None else set()  # the failure does not need them
+            blamed = tuple(shown.blamed) if shown is not None and shown.blamed else \
+                tuple(sorted(f for op, f in proven if op == r.op and f in uses - excluded)) or \
+                tuple(sorted(set(r.filed_under) - excluded)) or (r.op,)
             out.cases[(r.case, r.device, r.dtype)] = blamed
             out.failed[group].update(blamed)
         out.implicated[group] = {f for r in rs for f in _options(r) | {r.op}} - out.failed[group]

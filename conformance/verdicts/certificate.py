@@ -20,7 +20,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import numpy as np
 
@@ -33,11 +33,15 @@ from conformance.judging.result import (
     NOT_CLAIMED,
     NOT_RUN,
     PASS,
+    STATUSES,
     TOO_LARGE,
     CaseResult,
     Status,
     failure_records,
+    field_of,
+    number_of,
 )
+from conformance.search.draws import digest
 from implementations import FEATURES
 from implementations.contract import NAME_PATTERN
 from implementations.files import json_float
@@ -70,7 +74,7 @@ INTERRUPTED: Final = "interrupted"
 COULD_NOT_RUN: Final = "could not run"
 
 
-@dataclass
+@dataclass(frozen=True)
 class FeatureStatus:
     feature: str
     device: str
@@ -88,10 +92,27 @@ class FeatureStatus:
         d["worst_ratio"] = json_float(self.worst_ratio)
         return d
 
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "feature") -> FeatureStatus:
+        """A :class:`FeatureStatus` again from its ``to_dict()``."""
+        status = field_of(d, "status", str, where=where)
+        if status not in STATUSES:
+            raise ValueError(f"{where}.status={status!r:.80}: must be one of {', '.join(STATUSES)}")
+        return cls(field_of(d, "feature", str, where=where), field_of(d, "device", str, where=where),
+                   field_of(d, "dtype", str, where=where), status,
+                   number_of(d, "worst_ratio", 0.0, where=where), field_of(d, "passed", int, 0, where=where),
+                   field_of(d, "failed", int, 0, where=where), field_of(d, "limited", int, 0, where=where),
+                   field_of(d, "reason", str, "", where=where),
+                   field_of(d, "diagnosis", str, "", where=where))
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class Certificate:
-    """The verdict on one implementation: data first, rendered by ``conformance.rendering``."""
+    """The verdict on one implementation: data first, rendered by ``conformance.rendering``.
+
+    Built complete, by keyword, and never changed: a later stage makes a new one
+    (``dataclasses.replace``). :meth:`from_dict` reads back what :meth:`to_dict` wrote.
+    """
 
     spec: str
     implementation: dict[str, Any]
@@ -118,7 +139,7 @@ class Certificate:
     #: Each option judged per operation (``conv2d · stride``); the feature rows summarise them.
     operations: list[FeatureStatus] = field(default_factory=list)
     #: A part of a sharded run (:func:`shard_record`), or empty for a whole certification.
-    shard: dict[str, int] = field(default_factory=dict)
+    shard: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -182,13 +203,70 @@ class Certificate:
             **({"shard": self.shard} if self.shard else {}),
         }
 
+    @classmethod
+    def from_dict(cls, d: Any, where: str = "certificate") -> Certificate:
+        """A :class:`Certificate` again from its ``to_dict()`` (a certificate file), every field
+        checked for its type (ValueError naming ``where`` and the field). What ``to_dict``
+        derives (``passed``, ``counts``, ``failures``) is derived again, not read; the blame is
+        computed again from the results and the experiments stored with them."""
+        state = field_of(d, "state", str, where=where)
+        if state not in get_args(State):
+            raise ValueError(f"{where}.state={state!r:.80}: must be one of {', '.join(get_args(State))}")
+        results = [CaseResult.from_dict(r, f"{where}.results[{i}]")
+                   for i, r in enumerate(field_of(d, "results", list, where=where))]
+        experiments = field_of(d, "experiments", list, [], where=where)
+        for i, e in enumerate(experiments):
+            for key in ("case", "device", "dtype", "op", "blamed"):
+                field_of(e, key, str, where=f"{where}.experiments[{i}]")
+        shown = {(e["case"], e["device"], e["dtype"]): Shown(tuple(e["blamed"].split("+")))
+                 for e in experiments}
+        shard = field_of(d, "shard", dict, {}, where=where)
+        return cls(
+            spec=field_of(d, "spec", str, where=where),
+            implementation=field_of(d, "implementation", dict, where=where),
+            environment=field_of(d, "environment", dict, where=where),
+            devices=_names(d, "devices", where), dtypes=_names(d, "dtypes", where),
+            quick=field_of(d, "quick", bool, where=where),
+            selection=field_of(d, "selection", str, where=where),
+            started=field_of(d, "started", str, where=where), seconds=number_of(d, "seconds", where=where),
+            results=results,
+            features=[FeatureStatus.from_dict(f, f"{where}.features[{i}]")
+                      for i, f in enumerate(field_of(d, "features", list, where=where))],
+            findings=field_of(d, "findings", dict, {}, where=where), state=state,
+            note=field_of(d, "note", str, "", where=where),
+            case_timeout=number_of(d, "case_timeout", CASE_TIMEOUT, where=where),
+            sweep=field_of(d, "sweep", dict, {}, where=where),
+            coverage=field_of(d, "coverage", dict, {}, where=where),
+            verdict=blame(results, shown), experiments=experiments,
+            operations=[FeatureStatus.from_dict(f, f"{where}.per_operation[{i}]")
+                        for i, f in enumerate(field_of(d, "per_operation", list, [], where=where))],
+            shard=shard)
 
-def shard_record(shard: tuple[int, int] | None, results: int, planned: int) -> dict[str, int]:
-    """What a sharded certificate records to be merged: part ``index`` of ``count``, and how
-    many of its first results are the catalogue's (``planned``; the rest are the sweep's)."""
+
+@dataclass(frozen=True)
+class Shown:
+    """What blame needs of an experiment read back from a file: the features it blamed."""
+
+    blamed: tuple[str, ...]
+
+
+def _names(d: Any, key: str, where: str) -> tuple[str, ...]:
+    names = field_of(d, key, list, where=where)
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{where}.{key}={names!r:.80}: must be a list of names")
+    return tuple(names)
+
+
+def shard_record(shard: tuple[int, int] | None, results: int, planned: int, plan: Sequence[str] = (),
+                 agreed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a sharded certificate records to be merged: part ``index`` of ``count``, how many
+    of its first results are the catalogue's (``planned``; the rest are the sweep's), the size
+    and sha256 of the whole plan (``plan``: ``device/dtype/case`` before sharding), and the
+    options every part must share (``agreed``: seed, sweep size, memory limit)."""
     if shard is None:
         return {}
-    return {"index": shard[0], "count": shard[1], "planned": min(planned, results)}
+    return {"index": shard[0], "count": shard[1], "planned": min(planned, results), "plan_cases": len(plan),
+            "plan_sha256": digest(plan), **(agreed or {})}
 
 
 def environment(impl: Claims) -> dict[str, Any]:
@@ -225,34 +303,42 @@ def summarize(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str
     for device in devices:
         for dtype in dtypes:
             for feature in FEATURES:
-                s = FeatureStatus(feature, device, dtype, NOT_CLAIMED)
-                out.append(s)
                 if device not in impl.devices or dtype not in impl.dtypes:
-                    s.reason = f"{device}/{dtype} not claimed"
-                    continue
-                if feature not in impl.features:
-                    continue
-                rs = grouped.get((feature, device, dtype), [])
-                s.passed = sum(r.status == PASS for r in rs)
-                s.failed = sum(r.status == FAIL for r in rs)
-                s.limited = sum(r.status == LIMITED for r in rs)
-                s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
-                reasons = "; ".join(sorted({r.reason for r in rs if r.status == LIMITED}))
-                if feature in verdict.failed.get((device, dtype), ()):
-                    s.status = FAIL
-                elif s.failed:
-                    s.status = IMPLICATED
-                    s.reason = "fails only in cases that another failed feature explains"
-                elif s.passed:
-                    s.status = PASS
-                    s.reason = f"{s.limited} case(s) limited: {reasons}" if s.limited else ""
-                elif s.limited:
-                    s.status, s.reason = LIMITED, f"every case is limited: {reasons}"
+                    out.append(FeatureStatus(feature, device, dtype, NOT_CLAIMED,
+                                             reason=f"{device}/{dtype} not claimed"))
+                elif feature not in impl.features:
+                    out.append(FeatureStatus(feature, device, dtype, NOT_CLAIMED))
                 else:
-                    s.status = NOT_RUN
-                    needs = sorted({r.reason for r in rs if r.status in (NOT_CLAIMED, TOO_LARGE)})
-                    s.reason = "; ".join(needs) or "no case selected"
+                    rs = grouped.get((feature, device, dtype), [])
+                    blamed = feature in verdict.failed.get((device, dtype), ())
+                    out.append(_judge_feature(feature, device, dtype, rs, blamed))
     return out
+
+
+def _tally(rs: Sequence[CaseResult]) -> dict[str, Any]:
+    """The counts and the worst ratio of the results filed under one status."""
+    return {"passed": sum(r.status == PASS for r in rs), "failed": sum(r.status == FAIL for r in rs),
+            "limited": sum(r.status == LIMITED for r in rs),
+            "worst_ratio": max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)}
+
+
+def _judge_feature(feature: str, device: str, dtype: str, rs: Sequence[CaseResult],
+                   blamed: bool) -> FeatureStatus:
+    tally = _tally(rs)
+    reasons = "; ".join(sorted({r.reason for r in rs if r.status == LIMITED}))
+    status: Status
+    if blamed:
+        status, reason = FAIL, ""
+    elif tally["failed"]:
+        status, reason = IMPLICATED, "fails only in cases that another failed feature explains"
+    elif tally["passed"]:
+        status, reason = PASS, (f"{tally['limited']} case(s) limited: {reasons}" if tally["limited"] else "")
+    elif tally["limited"]:
+        status, reason = LIMITED, f"every case is limited: {reasons}"
+    else:
+        needs = sorted({r.reason for r in rs if r.status in (NOT_CLAIMED, TOO_LARGE)})
+        status, reason = NOT_RUN, "; ".join(needs) or "no case selected"
+    return FeatureStatus(feature, device, dtype, status, reason=reason, **tally)
 
 
 #: The options each operation family has (its backward operation has the same).
@@ -263,21 +349,22 @@ APPLIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _judge_option(s: FeatureStatus, rs: Sequence[CaseResult], option: str, verdict: Blame) -> None:
-    s.passed = sum(r.status == PASS for r in rs)
-    s.failed = sum(r.status == FAIL for r in rs)
-    s.limited = sum(r.status == LIMITED for r in rs)
-    s.worst_ratio = max((r.worst_ratio for r in rs if r.status in (PASS, FAIL)), default=0.0)
+def _judge_option(name: str, device: str, dtype: str, rs: Sequence[CaseResult], option: str,
+                  verdict: Blame) -> FeatureStatus:
+    tally = _tally(rs)
+    status: Status
+    reason = ""
     if any(r.status == FAIL and option in verdict.of(r) for r in rs):
-        s.status = FAIL
-    elif s.failed:
-        s.status, s.reason = IMPLICATED, "its failing cases are explained by another feature"
-    elif s.passed:
-        s.status = PASS
-    elif s.limited:
-        s.status = LIMITED
+        status = FAIL
+    elif tally["failed"]:
+        status, reason = IMPLICATED, "its failing cases are explained by another feature"
+    elif tally["passed"]:
+        status = PASS
+    elif tally["limited"]:
+        status = LIMITED
     else:
-        s.status, s.reason = NOT_RUN, "no case of it ran"
+        status, reason = NOT_RUN, "no case of it ran"
+    return FeatureStatus(name, device, dtype, status, reason=reason, **tally)
 
 
 def per_operation(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str], dtypes: Iterable[str],
@@ -289,9 +376,11 @@ def per_operation(impl: Claims, results: Sequence[CaseResult], devices: Iterable
              for op in (family, f"{family}_backward") for option in options]
     out = []
     for device, dtype, (op, option) in itertools.product(devices, dtypes, pairs):
-        s = FeatureStatus(f"{op} · {option}", device, dtype, NOT_CLAIMED)
-        out.append(s)
+        name = f"{op} · {option}"
         if {op, option} <= impl.features and device in impl.devices and dtype in impl.dtypes:
-            _judge_option(s, [r for r in results if r.op == op and option in r.filed_under
-                              and r.device == device and r.dtype == dtype], option, verdict)
+            out.append(_judge_option(name, device, dtype, [
+                r for r in results if r.op == op and option in r.filed_under and r.device == device
+                and r.dtype == dtype], option, verdict))
+        else:
+            out.append(FeatureStatus(name, device, dtype, NOT_CLAIMED))
     return out

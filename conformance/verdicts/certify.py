@@ -281,17 +281,25 @@ class _Certification:
         self.emit = opts.on_checkpoint or (lambda cert: None)
         self.experiments: dict[tuple[str, str, str], Experiment] = {}
         self.planned = 0  # catalogue cases in the plan (results past them are the sweep's)
+        self.plan_names: list[str] = []  # the whole plan, before sharding (a shard records its digest)
 
-    def snapshot(self, state: Any, note: str = "") -> Certificate:
+    def snapshot(self, state: Any, note: str = "", **complete: Any) -> Certificate:
+        """The certificate of the results so far; ``complete`` gives the fields only the end of
+        the run knows (``sweep``, ``coverage``)."""
         claims, results = self.executor, list(self.results)
         verdict = blame(results, self.experiments)
-        return Certificate(self.spec, claims.describe(), environment(claims), self.devices, self.dtypes,
-                           self.opts.quick, self.selection, self.started, time.perf_counter() - self.t0,
-                           results, summarize(claims, results, self.devices, self.dtypes, verdict),
-                           dict(self.findings), state, note, self.opts.case_timeout, verdict=verdict,
-                           experiments=[e.to_dict() for e in self.experiments.values()],
-                           operations=per_operation(claims, results, self.devices, self.dtypes, verdict),
-                           shard=shard_record(self.opts.shard, len(self.results), self.planned))
+        opts = self.opts
+        agreed = {"seed": opts.seed, "sweep_examples": opts.sweep_examples, "max_memory": opts.max_memory}
+        return Certificate(
+            spec=self.spec, implementation=claims.describe(), environment=environment(claims),
+            devices=self.devices, dtypes=self.dtypes, quick=opts.quick, selection=self.selection,
+            started=self.started, seconds=time.perf_counter() - self.t0, results=results,
+            features=summarize(claims, results, self.devices, self.dtypes, verdict),
+            findings=dict(self.findings), state=state, note=note, case_timeout=opts.case_timeout,
+            verdict=verdict, experiments=[e.to_dict() for e in self.experiments.values()],
+            operations=per_operation(claims, results, self.devices, self.dtypes, verdict),
+            shard=shard_record(opts.shard, len(self.results), self.planned, self.plan_names, agreed),
+            **complete)
 
     def _prepare(self, chosen: list[Case]) -> None:
         """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
@@ -321,6 +329,7 @@ class _Certification:
         chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
         self._prepare(chosen)
         plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+        self.plan_names = [f"{d}/{t}/{c.name}" for c, d, t in plan]
         plan = shard_of(plan, opts.shard)
         self.planned = len(plan)
         bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
@@ -374,14 +383,13 @@ class _Certification:
             note = (f"incomplete: the time budget of {opts.max_seconds:g} s stopped the run after {ran} of "
                     f"{len(plan)} catalogue cases")
             note += f" and {len(swept.drawn)} of {swept.planned} sweep problems" if swept else ""
-        cert = self.snapshot(INCOMPLETE if note else COMPLETE, note)
-        cert.sweep = swept.to_dict() if swept else {}
-        cert.coverage = {"convcert": version(), "catalogue_cases": len(plan),
-                         "catalogue_sha256": digest(f"{d}/{t}/{c.name}" for c, d, t in plan),
-                         "sweep_problems": swept.planned if swept else 0,
-                         "sweep_sha256": swept.digest if swept else digest([]),
-                         "calls_per_operation": min_calls}
-        add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
+        coverage = {"convcert": version(), "catalogue_cases": len(plan),
+                    "catalogue_sha256": digest(f"{d}/{t}/{c.name}" for c, d, t in plan),
+                    "sweep_problems": swept.planned if swept else 0,
+                    "sweep_sha256": swept.digest if swept else digest([]), "calls_per_operation": min_calls}
+        cert = self.snapshot(INCOMPLETE if note else COMPLETE, note, sweep=swept.to_dict() if swept else {},
+                             coverage=coverage)
+        cert = add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
         _release(claims)
         self.emit(cert)
         return cert
@@ -439,10 +447,10 @@ def outputs_runner(claims: Executor, spec: str) -> Runner:
     return run
 
 
-def add_diagnoses(cert: Certificate, claims: Claims, run: Runner, cases: Iterable[Case]) -> None:
-    """Give every failed feature of ``cert`` its one-line diagnosis, where one is recognised."""
+def add_diagnoses(cert: Certificate, claims: Claims, run: Runner, cases: Iterable[Case]) -> Certificate:
+    """``cert`` with every failed feature given its one-line diagnosis, where one is recognised."""
     if not any(r.status == FAIL for r in cert.results):
-        return
+        return cert
     lines = diagnose(cert.results, cert.verdict, {c.name: c for c in cases}, run, claims.reduced_precision)
-    for s in cert.features:
-        s.diagnosis = lines.get((s.feature, s.device, s.dtype), "")
+    return dataclasses.replace(cert, features=[dataclasses.replace(s, diagnosis=lines.get(
+        (s.feature, s.device, s.dtype), "")) for s in cert.features])

@@ -4,7 +4,9 @@ Tied maxima, a flipped kernel, gradients averaged over the batch, the odd ``same
 pixel on the wrong side, max pooling padded with zeros, TF32 or float16 rounding,
 results wrong only past a number of output pixels or channels (a lost partial tile), or
 only for sums longer than some length (a lost reduction tail or split-K chunk), and a
-window-fit check that refuses dilated windows that fit. Recognisers run the
+window-fit check that refuses dilated windows that fit. A diagnosis names a mechanism only
+when a check confirms it (the outputs match the alternative hypothesis, a probe shows it, or
+the crash message says it); otherwise it describes the failing geometry. Recognisers run the
 implementation again on the smallest failing case (or on a tiny probe) and compare the
 outputs with the reference under the alternative hypotheses, computed by ``naive``.
 """
@@ -12,6 +14,7 @@ outputs with the reference under the alternative hypotheses, computed by ``naive
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -234,9 +237,18 @@ def _reduction_threshold(ev: Evidence) -> str | None:
             "a lost reduction tail or split-K chunk")
 
 
+#: What a window-fit check says when it refuses a window (a message must match to name one).
+WINDOW_FIT_MESSAGE = re.compile(
+    r"does not fit|doesn't fit|(can ?not|can't|cannot) be (greater|larger|bigger) than|"
+    r"(larger|greater|bigger) than (the )?(padded )?input|exceeds? (the )?(padded )?input", re.IGNORECASE)
+
+
 def _window_fit(ev: Evidence) -> str | None:
-    crashes = [r for r in ev.results if r.status == FAIL and any(c.output == "no crash" and not c.passed
-                                                                  for c in r.checks)]
+    """Crashes where ``k * d`` exceeds the padded input though the dilated window fits. The
+    mechanism (a window-fit check on ``k * d``) is named only when the crash message says so;
+    otherwise the diagnosis describes the failing geometry and quotes the message."""
+    crashes = [(r, c) for r in ev.results if r.status == FAIL for c in r.checks
+               if c.output == "no crash" and not c.passed]
     if not crashes or ev.case.problem.family != "conv2d":
         return None
     p = ev.case.problem.params
@@ -244,8 +256,15 @@ def _window_fit(ev: Evidence) -> str | None:
     padded = [n + a + z for n, (a, z) in zip(p.x_shape[2:], p.padding, strict=False)]
     if not any(k * d > n for k, d, n in zip(p.kernel, p.dilation, padded, strict=False)):
         return None
-    return ("crashes on dilated windows that fit: the window spans (k - 1) * d + 1 pixels, "
-            "a window-fit check on k * d refuses it")
+    own = [c.message for r, c in crashes if r.case == ev.case.name] or [c.message for _, c in crashes]
+    if any(WINDOW_FIT_MESSAGE.search(m or "") for m in own):
+        return ("crashes on dilated windows that fit: the window spans (k - 1) * d + 1 pixels, "
+                "a window-fit check on k * d refuses it")
+    said = next((m for m in own if m), "").strip().splitlines()
+    quoted = f": {said[-1].split('no crash: ', 1)[-1][:160]}" if said else ""  # (without the case's label)
+    return (f"crashes where k * d exceeds the padded input {padded[0]}x{padded[1]} though the dilated "
+            f"window ((k - 1) * d + 1) fits (kernel {p.kernel[0]}x{p.kernel[1]}, dilation "
+            f"{p.dilation[0]}x{p.dilation[1]}){quoted}")
 
 
 #: Recognisers in the order they are tried; the first that recognises the failure speaks.

@@ -23,6 +23,7 @@ from implementations.files import json_float
 
 from .certificate import Certificate, certificate_stem
 from .certify import CertifyOptions, DeviceUnavailable, certify
+from .condition import cpu_path
 
 
 def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, Any]:
@@ -51,6 +52,7 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
         "limited": limited, "seconds": round(cert.seconds, 2), "findings": findings, "state": cert.state,
         "coverage": cert.coverage,
         "environment": cert.environment["implementation"],
+        "cpu_path": cpu_path(cert.environment["implementation"]),
     }
 
 

@@ -11,6 +11,7 @@ of each output. Send the two files to the plug-in's author: they need nothing el
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -96,13 +97,14 @@ def reference(op, inputs, params):
     return [pool(x, params, kind, dy if op.endswith("_backward") else None)]
 '''
 
-_SCRIPT = '''"""Reproduces {label} for {spec}, without convcert.
+_SCRIPT = '''"""Reproduces {label} for {spec_text}, without convcert.
 
 {note}Run it where the plug-in imports (PYTHONPATH), next to {npz}: it prints the worst error of
 each output against a float64 reference computed here by direct loops.
 """
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -117,16 +119,23 @@ DTYPE = {dtype!r}
 ARGUMENTS = {arguments!r}  # the operation's array arguments, in order (None: no bias)
 GEOMETRY = {geometry!r}
 OUTPUTS = {outputs!r}
-BOUND = {bound!r}  # the certifier's error bound at the worst index, where it reported one
+BOUND = {bound}  # the certifier's error bound at the worst index, where it reported one
 {reference}
 
 def load_plugin(spec):
-    """``module:Class`` or ``path/to/file.py:Class`` -> an instance."""
-    module, _, attr = spec.partition(":")
-    if module.endswith(".py"):
-        sys.path.insert(0, os.path.dirname(os.path.abspath(module)))
-        module = os.path.basename(module)[:-3]
-    obj = importlib.import_module(module)
+    """``module:Class`` or ``path/to/file.py:Class`` -> an instance, split as convcert splits
+    it: a file spec at its last ``:`` (its folder may hold one), a module at its first."""
+    path, sep, attr = spec.rpartition(":")
+    if sep and path.endswith(".py"):
+        path = os.path.abspath(path)
+        sys.path.insert(0, os.path.dirname(path))
+        found = importlib.util.spec_from_file_location("repro_plugin", path)
+        obj = importlib.util.module_from_spec(found)
+        sys.modules["repro_plugin"] = obj
+        found.loader.exec_module(obj)
+    else:
+        module, _, attr = spec.partition(":")
+        obj = importlib.import_module(module)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj()
@@ -173,7 +182,19 @@ if __name__ == "__main__":
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+    """A file name: letters, digits, ``_``, ``.`` and ``-`` only, never hidden or ``..``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip(".") or "case"
+
+
+def _literal(value: float | None) -> str:
+    """A Python literal of ``value`` (``float('inf')`` where ``repr`` gives a bare ``inf``)."""
+    return repr(value) if value is None or math.isfinite(value) else f"float({str(value)!r})"
+
+
+def _prose(text: str) -> str:
+    """``text`` safe inside the script's docstring: printable ASCII without quotes or
+    backslashes (anything else becomes ``?``). Code never reads it: values are ``repr`` literals."""
+    return "".join(c if " " <= c <= "~" and c not in "\\\"'" else "?" for c in text)
 
 
 def _class_spec(spec: str) -> str:
@@ -205,11 +226,12 @@ def write_script(spec: str, case: Case, device: str, dtype: str, directory: Path
     arrays = case_inputs(case, typed)
     stored: dict[str, Any] = {k: np.asarray(v).astype(np.float64) for k, v in arrays.items() if v is not None}
     np.savez(directory / f"{stem}.npz", **stored)
-    note = f"Problem: {case.problem.note}\n\n" if case.problem.note else ""
-    text = _SCRIPT.format(label=f"{case.name} ({dtype}, {device})", spec=_class_spec(spec), note=note,
-                          npz=f"{stem}.npz", op=case.op, device=device, dtype=dtype,
+    note = f"Problem: {_prose(case.problem.note)}\n\n" if case.problem.note else ""
+    spec = _class_spec(spec)
+    text = _SCRIPT.format(label=_prose(f"{case.name} ({dtype}, {device})"), spec=spec, spec_text=_prose(spec),
+                          note=note, npz=f"{stem}.npz", op=case.op, device=device, dtype=dtype,
                           arguments=tuple(arrays), geometry=_geometry(case), outputs=case.outputs,
-                          bound=bound, reference=REFERENCE)
+                          bound=_literal(bound), reference=REFERENCE)
     path = directory / f"{stem}.py"
     path.write_text(text)
     return path

@@ -1,6 +1,7 @@
 """Fuzz a library against the independent reference; write ``<lib>.json`` and ``<lib>.md``.
 
-    python examples/truth/fuzz.py onnx_reference [--n 300] [--seconds 240] [--seed 0]
+    python examples/truth/fuzz.py onnx_reference [--n 300] [--seconds 240] [--seed 0] [--calls 3]
+        [--only "conv2d_backward · dilation"] [--merge]
 
 For each operation the library has and each option (``plain``: no padding, default stride;
 ``padding``: symmetric padding; then ``stride``, ``dilation``, ``groups``,
@@ -9,6 +10,11 @@ alone over ``padding``; ``all``: everything drawn at random), up to ``--n`` rand
 per dtype, seeded, within a time bound shared by all (operation, option) pairs. Inputs are
 small integers (so max pooling has ties and sums are exact) and the answer is right when
 ``max|lib - ref| <= tol * max(1, max|ref|)``, tol 1e-9 (float64) or 1e-4 (float32).
+Each geometry is called ``--calls`` times (default 3) on the same inputs, as the certifier
+calls each case again: a library that is right on the first call and wrong from the second
+(a cached kernel, a reused buffer) is wrong. A row is called right only on at least
+``MIN_GEOMETRIES`` geometries; the table says how many each row had, and names the rows
+below that (a time bound stops a slow library first).
 Per (operation, option): right / wrong / cannot express, with counts and the smallest
 failing geometry. A round draws up to 50 geometries for one the library can express (so a
 library with only "valid" and "same" padding is tested on those); "cannot express" counts
@@ -45,6 +51,8 @@ OPTIONS = {
     ),
 }
 TOL = {"float64": 1e-9, "float32": 1e-4}
+#: Geometries a row needs before "right" stands without a caveat.
+MIN_GEOMETRIES = 100
 
 
 def draw(rng, op, option):
@@ -215,7 +223,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dtype", action="append")
     ap.add_argument("--out", default=os.path.dirname(os.path.abspath(__file__)))
-    ap.add_argument("--merge", action="store_true", help="keep the other dtypes of an existing <lib>.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the other dtypes and rows of an existing <lib>.json")
+    ap.add_argument("--calls", type=int, default=3, help="calls of each geometry (the same inputs)")
+    ap.add_argument("--only", action="append", help="run only these rows, e.g. 'conv2d_backward · dilation'")
     args = ap.parse_args(argv)
     lib = LIBS[args.lib]()
     dtypes = args.dtype or list(lib.dtypes)
@@ -230,7 +241,10 @@ def main(argv=None):
             "avg_pool2d_backward",
         )
         for opt in OPTIONS[op.replace("_backward", "")]
+        if not args.only or f"{op} · {opt}" in args.only
     ]
+    if args.calls < 1:
+        raise SystemExit(f"--calls={args.calls}: must be at least 1")
     table = {
         f"{op} · {opt}": {
             d: {
@@ -238,6 +252,7 @@ def main(argv=None):
                 "wrong": 0,
                 "cannot_express": 0,
                 "errors": 0,
+                "wrong_calls": 0,
                 "worst": 0.0,
                 "smallest_failure": None,
             }
@@ -278,12 +293,18 @@ def main(argv=None):
                     continue
                 a = arrays(rng, g, d)
                 want = truth(g, a)
-                try:
-                    got = lib.run(g, a)
-                    err, why = error(got, want)
-                except Exception as exc:  # the library refused or crashed: wrong as well
-                    err, why = math.inf, f"{type(exc).__name__}: {str(exc)[:200]}"
-                    rec["errors"] += 1
+                err, why = 0.0, ""
+                for call in range(args.calls):  # the same inputs each time, fresh copies
+                    try:
+                        got = lib.run(g, {k: None if v is None else v.copy() for k, v in a.items()})
+                        e, w = error(got, want)
+                    except Exception as exc:  # the library refused or crashed: wrong as well
+                        e, w = math.inf, f"{type(exc).__name__}: {str(exc)[:200]}"
+                        rec["errors"] += 1
+                    if e > TOL[d]:
+                        rec["wrong_calls"] += 1
+                    if e > err:
+                        err, why = e, (f"call {call + 1} of {args.calls}: {w}" if args.calls > 1 else w)
                 ok = err <= TOL[d]
                 rec["right" if ok else "wrong"] += 1
                 rec["worst"] = max(rec["worst"], err)
@@ -311,12 +332,14 @@ def main(argv=None):
             )
             if rec["verdict"] == "right" and rec["cannot_express"]:
                 rec["verdict"] = "right where expressible"
+            rec["geometries"] = rec["right"] + rec["wrong"]
     out = {
         "library": args.lib,
         "version": lib.version,
         "seed": args.seed,
         "n": args.n,
         "seconds": args.seconds,
+        "calls": args.calls,
         "dtypes": dtypes,
         "tolerance": TOL,
         "table": table,
@@ -327,15 +350,31 @@ def main(argv=None):
     write(out, args.out)
 
 
+RUN_KEYS = ("seed", "n", "seconds", "calls")
+
+
+def row_runs(out: dict) -> dict:
+    """Which run produced each (row, dtype): ``{row: {dtype: {seed, n, seconds, calls}}}``,
+    also for tables written before runs were recorded per row (per dtype, or not at all;
+    those called each geometry once)."""
+    runs = out.get("runs")
+    if runs and all(key in out["table"] for key in runs):
+        return runs
+    by_dtype = runs or {d: {k: out.get(k) for k in RUN_KEYS} for d in out["dtypes"]}
+    by_dtype = {d: {**r, "calls": r.get("calls") or 1} for d, r in by_dtype.items()}
+    return {key: {d: by_dtype[d] for d in per} for key, per in out["table"].items()}
+
+
 def merge(old: dict, new: dict) -> dict:
-    """``new`` with the dtypes of ``old`` that ``new`` did not run (each dtype keeps its own
-    run's seed, n and time bound, recorded under ``runs``)."""
-    keep = [d for d in old["dtypes"] if d not in new["dtypes"]]
-    runs = old.get("runs", {d: {k: old[k] for k in ("seed", "n", "seconds")} for d in old["dtypes"]})
-    runs = {d: r for d, r in runs.items() if d in keep}
-    runs.update({d: {k: new[k] for k in ("seed", "n", "seconds")} for d in new["dtypes"]})
-    table = {key: {**{d: old["table"][key][d] for d in keep}, **per} for key, per in new["table"].items()}
-    return {**new, "dtypes": keep + new["dtypes"], "table": table, "runs": runs}
+    """``new`` with what of ``old`` it did not run: the other dtypes, and the rows it left out
+    (``--only``); ``runs`` records which run produced each (row, dtype)."""
+    runs, new_runs = row_runs(old), row_runs(new)
+    table = {key: dict(per) for key, per in old["table"].items()}
+    for key, per in new["table"].items():
+        table.setdefault(key, {}).update(per)
+        runs.setdefault(key, {}).update(new_runs[key])
+    dtypes = [d for d in old["dtypes"] if d not in new["dtypes"]] + new["dtypes"]
+    return {**new, "dtypes": dtypes, "table": table, "runs": runs}
 
 
 def write(out: dict, folder: str) -> None:
@@ -343,26 +382,47 @@ def write(out: dict, folder: str) -> None:
     lib, dtypes, table = out["library"], out["dtypes"], out["table"]
     with open(os.path.join(folder, f"{lib}.json"), "w") as f:
         json.dump(out, f, indent=1, default=str)
-    runs = out.get("runs", {d: {k: out[k] for k in ("seed", "n", "seconds")} for d in dtypes})
+    runs = row_runs(out)
+    distinct = sorted({json.dumps(r, sort_keys=True) for per in runs.values() for r in per.values()})
     bounds = "; ".join(
-        f"{d}: seed {r['seed']}, up to {r['n']} geometries per (operation, option), "
-        f"{r['seconds']:.0f} s bound"
-        for d, r in runs.items()
+        "seed {seed}, up to {n} geometries per (operation, option), {seconds:.0f} s bound, "
+        "each geometry called {calls} time(s)".format(**json.loads(r))
+        for r in distinct
     )
+    thin: dict[str, list[int]] = {}  # dtype -> geometries of each row called right on too few
+    for per in table.values():
+        for d in dtypes:
+            count = per[d]["right"] + per[d]["wrong"] if d in per else MIN_GEOMETRIES
+            if d in per and per[d]["verdict"].startswith("right") and count < MIN_GEOMETRIES:
+                thin.setdefault(d, []).append(count)
+    once = sorted({key for key, per in runs.items() if any(r.get("calls", 1) < 2 for r in per.values())})
     lines = [
         f"# Truth table: {lib} {out['version']}",
         "",
-        f"{bounds}; counts are right/wrong/cannot express.",
+        f"Runs: {bounds}. Counts are right/wrong/cannot express (geometries).",
         "",
+    ]
+    if thin:
+        lines += [
+            f"**Rows called right on fewer than {MIN_GEOMETRIES} geometries** (too few to stand behind "
+            "on their own): " + "; ".join(f"{d}: {len(c)} rows, {min(c)} to {max(c)} geometries each"
+                                          for d, c in thin.items()) + ".",
+            "",
+        ]
+    if once:
+        lines += [f"**{len(once)} rows called each geometry once**, so a library wrong only from the "
+                  "second identical call passes them.", ""]
+    lines += [
         "| operation · option | " + " | ".join(dtypes) + " | smallest failure |",
         "|---|" + "---|" * (len(dtypes) + 1),
     ]
     for key, per in table.items():
         cells = [
             f"**{per[d]['verdict']}** ({per[d]['right']}/{per[d]['wrong']}/{per[d]['cannot_express']})"
+            if d in per else "-"
             for d in dtypes
         ]
-        fail = next((per[d]["smallest_failure"] for d in dtypes if per[d]["smallest_failure"]), None)
+        fail = next((per[d]["smallest_failure"] for d in dtypes if d in per and per[d]["smallest_failure"]), None)
         fs = "" if fail is None else f"`{json.dumps(fail['geometry'])}` err {fail['error']:.3g} {fail['why']}"
         lines.append(f"| {key} | " + " | ".join(cells) + f" | {fs} |")
     with open(os.path.join(folder, f"{lib}.md"), "w") as f:

@@ -210,6 +210,10 @@ class Jax(Implementation):
             if pending is not None:
                 jax.block_until_ready(pending)
 
+    def ready(self, result: Any) -> None:
+        """Block until ``result`` (an array or a tuple of arrays) is computed."""
+        jax.block_until_ready(result)
+
     def _call(self, op: str, params, *args):
         out = _compiled(op, params, self.layout)(*args)
         self._pending[args[0].devices().pop().platform] = out

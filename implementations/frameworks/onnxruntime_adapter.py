@@ -14,6 +14,14 @@ on the device until ``to_numpy``.
 Dtypes: float32 and float16. The CPU provider has no float64 Conv or AveragePool kernel
 (float64 MaxPool exists) and no bfloat16 kernel for any of the three, so neither dtype is
 claimed; a direct call with one raises ``Unsupported``.
+
+Limits: what ONNX Runtime documents it refuses, in its own words. Its pooling kernels
+(``MaxPool``, ``AveragePool``) refuse a padding side that is not smaller than the kernel,
+the *undilated* kernel even where a dilation widens the window
+(``onnxruntime/core/providers/cpu/nn/pool_attributes.h``: ``pads[dim] < kernel_shape[dim]``,
+"Pad should be smaller than kernel"); the contract allows it wherever the dilated window
+overlaps the input, so the adapter declares it (:data:`POOL_PAD_LIMIT`). A refusal the
+library does not document is not declared: it stays a failure.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from ..contract import Implementation, Unsupported
+from ..contract import Implementation, Limit, Unsupported
 from ..dtypes import dtype_name
 from ..geometry import ConvParams, PoolParams
 from ..host import cpu_name
@@ -41,6 +49,17 @@ _NODE = {"conv2d": "Conv", "max_pool2d": "MaxPool", "avg_pool2d": "AveragePool"}
 _DEVICE = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 #: OrtValue.data_type() -> contract dtype name.
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64"}
+
+
+def _pad_not_below_kernel(p: PoolParams) -> bool:
+    """A padding side as large as the (undilated) kernel on its axis: ONNX Runtime refuses it."""
+    return any(max(pair) >= k for pair, k in zip(p.padding, p.kernel, strict=True))
+
+
+#: ONNX Runtime's pooling refuses pads[dim] >= kernel_shape[dim] (pool_attributes.h).
+POOL_PAD_LIMIT = Limit(
+    "ONNX Runtime pooling: 'Pad should be smaller than kernel' (pool_attributes.h: pads[dim] < "
+    "kernel_shape[dim], the undilated kernel)", ops=("max_pool2d", "avg_pool2d"), when=_pad_not_below_kernel)
 
 
 def _pads(padding) -> list[int]:
@@ -105,6 +124,7 @@ class OnnxRuntime(Implementation):
         "conv2d", "max_pool2d", "avg_pool2d", "stride", "dilation", "groups", "asymmetric_padding",
         "ceil_mode", "count_include_pad", "pool_dilation",
     })
+    limits = (POOL_PAD_LIMIT,)
 
     def __init__(self) -> None:
         providers = ort.get_available_providers()

@@ -105,6 +105,21 @@ def onednn_enabled() -> bool:
         return os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
 
 
+def cpu_isa() -> str:
+    """The vector extensions that decide TensorFlow's default CPU path: oneDNN is on by default
+    on x86 CPUs with AVX-512 VNNI/BF16 (or AMX), off elsewhere ("" where /proc/cpuinfo is absent)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+    except OSError:
+        return ""
+    if "avx512f" in flags:
+        named = (("avx512_vnni", "VNNI"), ("avx512_bf16", "BF16"), ("amx_tile", "AMX"))
+        extras = [name for flag, name in named if flag in flags]
+        return " ".join(["AVX-512", *extras])
+    return "AVX2" if "avx2" in flags else ("x86" if flags else "")
+
+
 def _spatial(values: tuple[int, int], layout: str, fill: int = 1) -> list[int]:
     """(h, w) as a 4-entry list in ``layout`` order."""
     return [fill, *values, fill] if layout == "NHWC" else [fill, fill, *values]
@@ -346,6 +361,7 @@ class TensorFlow(Implementation):
                 "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
             },
             "onednn": self.onednn,
+            "cpu_isa": cpu_isa(),
             "layout": {"held": self.layout,
                        "computed": {"cpu": "NHWC", "cuda": "NHWC" if self.layout == "NHWC" else "NCHW"}},
             "built_with_cuda": build.get("cuda_version"),

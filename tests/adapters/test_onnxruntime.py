@@ -97,3 +97,20 @@ def test_float64_conv_and_bfloat16_are_refused_with_the_reason():
     with pytest.raises(Unsupported, match="bfloat16"):
         ORT.to_device(x.astype(ml_dtypes.bfloat16), "cpu")
 
+
+
+def test_pooling_padding_as_large_as_the_kernel_is_a_declared_limit_in_the_librarys_words():
+    """ONNX Runtime refuses a pad >= the undilated kernel ('Pad should be smaller than kernel'):
+    declared, so the certifier lists the case as limited; what ORT runs stays claimed."""
+    from implementations.contract import limit_for
+
+    refused = PoolParams.create((1, 1, 1, 1), (1, 2), stride=1, padding=((0, 0), (0, 2)), dilation=(1, 2))
+    with pytest.raises(Exception, match="Pad should be smaller than kernel"):
+        _run("max_pool2d", refused, "float32", np.ones(refused.x_shape))
+    for op in ("max_pool2d", "avg_pool2d"):
+        lim = limit_for(ORT.limits, op, {"pool_dilation", "asymmetric_padding"}, "float32", "cpu", refused)
+        assert lim is not None and "Pad should be smaller than kernel" in lim.reason
+    assert limit_for(ORT.limits, "max_pool2d", {"pool_dilation"}, "float32", "cpu", POOLS["dilated"]) is None
+    conv = ConvParams.create((1, 1, 5, 5), (1, 1, 2, 2), padding=2)  # Conv has no such rule
+    assert limit_for(ORT.limits, "conv2d", set(), "float32", "cpu", conv) is None
+    _run("conv2d", conv, "float32", np.ones(conv.x_shape), np.ones(conv.w_shape), None)

@@ -21,7 +21,7 @@ def _run(tmp_path, **limits):
 def test_a_call_estimated_over_the_limit_is_skipped_and_recorded(tmp_path):
     run = _run(tmp_path, max_call_s=1e-6)
     batches = iter([1, 4, 16])
-    run._probe_timer = lambda call, repeats: 0.05 * next(batches)  # time follows work: trusted
+    run.planner.probe_timer = lambda call, repeats: 0.05 * next(batches)  # time follows work: trusted
     with pytest.raises(pytest.skip.Exception, match="estimated: over 10x the profile's 1e-06 s per call"):
         run.run_case(TimedCase("naive", "cpu", "float32", CONV, "forward"))
     skipped = storage.read(tmp_path / "r.json").skipped

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("results")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(Path(__file__).parent)])}
+    env.pop("PYTEST_CURRENT_TEST", None)  # a command line, as a user runs it
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "run", "--profile", "smoke", "--impl", "naive", "im2col",
          "bench_wrong_impl:FlippedKernel", "--out", str(out), "--machine", "ci"],
@@ -36,6 +37,9 @@ def test_smoke_profile_times_every_case_with_stats_and_environment(smoke_run):
         assert m.rounds >= 3 and m.median_s > 0 and r.first_call_s > 0 and r.gflops > 0
         assert r.device_time is None and r.task.layout == "NCHW" and len(r.host_time.times_s) == m.rounds
     head = doc.header
+    assert head["threads"]["before_libraries_loaded"] is True  # restarted with the thread settings
+    assert all(r.settings["threads"] == head["threads"]["threads"] and r.settings["inner_calls"] >= 1
+               and len(r.settings["turns"]) == len(r.host_time.times_s) for r in right)
     assert head["machine"] == "ci" and head["environment"]["cpu"]
     assert head["peaks"]["cpu/float32"]["gflops"] > 0
     assert head["implementations"]["im2col"]["environment"]["numpy"]

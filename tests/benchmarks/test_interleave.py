@@ -1,5 +1,6 @@
 """Interleaved rounds: the schedule, a burst of load on synthetic timings, and the harness taking turns."""
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -21,8 +22,9 @@ def test_blocks_are_as_even_as_can_be_and_keep_every_round():
 
 
 def test_the_order_of_the_contenders_rotates_from_turn_to_turn():
-    turns = schedule([5, 5, 5], blocks=5)
-    order = [i for i, _ in turns]
+    turns = schedule([5, 5, 5])
+    assert [t for t, _ in turns] == [t for t in range(5) for _ in range(3)]  # one sample each per turn
+    order = [i for _, i in turns]
     assert order == [0, 1, 2, 1, 2, 0, 2, 0, 1, 0, 1, 2, 1, 2, 0]
     # every contender is first in some turn and last in another
     firsts = {order[3 * t] for t in range(5)}
@@ -30,11 +32,11 @@ def test_the_order_of_the_contenders_rotates_from_turn_to_turn():
     assert firsts == lasts == {0, 1, 2}
 
 
-def test_a_contender_with_fewer_rounds_drops_out_and_every_round_is_scheduled_once():
-    turns = schedule([2, 7], blocks=5)
-    assert sum(n for i, n in turns if i == 0) == 2
-    assert sum(n for i, n in turns if i == 1) == 7
-    assert [i for i, _ in turns][:4] == [0, 1, 1, 0]
+def test_a_contender_with_fewer_samples_drops_out_and_every_sample_is_scheduled_once():
+    turns = schedule([2, 7])
+    assert sum(i == 0 for _, i in turns) == 2 and sum(i == 1 for _, i in turns) == 7
+    assert [i for _, i in turns][:5] == [0, 1, 1, 0, 1]
+    assert interleave.block_starts([2, 7]) == {0, 3, 5}
 
 
 class _Machine:
@@ -57,7 +59,7 @@ class _Machine:
 
 
 def _ranked(contenders):
-    a, b = (stats.summarize(c.times) for c in contenders)
+    a, b = (stats.measurement_of(c.times) for c in contenders)
     return stats.separated(a.ci_low_s, a.ci_high_s, b.ci_low_s, b.ci_high_s)
 
 
@@ -66,16 +68,19 @@ def test_a_burst_of_load_makes_a_false_ranking_back_to_back_and_none_when_interl
     # as the second one's rounds would start when timed back to back.
     back_to_back = _Machine(burst=(0.2, 1.0))
     pair = [Contender("a", back_to_back.impl(0.01), 20), Contender("b", back_to_back.impl(0.01), 20)]
-    interleave.run(pair, blocks=1, clock=back_to_back.clock)
+    for c in pair:
+        interleave.run([c], clock=back_to_back.clock)
     assert _ranked(pair)  # "a" looks faster, with intervals apart: the burst's doing
-    assert stats.summarize(pair[1].times).median_s > 2 * stats.summarize(pair[0].times).median_s
+    assert stats.measurement_of(pair[1].times).median_s > 2 * stats.measurement_of(pair[0].times).median_s
 
     taking_turns = _Machine(burst=(0.2, 1.0))
     pair = [Contender("a", taking_turns.impl(0.01), 20), Contender("b", taking_turns.impl(0.01), 20)]
     interleave.run(pair, blocks=5, clock=taking_turns.clock)
     assert not _ranked(pair)  # the burst fell on both: no clear difference
     assert [sum(t > 0.02 for t in c.times) for c in pair] == [8, 8]  # both were slowed alike
-    assert stats.summarize(pair[0].times).median_s == pytest.approx(stats.summarize(pair[1].times).median_s)
+    assert pair[0].turns == pair[1].turns == list(range(20))  # paired: one sample of each per turn
+    medians = [stats.measurement_of(c.times).median_s for c in pair]
+    assert medians[0] == pytest.approx(medians[1])
 
 
 def test_a_real_difference_still_shows_when_interleaved():
@@ -85,18 +90,30 @@ def test_a_real_difference_still_shows_when_interleaved():
     assert _ranked(pair)
 
 
-def test_each_block_of_a_cheap_call_opens_with_untimed_calls_for_3_calls_and_50_ms():
+def test_a_cheap_call_is_sampled_in_calibrated_batches_after_a_warm_up_that_settles():
     machine = _Machine(burst=(0, 0))
     pair = [Contender("cheap", machine.impl(0.001), 4, warmup=True), Contender("dear", machine.impl(0.2), 4)]
     interleave.run(pair, blocks=2, clock=machine.clock)
-    assert len(pair[0].times) == len(pair[1].times) == 4
-    assert pair[0].warmup_calls == 2 * 50  # 50 ms of 1 ms calls, in each of the 2 blocks
-    assert pair[0].warmup_s == pytest.approx(0.1)
-    assert pair[1].warmup_calls == 0 and pair[1].warmup_s == 0  # not flagged: no warm-up
-    other = _Machine(burst=(0, 0))
-    slow = Contender("slow", other.impl(0.03), 2, warmup=True)
-    interleave.run([slow], blocks=1, clock=other.clock)
-    assert slow.warmup_calls == 3  # three calls even where they take over 50 ms
+    cheap, dear = pair
+    assert cheap.inner == 20 and dear.inner == 1  # 20 ms samples: 20 calls of 1 ms, one of 200 ms
+    assert cheap.times == pytest.approx([0.001] * 4) and len(dear.times) == 4
+    assert cheap.sampled_s == pytest.approx(4 * 0.02)
+    # each of the 2 blocks: two warm-up samples that agree (the first also 3 calibrating calls)
+    assert cheap.warmup_calls == 3 + 2 * 2 * 20
+    assert dear.warmup_calls == 0 and dear.warmup_s == 0  # not flagged: no warm-up
+
+
+def test_warm_up_stops_at_a_cap_when_the_samples_never_settle():
+    machine = _Machine(burst=(0, 0))
+    calls = itertools.count()
+
+    def drifting():  # 1 ms for the calibrating calls, then 10% slower with each sample of 20
+        machine.now += 0.001 * 1.1 ** (max(next(calls) - 3, 0) // 20)
+
+    c = Contender("drifting", drifting, 2, warmup=True)
+    interleave.run([c], blocks=1, clock=machine.clock)
+    assert c.warmup_calls == interleave.WARMUP_CALLS + interleave.WARMUP_MAX_SAMPLES * c.inner
+    assert interleave.calls_per_sample(0.5) == 1 and interleave.calls_per_sample(1e-4) == 200
 
 
 def test_a_contender_that_raises_stops_and_the_others_are_still_timed():
@@ -148,8 +165,13 @@ def test_the_harness_times_a_group_in_turns_and_records_whom_each_was_timed_with
     assert by_impl["first"].settings["interleaved_with"] == ["second NCHW"]
     assert by_impl["second"].settings["blocks"] == 3
     assert all(len(r.host_time.times_s) == 5 for r in doc.results)
-    # the five timed rounds of each, in blocks of 2, 2 and 1 (first call, probes, checks and
+    assert all(r.settings["turns"] == [0, 1, 2, 3, 4] for r in doc.results)
+    inner = {r.task.impl: r.settings["inner_calls"] for r in doc.results}
+    # five samples of each, one per turn, the order rotating (first call, probes, checks and
     # memory come before; the profile's target makes the calls dear: no warm-up calls)
-    timed = _Logged.log[-12:-2]  # the last two calls are the changed-input checks
-    assert timed == ["first", "first", "second", "second", "second", "second", "first", "first",
-                     "first", "second"]
+    samples = _Logged.log[:-2][-5 * (inner["first"] + inner["second"]):]  # last two: changed-input checks
+    runs = [(name, len(list(calls))) for name, calls in itertools.groupby(samples)]
+    # turns f s | s f | f s | s f | f s
+    f, s_ = inner["first"], inner["second"]
+    assert runs == [("first", f), ("second", 2 * s_), ("first", 2 * f), ("second", 2 * s_), ("first", 2 * f),
+                    ("second", s_)]

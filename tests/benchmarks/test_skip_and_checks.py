@@ -21,7 +21,7 @@ def _run(tmp_path, impls, probe_s=None, **limits):
               ResultFile(tmp_path / "r.json", {"machine": "m"}))
     if probe_s is not None:
         batches = iter([1, 4, 16, 64, 256, 1024])
-        run._probe_timer = lambda call, repeats: probe_s(next(batches))
+        run.planner.probe_timer = lambda call, repeats: probe_s(next(batches))
     return run
 
 

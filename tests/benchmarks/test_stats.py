@@ -7,19 +7,19 @@ from benchmarks import stats
 
 
 def test_summarize_gives_median_and_interquartile_range():
-    m = stats.summarize([5.0, 1.0, 3.0, 2.0, 4.0])
+    m = stats.measurement_of([5.0, 1.0, 3.0, 2.0, 4.0])
     assert (m.median_s, m.iqr_s, m.min_s, m.rounds) == (3.0, 2.0, 1.0, 5)
 
 
 def test_spread_above_ten_percent_of_median_is_flagged_noisy():
-    assert stats.summarize([1.0, 2.0, 3.0, 4.0, 5.0]).noisy
-    assert not stats.summarize([1.00, 1.01, 1.02, 1.01, 1.00]).noisy
+    assert stats.measurement_of([1.0, 2.0, 3.0, 4.0, 5.0]).noisy
+    assert not stats.measurement_of([1.00, 1.01, 1.02, 1.01, 1.00]).noisy
 
 
 @pytest.mark.parametrize("times", [[], [1.0, float("nan")], [-1.0], [0.0]])
 def test_summarize_rejects_bad_times_naming_the_argument(times):
     with pytest.raises(ValueError, match="times"):
-        stats.summarize(times)
+        stats.measurement_of(times)
 
 
 def test_gflops_and_intensity():
@@ -49,9 +49,9 @@ def test_even_counts_get_an_interval_at_least_as_wide_as_the_bootstrap():
 
 
 def test_overlapping_intervals_are_not_separated_and_disjoint_ones_are():
-    a = stats.summarize([1.0, 1.1, 1.2, 1.3, 1.4])
-    b = stats.summarize([1.35, 1.5, 1.6, 1.7, 1.8])
-    c = stats.summarize([2.0, 2.1, 2.2, 2.3, 2.4])
+    a = stats.measurement_of([1.0, 1.1, 1.2, 1.3, 1.4])
+    b = stats.measurement_of([1.35, 1.5, 1.6, 1.7, 1.8])
+    c = stats.measurement_of([2.0, 2.1, 2.2, 2.3, 2.4])
     assert not stats.separated(a.ci_low_s, a.ci_high_s, b.ci_low_s, b.ci_high_s)
     assert stats.separated(a.ci_low_s, a.ci_high_s, c.ci_low_s, c.ci_high_s)
     assert not stats.separated(float("nan"), float("nan"), c.ci_low_s, c.ci_high_s)

@@ -8,6 +8,7 @@ from conformance.mutants import (
     GALLERY,
     SCALE_GALLERY,
     BiasGradAveraged,
+    DilatedWindowFitKD,
     KernelFlipped,
     MaxPoolGradToLastTie,
     MaxPoolPadsWithZero,
@@ -95,3 +96,38 @@ def test_a_correct_implementation_has_no_failed_implicated_or_diagnosed_feature(
     cert = certify("im2col", dtypes=["float32"])
     assert cert.passed and not cert.implicated_features
     assert not any(s.diagnosis for s in cert.features)
+
+
+class _WindowShapeMismatch(DilatedWindowFitKD):
+    """Crashes on the same geometry with a message that says nothing of a window-fit check."""
+
+    name = "window-shape-mismatch"
+
+    def conv2d(self, x, w, b, params):
+        try:
+            return super().conv2d(x, w, b, params)
+        except ValueError:
+            raise RuntimeError("Window dimensions do not match RHS shape") from None
+
+
+def _crowded_dilated_cases():
+    from conformance.catalogue.selection import all_cases
+
+    def crowded(p):
+        padded = [n + a + z for n, (a, z) in zip(p.x_shape[2:], p.padding, strict=True)]
+        return any(k * d > n for k, d, n in zip(p.kernel, p.dilation, padded, strict=True))
+
+    return [c for c in all_cases() if c.op == "conv2d" and c.problem.options == {"dilation"}
+            and crowded(c.problem.params)]
+
+
+@pytest.mark.parametrize("mutant,mechanism", [(DilatedWindowFitKD, True), (_WindowShapeMismatch, False)],
+                         ids=["says-does-not-fit", "says-something-else"])
+def test_a_window_fit_check_is_named_only_when_the_crash_message_says_so(mutant, mechanism):
+    cases = _crowded_dilated_cases()
+    assert cases
+    cert = certify(mutant(), dtypes=["float32"], cases=cases, isolate=False)
+    line = {s.feature: s.diagnosis for s in cert.features if s.status == "fail"}["dilation"]
+    assert ("window-fit check on k * d refuses it" in line) is mechanism, line
+    if not mechanism:  # the geometry, and the library's own words
+        assert "k * d exceeds the padded input" in line and "Window dimensions do not match" in line

@@ -23,7 +23,8 @@ def test_the_found_failures_are_in_the_corpus():
     names = {c.name for p in CORPUS for c in p.cases()}
     assert {"conv2d_backward-n1c1h8w8-k1r4s2-st2-pad1_1x1_2-dil3x1-bias",
             "conv2d_backward-n1c1h6w4-k1r3s2-st1x2-pad0x1-dil2x1-nobias",
-            "conv2d_backward-n2c1h1w1-k1r1s1-st2-pad_valid-nobias"} <= names
+            "conv2d_backward-n2c1h1w1-k1r1s1-st2-pad_valid-nobias",
+            "conv2d-n2c1h2w2-k1r1s2-st1x5-pad_valid-nobias"} <= names
 
 
 def test_corpus_references_are_computed_at_run_time_and_a_correct_implementation_passes():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 
 import numpy as np
@@ -100,11 +101,28 @@ def test_a_case_whose_arrays_differ_from_its_digest_is_named(copy):
         references.verify_golden(copy)
 
 
-def test_the_sample_covers_every_file_mode_and_bias_and_follows_the_data():
-    from conformance.catalogue.cases import CATALOGUE
+def _forge_one_output(folder, indent):
+    """Change one element of one stored output by one ulp, update its digests, and write the
+    manifest with other whitespace (which changed what a sampled check looked at)."""
+    with np.load(folder / "conv2d.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    key = sorted(k for k in arrays if k.endswith("/dw"))[indent]
+    arrays[key] = arrays[key].copy()
+    arrays[key].flat[0] = np.nextafter(arrays[key].flat[0], np.inf)
+    data = references._npz_bytes(arrays)
+    (folder / "conv2d.npz").write_bytes(data)
+    manifest = _manifest(folder)
+    manifest["files"]["conv2d.npz"] = hashlib.sha256(data).hexdigest()
+    manifest["cases"]["conv2d.npz"] = references._case_digests(arrays)
+    text = json.dumps(manifest, indent=indent, sort_keys=indent % 2 == 0) + " " * indent
+    (folder / MANIFEST).write_text(text)
+    references._verified.cache_clear()
+    return key.rpartition("/")[0]
 
-    chosen = references.sample(CATALOGUE, b"one manifest")
-    strata = {(p.family, p.mode, p.bias if p.family == "conv2d" else None) for p in CATALOGUE}
-    assert {(p.family, p.mode, p.bias if p.family == "conv2d" else None) for p in chosen} == strata
-    assert chosen == references.sample(CATALOGUE, b"one manifest")
-    assert chosen != references.sample(CATALOGUE, b"another manifest")
+
+@pytest.mark.parametrize("indent", range(6))
+def test_one_output_forged_by_one_ulp_with_its_digests_updated_is_caught_whatever_the_manifest_bytes(
+        copy, indent):
+    case = _forge_one_output(copy, indent)
+    with pytest.raises(GoldenError, match=rf"case conv2d-{re.escape(case)}: stored dw disagrees"):
+        references.verify_golden(copy)

@@ -72,3 +72,41 @@ def test_certify_export_repro_writes_the_scripts_of_the_failing_cases(tmp_path, 
                  "--no-progress", "--out", str(tmp_path / "cert"), "--export-repro", str(tmp_path / "repro")])
     assert code == 1 and "repro scripts:" in capsys.readouterr().out
     assert sorted(p.suffix for p in (tmp_path / "repro").iterdir())[:2] == [".npz", ".npz"]
+
+
+HOSTILE = '''import numpy as np
+
+from implementations.im2col import Im2col
+
+
+class Wrong(Im2col):
+    """Correlates with the kernel turned by 180 degrees: every conv2d with a kernel over 1x1 fails."""
+
+    name = "hostile"
+
+    def conv2d(self, x, w, b, params):
+        return super().conv2d(x, np.ascontiguousarray(w[:, :, ::-1, ::-1]), b, params)
+'''
+
+
+def test_repro_scripts_of_a_plugin_with_a_hostile_file_name_run_only_what_they_mean_to(tmp_path, capsys):
+    from conformance.cli import main
+
+    folder = tmp_path / "odd:folder"
+    folder.mkdir()
+    plugin = folder / """conv\"\"\"; import os; os.system('touch PWNED'); \"\"\"x.py"""
+    plugin.write_text(HOSTILE)
+    code = main(["certify", f"{plugin}:Wrong", "--quick", "--dtype", "float64", "--no-progress",
+                 "--out", str(tmp_path / "cert"), "--export-repro", str(tmp_path / "repro")])
+    assert code == 1, capsys.readouterr()
+    scripts = sorted((tmp_path / "repro").glob("*.py"))
+    assert scripts and all(re.fullmatch(r"[A-Za-z0-9_.-]+\.py", s.name) for s in scripts)
+    for script in scripts[:2]:
+        compile(script.read_text(), str(script), "exec")  # the script parses: nothing broke out of a literal
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+        assert done.returncode == 0, done.stderr
+        worst = re.search(r"worst error: (\S+)", done.stdout)
+        assert worst and float(worst[1]) > 1e-3, done.stdout  # it loaded the plug-in and saw the failure
+    assert not list(tmp_path.rglob("PWNED")) and not (ROOT / "PWNED").exists()

@@ -4,7 +4,7 @@ references are exact and agree with independent oracles."""
 import numpy as np
 import pytest
 
-from conformance.catalogue.scale import MAX_SCALE_TERMS, SCALE
+from conformance.catalogue.scale import SCALE
 from conformance.catalogue.selection import all_cases, find_case
 from conformance.judging import references
 from implementations import im2col
@@ -55,10 +55,6 @@ def test_one_by_one_outputs_and_every_operation_forward_and_backward():
     assert {p.mode for p in SCALE} == {"float", "exact"}
 
 
-def test_every_sum_is_short_enough_for_the_grid_to_keep_float64_exact():
-    assert max(max(references.reduction_lengths(p).values()) for p in SCALE) < MAX_SCALE_TERMS
-
-
 def test_inputs_stay_small_in_memory():
     for p in SCALE:
         sizes = [v.nbytes for v in p.inputs().values() if v is not None]
@@ -71,15 +67,15 @@ def test_scale_cases_are_found_by_name_for_their_repro_command():
 
 
 @pytest.mark.parametrize("problem", SCALE, ids=lambda p: f"{p.family}-{p.descriptor}")
-def test_float64_reference_is_exact_so_im2col_reproduces_naive_bit_for_bit(problem):
+def test_the_float64_loops_and_im2col_agree_with_the_reference_and_integer_inputs_bit_for_bit(problem):
     inputs = problem.inputs()
     ref = references.compute(problem, inputs)
-    if problem.family == "avg_pool2d":  # divisions round: within the float64 bound
-        assert references.cross_check(problem, inputs, ref)["im2col"] == "agrees"
-        return
-    other = references._run(im2col, problem, inputs)
-    for name, value in ref.items():
-        assert np.array_equal(other[name], value), name
+    verdicts = references.cross_check(problem, inputs, ref)
+    assert verdicts["naive"] == verdicts["im2col"] == "agrees", verdicts
+    if problem.mode == "exact" and problem.family != "avg_pool2d":  # integer sums are exact in any order
+        other = references._run(im2col, problem, inputs)
+        for name, value in ref.items():
+            assert np.array_equal(other[name], value), name
 
 
 @pytest.mark.parametrize("problem", [p for p in SCALE if p.mode == "float"][::4],

@@ -15,7 +15,7 @@ pytest.importorskip("torch", reason="the triton implementation needs torch")
 pytest.importorskip("triton", reason="triton is not installed")
 
 from benchmarks import cudnn_comparison as cmp  # noqa: E402
-from benchmarks.stats import summarize  # noqa: E402
+from benchmarks.stats import measurement_of  # noqa: E402
 from benchmarks.workloads import LAYERS, Layer, Workload  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def test_cases_reject_an_unknown_dtype_naming_it() -> None:
 
 def _row(key: str, dtype: str, pass_: str, cudnn_ms: float, triton_ms: float) -> cmp.Row:
     case = cmp.LayerCase(Workload(LAYERS[key], 64), dtype, "channels_last", pass_)
-    return cmp.Row(case, summarize([cudnn_ms / 1e3] * 3), summarize([triton_ms / 1e3] * 3), 1e-3,
+    return cmp.Row(case, measurement_of([cudnn_ms / 1e3] * 3), measurement_of([triton_ms / 1e3] * 3), 1e-3,
                    {"forward": "BLOCK_M=128 (cached)"})
 
 

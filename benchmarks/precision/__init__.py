@@ -1,0 +1,1 @@
+"""Numbers precise enough to act on: fair threads, paired comparisons, an anchor to compare with."""
