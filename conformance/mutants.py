@@ -465,7 +465,7 @@ class DilatedWindowFitKD(Mutant):
 
 
 class SingleColumnWideStride(Mutant):
-    """Wrong when the W stride exceeds a kernel width of 2 or more and the output has a single
+    """Wrong when the W stride exceeds a kernel width of 3 or more and the output has a single
     column: the last kernel column's taps are dropped. Modelled on OpenVINO's CPU convolution
     (wrong whenever the W stride exceeds 1 and the output has one column,
     ``conv2d-n1c1h12w2-k2r3s2-st1x3-pad_valid-bias``); narrowed to strides beyond a wider kernel
@@ -474,7 +474,7 @@ class SingleColumnWideStride(Mutant):
     name = "mutant-single-column-wide-stride"
 
     def conv2d(self, x, w, b, params):
-        if params.stride[1] > params.w_shape[3] > 1 and params.out_hw[1] == 1:
+        if params.stride[1] > params.w_shape[3] > 2 and params.out_hw[1] == 1:
             w = w.copy()
             w[..., -1] = 0
         return base.conv2d(x, w, b, params)

@@ -218,8 +218,7 @@ class Certificate:
         for i, e in enumerate(experiments):
             for key in ("case", "device", "dtype", "op", "blamed"):
                 field_of(e, key, str, where=f"{where}.experiments[{i}]")
-        shown = {(e["case"], e["device"], e["dtype"]): Shown(tuple(e["blamed"].split("+")))
-                 for e in experiments}
+        shown = {(e["case"], e["device"], e["dtype"]): Shown.of(e) for e in experiments}
         shard = field_of(d, "shard", dict, {}, where=where)
         return cls(
             spec=field_of(d, "spec", str, where=where),
@@ -248,6 +247,13 @@ class Shown:
     """What blame needs of an experiment read back from a file: the features it blamed."""
 
     blamed: tuple[str, ...]
+    #: options whose variant still failed: the failure does not need them
+    excluded: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, experiment: dict[str, Any]) -> Shown:
+        """What a stored experiment showed (``excluded`` absent from older certificates)."""
+        return cls(tuple(experiment["blamed"].split("+")), tuple(experiment.get("excluded", ())))
 
 
 def _names(d: Any, key: str, where: str) -> tuple[str, ...]:

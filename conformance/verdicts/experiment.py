@@ -90,7 +90,8 @@ class Experiment:
 
     def to_dict(self) -> dict[str, Any]:
         return {"case": self.case, "op": self.op, "device": self.device, "dtype": self.dtype,
-                "blamed": "+".join(self.blamed), "shared_from": self.shared_from, "note": self.note,
+                "blamed": "+".join(self.blamed), "excluded": list(self.excluded),
+                "shared_from": self.shared_from, "note": self.note,
                 "variants": {o: {"case": c, "status": s} for o, (c, s) in self.variants.items()}}
 
 

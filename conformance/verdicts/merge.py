@@ -193,7 +193,7 @@ def merge(documents: Sequence[Any], names: Sequence[str] | None = None) -> Certi
     plain = {(r.device, r.dtype, r.op) for r in results if r.status == FAIL and set(r.filed_under) == {r.op}}
     experiments = [e for _, cert in parts for e in cert.experiments
                    if (e["device"], e["dtype"], e["op"]) not in plain]
-    shown = {(e["case"], e["device"], e["dtype"]): Shown(tuple(e["blamed"].split("+"))) for e in experiments}
+    shown = {(e["case"], e["device"], e["dtype"]): Shown.of(e) for e in experiments}
     verdict = blame(results, shown)
     claims = SimpleNamespace(devices=impl["devices"], dtypes=impl["dtypes"],
                              features=frozenset(impl["features"]))
