@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from conformance import tool
 from conformance.judging.result import CaseResult
 from conformance.verdicts.certificate import Certificate
 from conformance.verdicts.certify import certify
 from conformance.verdicts.merge import MergeError, merge
+from convcert import cli as tool
 
 WRONG = "conformance.mutants:BiasIgnored"
 
