@@ -18,6 +18,7 @@ from implementations.dtypes import numpy_dtype
 
 from . import probes
 from .protocol import Outcome, not_plain_numbers
+from .sources import source_digests
 
 
 def _call(impl: Implementation, op: str, params: Any, native: dict) -> tuple:
@@ -61,7 +62,8 @@ def claims_of(impl: Implementation) -> dict[str, Any]:
     """What the implementation claims, as plain data (sent by a worker when it is ready)."""
     return {"name": impl.name, "devices": list(impl.devices), "dtypes": list(impl.dtypes),
             "features": sorted(impl.features), "reduced_precision": dict(impl.reduced_precision),
-            "describe": impl.describe(), "environment": impl.environment()}
+            "describe": impl.describe(), "environment": impl.environment(),
+            "sources": source_digests(type(impl).__module__)}
 
 
 def device_problem(impl: Implementation, device: str) -> str | None:

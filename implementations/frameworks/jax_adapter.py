@@ -28,6 +28,13 @@ operations run with NHWC dimension numbers, and ``to_numpy`` transposes back.
 
 Importing this module turns on ``jax_enable_x64`` (process-wide) so that float64 is
 float64; without it JAX silently computes float64 inputs in float32.
+
+Compiled programs persist across runs when ``CONVCERT_CACHE_DIR`` names convcert's cache
+folder (the ``convcert`` command sets it for its workers): JAX's own persistent compilation
+cache in its ``jax`` subfolder, every program kept however small or quick to compile (a
+certification compiles thousands of small ones, one per geometry, operation and dtype). The
+cache stores what XLA compiled, with the same passes: a program read from it is the program
+compiled. A cache folder the process already set (``jax_compilation_cache_dir``) is kept.
 """
 
 from __future__ import annotations
@@ -49,6 +56,22 @@ from jax import lax  # noqa: E402
 from ..contract import FEATURES, Implementation  # noqa: E402
 from ..geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 from ..host import cpu_name, usable_cores  # noqa: E402
+
+#: The variable naming convcert's cache folder (``conformance.execution.sources.CACHE_ENV``).
+CACHE_ENV = "CONVCERT_CACHE_DIR"
+
+
+def _persistent_compilation_cache() -> str:
+    """Turn JAX's persistent compilation cache on under ``$CONVCERT_CACHE_DIR/jax``; its folder, or ""."""
+    folder = os.environ.get(CACHE_ENV)
+    if folder and not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.join(folder, "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return jax.config.jax_compilation_cache_dir or ""
+
+
+_persistent_compilation_cache()
 
 #: contract device name -> JAX platform names that provide it.
 _PLATFORMS = {"cpu": ("cpu",), "cuda": ("gpu", "cuda")}
@@ -247,5 +270,6 @@ class Jax(Implementation):
             "conv_precision": CONV_PRECISION.name,
             "layout": self.layout,
             "jit": "per geometry, functools.cache",
+            "persistent_compilation_cache": bool(jax.config.jax_compilation_cache_dir),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }
