@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -111,6 +111,9 @@ class CertifyOptions:
     #: cases called again); None: ``determinism.MIN_CALLS``. Fewer calls, a weaker guarantee
     #: against a wrong answer that appears at random; the certificate's coverage records it.
     min_calls: int | None = None
+    #: Catalogue results already judged, by (case, device, dtype) (``pytest --convcert``'s case
+    #: tests, maybe in other processes): taken as they are in the catalogue stage, not run again.
+    judged: Mapping[tuple[str, str, str], CaseResult] | None = None
 
 
 def spec_of(impl: Implementation) -> str:
@@ -307,11 +310,19 @@ class _Certification:
         self.progress.begin("catalogue", len(plan))
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
+        judged = opts.judged or {}
         pendings = (begin(executor, case, device, dtype, spec=self.spec, max_bytes=opts.max_memory)
-                    for case, device, dtype in plan if not self._out_of_time())
+                    for case, device, dtype in plan
+                    if (case.name, device, dtype) not in judged and not self._out_of_time())
+        fresh = executor.stream(pendings, _request)
         try:
-            for pending, outcome in executor.stream(pendings, _request):
-                r = finish(pending, outcome)
+            for case, device, dtype in plan:
+                r = judged.get((case.name, device, dtype))
+                if r is None:
+                    got = next(fresh, None)
+                    if got is None:
+                        break  # the time budget ran out
+                    r = finish(*got)
                 self.results.append(r)
                 self.progress.advance(failed=r.status == FAIL, status=r.label)
                 if callable(opts.progress):
@@ -319,6 +330,7 @@ class _Certification:
                 if opts.on_checkpoint and time.perf_counter() - last > CHECKPOINT_EVERY:
                     self.emit(self.snapshot(RUNNING))
                     last = time.perf_counter()
+            next(fresh, None)  # (the stream ends once every fresh case is answered)
             for device in self.devices:
                 for dtype in self.dtypes:
                     if device in executor.devices and dtype in executor.dtypes:
@@ -436,10 +448,12 @@ def _request(pending: Pending) -> tuple | None:
     return pending.request
 
 
-def runner(executor: Executor, spec: str) -> Callable[[Case, str, str], CaseResult]:
-    """Run and judge one case through ``executor`` (a worker, or this process)."""
+def runner(executor: Executor, spec: str,
+           max_bytes: int | None = None) -> Callable[[Case, str, str], CaseResult]:
+    """Run and judge one case through ``executor`` (a worker, or this process); a problem needing more
+    than ``max_bytes`` is refused unrun ("too large")."""
     def run(case: Case, device: str, dtype: str) -> CaseResult:
-        pending = begin(executor, case, device, dtype, spec=spec)
+        pending = begin(executor, case, device, dtype, spec=spec, max_bytes=max_bytes)
         return next((finish(p, outcome) for p, outcome in executor.stream([pending], _request)))
 
     return run

@@ -54,8 +54,9 @@ def test_what_the_implementation_reports_and_runs_from_is_part_of_the_key(worker
 
 def test_the_certifier_key_covers_its_code_golden_data_and_reference_but_not_the_implementations():
     files = {str(p.relative_to(ROOT)) for p in certifier_files()}
-    assert {"conformance/verdicts/certify.py", "conformance/judging/compare.py", "conformance/golden/MANIFEST.json",
-            "conformance/golden/conv2d.npz", "implementations/naive.py", "implementations/geometry.py"} <= files
+    assert {"conformance/verdicts/certify.py", "conformance/judging/compare.py",
+            "conformance/golden/MANIFEST.json", "conformance/golden/conv2d.npz",
+            "implementations/naive.py", "implementations/geometry.py"} <= files
     assert not files & {"implementations/im2col.py", "implementations/frameworks/jax_adapter.py"}
 
 
@@ -65,7 +66,7 @@ def test_the_certifier_version_is_part_of_the_key(worker, monkeypatch):
     assert key_of(key_parts("im2col", worker, BASE)) != before
 
 
-def test_a_reused_certificate_equals_the_stored_one_apart_from_the_reuse_record(worker, tmp_path, monkeypatch):
+def test_a_reused_certificate_equals_the_stored_one_apart_from_the_reuse_record(tmp_path, monkeypatch):
     spec = "conformance.mutants:StrideOffByOne"
     with Worker(spec) as w:
         first = certify_or_reuse(spec, BASE, worker=w, cache=CertificateCache(tmp_path))

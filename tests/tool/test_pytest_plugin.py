@@ -1,6 +1,7 @@
 """``pytest --convcert SPEC``: convcert's cases as tests of the user's own pytest run."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -114,3 +115,26 @@ def test_without_convcert_the_plugin_adds_no_test_and_imports_nothing_of_the_sui
     done = run_pytest(folder, "-q")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def _outcomes(xml: Path) -> dict[str, tuple[str, str, str]]:
+    """Test -> (outcome, message, text) of convcert's tests in a JUnit report, times left out."""
+    out = {}
+    for name, tc in _cases(xml).items():
+        if name.startswith("convcert["):
+            child = next(iter(tc), None)
+            found = ("pass", "", "") if child is None else (child.tag, child.get("message") or "", child.text or "")
+            out[name] = tuple(re.sub(r"; [0-9.]+ s\)", "; - s)", text) for text in found)
+    return out
+
+
+def test_pytest_xdist_spreads_the_cases_and_gives_the_serial_verdicts_and_junit(folder):
+    pytest.importorskip("xdist")
+    args = ("--convcert", "direct.py:Biasless", "--convcert-quick", "-k", "convcert")
+    serial = run_pytest(folder, *args, "--junitxml=serial.xml")
+    spread = run_pytest(folder, *args, "-n", "2", "--junitxml=spread.xml")
+    assert serial.returncode == spread.returncode == 1, spread.stdout + spread.stderr
+    assert _outcomes(folder / "spread.xml") == _outcomes(folder / "serial.xml")
+    assert _outcomes(folder / "serial.xml")["convcert[biasless]::certificate"][0] == "failure"
+    loaded = (folder / "pids").read_text().split()
+    assert len(set(loaded)) >= 3  # a convcert worker for each of the two xdist workers, and the serial one
