@@ -21,6 +21,7 @@ PLAIN_EVERY = 5.0
 #: Seconds without a line after which the current state is printed again (plain lines).
 HEARTBEAT = 8.0
 
+_now = time.monotonic  # (the tests' clock)
 _lock = threading.Lock()
 _live: dict[str, Any] = {"display": None, "users": 0}  # the shared rich display, and its users
 
@@ -70,7 +71,7 @@ class StageProgress:
         self.stage, self.unit, self.status = "", "cases", ""
         self.total: int | None = None
         self.done = self.failed = 0
-        self.started = self.last_line = time.monotonic()
+        self.started = self.last_line = _now()
         self._task: Any = None
         self._display: Any = None
         self._stop = threading.Event()
@@ -92,7 +93,7 @@ class StageProgress:
         with _lock:
             self.stage, self.unit, self.total, self.status = stage, unit, total, ""
             self.done = self.failed = 0
-            self.started = time.monotonic()
+            self.started = _now()
         if self._display is not None:
             self._task = self._display.add_task(f"{self.title}: {stage}", total=total, status="")
 
@@ -113,7 +114,7 @@ class StageProgress:
             self.status = status or self.status
         if self._task is not None:
             self._display.update(self._task, advance=count, status=self._status())
-        elif time.monotonic() - self.last_line >= PLAIN_EVERY:
+        elif _now() - self.last_line >= PLAIN_EVERY:
             self._print()
 
     def end(self) -> None:
@@ -141,7 +142,7 @@ class StageProgress:
 
     def line(self, final: bool = False) -> str:
         """The plain line of the current stage: counts, failures, time taken and left."""
-        elapsed = time.monotonic() - self.started
+        elapsed = _now() - self.started
         counts = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
         parts = [f"[{self.title}] {self.stage} {counts} {self.unit}"]
         if self.failed:
@@ -156,10 +157,10 @@ class StageProgress:
     def _print(self, final: bool = False) -> None:
         with _lock:
             text = self.line(final)
-            self.last_line = time.monotonic()
+            self.last_line = _now()
         print(text, file=sys.stderr, flush=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(1.0):
-            if self.stage and time.monotonic() - self.last_line >= HEARTBEAT:
+            if self.stage and _now() - self.last_line >= HEARTBEAT:
                 self._print()

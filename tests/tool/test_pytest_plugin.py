@@ -123,7 +123,8 @@ def _outcomes(xml: Path) -> dict[str, tuple[str, str, str]]:
     for name, tc in _cases(xml).items():
         if name.startswith("convcert["):
             child = next(iter(tc), None)
-            found = ("pass", "", "") if child is None else (child.tag, child.get("message") or "", child.text or "")
+            found = ("pass", "", "") if child is None else \
+                (child.tag, child.get("message") or "", child.text or "")
             out[name] = tuple(re.sub(r"; [0-9.]+ s\)", "; - s)", text) for text in found)
     return out
 
