@@ -286,11 +286,11 @@ class _Certification:
         """The stages, in order; the final certificate is handed to ``on_checkpoint`` and returned."""
         opts = self.opts
         chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
-        self._prepare(chosen)
-        plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
-        plan = shard_of(plan, opts.shard)
-        self.planned = len(plan)
         try:
+            self._prepare(chosen)
+            plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+            plan = shard_of(plan, opts.shard)
+            self.planned = len(plan)
             self.catalogue(plan)
             swept = self.sweep()
             cases = {c.name: c for c in [*chosen, *(swept.cases.values() if swept else ())]}
