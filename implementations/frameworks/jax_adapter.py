@@ -1,8 +1,11 @@
 """``jax``: ``jax.lax.conv_general_dilated`` and ``reduce_window`` pooling behind the contract.
 
-Every operation is a jitted function built once per geometry (``functools.cache``
-keyed on the frozen ``ConvParams`` / ``PoolParams``; jit itself re-specialises per dtype
-and device). Gradients are ``jax.vjp`` of the forward function inside the jitted
+Every operation is a jitted function built once per geometry, keyed on what its program is
+built from (convolution: shapes, stride, padding pairs, dilation, groups; max pooling: the
+windows; average pooling: the windows and what they count), so that geometries written
+differently (``same`` or its explicit pairs; ``count_include_pad`` for a max pool) share one
+traced and compiled program; jit itself re-specialises per dtype and device.
+Gradients are ``jax.vjp`` of the forward function inside the jitted
 function, so XLA drops the unused forward output.
 
 - convolution: lhs NCHW, rhs OIHW, ``feature_group_count`` for groups, the resolved
@@ -39,9 +42,9 @@ compiled. A cache folder the process already set (``jax_compilation_cache_dir``)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -160,9 +163,29 @@ def _avg_pool(p: PoolParams, layout: str) -> Callable:
     return pool
 
 
-@cache
+def _program(op: str, p: ConvParams | PoolParams) -> tuple:
+    """What the program of ``op`` at ``p`` is built from (every field the builders below read)."""
+    if isinstance(p, ConvParams):
+        return p.x_shape, p.w_shape, p.stride, p.padding, p.dilation, p.groups
+    if op.startswith("max_"):
+        return p.x_shape, p.kernel, p.stride, p.window_padding, p.dilation, p.out_hw
+    return (dataclasses.replace(p, padding_mode="explicit"),)
+
+
+_PROGRAMS: dict[tuple, Callable] = {}
+
+
 def _compiled(op: str, params: ConvParams | PoolParams, layout: str = "NCHW") -> Callable:
-    """The jitted function for ``op`` at this geometry and layout, built once."""
+    """The jitted function for ``op`` at this geometry and layout, built once for every ``params``
+    with the same program."""
+    key = (op, layout, _program(op, params))
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _build(op, params, layout)
+    return _PROGRAMS[key]
+
+
+def _build(op: str, params: ConvParams | PoolParams, layout: str) -> Callable:
+    """The jitted function for ``op`` at this geometry and layout."""
     channel = _DIMS[layout][0].index("C")
     spatial_and_batch = tuple(a for a in range(4) if a != channel)
     if isinstance(params, ConvParams):
@@ -269,7 +292,7 @@ class Jax(Implementation):
             "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
             "layout": self.layout,
-            "jit": "per geometry, functools.cache",
+            "jit": "per program (geometry), cached",
             "persistent_compilation_cache": bool(jax.config.jax_compilation_cache_dir),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }
