@@ -8,6 +8,7 @@ reused from the certificate cache (:mod:`conformance.verdicts.cache`).
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 import time
@@ -75,7 +76,18 @@ class _Schedule:
     def __init__(self, count: int, progress: bool):
         self.count, self.progress, self.started, self.finished = count, progress, 0, 0
         self.lock = threading.Lock()
-        self.workers: set[Worker] = set()
+        self.running: dict[int, Worker | None] = {}  # thread certifying now -> its worker
+
+    def interrupt(self) -> None:
+        """Interrupt every certification running side by side, as Ctrl-C interrupts one (each
+        stops with its worker): a KeyboardInterrupt in each thread, which its worker's end
+        wakes from a wait for an answer."""
+        with self.lock:
+            for ident, worker in self.running.items():
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
+                                                           ctypes.py_object(KeyboardInterrupt))
+                if worker is not None:
+                    worker.close(kill=True)
 
     def say(self, text: str) -> None:
         if self.progress:
@@ -87,10 +99,11 @@ class _Schedule:
             self.say(f"{name}: certifying ({self.started} of {self.count}; "
                      f"{self.count - self.started} waiting)")
 
-    def finish(self, name: str, seconds: float) -> None:
+    def finish(self, name: str, seconds: float, how: str = "done") -> None:
         with self.lock:
             self.finished += 1
-            self.say(f"{name}: done in {seconds:.1f} s ({self.count - self.finished} of {self.count} remain)")
+            self.say(f"{name}: {how} after {seconds:.1f} s ({self.count - self.finished} of {self.count} "
+                     "remain)")
 
 
 def build(names: Sequence[str] | None = None, *, device: str = "cpu",
@@ -121,30 +134,35 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
     schedule = _Schedule(len(names), opts.progress is True)
 
     def judge(name: str) -> dict[str, Any]:
+        """The entry of ``name``: its certificate, or why it has none."""
         if ":" not in name and name not in usable:
             return _entry(name, None, unavailable_reason(name) or "unavailable")
-        log = None if logs is None else logs / f"{certificate_stem(name, (device,))}.log"
-        if log is not None:
-            log.unlink(missing_ok=True)
         schedule.start(name)
         started = time.perf_counter()
         try:
+            entry = certified(name)
+        except KeyboardInterrupt:
+            schedule.finish(name, time.perf_counter() - started, "interrupted")
+            raise
+        schedule.finish(name, time.perf_counter() - started)
+        return entry
+
+    def certified(name: str) -> dict[str, Any]:
+        log = None if logs is None else logs / f"{certificate_stem(name, (device,))}.log"
+        if log is not None:
+            log.unlink(missing_ok=True)
+        try:
             with Worker(name, opts.case_timeout, log=log, max_memory=opts.max_memory) as worker:
                 with schedule.lock:
-                    schedule.workers.add(worker)
-                try:
-                    cert = certify_or_reuse(name, opts, worker=worker, cache=cache)
-                finally:
-                    with schedule.lock:
-                        schedule.workers.discard(worker)
+                    if threading.get_ident() in schedule.running:
+                        schedule.running[threading.get_ident()] = worker
+                cert = certify_or_reuse(name, opts, worker=worker, cache=cache)
         except LoadError as exc:  # an adapter that fails to import is reported, not raised
             return _entry(name, None, f"failed to load: {exc}")
         except DeviceUnavailable as exc:
             return _entry(name, None, str(exc))
         except Exception as exc:  # the certifier failed on this one: the others are still judged
             return dict(_entry(name, None, f"could not run: {type(exc).__name__}: {exc}"), could_not_run=True)
-        finally:
-            schedule.finish(name, time.perf_counter() - started)
         impl = cert.implementation
         if device not in impl["devices"]:
             reason = f"does not run on {device} (devices: {tuple(impl['devices'])})"
@@ -160,16 +178,25 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
     else:
         order = sorted(names, key=lambda n: -(cache.last_seconds(certificate_stem(n, (device,)))
                                               if cache else 0.0))
+
+        def judge_in_thread(name: str) -> dict[str, Any]:
+            with schedule.lock:
+                schedule.running[threading.get_ident()] = None
+            try:
+                return judge(name)
+            finally:
+                with schedule.lock:
+                    schedule.running.pop(threading.get_ident(), None)
+
         pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="matrix")
         try:
-            futures = {name: pool.submit(judge, name) for name in order}
+            futures = {name: pool.submit(judge_in_thread, name) for name in order}
             for name in order:
                 entries[name] = futures[name].result()
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
-            with schedule.lock:
-                for worker in list(schedule.workers):  # ends the certifications running now
-                    worker.close(kill=True)
+            schedule.interrupt()
+            pool.shutdown(wait=True)
             raise
         pool.shutdown()
     return {
