@@ -36,6 +36,7 @@ def _shared_display() -> Any:
     with _lock:
         if _live["display"] is None:
             try:
+                from rich.console import Console
                 from rich.progress import (
                     BarColumn,
                     MofNCompleteColumn,
@@ -48,7 +49,7 @@ def _shared_display() -> Any:
                 return None
             display = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                               TextColumn("ETA"), TimeRemainingColumn())
+                               TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True))
             display.start()
             _live["display"] = display
         _live["users"] += 1
