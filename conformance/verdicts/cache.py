@@ -42,6 +42,7 @@ from .blame import blame
 from .certificate import COMPLETE, Certificate, FeatureStatus, certificate_stem, environment
 from .certify import CertifyOptions, certify
 from .merge import case_result
+from .progress import StageProgress
 
 #: Certificates kept per spec and devices (different options each); the oldest goes first.
 KEEP = 4
@@ -168,7 +169,12 @@ def certify_or_reuse(spec: str, opts: CertifyOptions, *, worker: Worker,
     certification hands its last)."""
     if cache is None:
         return certify(spec, opts, worker=worker)
-    parts = key_parts(spec, worker, opts)
+    waiting = StageProgress(f"certify {spec}", opts.progress is True)
+    waiting.begin("loading the implementation", None, "")
+    try:
+        parts = key_parts(spec, worker, opts)
+    finally:
+        waiting.close()
     key, stem = key_of(parts), certificate_stem(spec, tuple(opts.devices or ("cpu",)))
     entry = cache.lookup(key, stem)
     if entry is not None:

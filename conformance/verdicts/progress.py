@@ -87,7 +87,8 @@ class StageProgress:
 
     # -- what the certification reports -----------------------------------------------
     def begin(self, stage: str, total: int | None = None, unit: str = "cases") -> None:
-        """A new stage: ``total`` items planned (None: not known beforehand)."""
+        """A new stage: ``total`` items planned (None: not known beforehand; no ``unit``: nothing
+        to count, a wait)."""
         if not self.enabled:
             return
         self.end()
@@ -145,7 +146,7 @@ class StageProgress:
         """The plain line of the current stage: counts, failures, time taken and left."""
         elapsed = _now() - self.started
         counts = f"{self.done}/{self.total}" if self.total is not None else f"{self.done}"
-        parts = [f"[{self.title}] {self.stage} {counts} {self.unit}"]
+        parts = [f"[{self.title}] {self.stage}" + (f" {counts} {self.unit}" if self.unit else "")]
         if self.failed:
             parts.append(f"{self.failed} failed")
         parts.append(f"{_duration(elapsed)}" + (" (done)" if final else ""))
