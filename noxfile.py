@@ -65,10 +65,13 @@ def list_(session: nox.Session) -> None:
 def conformance(session: nox.Session) -> None:
     """Run every available implementation through the catalogue; write the matrix to reports/out/.
 
-    A rejected implementation (exit code 1) is a verdict the matrix records, not a failure
-    of the suite: the benchmarks and the report still run. Exit code 2 (could not run: bad
-    golden data, or the certifier failed on some implementation, whose matrix entry then says
-    so while every other one is judged) fails the session and stops ``nox``."""
+    Implementations are certified side by side (``-- --jobs N``; default one per core), and one
+    none of whose inputs changed since the last run is reused from ``.convcert-cache/``
+    (``-- --fresh`` certifies every one again). A rejected implementation (exit code 1) is a
+    verdict the matrix records, not a failure of the suite: the benchmarks and the report still
+    run. Exit code 2 (could not run: bad golden data, or the certifier failed on some
+    implementation, whose matrix entry then says so while every other one is judged) fails the
+    session and stops ``nox``."""
     install(session, "conformance", "frameworks", "triton")
     session.run("python", "-m", "conformance", "matrix", *session.posargs, success_codes=[0, 1])
 

@@ -19,6 +19,7 @@ traceback only with ``--debug``).
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
@@ -33,6 +34,7 @@ from implementations.contract import DEVICES
 from implementations.dtypes import DTYPES
 from implementations.files import writable_folder
 
+from .execution.sources import CACHE_ENV, cache_folder
 from .execution.worker import CASE_TIMEOUT, LoadError, Worker, default_max_memory
 from .rendering.certificate_files import certificate_paths, summary, write_certificate, write_json
 
@@ -102,6 +104,7 @@ def cmd_certify(args: argparse.Namespace) -> int:
 
     log = out / f"{certificate_stem(args.spec, devices)}.log"  # the plug-in's own output
     log.unlink(missing_ok=True)
+    _use_cache_folder(args)
     # loads while this process imports the suite
     worker = Worker(args.spec, args.case_timeout, log=log, max_memory=args.max_memory)
     try:
@@ -110,9 +113,22 @@ def cmd_certify(args: argparse.Namespace) -> int:
         worker.shutdown()
 
 
+def _use_cache_folder(args: argparse.Namespace) -> None:
+    """Name the cache folder in the environment, where the worker's adapters find it (JAX keeps
+    its compilation cache there)."""
+    os.environ[CACHE_ENV] = str(cache_folder(args.cache_dir))
+
+
+def _cache(args: argparse.Namespace):
+    from .verdicts.cache import CertificateCache
+
+    return CertificateCache(args.cache_dir, fresh=args.fresh)
+
+
 def _certify(args: argparse.Namespace, worker: Worker) -> int:
     from .catalogue.selection import all_cases, find_case
-    from .verdicts.certify import Interrupted, certify
+    from .verdicts.cache import certify_or_reuse
+    from .verdicts.certify import CertifyOptions, Interrupted
 
     out = Path(_out(args))
     devices = tuple(args.device or ("cpu",))
@@ -124,11 +140,12 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
             imported = _shapes(args.shapes)
             cases, selection = (cases or []) + all_cases(imported.problems), imported.summary()
         _check_sizes(cases or [], worker.max_memory)
-        cert = certify(args.spec, devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
-                       progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
-                       require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out), worker=worker,
-                       selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
-                       max_seconds=args.max_seconds, min_calls=args.min_calls)
+        opts = CertifyOptions(devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
+                              progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
+                              require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out),
+                              selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
+                              max_seconds=args.max_seconds, min_calls=args.min_calls)
+        cert = certify_or_reuse(args.spec, opts, worker=worker, cache=_cache(args))
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
         for path in certificate_paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
@@ -161,6 +178,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
     from .verdicts.matrix import build
 
     out = writable_folder(_out(args))
+    _use_cache_folder(args)
     verdicts, incomplete = [], []
 
     def keep(name: str, cert: Certificate) -> None:
@@ -171,8 +189,12 @@ def cmd_matrix(args: argparse.Namespace) -> int:
         print(summary(cert), flush=True)
 
     examples, seed = _sweep_budget(args)
+    if args.jobs is None:
+        from .verdicts.matrix import default_jobs
+
+        args.jobs = default_jobs()
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
-                 logs=writable_folder(str(out / "certificates")),
+                 logs=writable_folder(str(out / "certificates")), cache=_cache(args), jobs=args.jobs,
                  progress=not args.no_progress, case_timeout=args.case_timeout,
                  sweep_examples=examples, seed=seed, max_memory=args.max_memory, shard=args.shard,
                  max_seconds=args.max_seconds, min_calls=args.min_calls)
@@ -263,6 +285,11 @@ def _sweep_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-seconds", type=_seconds, default=None, metavar="S",
                    help="time budget of each certification (default: none); a run it stops is "
                         "'incomplete' (exit code 2), never a pass")
+    p.add_argument("--fresh", action="store_true",
+                   help="certify again even when the cache holds a certificate none of whose inputs changed")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="the cache folder (default $CONVCERT_CACHE_DIR, else .convcert-cache in the current "
+                        "folder): reused certificates, and JAX's compiled programs")
     p.add_argument("--min-calls", type=int, default=None, metavar="N",
                    help="calls of each operation, device and dtype the determinism stage makes at least "
                         "(default determinism.MIN_CALLS, 120); fewer: a weaker guarantee against wrong "
@@ -281,6 +308,9 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--impl", action=Several, default=[], metavar="NAME",
                    help="implementation names or specs (one or more, repeatable; default: every registered)")
     m.add_argument("--device", default="cpu", choices=DEVICES)
+    m.add_argument("--jobs", type=_jobs, default=None, metavar="N",
+                   help="implementations certified side by side (default: one per usable core, as many as "
+                        "memory allows); the verdicts are those of one at a time")
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
     _sweep_arguments(m)
     add_shard_argument(m, "cases of each implementation (the random sweep runs in part 1)")
@@ -347,6 +377,16 @@ def _positive(text: str, what: str) -> float:
 
 def _seconds(text: str) -> float:
     return _positive(text, "seconds")
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a whole number >= 1")
+    return value
 
 
 def _gib(text: str) -> int:

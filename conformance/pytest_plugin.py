@@ -14,13 +14,26 @@ process (never in the pytest process), cases a declared limit covers are skipped
 the limit's reason, cases that need an unclaimed feature are skipped as "not claimed",
 a failing case fails with its one-line message and the command that reproduces it, and
 the certificate test fails where ``convcert certify`` would exit 1 (a claimed feature
-with no passing case, the random sweep's shrunk failures, blame and diagnoses). The
-cases run once, at the first convcert test; each test then reports its own result.
+with no passing case, the random sweep's shrunk failures, blame and diagnoses).
+
+Each case test runs its own case when it runs, so ``pytest-xdist`` (``-n auto``) spreads
+the cases across its workers, each loading the implementation in a convcert worker of its
+own. A case's failure names the features the case uses; which of them the failure is
+blamed on needs every result, so the certificate test says it. The certificate test,
+collected last, gathers the results the case tests judged (in this process, and those the
+other xdist workers left in the session's shared folder), runs any case none of them has
+run yet, then the random sweep, the determinism calls, blame by experiment and the
+diagnoses: the same verdict and the same JUnit report as a run in one process.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -76,6 +89,20 @@ class ConvcertSession:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.certifications: list[Certification] = []
+        # where case results judged in one process are left for the certificate test in another
+        # (pytest-xdist's workers get the controller's folder through ``pytest_configure_node``)
+        given = getattr(config, "workerinput", {}).get("convcert_shared")
+        self.owns_shared = given is None
+        self.shared = Path(given or tempfile.mkdtemp(prefix="convcert-pytest-"))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """pytest-xdist: hand each worker the session's shared folder."""
+        node.workerinput["convcert_shared"] = str(self.shared)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.owns_shared:
+            shutil.rmtree(self.shared, ignore_errors=True)
 
     @pytest.hookimpl(tryfirst=True)  # before -k / -m deselect
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
@@ -90,8 +117,8 @@ class ConvcertSession:
             except LoadError as exc:
                 worker.shutdown()
                 raise pytest.UsageError(f"--convcert {spec}: {exc}") from None
-            cert = Certification.from_parent(session, name=f"convcert[{name}]",
-                                             nodeid=f"convcert[{name}]", spec=spec, worker=worker)
+            cert = Certification.from_parent(session, name=f"convcert[{name}]", nodeid=f"convcert[{name}]",
+                                             spec=spec, worker=worker, shared=self.shared)
             self.certifications.append(cert)
             items.extend(cert.collect())
 
@@ -118,32 +145,84 @@ def _selection(claims: Worker, config: pytest.Config) -> tuple[tuple[str, ...], 
 class Certification(pytest.Collector):
     """The tests of one spec: a test per (case, device, dtype), then the certificate."""
 
-    def __init__(self, *, spec: str, worker: Worker, **kwargs: Any):
+    def __init__(self, *, spec: str, worker: Worker, shared: Path, **kwargs: Any):
         super().__init__(**kwargs)
         self.spec, self.worker = spec, worker
+        self.shared = shared / hashlib.sha256(spec.encode()).hexdigest()[:16]
         self.devices, self.dtypes = _selection(worker, self.config)
         self.certificate: Certificate | None = None
         self.results: dict[Key, CaseResult] = {}
+        self.cases: dict[str, Any] = {}
         self.error: BaseException | None = None
+        self.prepared = False
 
     def collect(self) -> list[pytest.Item]:
         from conformance.catalogue.selection import all_cases, quick_cases
 
         cases = quick_cases() if self.config.getoption("convcert_quick") else all_cases()
+        self.cases = {case.name: case for case in cases}
         items: list[pytest.Item] = [
             CaseTest.from_parent(self, name=f"{case.name}[{device}-{dtype}]", key=(case.name, device, dtype))
             for device in self.devices for dtype in self.dtypes for case in cases]
         return [*items, CertificateTest.from_parent(self, name="certificate")]
 
+    def _prepare(self) -> None:
+        """Before the first case: the golden data and the devices, as ``certify`` checks them."""
+        if self.prepared or self.error is not None:
+            return
+        from conformance.judging.references import verify_golden
+
+        self.prepared = True
+        try:
+            verify_golden()
+            for device in self.devices:
+                problem = self.worker.device_problem(device)
+                if problem:
+                    raise RuntimeError(f"device={device!r}: {self.worker.name} cannot place a tensor there "
+                                       f"({problem})")
+        except Exception as exc:
+            self.error = exc
+
+    def judge(self, key: Key) -> CaseResult:
+        """Run and judge one case in this process's worker; the result is left for the certificate test."""
+        from conformance.verdicts.certify import runner
+        from implementations.files import write_atomic
+
+        self._prepare()
+        self._raise()
+        case, device, dtype = key
+        r = runner(self.worker, self.spec, max_bytes=self.worker.max_memory)(self.cases[case], device, dtype)
+        self.results[key] = r
+        self.shared.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.shared / f"{hashlib.sha256(repr(key).encode()).hexdigest()[:24]}.json",
+                     json.dumps(r.to_dict()))
+        return r
+
+    def _judged(self) -> dict[Key, CaseResult]:
+        """The case results judged so far, here and (under pytest-xdist) in the other workers."""
+        from conformance.judging.result import CaseResult
+
+        judged: dict[Key, CaseResult] = {}
+        for path in sorted(self.shared.glob("*.json")) if self.shared.is_dir() else []:
+            try:
+                r = CaseResult.from_dict(json.loads(path.read_text()), str(path))
+            except (OSError, ValueError, KeyError):
+                continue  # being written: the certificate runs that case itself
+            judged[(r.case, r.device, r.dtype)] = r
+        return judged | self.results
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise CertificationError(f"{self.spec}: not certified: {type(self.error).__name__}: {self.error}")
+
     def run(self) -> Certificate:
-        """The certificate, certifying on first use (once for every test of this spec)."""
+        """The certificate, certified on first use from the case results judged so far."""
         if self.certificate is None and self.error is None:
             try:
                 self.certificate = self._certify()
-            except Exception as exc:  # every test of the spec reports it
+            except Exception as exc:  # every later test of the spec reports it
                 self.error = exc
-        if self.error is not None:
-            raise CertificationError(f"{self.spec}: not certified: {type(self.error).__name__}: {self.error}")
+        self._raise()
         assert self.certificate is not None
         return self.certificate
 
@@ -158,11 +237,8 @@ class Certification(pytest.Collector):
         cert = certify(self.spec, worker=self.worker, devices=self.devices, dtypes=self.dtypes, quick=quick,
                        case_timeout=self.worker.case_timeout, require_claimed=True,
                        sweep_examples=(0 if quick else DEFAULT_EXAMPLES) if sweep is None else sweep,
-                       seed=DEFAULT_SEED if seed is None else seed)
-        self.results = {(r.case, r.device, r.dtype): r for r in cert.results}
+                       seed=DEFAULT_SEED if seed is None else seed, judged=self._judged())
         if opt("convcert_out"):
-            from pathlib import Path
-
             from conformance.rendering.certificate_files import write_certificate
 
             write_certificate(cert, Path(opt("convcert_out")))
@@ -199,16 +275,13 @@ class CaseTest(_ConvcertItem):
     def runtest(self) -> None:
         from conformance.judging.result import FAIL, PASS, failure_records
 
-        cert = self.parent.run()
-        r = self.parent.results.get(self.key)
-        if r is None:
-            raise CaseFailed(f"{self.name}: not in the certificate ({cert.state}: {cert.note})")
+        r = self.parent.judge(self.key)
         if r.status == PASS:
             return
         if r.status != FAIL:
             _skip(f"{r.status}: {r.reason}" if r.reason else r.status)
-        blamed = "+".join(cert.verdict.of(r))
-        lines = [f"[{blamed}] {rec.get('message') or rec['case']}" for rec in failure_records(r)]
+        uses = "+".join(r.filed_under)  # what it is blamed on needs every result: the certificate says
+        lines = [f"[{uses}] {rec.get('message') or rec['case']}" for rec in failure_records(r)]
         lines += [f"note: {r.reason}"] if r.reason and not any(r.reason in line for line in lines) else []
         raise CaseFailed("\n".join([*lines, f"reproduce: {r.repro}"]))
 

@@ -32,3 +32,16 @@ settings.register_profile(
 )
 settings.register_profile("explore", deadline=None, max_examples=500)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+import hashlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _own_convcert_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own certificate cache (created only when used): no test reuses another's verdict."""
+    name = hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:16]
+    monkeypatch.setenv("CONVCERT_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "convcert-cache" / name))

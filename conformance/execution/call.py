@@ -20,6 +20,7 @@ from implementations.dtypes import numpy_dtype
 
 from . import probes
 from .protocol import Outcome, not_plain_numbers
+from .sources import source_digests
 
 
 def _call(impl: Implementation, op: str, params: Any, native: dict) -> tuple:
@@ -98,7 +99,8 @@ def claims_of(impl: Implementation) -> dict[str, Any]:
     return {"name": impl.name, "devices": list(impl.devices), "dtypes": list(impl.dtypes),
             "features": sorted(impl.features), "reduced_precision": dict(impl.reduced_precision),
             "limits": [limit_record(lim) for lim in impl.limits],
-            "describe": impl.describe(), "environment": impl.environment()}
+            "describe": impl.describe(), "environment": impl.environment(),
+            "sources": source_digests(type(impl).__module__)}
 
 
 def device_problem(impl: Implementation, device: str) -> str | None:

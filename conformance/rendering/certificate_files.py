@@ -49,6 +49,9 @@ def summary(cert: Certificate) -> str:
     part = (" [part {index} of {count}: `convcert merge` the parts for the verdict]".format(**cert.shard)
             if cert.shard else "")
     lines = [f"{cert.implementation['name']}: {verdict} ({counts}; {cert.seconds:.1f} s){part}"]
+    if cert.reused:
+        lines.append(f"  reused: certified {cert.reused['certified']}, key sha256 {cert.reused['key'][:16]} "
+                     "(nothing it depends on changed; --fresh certifies again)")
     path = cpu_path(cert.environment.get("implementation", {}))
     if path and "cpu" in cert.devices:
         lines.append(f"  cpu path: {path}")

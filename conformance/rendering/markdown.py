@@ -128,6 +128,8 @@ def certificate_markdown(cert: dict[str, Any], max_failures: int = 40) -> str:
         f"cases: {md_escape(cert['selection'])}",
         "- results: " + ", ".join(f"{n} {k}" for k, n in sorted(cert["counts"].items())),
         f"- started {cert['started']} UTC, took {cert['seconds']} s",
+        *([f"- reused: certified {cert['reused']['certified']}, key sha256 {cert['reused']['key']} (nothing "
+           "it depends on changed since)"] if cert.get("reused") else []),
         f"- environment: {env}",
         *([f"- CPU path: {md_escape(path)}"] if (path := _cpu_path(cert)) else []),
         "",
@@ -223,7 +225,8 @@ def matrix_markdown(matrix: dict[str, Any]) -> str:
     for i in ok:
         lines.append(f"| {md_escape(i['name'])} | "
                      + " | ".join(ratio(i['worst_ratio'].get(d)) for d in dtypes)
-                     + f" | {i['failures']} | {i['seconds']} |")
+                     + f" | {i['failures']} | {i['seconds']}"
+                     + (f" (reused: certified {i['reused']['certified']})" if i.get("reused") else "") + " |")
     unavailable = [i for i in impls if not i["available"]]
     if unavailable:
         lines += ["", "## Not certified", ""]

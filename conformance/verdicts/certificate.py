@@ -140,6 +140,9 @@ class Certificate:
     operations: list[FeatureStatus] = field(default_factory=list)
     #: A part of a sharded run (:func:`shard_record`), or empty for a whole certification.
     shard: dict[str, Any] = field(default_factory=dict)
+    #: Set when this certificate is reused from the cache (``conformance.verdicts.cache``): when it
+    #: was certified (``certified``) and the sha256 of its key (``key``); empty when certified now.
+    reused: dict[str, str] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[dict[str, Any]]:
@@ -201,6 +204,7 @@ class Certificate:
             "coverage": self.coverage,
             "results": [r.to_dict() for r in self.results],
             **({"shard": self.shard} if self.shard else {}),
+            **({"reused": self.reused} if self.reused else {}),
         }
 
     @classmethod
@@ -239,7 +243,7 @@ class Certificate:
             verdict=blame(results, shown), experiments=experiments,
             operations=[FeatureStatus.from_dict(f, f"{where}.per_operation[{i}]")
                         for i, f in enumerate(field_of(d, "per_operation", list, [], where=where))],
-            shard=shard)
+            shard=shard, reused=field_of(d, "reused", dict, {}, where=where))
 
 
 @dataclass(frozen=True)

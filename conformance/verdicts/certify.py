@@ -16,10 +16,8 @@ verdict, then the final certificate (``complete``, ``interrupted`` or ``could no
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, NoReturn
@@ -35,7 +33,7 @@ from conformance.judging import references
 from conformance.judging.judge import CATALOGUED, Pending, begin, finish
 from conformance.judging.result import FAIL, CaseResult
 from conformance.search.draws import digest, version
-from conformance.search.sweep import DEFAULT_SEED, BatchRunner
+from conformance.search.sweep import DEFAULT_SEED, BatchRunner, Sweep, sweep_plan
 from conformance.search.sweep import sweep as run_sweep
 from implementations import Implementation, load, registry
 from implementations.arguments import shard_of
@@ -55,9 +53,18 @@ from .certificate import (
     shard_record,
     summarize,
 )
-from .determinism import MIN_CALLS, call_again, compare_identical_calls, recheck_failures
+from .determinism import (
+    MAX_FAILING,
+    MIN_CALLS,
+    RERUNS,
+    CaseRunner,
+    call_again,
+    compare_identical_calls,
+    recheck_failures,
+)
 from .diagnosis import Outputs, Runner, diagnose
 from .experiment import Experiment, experiments
+from .progress import StageProgress
 
 #: Seconds between two snapshots handed to ``on_checkpoint`` while cases run.
 CHECKPOINT_EVERY = 2.0
@@ -105,60 +112,15 @@ class CertifyOptions:
     #: cases called again); None: ``determinism.MIN_CALLS``. Fewer calls, a weaker guarantee
     #: against a wrong answer that appears at random; the certificate's coverage records it.
     min_calls: int | None = None
+    #: Catalogue results already judged, by (case, device, dtype) (``pytest --convcert``'s case
+    #: tests, maybe in other processes): taken as they are in the catalogue stage, not run again.
+    judged: Mapping[tuple[str, str, str], CaseResult] | None = None
 
 
 def spec_of(impl: Implementation) -> str:
     """A spec that loads ``impl`` again: its registered name, else ``module:Class``."""
     spec = registry.class_spec(type(impl))
     return impl.name if registry.registered_spec(impl.name) == spec else spec
-
-
-class _Progress:
-    """A live progress line: rich when stderr is a terminal, NO_COLOR is unset and rich is installed,
-    else plain lines."""
-
-    def __init__(self, total: int, title: str, enabled: bool):
-        self.total, self.title, self.done, self.failed = total, title, 0, 0
-        self.bar = None
-        self.last_plain = -1
-        if not enabled:
-            self.enabled = False
-            return
-        self.enabled = True
-        if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):  # NO_COLOR: plain lines
-            try:
-                from rich.progress import (
-                    BarColumn,
-                    MofNCompleteColumn,
-                    Progress,
-                    TextColumn,
-                    TimeElapsedColumn,
-                )
-
-                self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                    TextColumn("{task.fields[status]}"), TimeElapsedColumn(), transient=False)
-                self.task = self.bar.add_task(title, total=total, status="")
-                self.bar.start()
-            except ImportError:
-                self.bar = None
-
-    def update(self, result: CaseResult) -> None:
-        if not self.enabled:
-            return
-        self.done += 1
-        self.failed += result.status == FAIL
-        status = f"{self.failed} failed | {result.label[:60]}"
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, status=status)
-            return
-        step = max(self.total // 10, 1)
-        if self.done // step != self.last_plain or self.done == self.total:
-            self.last_plain = self.done // step
-            print(f"[{self.title}] {self.done}/{self.total} cases, {status}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 class DeviceUnavailable(RuntimeError):
@@ -267,7 +229,10 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
 
 
 class _Certification:
-    """One run of :func:`certify`: the plan, the results so far, and their snapshots."""
+    """One run of :func:`certify`: the plan, the results so far, and their snapshots.
+
+    :meth:`run` reads as the stages in order: the catalogue, the random sweep, the determinism
+    calls, the experiments of blame by experiment, the certificate, its diagnoses."""
 
     def __init__(self, spec: str, executor: Executor, opts: CertifyOptions):
         self.spec, self.executor, self.opts = spec, executor, opts
@@ -282,6 +247,9 @@ class _Certification:
         self.experiments: dict[tuple[str, str, str], Experiment] = {}
         self.planned = 0  # catalogue cases in the plan (results past them are the sweep's)
         self.plan_names: list[str] = []  # the whole plan, before sharding (a shard records its digest)
+        self.ran = 0  # catalogue cases judged (fewer than planned when the time budget ran out)
+        self.deadline = None if opts.max_seconds is None else self.t0 + opts.max_seconds
+        self.progress = StageProgress(f"certify {executor.name}", opts.progress is True)
 
     def snapshot(self, state: Any, note: str = "", **complete: Any) -> Certificate:
         """The certificate of the results so far; ``complete`` gives the fields only the end of
@@ -303,7 +271,7 @@ class _Certification:
 
     def _prepare(self, chosen: list[Case]) -> None:
         """Verify the golden data, the selection and the devices (``could not run`` otherwise)."""
-        opts, claims = self.opts, self.executor
+        opts, executor = self.opts, self.executor
         golden_error = None
         try:  # while the worker loads the implementation
             if any(c.problem in CATALOGUED for c in chosen):
@@ -311,77 +279,130 @@ class _Certification:
         except references.GoldenError as exc:
             golden_error = exc
         try:
-            self.devices, self.dtypes = _selection(claims, opts.devices, opts.dtypes, opts.require_claimed)
+            self.devices, self.dtypes = _selection(executor, opts.devices, opts.dtypes, opts.require_claimed)
             if golden_error is not None:
                 raise golden_error
             for device in self.devices:
-                problem = claims.device_problem(device) if device in claims.devices else None
+                problem = executor.device_problem(device) if device in executor.devices else None
                 if problem:
                     raise DeviceUnavailable(
-                        f"device={device!r}: {claims.name} cannot place a tensor there ({problem})")
+                        f"device={device!r}: {executor.name} cannot place a tensor there ({problem})")
         except (DeviceUnavailable, references.GoldenError, ValueError) as exc:
             _release(self.executor)
             self.emit(self.snapshot(COULD_NOT_RUN, f"{type(exc).__name__}: {exc}"))
             raise
 
     def run(self) -> Certificate:
-        opts, claims = self.opts, self.executor
+        """The stages, in order; the final certificate is handed to ``on_checkpoint`` and returned."""
+        opts = self.opts
         chosen = list(opts.cases) if opts.cases is not None else quick_cases() if opts.quick else all_cases()
-        self._prepare(chosen)
-        plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
-        self.plan_names = [f"{d}/{t}/{c.name}" for c, d, t in plan]
-        plan = shard_of(plan, opts.shard)
-        self.planned = len(plan)
-        bar = _Progress(len(plan), f"certify {claims.name}", opts.progress is True)
+        try:
+            self._prepare(chosen)
+            plan = [(c, dev, dt) for dev in self.devices for dt in self.dtypes for c in chosen]
+            self.plan_names = [f"{d}/{t}/{c.name}" for c, d, t in plan]
+            plan = shard_of(plan, opts.shard)
+            self.planned = len(plan)
+            self.catalogue(plan)
+            swept = self.sweep()
+            cases = {c.name: c for c in [*chosen, *(swept.cases.values() if swept else ())]}
+            min_calls = self.determinism(cases)
+            self.experiment(cases)
+            cert = self.certificate(plan, swept, min_calls)
+            cert = self.diagnose(cert, cases)
+        finally:
+            self.progress.close()
+        _release(self.executor)  # every plug-in process gone before the final certificate is written
+        self.emit(cert)
+        return cert
+
+    # -- the stages ---------------------------------------------------------------------
+    def catalogue(self, plan: list[tuple[Case, str, str]]) -> None:
+        """Every planned (case, device, dtype), judged (until the time budget), then the NaN/Inf findings."""
+        opts, executor = self.opts, self.executor
+        self.progress.begin("catalogue", len(plan))
         self.emit(self.snapshot(RUNNING))
         last = time.perf_counter()
-        deadline = None if opts.max_seconds is None else self.t0 + opts.max_seconds
-        pendings = (begin(claims, case, device, dtype, spec=self.spec, max_bytes=opts.max_memory)
-                    for case, device, dtype in plan if deadline is None or time.perf_counter() < deadline)
+        judged = opts.judged or {}
+        pendings = (begin(executor, case, device, dtype, spec=self.spec, max_bytes=opts.max_memory)
+                    for case, device, dtype in plan
+                    if (case.name, device, dtype) not in judged and not self._out_of_time())
+        fresh = executor.stream(pendings, _request)
         try:
-            for pending, outcome in claims.stream(pendings, _request):
-                r = finish(pending, outcome)
+            for case, device, dtype in plan:
+                r = judged.get((case.name, device, dtype))
+                if r is None:
+                    got = next(fresh, None)
+                    if got is None:
+                        break  # the time budget ran out
+                    r = finish(*got)
                 self.results.append(r)
-                bar.update(r)
+                self.progress.advance(failed=r.status == FAIL, status=r.label)
                 if callable(opts.progress):
                     opts.progress(r)
                 if opts.on_checkpoint and time.perf_counter() - last > CHECKPOINT_EVERY:
                     self.emit(self.snapshot(RUNNING))
                     last = time.perf_counter()
+            next(fresh, None)  # (the stream ends once every fresh case is answered)
             for device in self.devices:
                 for dtype in self.dtypes:
-                    if device in claims.devices and dtype in claims.dtypes:
-                        self.findings[f"{device}/{dtype}"] = claims.findings(device, dtype)
+                    if device in executor.devices and dtype in executor.dtypes:
+                        self.findings[f"{device}/{dtype}"] = executor.findings(device, dtype)
         except KeyboardInterrupt as exc:
             why = str(exc) or "KeyboardInterrupt"
             self._interrupted(f"interrupted ({why}) after {len(self.results)} of {len(plan)} cases")
-        finally:
-            bar.close()
-        ran, swept = len(self.results), None
-        if opts.sweep_examples and opts.cases is None and (opts.shard is None or opts.shard[0] == 1):
-            try:
-                left = None if deadline is None else max(deadline - time.perf_counter(), 0.0)
-                swept = run_sweep(claims, self.devices, self.dtypes, examples=opts.sweep_examples,
-                                  seed=opts.seed, max_seconds=left, run_many=batch_runner(claims, self.spec))
-            except KeyboardInterrupt as exc:
-                self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
-            self.results += swept.results
-            chosen += list(swept.cases.values())
-        by_name = {c.name: c for c in chosen}
-        run_one = runner(claims, self.spec)
-        # determinism: failures again, and a sample of passing cases twice, compared bit for bit
-        recheck_failures(self.results, by_name, run_one)
-        min_calls = MIN_CALLS if opts.min_calls is None else opts.min_calls
-        call_again(self.results, by_name, batch_runner(claims, self.spec), min_calls)
-        twice = compare_identical_calls(self.results, by_name, outputs_runner(claims, self.spec))
+        self.ran = len(self.results)
+
+    def sweep(self) -> Sweep | None:
+        """The random sweep (in part 1 of a sharded run; never with given cases): its results join
+        the catalogue's."""
+        opts, executor = self.opts, self.executor
+        first_part = opts.shard is None or opts.shard[0] == 1
+        if not opts.sweep_examples or opts.cases is not None or not first_part:
+            return None
+        draws = sweep_plan(executor, self.devices, self.dtypes, opts.sweep_examples, opts.seed)
+        self.progress.begin("sweep", sum(c.op in executor.features for d in draws for c in d.problem.cases()))
+        try:
+            left = None if self.deadline is None else max(self.deadline - time.perf_counter(), 0.0)
+            swept = run_sweep(executor, self.devices, self.dtypes, examples=opts.sweep_examples,
+                              seed=opts.seed, max_seconds=left,
+                              run_many=self._counted(batch_runner(executor, self.spec)))
+        except KeyboardInterrupt as exc:
+            self._interrupted(f"interrupted ({exc or 'KeyboardInterrupt'}) in the random sweep")
+        self.results += swept.results
+        return swept
+
+    def determinism(self, cases: dict[str, Case]) -> int:
+        """Failures again, passing cases again up to the minimum calls, and a sample of passing cases
+        twice compared bit for bit (:mod:`conformance.verdicts.determinism`). Returns the minimum calls."""
+        executor, progress = self.executor, self.progress
+        again = [r for r in self.results if r.status == FAIL and not r.died and r.case in cases]
+        if again:
+            progress.begin("determinism: failures again", min(len(again), MAX_FAILING) * RERUNS, "calls")
+            recheck_failures(self.results, cases, self._counted_one(runner(executor, self.spec)))
+        min_calls = MIN_CALLS if self.opts.min_calls is None else self.opts.min_calls
+        progress.begin("determinism: repeated calls", None, "calls")
+        call_again(self.results, cases, self._counted(batch_runner(executor, self.spec)), min_calls)
+        progress.begin("determinism: identical calls", None, "calls")
+        twice = compare_identical_calls(self.results, cases, self._counted_outputs())
         for group, line in twice.items():
             self.findings.setdefault(group, {})["identical calls"] = line
-        # blame by experiment: each failing case again without each option it uses
-        self.experiments = experiments(self.results, by_name, run_one)
+        return min_calls
+
+    def experiment(self, cases: dict[str, Case]) -> None:
+        """Blame by experiment: failing cases again without each option they use."""
+        if any(r.status == FAIL for r in self.results):
+            self.progress.begin("experiments", None, "calls")
+        run_one = self._counted_one(runner(self.executor, self.spec))
+        self.experiments = experiments(self.results, cases, run_one)
+
+    def certificate(self, plan: list[tuple[Case, str, str]], swept: Sweep | None,
+                    min_calls: int) -> Certificate:
+        """The certificate of everything run: complete, or incomplete when the time budget stopped a stage."""
+        self.progress.end()
         note = ""
-        if ran < len(plan) or (swept is not None and swept.stopped_early):
-            note = (f"incomplete: the time budget of {opts.max_seconds:g} s stopped the run after {ran} of "
-                    f"{len(plan)} catalogue cases")
+        if self.ran < len(plan) or (swept is not None and swept.stopped_early):
+            note = (f"incomplete: the time budget of {self.opts.max_seconds:g} s stopped the run after "
+                    f"{self.ran} of {len(plan)} catalogue cases")
             note += f" and {len(swept.drawn)} of {swept.planned} sweep problems" if swept else ""
         coverage = {"convcert": version(), "catalogue_cases": len(plan),
                     "catalogue_sha256": digest(f"{d}/{t}/{c.name}" for c, d, t in plan),
@@ -389,10 +410,44 @@ class _Certification:
                     "sweep_sha256": swept.digest if swept else digest([]), "calls_per_operation": min_calls}
         cert = self.snapshot(INCOMPLETE if note else COMPLETE, note, sweep=swept.to_dict() if swept else {},
                              coverage=coverage)
-        cert = add_diagnoses(cert, claims, outputs_runner(claims, self.spec), chosen)
-        _release(claims)
-        self.emit(cert)
         return cert
+
+    def diagnose(self, cert: Certificate, cases: dict[str, Case]) -> Certificate:
+        """``cert`` with a one-line diagnosis for each failed feature, where one is recognised."""
+        if any(r.status == FAIL for r in cert.results):
+            self.progress.begin("diagnoses", None, "calls")
+        return add_diagnoses(cert, self.executor, self._counted_outputs(), cases.values())
+
+    # -- helpers ------------------------------------------------------------------------
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() >= self.deadline
+
+    def _counted(self, run_many: BatchRunner) -> BatchRunner:
+        """``run_many`` reporting each result to the progress (a list given plans the stage's total)."""
+        def counted(items: Iterable[tuple[Case, str, str]]) -> Iterator[CaseResult]:
+            if isinstance(items, list):
+                self.progress.plan(len(items))
+            for r in run_many(items):
+                self.progress.advance(failed=r.status == FAIL, status=r.label)
+                yield r
+        return counted
+
+    def _counted_one(self, run: CaseRunner) -> CaseRunner:
+        def counted(case: Case, device: str, dtype: str) -> CaseResult:
+            r = run(case, device, dtype)
+            self.progress.advance(failed=r.status == FAIL, status=r.label)
+            return r
+        return counted
+
+    def _counted_outputs(self) -> Runner:
+        run = outputs_runner(self.executor, self.spec)
+
+        def counted(case: Case, device: str, dtype: str) -> Outputs:
+            try:
+                return run(case, device, dtype)
+            finally:
+                self.progress.advance(status=case.name)
+        return counted
 
     def _interrupted(self, note: str) -> NoReturn:
         cert = self.snapshot(INTERRUPTED, note)
@@ -413,31 +468,33 @@ def _request(pending: Pending) -> tuple | None:
     return pending.request
 
 
-def runner(claims: Executor, spec: str) -> Callable[[Case, str, str], CaseResult]:
-    """Run and judge one case through the executor ``claims`` (a worker, or this process)."""
+def runner(executor: Executor, spec: str,
+           max_bytes: int | None = None) -> Callable[[Case, str, str], CaseResult]:
+    """Run and judge one case through ``executor`` (a worker, or this process); a problem needing more
+    than ``max_bytes`` is refused unrun ("too large")."""
     def run(case: Case, device: str, dtype: str) -> CaseResult:
-        pending = begin(claims, case, device, dtype, spec=spec)
-        return next((finish(p, outcome) for p, outcome in claims.stream([pending], _request)))
+        pending = begin(executor, case, device, dtype, spec=spec, max_bytes=max_bytes)
+        return next((finish(p, outcome) for p, outcome in executor.stream([pending], _request)))
 
     return run
 
 
-def batch_runner(claims: Executor, spec: str) -> BatchRunner:
-    """Run and judge many cases in order through the executor (a worker takes them in batches)."""
+def batch_runner(executor: Executor, spec: str) -> BatchRunner:
+    """Run and judge many cases in order through ``executor`` (a worker takes them in batches)."""
     def run_many(items: Iterable[tuple[Case, str, str]]) -> Iterator[CaseResult]:
-        pendings = (begin(claims, case, device, dtype, spec=spec) for case, device, dtype in items)
-        return (finish(p, outcome) for p, outcome in claims.stream(pendings, _request))
+        pendings = (begin(executor, case, device, dtype, spec=spec) for case, device, dtype in items)
+        return (finish(p, outcome) for p, outcome in executor.stream(pendings, _request))
 
     return run_many
 
 
-def outputs_runner(claims: Executor, spec: str) -> Runner:
-    """The outputs of one case as float64 arrays, run through the executor: what a diagnosis probes."""
+def outputs_runner(executor: Executor, spec: str) -> Runner:
+    """The outputs of one case as float64 arrays, run through ``executor``: what a diagnosis probes."""
     def run(case: Case, device: str, dtype: str) -> Outputs:
-        pending = begin(claims, case, device, dtype, spec=spec)
+        pending = begin(executor, case, device, dtype, spec=spec)
         if pending.request is None:
             raise RuntimeError(f"{case.name}: not run ({pending.result.reason})")
-        for _, outcome in claims.stream([pending], _request):
+        for _, outcome in executor.stream([pending], _request):
             if outcome is None or outcome.kind != "ok":
                 raise RuntimeError(f"{case.name}: {outcome.message if outcome else 'no outcome'}")
             found = [np.asarray(a).astype(np.float64) for a in outcome.found]

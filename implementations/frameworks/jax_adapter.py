@@ -1,8 +1,11 @@
 """``jax``: ``jax.lax.conv_general_dilated`` and ``reduce_window`` pooling behind the contract.
 
-Every operation is a jitted function built once per geometry (``functools.cache``
-keyed on the frozen ``ConvParams`` / ``PoolParams``; jit itself re-specialises per dtype
-and device). Gradients are ``jax.vjp`` of the forward function inside the jitted
+Every operation is a jitted function built once per geometry, keyed on what its program is
+built from (convolution: shapes, stride, padding pairs, dilation, groups; max pooling: the
+windows; average pooling: the windows and what they count), so that geometries written
+differently (``same`` or its explicit pairs; ``count_include_pad`` for a max pool) share one
+traced and compiled program; jit itself re-specialises per dtype and device.
+Gradients are ``jax.vjp`` of the forward function inside the jitted
 function, so XLA drops the unused forward output.
 
 - convolution: lhs NCHW, rhs OIHW, ``feature_group_count`` for groups, the resolved
@@ -28,13 +31,20 @@ operations run with NHWC dimension numbers, and ``to_numpy`` transposes back.
 
 Importing this module turns on ``jax_enable_x64`` (process-wide) so that float64 is
 float64; without it JAX silently computes float64 inputs in float32.
+
+Compiled programs persist across runs when ``CONVCERT_CACHE_DIR`` names convcert's cache
+folder (the ``convcert`` command sets it for its workers): JAX's own persistent compilation
+cache in its ``jax`` subfolder, every program kept however small or quick to compile (a
+certification compiles thousands of small ones, one per geometry, operation and dtype). The
+cache stores what XLA compiled, with the same passes: a program read from it is the program
+compiled. A cache folder the process already set (``jax_compilation_cache_dir``) is kept.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
-from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +59,22 @@ from jax import lax  # noqa: E402
 from ..contract import FEATURES, Implementation  # noqa: E402
 from ..geometry import ConvParams, PoolParams, pool_counts  # noqa: E402
 from ..host import cpu_name, usable_cores  # noqa: E402
+
+#: The variable naming convcert's cache folder (``conformance.execution.sources.CACHE_ENV``).
+CACHE_ENV = "CONVCERT_CACHE_DIR"
+
+
+def _persistent_compilation_cache() -> str:
+    """Turn JAX's persistent compilation cache on under ``$CONVCERT_CACHE_DIR/jax``; its folder, or ""."""
+    folder = os.environ.get(CACHE_ENV)
+    if folder and not jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", os.path.join(folder, "jax"))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return jax.config.jax_compilation_cache_dir or ""
+
+
+_persistent_compilation_cache()
 
 #: contract device name -> JAX platform names that provide it.
 _PLATFORMS = {"cpu": ("cpu",), "cuda": ("gpu", "cuda")}
@@ -137,9 +163,29 @@ def _avg_pool(p: PoolParams, layout: str) -> Callable:
     return pool
 
 
-@cache
+def _program(op: str, p: ConvParams | PoolParams) -> tuple:
+    """What the program of ``op`` at ``p`` is built from (every field the builders below read)."""
+    if isinstance(p, ConvParams):
+        return p.x_shape, p.w_shape, p.stride, p.padding, p.dilation, p.groups
+    if op.startswith("max_"):
+        return p.x_shape, p.kernel, p.stride, p.window_padding, p.dilation, p.out_hw
+    return (dataclasses.replace(p, padding_mode="explicit"),)
+
+
+_PROGRAMS: dict[tuple, Callable] = {}
+
+
 def _compiled(op: str, params: ConvParams | PoolParams, layout: str = "NCHW") -> Callable:
-    """The jitted function for ``op`` at this geometry and layout, built once."""
+    """The jitted function for ``op`` at this geometry and layout, built once for every ``params``
+    with the same program."""
+    key = (op, layout, _program(op, params))
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _build(op, params, layout)
+    return _PROGRAMS[key]
+
+
+def _build(op: str, params: ConvParams | PoolParams, layout: str) -> Callable:
+    """The jitted function for ``op`` at this geometry and layout."""
     channel = _DIMS[layout][0].index("C")
     spatial_and_batch = tuple(a for a in range(4) if a != channel)
     if isinstance(params, ConvParams):
@@ -250,6 +296,7 @@ class Jax(Implementation):
             "x64": bool(jax.dtypes.canonicalize_dtype(np.float64) == np.float64),
             "conv_precision": CONV_PRECISION.name,
             "layout": self.layout,
-            "jit": "per geometry, functools.cache",
+            "jit": "per program (geometry), cached",
+            "persistent_compilation_cache": bool(jax.config.jax_compilation_cache_dir),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
         }

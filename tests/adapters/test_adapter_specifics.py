@@ -177,17 +177,24 @@ def jax_impl():
 
 
 def test_jax_compiles_each_geometry_once(jax_impl):
-    from implementations.frameworks.jax_adapter import _compiled
+    from implementations.frameworks.jax_adapter import _PROGRAMS
 
-    def run():  # equal but distinct params objects must hit the cache
-        p = PoolParams.create((1, 1, 9, 9), 4, stride=3, ceil_mode=True)
+    def pool(**kwargs):
+        p = PoolParams.create((1, 1, 9, 9), 4, stride=3, ceil_mode=True, **kwargs)
         return jax_impl.max_pool2d(jax_impl.to_device(np.ones(p.x_shape), "cpu"), p)
 
-    run()
-    before = _compiled.cache_info()
-    run()
-    after = _compiled.cache_info()
-    assert after.hits == before.hits + 1 and after.misses == before.misses
+    def conv(padding):
+        p = ConvParams.create((1, 1, 5, 5), (1, 1, 3, 3), padding=padding)
+        x, w = (jax_impl.to_device(np.ones(s), "cpu") for s in (p.x_shape, p.w_shape))
+        return jax_impl.to_numpy(jax_impl.conv2d(x, w, None, p))
+
+    pool()
+    first = conv("same")
+    before = len(_PROGRAMS)
+    pool()  # equal but distinct params objects
+    pool(count_include_pad=True)  # what a max pool does not read
+    assert np.array_equal(conv(((1, 1), (1, 1))), first)  # "same", written out
+    assert len(_PROGRAMS) == before
 
 
 def test_jax_float64_is_float64_and_conv_precision_highest(jax_impl):

@@ -239,16 +239,16 @@ def test_the_rounding_diagnosis_is_never_given_for_what_rounding_cannot_explain(
 
 
 def test_a_matrix_judges_every_other_implementation_when_the_certifier_fails_on_one(monkeypatch, tmp_path):
-    from conformance.verdicts import matrix
+    from conformance.verdicts import cache, matrix
 
-    real = matrix.certify
+    real = cache.certify  # what the matrix certifies with (when the cache holds nothing)
 
     def breaks_on_naive(name, *args, **kwargs):
         if name == "naive":
             raise MemoryError("the judge ran out of memory")
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(matrix, "certify", breaks_on_naive)
+    monkeypatch.setattr(cache, "certify", breaks_on_naive)
     data = matrix.build(["naive", "im2col"], quick=True)
     entries = {e["name"]: e for e in data["implementations"]}
     assert entries["naive"]["could_not_run"] and "MemoryError" in entries["naive"]["reason"]

@@ -10,16 +10,21 @@ from benchmarks import storage
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _part(out: Path, k: int) -> storage.RunDocument:
+def _parts(out: Path, count: int) -> list[storage.RunDocument]:
+    """Parts 1..count of one smoke run, run side by side (as CI jobs would)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
+    procs = [subprocess.Popen(
         [sys.executable, "-m", "convcert", "bench", "--profile", "smoke", "--impl", "im2col",
-         "--impl", "naive", "--shard", f"{k}/2", "--out", str(out / str(k)), "--machine", f"part{k}"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (path,) = (out / str(k)).glob("*.json")
-    return storage.read(path)
+         "--impl", "naive", "--shard", f"{k}/{count}", "--out", str(out / str(k)), "--machine", f"part{k}"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) for k in range(1, count + 1)]
+    docs = []
+    for k, proc in enumerate(procs, 1):
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output[-6000:]
+        (path,) = (out / str(k)).glob("*.json")
+        docs.append(storage.read(path))
+    return docs
 
 
 def _tasks(doc: storage.RunDocument) -> set[tuple]:
@@ -28,7 +33,7 @@ def _tasks(doc: storage.RunDocument) -> set[tuple]:
 
 
 def test_two_shards_time_disjoint_halves_of_both_implementations(tmp_path):
-    one, two = _part(tmp_path, 1), _part(tmp_path, 2)
+    one, two = _parts(tmp_path, 2)
     assert one.header["shard"] == "1/2" and two.header["shard"] == "2/2"
     assert _tasks(one) and _tasks(two) and not _tasks(one) & _tasks(two)
     assert {t[0] for t in _tasks(one)} == {t[0] for t in _tasks(two)} == {"im2col", "naive"}

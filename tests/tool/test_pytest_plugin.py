@@ -1,6 +1,7 @@
 """``pytest --convcert SPEC``: convcert's cases as tests of the user's own pytest run."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -52,14 +53,29 @@ def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture
-def folder(tmp_path):
-    (tmp_path / "direct.py").write_text(PLUGIN)
-    (tmp_path / "test_own.py").write_text(
+def _folder(path: Path) -> Path:
+    (path / "direct.py").write_text(PLUGIN)
+    (path / "test_own.py").write_text(
         "import os, sys\n\ndef test_own():\n"
         "    open('pytest_pid', 'w').write(str(os.getpid()))\n"
         "    assert 'conformance.verdicts.certify' in sys.modules or True\n")
-    return tmp_path
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return _folder(tmp_path)
+
+
+#: The wrong plug-in's quick cases, convcert's tests only.
+WRONG = ("--convcert", "direct.py:Biasless", "--convcert-quick", "-k", "convcert")
+
+
+@pytest.fixture(scope="module")
+def wrong_run(tmp_path_factory):
+    """One run of pytest on the wrong plug-in, in one process (JUnit in ``r.xml``)."""
+    folder = _folder(tmp_path_factory.mktemp("wrong"))
+    return folder, run_pytest(folder, *WRONG, "--junitxml=r.xml")
 
 
 def _cases(xml: Path) -> dict[str, ET.Element]:
@@ -86,9 +102,8 @@ def test_a_right_plugin_passes_case_by_case_with_skips_for_what_it_does_not_clai
     assert (folder / "pytest_pid").read_text() not in pids  # loaded in the worker only
 
 
-def test_a_wrong_plugin_fails_each_case_with_its_message_and_repro(folder):
-    done = run_pytest(folder, "--convcert", "direct.py:Biasless", "--convcert-quick", "-k", "convcert",
-                      "--junitxml=r.xml")
+def test_a_wrong_plugin_fails_each_case_with_its_message_and_repro(wrong_run):
+    folder, done = wrong_run
     assert done.returncode == 1
     cases = _cases(folder / "r.xml")
     assert "test_own::test_own" not in cases  # -k applies to convcert's tests too
@@ -114,3 +129,26 @@ def test_without_convcert_the_plugin_adds_no_test_and_imports_nothing_of_the_sui
     done = run_pytest(folder, "-q")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def _outcomes(xml: Path) -> dict[str, tuple[str, str, str]]:
+    """Test -> (outcome, message, text) of convcert's tests in a JUnit report, times left out."""
+    out = {}
+    for name, tc in _cases(xml).items():
+        if name.startswith("convcert["):
+            child = next(iter(tc), None)
+            found = ("pass", "", "") if child is None else \
+                (child.tag, child.get("message") or "", child.text or "")
+            out[name] = tuple(re.sub(r"; [0-9.]+ s\)", "; - s)", text) for text in found)
+    return out
+
+
+def test_pytest_xdist_spreads_the_cases_and_gives_the_serial_verdicts_and_junit(wrong_run, folder):
+    pytest.importorskip("xdist")
+    serial, _ = wrong_run
+    spread = run_pytest(folder, *WRONG, "-n", "2", "--junitxml=spread.xml")
+    assert spread.returncode == 1, spread.stdout + spread.stderr
+    assert _outcomes(folder / "spread.xml") == _outcomes(serial / "r.xml")
+    assert _outcomes(folder / "spread.xml")["convcert[biasless]::certificate"][0] == "failure"
+    loaded = (folder / "pids").read_text().split()
+    assert len(set(loaded)) == 2  # a convcert worker in each of the two xdist workers

@@ -32,8 +32,12 @@ COMPILE_ALL = """
     ELEM = {"float16": "fp16", "bfloat16": "bf16", "float32": "fp32", "float64": "fp64"}
     POINTERS = ("x", "w", "bias", "y", "dy", "dx", "a", "b", "c", "out")
     HOPPER = tuning.Tile(128, 128, 64, 8, 4)  # the largest pipeline among the candidate tiles
+    PART, PARTS = int(sys.argv[1]), int(sys.argv[2])  # this process compiles every PARTS-th kernel
+    order = iter(range(10**6))
 
     def compile_one(kind, dtype, flat, tile, transposed=(False, False)):
+        if next(order) % PARTS != PART:
+            return
         jf = JITFunction(kernels.KERNELS[kind])
         fma = dtype == "float64"
         meta = {"PRECISION": "ieee", "FMA": fma, "UPCAST": False, "GROUP_M": kernels.GROUP_M,
@@ -82,6 +86,8 @@ COMPILE_ALL = """
         assert not any(p.do_not_specialize for p in kernels.jitted(kind).params), kind
     print("generic builds ok")
 """
+#: Processes compiling side by side (each every PARTS-th kernel): the compiler is single-threaded.
+PARTS = 2
 
 
 def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
@@ -89,11 +95,15 @@ def test_every_kernel_compiles_for_an_h100_in_each_claimed_dtype() -> None:
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(COMPILE_ALL)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    if proc.returncode == 0 and "SKIP" in proc.stdout:
-        pytest.skip(f"this triton's ASTSource takes other arguments: {proc.stdout.strip()}")
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    procs = [subprocess.Popen([sys.executable, "-c", textwrap.dedent(COMPILE_ALL), str(part), str(PARTS)],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for part in range(PARTS)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    stdout = "".join(out for out, _ in outputs)
+    if all(proc.returncode == 0 for proc in procs) and "SKIP" in stdout:
+        pytest.skip(f"this triton's ASTSource takes other arguments: {stdout.strip()}")
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, (out + err)[-4000:]
     # forward twice (flat or not), two Hopper tiles, five persistent TMA GEMMs
     kernels = 4 * 2 + 4 * (len(kernels.KERNELS) - 1) + 2 + 5
-    assert proc.stdout.count("compiled") == kernels and "generic builds ok" in proc.stdout, proc.stdout
+    assert stdout.count("compiled") == kernels and stdout.count("generic builds ok") == PARTS, stdout
