@@ -59,10 +59,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _checkpoint(cert: Certificate, out: Path) -> None:
-    write_certificate(cert, out)
-
-
 def _sweep_budget(args: argparse.Namespace) -> tuple[int, int]:
     """(examples, seed) of the sweep: ``--sweep`` if given, else the default; none for
     ``--quick`` (meant for slow implementations). ``certify`` runs none with given cases."""
@@ -142,7 +138,7 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
         _check_sizes(cases or [], worker.max_memory)
         opts = CertifyOptions(devices=args.device or None, dtypes=args.dtype or None, quick=args.quick,
                               progress=not args.no_progress, cases=cases, case_timeout=args.case_timeout,
-                              require_claimed=True, on_checkpoint=lambda c: _checkpoint(c, out),
+                              require_claimed=True, on_checkpoint=lambda c: write_certificate(c, out),
                               selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
                               max_seconds=args.max_seconds, min_calls=args.min_calls)
         cert = certify_or_reuse(args.spec, opts, worker=worker, cache=_cache(args))

@@ -464,22 +464,6 @@ class DilatedWindowFitKD(Mutant):
         return base.conv2d(x, w, b, params)
 
 
-class SingleColumnWideStride(Mutant):
-    """Wrong when the W stride exceeds a kernel width of 3 or more and the output has a single
-    column: the last kernel column's taps are dropped. Modelled on OpenVINO's CPU convolution
-    (wrong whenever the W stride exceeds 1 and the output has one column,
-    ``conv2d-n1c1h12w2-k2r3s2-st1x3-pad_valid-bias``); narrowed to strides beyond a wider kernel
-    so that the catalogue (corpus included) misses it and only the sweep's edge geometry finds it."""
-
-    name = "mutant-single-column-wide-stride"
-
-    def conv2d(self, x, w, b, params):
-        if params.stride[1] > params.w_shape[3] > 2 and params.out_hw[1] == 1:
-            w = w.copy()
-            w[..., -1] = 0
-        return base.conv2d(x, w, b, params)
-
-
 class CountIncludePadIgnoredWhenAsymmetric(Mutant):
     """Average pooling drops ``count_include_pad`` where the padding is asymmetric (a divisor
     bug of one real library): only the two options together are wrong, never stride."""

@@ -129,17 +129,13 @@ class ConvcertSession:
 
 def _selection(claims: Worker, config: pytest.Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The devices and dtypes to certify, as ``convcert certify`` chooses them."""
-    from implementations.dtypes import DTYPES
+    from conformance.verdicts.certify import NotClaimed, selection_of
 
-    devices = tuple(config.getoption("convcert_device")) or (
-        ("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
-    dtypes = tuple(config.getoption("convcert_dtype")) or tuple(d for d in DTYPES if d in claims.dtypes)
-    for what, asked, claimed in (("device", devices, claims.devices), ("dtype", dtypes, claims.dtypes)):
-        unclaimed = [v for v in asked if v not in claimed]
-        if unclaimed:
-            raise pytest.UsageError(f"--convcert-{what} {' '.join(unclaimed)}: {claims.name} does not claim "
-                                    f"it (it claims {', '.join(claimed)})")
-    return devices, dtypes
+    try:
+        return selection_of(claims, config.getoption("convcert_device") or None,
+                            config.getoption("convcert_dtype") or None, require_claimed=True)
+    except (NotClaimed, ValueError) as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 class Certification(pytest.Collector):

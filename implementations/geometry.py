@@ -301,14 +301,6 @@ class PoolParams:
             in zip(self.padding, self.padded_extent, self.x_shape[2:], strict=True)
         )
 
-    @property
-    def overhang(self) -> Padding:
-        """The part of :attr:`window_padding` past ``padding``: zero on top/left, the
-        ``ceil_mode`` overhang on bottom/right."""
-        return tuple(  # type: ignore[return-value]
-            (0, grown[1] - pad[1]) for grown, pad in zip(self.window_padding, self.padding, strict=True)
-        )
-
 
 def _taps_in_range(starts: np.ndarray, kernel: int, dilation: int, lo: int, hi: int) -> np.ndarray:
     """For windows starting at ``starts`` (positions on the padded axis), how many of the

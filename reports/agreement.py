@@ -3,7 +3,7 @@
 For each run (a result file, or a folder: every result file in it): per implementation, the
 timed rows, the median relative IQR and the rows marked noisy; the run's wall time, threads
 and load. With a second run: of the pairs of implementations (and layouts) compared on the
-same device, dtype, workload and pass in both, the pairs both runs decide (a paired verdict,
+same device, dtype, workload and pass in both, the pairs both runs decide (a paired direction,
 :mod:`benchmarks.precision.paired`, or, for rows without turns, medians' intervals apart) and the share
 on which they agree. This is the before/after table of a change to the harness: run the cpu
 profile twice on a quiet machine (and once under load) and compare.
@@ -39,7 +39,7 @@ def precision_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def verdicts(results: pd.DataFrame) -> dict[tuple[Any, ...], int]:
+def directions(results: pd.DataFrame) -> dict[tuple[Any, ...], int]:
     """For every pair of right answers compared in one run: +1 the first series faster, -1 the
     second, 0 no clear difference. Keyed by (device, dtype, workload, pass, series a, series b)."""
     out: dict[tuple[Any, ...], int] = {}
@@ -47,13 +47,13 @@ def verdicts(results: pd.DataFrame) -> dict[tuple[Any, ...], int]:
     for key, group in ok.groupby(PAIR_KEY, sort=False):
         rows = sorted(group.to_dict("records"), key=lambda r: r["series"])
         for a, b in itertools.combinations(rows, 2):
-            out[(*key, a["series"], b["series"])] = _verdict(a, b)
+            out[(*key, a["series"], b["series"])] = _direction(a, b)
     return out
 
 
-def _verdict(a: dict[str, Any], b: dict[str, Any]) -> int:
+def _direction(a: dict[str, Any], b: dict[str, Any]) -> int:
     if a.get("_turns") is not None and b.get("_turns") is not None and a["_run"] == b["_run"]:
-        return paired.compare(*a["_turns"], *b["_turns"]).verdict
+        return paired.compare(*a["_turns"], *b["_turns"]).direction
     if not stats.separated(a["ci_low_ms"], a["ci_high_ms"], b["ci_low_ms"], b["ci_high_ms"]):
         return 0
     return 1 if a["median_ms"] < b["median_ms"] else -1
@@ -61,7 +61,7 @@ def _verdict(a: dict[str, Any], b: dict[str, Any]) -> int:
 
 def agreement(first: pd.DataFrame, second: pd.DataFrame) -> tuple[int, int, int]:
     """(pairs compared in both, pairs both decide, pairs both decide alike)."""
-    v1, v2 = verdicts(first), verdicts(second)
+    v1, v2 = directions(first), directions(second)
     shared = set(v1) & set(v2)
     decided = [k for k in shared if v1[k] and v2[k]]
     return len(shared), len(decided), sum(v1[k] == v2[k] for k in decided)

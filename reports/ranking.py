@@ -86,8 +86,8 @@ def _paired_speedups(out: pd.DataFrame, ok: pd.Series, baseline: str) -> pd.Data
                 continue
             out.loc[idx, ["paired_ratio", "speedup_low", "speedup_high"]] = (ratio.median, ratio.low,
                                                                              ratio.high)
-            out.loc[idx, "clear"] = ratio.verdict != 0
-            out.loc[idx, "speedup"] = ratio.median if ratio.verdict != 0 else np.nan
+            out.loc[idx, "clear"] = ratio.direction != 0
+            out.loc[idx, "speedup"] = ratio.median if ratio.direction != 0 else np.nan
     return out
 
 
@@ -116,7 +116,7 @@ def rank(results: pd.DataFrame) -> pd.DataFrame:
 
 def _paired_ranks(out: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     """Groups whose every right answer was timed in turns in one run: 'best' / 'worst' from
-    the paired verdicts (clearly faster / slower than every other), replacing the intervals'."""
+    the paired directions (clearly faster / slower than every other), replacing the intervals'."""
     if "_turns" not in ok.columns:
         return out
     for _, group in ok.groupby(KEY, sort=False):
@@ -125,11 +125,11 @@ def _paired_ranks(out: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
         out.loc[group.index, "rank"] = ""
         for idx, r in group.iterrows():
             times, turns = r["_turns"]
-            verdicts = {paired.compare(times, turns, *o["_turns"]).verdict
+            directions = {paired.compare(times, turns, *o["_turns"]).direction
                         for j, o in group.iterrows() if j != idx}
-            if verdicts == {1}:
+            if directions == {1}:
                 out.loc[idx, "rank"] = "best"
-            elif verdicts == {-1}:
+            elif directions == {-1}:
                 out.loc[idx, "rank"] = "worst"
     return out
 

@@ -22,7 +22,7 @@ MARGIN = 0.02
 CONFIDENCE = 0.95
 RESAMPLES = 2000
 SEED = 0
-#: Fewer shared turns than this: no paired verdict.
+#: Fewer shared turns than this: no paired direction.
 MIN_TURNS = 3
 
 
@@ -36,7 +36,7 @@ class PairedRatio:
     turns: int
 
     @property
-    def verdict(self) -> int:
+    def direction(self) -> int:
         """+1: A clearly faster; -1: B clearly faster; 0: no clear difference (within :data:`MARGIN`)."""
         if self.turns < MIN_TURNS:
             return 0

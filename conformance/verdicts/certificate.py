@@ -133,7 +133,7 @@ class Certificate:
     sweep: dict[str, Any] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     #: Blame of the failing results, computed once with them (see :func:`summarize`).
-    verdict: Blame = field(default_factory=Blame)
+    attribution: Blame = field(default_factory=Blame)
     #: Blame by experiment: each experimented failing case run again without each option.
     experiments: list[dict[str, Any]] = field(default_factory=list)
     #: Each option judged per operation (``conv2d · stride``); the feature rows summarise them.
@@ -147,7 +147,7 @@ class Certificate:
     @property
     def failures(self) -> list[dict[str, Any]]:
         """Every failed check (``feature``: what it is blamed on), and every claimed feature never run."""
-        out = [dict(rec, feature="+".join(self.verdict.of(r))) for r in self.results if r.status == FAIL
+        out = [dict(rec, feature="+".join(self.attribution.of(r))) for r in self.results if r.status == FAIL
                for rec in failure_records(r)]
         for s in self.features:
             if s.status == LIMITED and not self.shard:  # another shard may hold its passing case
@@ -240,7 +240,7 @@ class Certificate:
             case_timeout=number_of(d, "case_timeout", CASE_TIMEOUT, where=where),
             sweep=field_of(d, "sweep", dict, {}, where=where),
             coverage=field_of(d, "coverage", dict, {}, where=where),
-            verdict=blame(results, shown), experiments=experiments,
+            attribution=blame(results, shown), experiments=experiments,
             operations=[FeatureStatus.from_dict(f, f"{where}.per_operation[{i}]")
                         for i, f in enumerate(field_of(d, "per_operation", list, [], where=where))],
             shard=shard, reused=field_of(d, "reused", dict, {}, where=where))
@@ -297,18 +297,18 @@ def environment(impl: Claims) -> dict[str, Any]:
 
 
 def summarize(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str],
-              dtypes: Iterable[str], verdict: Blame | None = None) -> list[FeatureStatus]:
+              dtypes: Iterable[str], attribution: Blame | None = None) -> list[FeatureStatus]:
     """Per (feature, device, dtype) status from the case results filed under each feature.
 
     A feature with failing cases is ``fail`` only when some failing case is blamed on it
-    (``verdict``, :func:`conformance.verdicts.blame.blame` of ``results`` unless given);
+    (``attribution``, :func:`conformance.verdicts.blame.blame` of ``results`` unless given);
     otherwise it is ``implicated``.
     """
     grouped: dict[tuple[str, str, str], list[CaseResult]] = defaultdict(list)
     for r in results:
         for f in set(r.filed_under) | ({r.op} if r.status == FAIL else set()):
             grouped[(f, r.device, r.dtype)].append(r)
-    verdict = blame(results) if verdict is None else verdict
+    attribution = blame(results) if attribution is None else attribution
     out = []
     for device in devices:
         for dtype in dtypes:
@@ -320,7 +320,7 @@ def summarize(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str
                     out.append(FeatureStatus(feature, device, dtype, NOT_CLAIMED))
                 else:
                     rs = grouped.get((feature, device, dtype), [])
-                    blamed = feature in verdict.failed.get((device, dtype), ())
+                    blamed = feature in attribution.failed.get((device, dtype), ())
                     out.append(_judge_feature(feature, device, dtype, rs, blamed))
     return out
 
@@ -360,11 +360,11 @@ APPLIES: dict[str, tuple[str, ...]] = {
 
 
 def _judge_option(name: str, device: str, dtype: str, rs: Sequence[CaseResult], option: str,
-                  verdict: Blame) -> FeatureStatus:
+                  attribution: Blame) -> FeatureStatus:
     tally = _tally(rs)
     status: Status
     reason = ""
-    if any(r.status == FAIL and option in verdict.of(r) for r in rs):
+    if any(r.status == FAIL and option in attribution.of(r) for r in rs):
         status = FAIL
     elif tally["failed"]:
         status, reason = IMPLICATED, "its failing cases are explained by another feature"
@@ -378,7 +378,7 @@ def _judge_option(name: str, device: str, dtype: str, rs: Sequence[CaseResult], 
 
 
 def per_operation(impl: Claims, results: Sequence[CaseResult], devices: Iterable[str], dtypes: Iterable[str],
-                  verdict: Blame) -> list[FeatureStatus]:
+                  attribution: Blame) -> list[FeatureStatus]:
     """Each option judged per operation it applies to (``conv2d · stride``, ``avg_pool2d · stride``):
     ``fail`` when a case of that operation is blamed on the option, ``implicated`` when its
     cases fail for another reason, else ``pass``, ``limited`` or ``not run``."""
@@ -390,7 +390,7 @@ def per_operation(impl: Claims, results: Sequence[CaseResult], devices: Iterable
         if {op, option} <= impl.features and device in impl.devices and dtype in impl.dtypes:
             out.append(_judge_option(name, device, dtype, [
                 r for r in results if r.op == op and option in r.filed_under and r.device == device
-                and r.dtype == dtype], option, verdict))
+                and r.dtype == dtype], option, attribution))
         else:
             out.append(FeatureStatus(name, device, dtype, NOT_CLAIMED))
     return out

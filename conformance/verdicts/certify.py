@@ -102,7 +102,7 @@ class CertifyOptions:
     seed: int = DEFAULT_SEED
     max_seconds: float | None = None
     progress: bool | Callable[[CaseResult], None] = False
-    on_checkpoint: Callable[[Certificate], None] | None = None
+    on_checkpoint: Callable[[Certificate], object] | None = None
     #: Bytes one problem may need (``Problem.memory_estimate``); larger ones are "too large".
     max_memory: int | None = None
     #: ``(K, N)``: run only part K of N of the plan (``implementations.arguments.shard_of``);
@@ -160,8 +160,10 @@ def _check_recreated(impl: Implementation, worker: Worker) -> None:
                          "isolate=False")
 
 
-def _selection(claims: Claims, devices: Sequence[str] | None, dtypes: Sequence[str] | None,
-               require_claimed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def selection_of(claims: Claims, devices: Sequence[str] | None, dtypes: Sequence[str] | None,
+                 require_claimed: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The devices and dtypes to certify: those asked for, else cpu (or the claimed devices) and
+    every claimed dtype; ``require_claimed``: ``NotClaimed`` for one asked for but not claimed."""
     devices = tuple(devices) if devices else (("cpu",) if "cpu" in claims.devices else tuple(claims.devices))
     dtypes = tuple(dtypes) if dtypes else tuple(d for d in DTYPES if d in claims.dtypes)
     for d in dtypes:
@@ -255,17 +257,17 @@ class _Certification:
         """The certificate of the results so far; ``complete`` gives the fields only the end of
         the run knows (``sweep``, ``coverage``)."""
         claims, results = self.executor, list(self.results)
-        verdict = blame(results, self.experiments)
+        attribution = blame(results, self.experiments)
         opts = self.opts
         agreed = {"seed": opts.seed, "sweep_examples": opts.sweep_examples, "max_memory": opts.max_memory}
         return Certificate(
             spec=self.spec, implementation=claims.describe(), environment=environment(claims),
             devices=self.devices, dtypes=self.dtypes, quick=opts.quick, selection=self.selection,
             started=self.started, seconds=time.perf_counter() - self.t0, results=results,
-            features=summarize(claims, results, self.devices, self.dtypes, verdict),
+            features=summarize(claims, results, self.devices, self.dtypes, attribution),
             findings=dict(self.findings), state=state, note=note, case_timeout=opts.case_timeout,
-            verdict=verdict, experiments=[e.to_dict() for e in self.experiments.values()],
-            operations=per_operation(claims, results, self.devices, self.dtypes, verdict),
+            attribution=attribution, experiments=[e.to_dict() for e in self.experiments.values()],
+            operations=per_operation(claims, results, self.devices, self.dtypes, attribution),
             shard=shard_record(opts.shard, len(self.results), self.planned, self.plan_names, agreed),
             **complete)
 
@@ -279,7 +281,8 @@ class _Certification:
         except references.GoldenError as exc:
             golden_error = exc
         try:
-            self.devices, self.dtypes = _selection(executor, opts.devices, opts.dtypes, opts.require_claimed)
+            self.devices, self.dtypes = selection_of(executor, opts.devices, opts.dtypes,
+                                                     opts.require_claimed)
             if golden_error is not None:
                 raise golden_error
             for device in self.devices:
@@ -508,6 +511,7 @@ def add_diagnoses(cert: Certificate, claims: Claims, run: Runner, cases: Iterabl
     """``cert`` with every failed feature given its one-line diagnosis, where one is recognised."""
     if not any(r.status == FAIL for r in cert.results):
         return cert
-    lines = diagnose(cert.results, cert.verdict, {c.name: c for c in cases}, run, claims.reduced_precision)
+    lines = diagnose(cert.results, cert.attribution, {c.name: c for c in cases}, run,
+                     claims.reduced_precision)
     return dataclasses.replace(cert, features=[dataclasses.replace(s, diagnosis=lines.get(
         (s.feature, s.device, s.dtype), "")) for s in cert.features])

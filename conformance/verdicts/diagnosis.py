@@ -279,7 +279,7 @@ def _size(case: Case) -> int:
     return int(np.prod(case.problem.x_shape)) + int(np.prod(case.problem.params.y_shape))
 
 
-def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, Case], run: Runner,
+def diagnose(results: Sequence[CaseResult], attribution: Blame, cases: Mapping[str, Case], run: Runner,
              reduced: Mapping[str, str] | None = None) -> dict[tuple[str, str, str], str]:
     """One line per failed (feature, device, dtype) that a recogniser explains.
 
@@ -289,10 +289,11 @@ def diagnose(results: Sequence[CaseResult], verdict: Blame, cases: Mapping[str, 
     """
     red = tuple(sorted((reduced or {}).items()))
     out = {}
-    for (device, dtype), features in verdict.failed.items():
+    for (device, dtype), features in attribution.failed.items():
         group = [r for r in results if r.device == device and r.dtype == dtype]
         for feature in sorted(features):
-            blamed = [r for r in group if r.status == FAIL and feature in verdict.of(r) and r.case in cases]
+            blamed = [r for r in group
+                      if r.status == FAIL and feature in attribution.of(r) and r.case in cases]
             if not blamed:
                 continue
             smallest = min(blamed, key=lambda r: (_size(cases[r.case]), r.case))

@@ -194,13 +194,13 @@ def merge(documents: Sequence[Any], names: Sequence[str] | None = None) -> Certi
     experiments = [e for _, cert in parts for e in cert.experiments
                    if (e["device"], e["dtype"], e["op"]) not in plain]
     shown = {(e["case"], e["device"], e["dtype"]): Shown.of(e) for e in experiments}
-    verdict = blame(results, shown)
+    attribution = blame(results, shown)
     claims = SimpleNamespace(devices=impl["devices"], dtypes=impl["dtypes"],
                              features=frozenset(impl["features"]))
     diagnosed = {(s.feature, s.device, s.dtype): s.diagnosis for _, cert in parts for s in cert.features
                  if s.diagnosis}
     features = [dataclasses.replace(s, diagnosis=diagnosed.get((s.feature, s.device, s.dtype), ""))
-                if s.status == FAIL else s for s in summarize(claims, results, devices, dtypes, verdict)]
+                if s.status == FAIL else s for s in summarize(claims, results, devices, dtypes, attribution)]
     findings: dict[str, dict[str, str]] = {}
     for _, cert in parts:
         findings.update(cert.findings)
@@ -210,5 +210,5 @@ def merge(documents: Sequence[Any], names: Sequence[str] | None = None) -> Certi
         quick=first.quick, selection=first.selection, started=min(cert.started for _, cert in parts),
         seconds=sum(cert.seconds for _, cert in parts), results=results, features=features, findings=findings,
         state=COMPLETE, note="", case_timeout=first.case_timeout, sweep=first.sweep, coverage=coverage,
-        verdict=verdict, experiments=experiments,
-        operations=per_operation(claims, results, devices, dtypes, verdict))
+        attribution=attribution, experiments=experiments,
+        operations=per_operation(claims, results, devices, dtypes, attribution))

@@ -1,4 +1,4 @@
-"""The regression gate on the issues' cases: slower, newly wrong, missing, moved to skipped,
+"""The regression gate on the cases it must tell apart: slower, newly wrong, missing, moved to skipped,
 another machine's rows in the baseline folder, rows dropped on purpose; a baseline that matches
 nothing, argument order, zero/NaN/negative/malformed rows and files, slowdowns within the noise."""
 

@@ -21,7 +21,7 @@ def _drifting(turns=20, speedup=1.1, seed=1):
 def test_per_turn_ratios_see_a_difference_that_drift_hides_from_the_medians():
     a, ta, b, tb = _drifting()
     ratio = paired.compare(a, ta, b, tb)
-    assert ratio.verdict == 1 and ratio.low <= 1.1 <= ratio.high and ratio.low > 1.05 and ratio.turns == 20
+    assert ratio.direction == 1 and ratio.low <= 1.1 <= ratio.high and ratio.low > 1.05 and ratio.turns == 20
     ma, mb = stats.measurement_of(a), stats.measurement_of(b)
     assert not stats.separated(ma.ci_low_s, ma.ci_high_s, mb.ci_low_s, mb.ci_high_s)  # unpaired: no verdict
 
@@ -29,14 +29,14 @@ def test_per_turn_ratios_see_a_difference_that_drift_hides_from_the_medians():
 def test_equal_implementations_show_no_clear_difference_and_the_interval_is_reproducible():
     a, ta, b, tb = _drifting(speedup=1.0)
     first, again = paired.compare(a, ta, b, tb), paired.compare(a, ta, b, tb)
-    assert first.verdict == 0 and first == again
-    assert paired.compare(b, tb, a, ta).verdict == 0
+    assert first.direction == 0 and first == again
+    assert paired.compare(b, tb, a, ta).direction == 0
 
 
 def test_only_shared_turns_are_paired():
     ratios = paired.per_turn([1.0, 2.0, 4.0], [0, 1, 2], [3.0, 8.0], [1, 2])
     assert list(ratios) == [1.5, 2.0]
-    assert paired.compare([1.0, 2.0], [0, 1], [3.0], [1]).verdict == 0  # too few turns to decide
+    assert paired.compare([1.0, 2.0], [0, 1], [3.0], [1]).direction == 0  # too few turns to decide
 
 
 def test_the_report_gives_the_paired_speedup_with_its_interval(tmp_path, result_row, write_run):

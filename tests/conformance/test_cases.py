@@ -1,4 +1,4 @@
-"""The catalogue covers every feature the issue lists, with readable unique names."""
+"""The catalogue covers every feature of the contract, with readable unique names."""
 
 import re
 

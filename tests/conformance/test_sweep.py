@@ -14,6 +14,7 @@ from conformance.search.draws import draw_problems, rng_for
 from conformance.search.sweep import local_runner, sweep
 from conformance.verdicts.certify import certify
 from implementations import get
+from implementations import im2col as base
 from implementations.contract import OPTIONS
 
 
@@ -212,8 +213,23 @@ def test_two_certifications_record_the_same_coverage_digests():
     assert first.passed and first.to_dict()["coverage"]["sweep_problems"] == 12
 
 
+class SingleColumnWideStride(Mutant):  # only this test uses it: not in the mutant gallery
+    """Wrong when the W stride exceeds a kernel width of 3 or more and the output has a single
+    column: the last kernel column's taps are dropped. Modelled on OpenVINO's CPU convolution
+    (wrong whenever the W stride exceeds 1 and the output has one column,
+    ``conv2d-n1c1h12w2-k2r3s2-st1x3-pad_valid-bias``); narrowed to strides beyond a wider kernel
+    so that the catalogue (corpus included) misses it and only the sweep's edge geometry finds it."""
+
+    name = "mutant-single-column-wide-stride"
+
+    def conv2d(self, x, w, b, params):
+        if params.stride[1] > params.w_shape[3] > 2 and params.out_hw[1] == 1:
+            w = w.copy()
+            w[..., -1] = 0
+        return base.conv2d(x, w, b, params)
+
+
 def test_the_default_sweep_finds_a_single_column_wide_stride_bug_that_the_catalogue_misses():
-    from conformance.mutants import SingleColumnWideStride
     from conformance.search.sweep import DEFAULT_EXAMPLES
 
     class ConvOnly(SingleColumnWideStride):  # the same options, so the same convolutions are drawn
