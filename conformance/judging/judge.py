@@ -15,7 +15,7 @@ judges what the call gave.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -139,14 +139,13 @@ def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None
                         case.problem.mode, repro=repro_command(spec, case.name, device, dtype))
     missing = sorted(case.requires - impl.features)
     if device not in impl.devices or dtype not in impl.dtypes or missing:
-        result.reason = (f"needs {', '.join(missing)}" if missing
-                         else f"{device}/{dtype} not claimed")
-        return Pending(result, case)
+        reason = f"needs {', '.join(missing)}" if missing else f"{device}/{dtype} not claimed"
+        return Pending(replace(result, reason=reason), case)
     needs = case.problem.memory_estimate()
     if max_bytes is not None and needs > max_bytes:
-        result.status, result.reason = TOO_LARGE, (f"needs about {needs / 2**30:.1f} GiB, above the "
-                                                   f"limit of {max_bytes / 2**30:.1f} GiB (--max-memory)")
-        return Pending(result, case)
+        return Pending(replace(result, status=TOO_LARGE, reason=(
+            f"needs about {needs / 2**30:.1f} GiB, above the limit of {max_bytes / 2**30:.1f} GiB "
+            "(--max-memory)")), case)
     typed, expectations = prepare(case.problem, dtype, tuple(sorted(impl.reduced_precision.items())))
     pristine = case_inputs(case, typed)
     request = (case.op, case.requires, case.problem.params, device, dtype, pristine)
@@ -155,30 +154,25 @@ def begin(impl: Claims, case: Case, device: str, dtype: str, *, spec: str | None
 
 def finish(pending: Pending, outcome: Outcome | None) -> CaseResult:
     """Judge the ``outcome`` of a pending case (None: it did not need a call)."""
-    result = pending.result
     if outcome is None:
-        return result
-    result.seconds = outcome.seconds
+        return pending.result
+    result = replace(pending.result, seconds=outcome.seconds)
     if outcome.kind == "refused":  # the machine, not the implementation: no verdict at all
         raise ResourceRefused(f"could not run {result.label}: {outcome.message}")
     if outcome.kind == "limited" and pending.request is not None \
             and _declared(pending.limits, outcome.message, pending.request):
-        result.status, result.reason = LIMITED, outcome.message
-        return result
+        return replace(result, status=LIMITED, reason=outcome.message)
     if outcome.kind == "limited":
         message = f"refused without a declared limit: {outcome.message}"
-        result.checks.append(behaviour(result.label, "refuses only declared limits", False, message))
-        result.status, result.reason = FAIL, message
-        return result
+        return replace(result, status=FAIL, reason=message,
+                       checks=[behaviour(result.label, "refuses only declared limits", False, message)])
     if outcome.kind != "ok":
         refused = outcome.kind == "unsupported"
         message = f"undeclared refusal: {outcome.message}" if refused else outcome.message
         rule = "refuses only declared limits" if refused else "no crash"
-        result.checks.append(behaviour(result.label, rule, False, message))
-        result.status, result.reason, result.died = FAIL, message, outcome.kind == "died"
-        return result
-    judge(result, pending.case, pending.expectations, outcome, pending.pristine)
-    return result
+        return replace(result, status=FAIL, reason=message, died=outcome.kind == "died",
+                       checks=[behaviour(result.label, rule, False, message)])
+    return judge(result, pending.case, pending.expectations, outcome, pending.pristine)
 
 
 def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
@@ -189,9 +183,10 @@ def run_case(impl: Implementation, case: Case, device: str, dtype: str, *,
 
 
 def judge(result: CaseResult, case: Case, expectations: dict[str, Expectation], outcome: Outcome,
-          pristine: dict[str, np.ndarray | None]) -> None:
-    """Check outputs (count, dtype, values) and untouched inputs; set ``result.status``."""
-    checks, dtype = result.checks, result.dtype
+          pristine: dict[str, np.ndarray | None]) -> CaseResult:
+    """``result`` with the checks of the outputs (count, dtype, values) and of untouched inputs,
+    and the status they give."""
+    checks, dtype = list(result.checks), result.dtype
     if len(outcome.found) != len(case.outputs):
         checks.append(behaviour(result.label, "outputs", False,
                                 f"returned {len(outcome.found)} arrays, expected {len(case.outputs)}"))
@@ -208,4 +203,4 @@ def judge(result: CaseResult, case: Case, expectations: dict[str, Expectation], 
         unmodified = before is not None and _same_bits(v, before)
         checks.append(behaviour(result.label, f"{k} unmodified", unmodified,
                                 "the implementation wrote into its input"))
-    result.status = PASS if all(c.passed for c in checks) else FAIL
+    return replace(result, checks=checks, status=PASS if all(c.passed for c in checks) else FAIL)

@@ -73,9 +73,10 @@ def check_from_dict(d: Any, where: str = "check") -> Check:
                  field_of(d, "message", str, "", where=where))
 
 
-@dataclass
+@dataclass(frozen=True)
 class CaseResult:
-    """Outcome of one case on one (device, dtype)."""
+    """Outcome of one case on one (device, dtype), built complete (``dataclasses.replace`` for
+    a changed copy)."""
 
     case: str
     op: str

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from conformance.catalogue.cases import FAMILIES, Case, Problem
@@ -160,10 +160,9 @@ class _Sweeper:
             if smallest is not problem:
                 problem, latest = smallest, found[smallest.descriptor]
         if runs and failed_runs < runs:
-            for r in latest:
-                if r.status == FAIL:
-                    r.reason = (f"nondeterministic: failed in {failed_runs} of {runs} runs of the same "
-                                "problem (kept as a failure)")
+            note = (f"nondeterministic: failed in {failed_runs} of {runs} runs of the same problem "
+                    "(kept as a failure)")
+            latest = [replace(r, reason=note) if r.status == FAIL else r for r in latest]
         for r in latest:
             if r.status == FAIL and runs:
                 self.out.recurred[r.case] = f"{failed_runs} of {runs}"

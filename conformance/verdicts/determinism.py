@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -57,21 +58,21 @@ def call_again(results: list[CaseResult], cases: Mapping[str, Case], run_many: M
             if r.status == PASS and r.case in cases:
                 passing.setdefault(key, []).append(r)
     plan: list[tuple[Case, str, str]] = []
-    owners: list[CaseResult] = []
+    owners: list[int] = []  # the index in ``results`` of the result each repeat belongs to
+    index = {id(r): i for i, r in enumerate(results)}
     for key, rs in passing.items():
         rs.sort(key=lambda r: (_size(cases[r.case]), r.case))
         for i in range(max(min_calls - calls[key], 0)):
             r = rs[i % len(rs)]
             plan.append((cases[r.case], r.device, r.dtype))
-            owners.append(r)
-    repeats: dict[int, int] = {}
-    for owner, again in zip(owners, run_many(plan), strict=True):
-        repeats[id(owner)] = repeats.get(id(owner), 0) + 1
+            owners.append(index[id(r)])
+    for at, again in zip(owners, run_many(plan), strict=True):
+        owner = results[at]
         if again.status == FAIL and owner.status == PASS:
-            owner.status, owner.checks = FAIL, again.checks
-            owner.reason = (f"nondeterministic: failed in a repeat of an identical call that had passed; "
-                            f"{again.reason}").rstrip("; ")
-            owner.repro = again.repro
+            results[at] = replace(
+                owner, status=FAIL, checks=again.checks, repro=again.repro,
+                reason=(f"nondeterministic: failed in a repeat of an identical call that had passed; "
+                        f"{again.reason}").rstrip("; "))
     return len(plan)
 
 
@@ -79,7 +80,7 @@ def recheck_failures(results: list[CaseResult], cases: Mapping[str, Case],
                      run: CaseRunner) -> int:
     """Re-run failing results; mark those that did not fail every time. Returns how many were re-run."""
     rerun = 0
-    for r in results:
+    for at, r in enumerate(results):
         if r.status != FAIL or r.died or r.case not in cases or r.reason.startswith("nondeterministic"):
             continue  # (a crash or a timeout is not re-run: each costs a fresh worker or the timeout)
         if rerun >= MAX_FAILING:
@@ -89,7 +90,7 @@ def recheck_failures(results: list[CaseResult], cases: Mapping[str, Case],
         passed = again.count(PASS)
         if passed:
             note = f"nondeterministic: failed in {RERUNS + 1 - passed} of {RERUNS + 1} identical calls"
-            r.reason = f"{note}; {r.reason}" if r.reason else note
+            results[at] = replace(r, reason=f"{note}; {r.reason}" if r.reason else note)
     return rerun
 
 

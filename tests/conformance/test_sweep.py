@@ -1,6 +1,7 @@
 """The random sweep: seeded and deterministic, over claimed features only, edge geometries
 weighted up, each failure shrunk and reproducible from its one-line command."""
 
+import dataclasses
 import time
 
 import numpy as np
@@ -127,9 +128,7 @@ def test_a_failure_found_before_the_time_budget_is_kept_and_the_sweep_says_it_st
     def slow_and_always_wrong(case, device, dtype):  # every problem fails; each run takes 50 ms
         calls.append(case.name)
         time.sleep(0.05)
-        result = run_case(GroupsMixed(), case, device, dtype)
-        result.status = "fail"
-        return result
+        return dataclasses.replace(run_case(GroupsMixed(), case, device, dtype), status="fail")
 
     # 1,500 problems at 50 ms each would take minutes: an 8 s budget (drawing them takes 1-2 s on a
     # busy 2-core machine) stops the sweep after some calls, whatever the load
@@ -160,7 +159,7 @@ def test_a_failure_that_does_not_recur_is_kept_and_marked_nondeterministic():
     def wrong_once(case, device, dtype):  # the first call fails, every later one passes
         result = run_case(get("im2col"), case, device, dtype)
         if not seen:
-            result.status = "fail"
+            result = dataclasses.replace(result, status="fail")
         seen.append(case.name)
         return result
 
@@ -191,7 +190,7 @@ def test_answers_that_change_between_runs_never_crash_the_sweep():
         result = run_case(get("im2col"), case, device, dtype)
         calls.append(case.name)
         if len(calls) % 3 == 1:
-            result.status = "fail"
+            result = dataclasses.replace(result, status="fail")
         return result
 
     swept = sweep(get("im2col"), ["cpu"], ["float64"], alternating, examples=10, seed=0)
