@@ -122,7 +122,9 @@ def _tools(folder: Path) -> dict[str, str]:
     for name, body in scripts.items():
         (tools / name).write_text(f"#!/bin/sh\n{body}\n")
         (tools / name).chmod(0o755)
-    return {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
+    # as on a user's terminal: pytest prints whole summary lines when CI or BUILD_NUMBER is set
+    user = {k: v for k, v in os.environ.items() if k not in ("CI", "BUILD_NUMBER")}
+    return {**user, "PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}",
             "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "80", "TERM": "dumb"}
 
 
