@@ -36,7 +36,8 @@ from typing import Any
 from implementations.host import usable_cores
 
 #: Wait policies that make an idle pool sleep instead of spinning on a core.
-YIELDING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OPENBLAS_THREAD_TIMEOUT": "4"}
+YIELDING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OPENBLAS_THREAD_TIMEOUT": "4",
+            "CONVCERT_ORT_SPINNING": "0"}  # ONNX Runtime's session.intra_op.allow_spinning
 #: Set in the restarted process: the environment below was in force before any library loaded.
 MARK = "CONVCERT_BENCH_THREADS"
 

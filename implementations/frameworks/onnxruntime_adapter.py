@@ -103,6 +103,9 @@ def _session_options() -> ort.SessionOptions:
     threads = os.environ.get("CONVCERT_ORT_THREADS")
     if threads:
         options.intra_op_num_threads = int(threads)
+    if os.environ.get("CONVCERT_ORT_SPINNING") == "0":  # idle threads sleep instead of spinning
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return options
 
 
@@ -186,6 +189,7 @@ class OnnxRuntime(Implementation):
             "providers": ort.get_available_providers(),
             "opset": OPSET,
             "threads": int(os.environ.get("CONVCERT_ORT_THREADS", "0")),  # 0 = ONNX Runtime's default
+            "spinning": os.environ.get("CONVCERT_ORT_SPINNING", "1") != "0",
             "graph": "one node per call, session cached per geometry and dtype",
         }
 
