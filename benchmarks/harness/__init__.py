@@ -192,16 +192,16 @@ class Run:
         placed = tc.place(impl, case)
         raw = tc.bound_call(impl, case, placed)
         call = measure.until_ready(raw, measure.ready_of(impl, case.device))
-        first_s, out, decided = self.planner.first_calls(call, probe, budget)
-        rounds, inner, reserved = self.planner.samples(case, first_s, budget)
+        first_s, steady_s, out, decided = self.planner.first_calls(call, probe, budget)
+        rounds, inner, reserved = self.planner.samples(case, steady_s, budget)
         check = checking.check_first(impl, case, out)
         del out
-        if first_s < 1.0:
+        if steady_s < 1.0:
             memory = measure.peak_memory(call, case.device, case.impl, timers.holds_torch(placed))
         else:
-            memory = None, f"not measured: one call takes {first_s:.1f} s"
+            memory = None, f"not measured: one call takes {steady_s:.1f} s"
         # untimed samples open each block where calls are cheap
-        warmup = first_s * self.profile.min_rounds < self.profile.target_s
+        warmup = steady_s * self.profile.min_rounds < self.profile.target_s
         return Prepared(case, impl, placed, raw, call, budget, first_s, decided, check, memory, rounds,
                         inner, warmup, reserved)
 
@@ -253,7 +253,7 @@ class Run:
 
 HOST_METHOD = ("host clock (time.perf_counter) around samples of inner_calls calls, each call followed by "
                "the implementation's ready(result), a sample lasting at least the profile's "
-               "min_sample_s; time per call = sample / inner_calls; the "
+               "min_sample_s and, when it holds more than one call, led in by one untimed call; time per call = sample / inner_calls; the "
                "implementations compared on a workload take turns, one sample each per turn (turns "
                f"recorded), in up to {interleave.BLOCKS} blocks, a cheap call's block opened by untimed "
                f"samples until two agree within {interleave.SETTLE_TOLERANCE:.0%} (at most "

@@ -117,11 +117,16 @@ class Planner:
                        f"{ESTIMATE_MARGIN:g}x what is left ({probe.describe()})")
         return probe, budget
 
-    def first_calls(self, call: Any, probe: Probe, budget: Budget) -> tuple[float, Any, str]:
-        """The first call (time, output) and how the decision to time the case was made.
+    def first_calls(self, call: Any, probe: Probe, budget: Budget) -> tuple[float, float, Any, str]:
+        """The first call's seconds, the *steady* seconds of a call, the output, and how the
+        decision to time the case was made.
 
-        A first call over the per-call limit may hold compilation or autotuning: a second
-        call decides. Skip when both are over the limit, or when the first alone is over
+        A first call may hold compilation (JAX's jit, TensorFlow's kernels and oneDNN
+        primitives), autotuning or cold caches, so a second call always follows, and the
+        faster of the two is the steady time the samples are planned from: planned from
+        the first, a jitted call of 2 ms that compiled for 0.2 s got samples of one call
+        and the minimum rounds (relative IQR 14% against 5% planned from the second).
+        Skip when both calls are over the per-call limit, or when the first alone is over
         3x the limit (a second would cost too much)."""
         limit = self.profile.max_call_s
         try:
@@ -129,37 +134,37 @@ class Planner:
         except Unsupported as exc:
             raise Skip(f"unsupported: {exc.reason}") from None
         budget.spent_s += first_s
-        how = "its first call"
-        if first_s > limit:
-            if first_s > 3 * limit:
-                raise Skip(f"measured: its first call took {first_s:.2f} s, over 3x the profile's {limit} s "
-                           "per call")
-            del out
-            second_s, out = measure.time_once(call)
-            budget.spent_s += second_s
-            if second_s > limit:
-                raise Skip(f"measured: its first two calls took {first_s:.2f} s and {second_s:.2f} s, "
-                           f"over the profile's {limit} s per call")
-            how = f"its second call ({second_s:.3g} s; the first, {first_s:.3g} s, held compilation)"
-        return first_s, out, f"timed: {how} within the profile's {limit} s per call; probe {probe.describe()}"
+        if first_s > 3 * limit:
+            raise Skip(f"measured: its first call took {first_s:.2f} s, over 3x the profile's {limit} s "
+                       "per call")
+        second_s = measure.time_once(call)[0]  # the first call's output is the one checked
+        budget.spent_s += second_s
+        if first_s > limit and second_s > limit:
+            raise Skip(f"measured: its first two calls took {first_s:.2f} s and {second_s:.2f} s, "
+                       f"over the profile's {limit} s per call")
+        steady_s = min(first_s, second_s)
+        how = (f"its first two calls ({first_s:.3g} s, {second_s:.3g} s; samples planned from "
+               f"{steady_s:.3g} s)")
+        return first_s, steady_s, out, f"timed: {how} within the profile's {limit} s per call; " \
+            f"probe {probe.describe()}"
 
     def rounds(self, sample_s: float) -> int:
         """Samples (of ``sample_s`` seconds each) that fill the profile's target time, within its limits."""
         p = self.profile
         return min(p.max_rounds, max(p.min_rounds, math.ceil(p.target_s / max(sample_s, 1e-9))))
 
-    def samples(self, case: TimedCase, first_s: float, budget: Budget) -> tuple[int, int, float]:
-        """(samples, calls per sample, seconds reserved) of a case whose call took ``first_s``:
+    def samples(self, case: TimedCase, call_s: float, budget: Budget) -> tuple[int, int, float]:
+        """(samples, calls per sample, seconds reserved) of a case whose steady call takes ``call_s``:
         samples filling the profile's target, cut to fit the budget (never below its minimum)."""
-        inner = interleave.calls_per_sample(first_s, self.profile.min_sample_s)
-        sample_s = first_s * inner
+        inner = interleave.calls_per_sample(call_s, self.profile.min_sample_s)
+        sample_s = call_s * inner
         count = self.rounds(sample_s)
         left = budget.limit_s - budget.spent_s
         if sample_s * count > left:  # fewer samples to fit the budget, never fewer than min_rounds
             count = max(self.profile.min_rounds, int(left // max(sample_s, 1e-9)))
             if sample_s * count > left:
                 raise Skip(f"time budget of {budget.limit_s:.0f} s for {case.impl}/{case.device}/"
-                           f"{case.dtype}: measured {first_s:.2f} s per call, {count} samples of "
+                           f"{case.dtype}: measured {call_s:.2f} s per call, {count} samples of "
                            f"{inner} call(s) need {sample_s * count:.1f} s, {max(left, 0):.1f} s left")
         budget.spent_s += sample_s * count
         return count, inner, sample_s * count

@@ -99,8 +99,27 @@ def test_a_cheap_call_is_sampled_in_calibrated_batches_after_a_warm_up_that_sett
     assert cheap.times == pytest.approx([0.001] * 4) and len(dear.times) == 4
     assert cheap.sampled_s == pytest.approx(4 * 0.02)
     # each of the 2 blocks: two warm-up samples that agree (the first also 3 calibrating calls)
-    assert cheap.warmup_calls == 3 + 2 * 2 * 20
+    assert cheap.warmup_calls == 3 + 2 * 2 * 20 + 4  # and one untimed lead-in call per sample
     assert dear.warmup_calls == 0 and dear.warmup_s == 0  # not flagged: no warm-up
+
+
+def test_the_cold_first_call_after_another_contender_is_left_out_of_the_sample():
+    """The other contender evicts this one's caches: its first call after it is 5x slower."""
+    now = [0.0]
+    cold = [True]
+
+    def cheap():
+        now[0] += 0.005 if cold[0] else 0.001
+        cold[0] = False
+
+    def evicts():
+        now[0] += 0.05
+        cold[0] = True
+
+    pair = [Contender("cheap", cheap, 6, inner=10), Contender("evicts", evicts, 6)]
+    interleave.run(pair, clock=lambda: now[0])
+    assert pair[0].times == pytest.approx([0.001] * 6)  # the slow first call of each turn untimed
+    assert pair[0].warmup_calls == 6 and pair[1].warmup_calls == 0  # a sample of one call has no lead-in
 
 
 def test_warm_up_stops_at_a_cap_when_the_samples_never_settle():
@@ -112,7 +131,7 @@ def test_warm_up_stops_at_a_cap_when_the_samples_never_settle():
 
     c = Contender("drifting", drifting, 2, warmup=True)
     interleave.run([c], blocks=1, clock=machine.clock)
-    assert c.warmup_calls == interleave.WARMUP_CALLS + interleave.WARMUP_MAX_SAMPLES * c.inner
+    assert c.warmup_calls == interleave.WARMUP_CALLS + interleave.WARMUP_MAX_SAMPLES * c.inner + 2  # + lead-ins
     assert interleave.calls_per_sample(0.5) == 1 and interleave.calls_per_sample(1e-4) == 200
 
 
@@ -169,9 +188,10 @@ def test_the_harness_times_a_group_in_turns_and_records_whom_each_was_timed_with
     inner = {r.task.impl: r.settings["inner_calls"] for r in doc.results}
     # five samples of each, one per turn, the order rotating (first call, probes, checks and
     # memory come before; the profile's target makes the calls dear: no warm-up calls)
-    samples = _Logged.log[:-2][-5 * (inner["first"] + inner["second"]):]  # last two: changed-input checks
+    # a sample of more than one call is led in by one untimed call
+    f, s_ = (n + (n > 1) for n in (inner["first"], inner["second"]))
+    samples = _Logged.log[:-2][-5 * (f + s_):]  # last two: changed-input checks
     runs = [(name, len(list(calls))) for name, calls in itertools.groupby(samples)]
     # turns f s | s f | f s | s f | f s
-    f, s_ = inner["first"], inner["second"]
     assert runs == [("first", f), ("second", 2 * s_), ("first", 2 * f), ("second", 2 * s_), ("first", 2 * f),
                     ("second", s_)]

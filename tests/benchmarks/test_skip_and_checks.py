@@ -40,8 +40,29 @@ def test_a_fast_implementation_with_a_slow_noisy_probe_is_timed_from_its_own_cal
     (result,) = doc.results
     assert not doc.skipped and result.status == "ok"
     decided = result.settings["decided_by"]
-    assert decided.startswith("timed: its first call within the profile's 1.0 s per call")
-    assert "not trusted" in decided
+    assert decided.startswith("timed: its first two calls (")
+    assert "within the profile's 1.0 s per call" in decided and "not trusted" in decided
+
+
+def test_samples_are_planned_from_a_warm_call_not_from_one_that_compiled(tmp_path):
+    """A jitted call: the first compiles for 0.3 s, every later one takes microseconds.
+    Planned from the first, it would get samples of one call and the minimum rounds."""
+    jitted = type("Jitted", (type(registry.get("im2col")),), {"name": "jitted"})()
+    real, calls = jitted.conv2d, []
+
+    def conv2d(x, w, b, params):
+        import time
+
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return real(x, w, b, params)
+
+    jitted.conv2d = conv2d
+    (result,) = _one(_run(tmp_path, {"jitted": jitted}, probe_s=lambda batch: 0.001), "jitted").results
+    assert result.first_call_s >= 0.3
+    assert result.settings["inner_calls"] > 1 and result.settings["rounds"] > get_profile("smoke").min_rounds
+    assert "samples planned from" in result.settings["decided_by"]
 
 
 def test_a_probe_whose_time_follows_its_work_may_skip_with_its_estimate(tmp_path):
