@@ -253,7 +253,8 @@ class Run:
 
 HOST_METHOD = ("host clock (time.perf_counter) around samples of inner_calls calls, each call followed by "
                "the implementation's ready(result), a sample lasting at least the profile's "
-               "min_sample_s and, when it holds more than one call, led in by one untimed call; time per call = sample / inner_calls; the "
+               "min_sample_s and, when it holds more than one call, led in by one untimed call; "
+               "time per call = sample / inner_calls; the "
                "implementations compared on a workload take turns, one sample each per turn (turns "
                f"recorded), in up to {interleave.BLOCKS} blocks, a cheap call's block opened by untimed "
                f"samples until two agree within {interleave.SETTLE_TOLERANCE:.0%} (at most "

@@ -131,7 +131,8 @@ def test_warm_up_stops_at_a_cap_when_the_samples_never_settle():
 
     c = Contender("drifting", drifting, 2, warmup=True)
     interleave.run([c], blocks=1, clock=machine.clock)
-    assert c.warmup_calls == interleave.WARMUP_CALLS + interleave.WARMUP_MAX_SAMPLES * c.inner + 2  # + lead-ins
+    lead_ins = 2
+    assert c.warmup_calls == interleave.WARMUP_CALLS + interleave.WARMUP_MAX_SAMPLES * c.inner + lead_ins
     assert interleave.calls_per_sample(0.5) == 1 and interleave.calls_per_sample(1e-4) == 200
 
 
