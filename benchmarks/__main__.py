@@ -106,9 +106,15 @@ def run(args: argparse.Namespace) -> int:
     import pytest
 
     _check_paths(args)
-    n_threads = args.threads or threads.default_threads()
-    threads.restart_with(n_threads, args.argv)  # returns where the environment is already in force
+    n_threads, idle = thread_count(args.threads)
+    threads.restart_with(n_threads, args.argv,  # returns where the environment is already in force
+                         {threads.IDLE_MARK: str(-1 if idle[1] is None else idle[1])} if idle else None)
     thread_record = threads.apply(n_threads)
+    if idle:
+        usable = threads.default_threads()
+        thread_record["chosen"] = (f"--threads idle: {n_threads} of {usable} usable cores; "
+                                   f"others kept {'?' if idle[1] is None else f'{idle[1]:.2f}'} CPUs busy "
+                                   f"over {IDLE_SAMPLE_S:g} s at the start")
     profile = get_profile(args.profile)
     if args.shapes:
         profile = _shapes_profile(profile, args.shapes)
@@ -171,6 +177,27 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+#: ``--threads idle`` watches the machine this long before choosing.
+IDLE_SAMPLE_S = 2.0
+
+
+def thread_count(requested: int | str | None) -> tuple[int, tuple[int, float | None] | None]:
+    """The threads to run with, and for ``--threads idle`` (threads, others' CPUs measured): the
+    cores other processes left idle, measured before anything loads (in a process restarted
+    for it, the choice made before the restart)."""
+    if requested != "idle":
+        return int(requested or threads.default_threads()), None
+    idle = threads.chosen_idle()
+    if idle is None:
+        others = load.sample(IDLE_SAMPLE_S)["others_cpus"]
+        idle = threads.idle_threads(others), others
+    return idle[0], idle
+
+
+def _threads(text: str) -> int | str:
+    return text if text == "idle" else _positive(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="convcert benchmarks: time implementations with "
@@ -193,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", metavar="FILE",
                    help="time the problems of a benchdnn shapes file instead of the profile's workloads "
                    "(a path, or a file name in benchmarks/shapes/)")
-    r.add_argument("--threads", type=_positive, metavar="N",
+    r.add_argument("--threads", type=_threads, metavar="N|idle",
                    help="CPU threads of every implementation (intra-op N, inter-op 1; BLAS and OpenMP "
-                        "pools N, their idle threads yielding); default: the usable cores")
+                        "pools N, their idle threads yielding); 'idle': the usable cores other "
+                        "processes left idle at the start (at least 1); default: the usable cores")
     add_shard_argument(r, "groups of compared cases (a workload and pass)")
     r.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments, e.g. -k resnet50")
     cudnn_comparison.add_arguments(sub.add_parser(

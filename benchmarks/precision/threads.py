@@ -42,8 +42,31 @@ YIELDING = {"OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0", "OPENBLAS_THREAD
 MARK = "CONVCERT_BENCH_THREADS"
 
 
+#: ``--threads idle`` (:func:`idle_threads`): the count chosen before the restart, and the CPUs
+#: others kept busy when it was chosen.
+IDLE_MARK = "CONVCERT_BENCH_IDLE"
+
+
 def default_threads() -> int:
     return usable_cores()
+
+
+def idle_threads(others_cpus: float | None, usable: int | None = None) -> int:
+    """``--threads idle``: the usable cores other processes left idle at the start, at least 1
+    (six busy processes on two cores leave 1)."""
+    usable = usable_cores() if usable is None else usable
+    if others_cpus is None:
+        return usable
+    return max(1, min(usable, round(usable - others_cpus)))
+
+
+def chosen_idle() -> tuple[int, float | None] | None:
+    """In a process restarted for ``--threads idle``: (threads chosen, others' CPUs measured)."""
+    mark = os.environ.get(IDLE_MARK)
+    if not mark or os.environ.get(MARK) is None:
+        return None
+    others = float(mark)
+    return int(os.environ[MARK]), (None if others < 0 else others)
 
 
 def environment_for(threads: int) -> dict[str, str]:
@@ -63,13 +86,13 @@ def environment_for(threads: int) -> dict[str, str]:
     }
 
 
-def restart_with(threads: int, argv: list[str]) -> None:
+def restart_with(threads: int, argv: list[str], extra: dict[str, str] | None = None) -> None:
     """Start ``python -m benchmarks ARGV`` again with :func:`environment_for` ``threads`` in its
     environment, unless it is already in force or this process cannot be replaced (inside a
     test: ``PYTEST_CURRENT_TEST`` is set). Returns only when no restart was needed or possible."""
     if os.environ.get(MARK) == str(threads) or os.environ.get("PYTEST_CURRENT_TEST"):
         return
-    env = {**os.environ, **environment_for(threads)}
+    env = {**os.environ, **environment_for(threads), **(extra or {})}
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, "-m", "benchmarks", *argv], env)

@@ -56,3 +56,29 @@ def test_with_the_run_settings_numpys_blas_pool_sleeps_after_a_gemm():
     out = subprocess.run([sys.executable, "-c", SPIN_PROBE], env=env, capture_output=True, text=True,
                          timeout=60, check=True)
     assert float(out.stdout) < 0.005
+
+
+def test_idle_threads_are_the_cores_others_leave_idle_and_at_least_one():
+    assert threads.idle_threads(0.02, usable=2) == 2
+    assert threads.idle_threads(0.7, usable=2) == 1
+    assert threads.idle_threads(5.6, usable=2) == 1  # six busy processes on two cores
+    assert threads.idle_threads(1.2, usable=8) == 7
+    assert threads.idle_threads(None, usable=4) == 4  # not measurable (no /proc): every usable core
+
+
+def test_threads_idle_measures_the_load_once_and_the_restarted_process_keeps_the_choice(monkeypatch):
+    from benchmarks import __main__ as cli
+    from benchmarks import load
+
+    monkeypatch.delenv(threads.MARK, raising=False)
+    monkeypatch.delenv(threads.IDLE_MARK, raising=False)
+    monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+    samples = []
+    monkeypatch.setattr(load, "sample", lambda s: samples.append(s) or {"others_cpus": 1.7})
+    assert cli.thread_count("idle") == (1, (1, 1.7)) and samples == [cli.IDLE_SAMPLE_S]
+    assert cli.thread_count(None) == (2, None) and cli.thread_count(3) == (3, None)
+    # the restarted process: its environment holds the choice; the load is not measured again
+    monkeypatch.setenv(threads.MARK, "1")
+    monkeypatch.setenv(threads.IDLE_MARK, "1.7")
+    monkeypatch.setattr(load, "sample", lambda s: pytest.fail("measured twice"))
+    assert cli.thread_count("idle") == (1, (1, 1.7))
