@@ -203,6 +203,8 @@ class Worker:
         self.losses: dict[str, int] = {}
         self._messages: dict[str, int] = {}  # op -> messages kept in full
         self._log_cut = 0  # bytes of the plug-in's log cut so far
+        #: Set by :meth:`retire`: no fresh worker starts until the next stream begins.
+        self.retired = False
         self._token = os.urandom(8).hex()  # in every worker process's environment (reaper.TOKEN)
         self._subreaper = reaper.make_subreaper()  # orphans of a dead worker come back here
         self._spawn()  # loads in the background until the claims are first read
@@ -251,6 +253,15 @@ class Worker:
         crash only a fresh worker, and a shrinker must see what a crash does). A case the
         machine refused is run once more, in a fresh worker.
         """
+        return self.outcomes(items, request_of, self._kept)
+
+    def outcomes(self, items: Iterable[T], request_of: Callable[[T], tuple | None],
+                 kept: Callable[[str, Outcome], Outcome],
+                 ahead: int = 2 * BATCH) -> Iterator[tuple[T, Outcome | None]]:
+        """:meth:`stream`, each answer passed through ``kept(op, outcome)`` (what :meth:`stream`
+        keeps of the plug-in's messages; a :class:`~.pool.WorkerPool` keeps them in its own order),
+        reading at most ``ahead`` items of ``items`` before they are sent."""
+        self.retired = False
         self._hung = {}
         retried: set[int] = set()  # ids of the requests refused once
         queue: deque[list] = deque()  # [item, request, decided outcome], not sent yet, in order
@@ -258,7 +269,7 @@ class Worker:
         batches: deque[int] = deque()  # cases of each batch in flight
         source = iter(items)
         while True:
-            while len(queue) < 2 * BATCH:  # look ahead by two batches
+            while len(queue) < ahead:  # look ahead (by two batches)
                 item = next(source, _END)
                 if item is _END:
                     break
@@ -292,7 +303,7 @@ class Worker:
                 flight.clear()
                 batches.clear()
             self._count(request[0], outcome)
-            yield item, self._kept(request[0], outcome)
+            yield item, kept(request[0], outcome)
 
     def _trip(self, queue: deque[list]) -> None:
         """Decide, without running them, the queued cases of an operation that hung too often."""
@@ -458,6 +469,8 @@ class Worker:
     def _send(self, payload: bytes) -> str | None:
         """Send one request (starting a fresh worker if needed); None, or why it could not be sent
         (with ``{op}`` where the operation's name goes)."""
+        if self._send_conn is None and self.retired:
+            return "the stream was stopped before {op} started"
         try:
             if self._send_conn is None:
                 self._spawn()
@@ -477,6 +490,12 @@ class Worker:
         return None
 
     def _lost(self) -> None:
+        self.close(kill=True)
+
+    def retire(self) -> None:
+        """Stop the worker now (from another thread, say) and start no fresh one before the next
+        stream: the cases its current stream still holds end at once, unrun."""
+        self.retired = True
         self.close(kill=True)
 
     # -- life cycle ------------------------------------------------------------------
