@@ -26,8 +26,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from implementations.host import usable_cores
+
 from .protocol import Outcome
-from .worker import LoadError, Worker
+from .worker import LoadError, Worker, default_max_memory
 
 T = TypeVar("T")
 #: Seconds between two looks at whether a pool may start another worker.
@@ -35,6 +37,13 @@ GROW_EVERY = 0.5
 #: Cases each worker of a pool takes ahead of those it runs (few: the last cases of a stream
 #: are then shared out evenly, where a single worker reads ahead by two batches).
 AHEAD = 4
+#: Memory one worker process beside others may need (its plug-in, and this process's judging).
+MEMORY_PER_WORKER = 3 << 30
+
+
+def default_workers() -> int:
+    """Worker processes side by side by default: one per usable core, as many as memory allows."""
+    return max(1, min(usable_cores(), default_max_memory() * 4 // MEMORY_PER_WORKER))
 
 
 class Slots:
@@ -107,6 +116,7 @@ class WorkerPool:
             raise ValueError(f"workers={workers}: must be >= 1")
         self.primary, self.workers = primary, workers
         self.helpers: list[Worker] = []
+        self.most = 1  # the most workers it had at once
         self._lock = threading.Lock()
 
     # -- what a Worker stands for: the primary's claims ---------------------------------
@@ -169,6 +179,7 @@ class WorkerPool:
                 helper = Worker(self.primary.spec, self.primary.case_timeout, log=self.primary.log_path,
                                 max_memory=self.primary.max_memory, breaker=self.primary.breaker)
                 self.helpers.append(helper)
+                self.most = max(self.most, self.size)
             self._start(helper, run, request_of)
 
     def _start(self, worker: Worker, run: _Run, request_of: Callable[[Any], tuple | None]) -> None:

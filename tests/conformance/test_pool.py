@@ -31,7 +31,7 @@ def test_two_workers_give_the_certificate_of_one_with_every_case_run_once():
     serial = certify("im2col", dtypes=["float32"], quick=True, sweep_examples=4)
     with WorkerPool(Worker("im2col"), 2) as pool:
         parallel = certify("im2col", dtypes=["float32"], quick=True, sweep_examples=4, worker=pool)
-        assert pool.size == 1  # the certification's end closed the helper
+        assert pool.most == 2 and pool.size == 1  # the certification's end closed the helper
     assert serial.coverage["sweep_problems"] > 0 and serial.coverage["catalogue_cases"] > 10
     assert _verdict(parallel) == _verdict(serial)
 
@@ -82,3 +82,15 @@ def test_slots_give_a_helper_only_when_nothing_waits_and_a_slot_is_free():
 def test_a_pool_refuses_no_workers():
     with Worker("im2col") as worker, pytest.raises(ValueError, match="workers=0"):
         WorkerPool(worker, 0)
+
+
+def test_a_pool_on_shared_slots_takes_a_free_slot_and_gives_it_back():
+    """As in a matrix whose other certifications ended: the one running takes the free slot for a
+    second worker, certifies as one worker would, and gives the slot back at its end."""
+    slots = Slots(2)
+    slots.begin()
+    serial = certify("im2col", dtypes=["float64"], quick=True)
+    with WorkerPool(Worker("im2col"), slots) as pool:
+        shared = certify("im2col", dtypes=["float64"], quick=True, worker=pool)
+    assert pool.most == 2 and slots.busy == 1
+    assert _verdict(shared) == _verdict(serial)
