@@ -307,8 +307,9 @@ def parser() -> argparse.ArgumentParser:
                    help="implementation names or specs (one or more, repeatable; default: every registered)")
     m.add_argument("--device", default="cpu", choices=DEVICES)
     m.add_argument("--jobs", type=_jobs, default=None, metavar="N",
-                   help="implementations certified side by side (default: one per usable core, as many as "
-                        "memory allows); the verdicts are those of one at a time")
+                   help="worker processes in all (default: one per usable core, as many as memory allows): "
+                        "implementations certified side by side, and once none waits, the last ones share "
+                        "their cases among the free ones; the verdicts are those of one at a time")
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
     _sweep_arguments(m)
     add_shard_argument(m, "cases of each implementation (the random sweep runs in part 1)")

@@ -37,6 +37,9 @@ GROW_EVERY = 0.5
 #: Cases each worker of a pool takes ahead of those it runs (few: the last cases of a stream
 #: are then shared out evenly, where a single worker reads ahead by two batches).
 AHEAD = 4
+#: Most cases answered or taken but not yet handed on in order (a bound on the outputs held here
+#: while the caller judges, as a single worker's two batches ahead are).
+WINDOW = 64
 #: Memory one worker process beside others may need (its plug-in, and this process's judging).
 MEMORY_PER_WORKER = 3 << 30
 
@@ -97,7 +100,8 @@ class _Run:
     source: Iterator[Any]
     pull: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Condition = field(default_factory=threading.Condition)
-    pulled: int = 0  # items taken from the source
+    pulled: int = 0  # items taken from the source (under ``pull``)
+    handed: int = 0  # outcomes handed on in order
     exhausted: bool = False
     stop: bool = False
     running: int = 0  # worker threads not finished
@@ -222,6 +226,9 @@ class WorkerPool:
                     outcome = self.primary._kept(request[0], outcome)
                 yield item, outcome
                 at += 1
+                with run.done:
+                    run.handed = at
+                    run.done.notify_all()
         finally:
             if not finished:
                 self._stop(run)
@@ -232,9 +239,14 @@ class WorkerPool:
 
     def _drive(self, worker: Worker, run: _Run, request_of: Callable[[Any], tuple | None]) -> None:
         """One worker's share of the stream: the next case whenever it can take one."""
+        held = [0]  # cases this worker took and has not answered
+
         def feed() -> Iterator[tuple[int, Any]]:
             while True:
                 with run.pull:
+                    with run.done:  # a worker holding no case waits while the caller catches up
+                        while not held[0] and run.pulled - run.handed >= WINDOW and not run.stop:
+                            run.done.wait(GROW_EVERY)
                     if run.stop:
                         raise _Stopped
                     item = next(run.source, _END)
@@ -243,16 +255,18 @@ class WorkerPool:
                         return
                     at = run.pulled
                     run.pulled += 1
+                    held[0] += 1
                 yield at, item
 
         try:
             if worker is not self.primary:
                 try:
-                    _ = worker.claims  # loaded: a helper that cannot load takes no case
+                    worker.load()  # a helper that cannot load takes no case
                 except LoadError:
                     return
             for (at, item), outcome in worker.outcomes(feed(), lambda entry: request_of(entry[1]),
                                                        lambda op, outcome: outcome, AHEAD):
+                held[0] -= 1
                 with run.done:
                     run.outcomes[at] = (item, outcome)
                     run.done.notify_all()
@@ -261,8 +275,8 @@ class WorkerPool:
         except BaseException as exc:  # the stream's own source failed, say: the stream fails with it
             with run.done:
                 run.error = run.error or exc
-            with run.pull:
                 run.stop = True
+                run.done.notify_all()
             worker.close(kill=True)
         finally:
             with run.done:
@@ -271,8 +285,9 @@ class WorkerPool:
 
     def _stop(self, run: _Run) -> None:
         """End a stream early: no worker takes another case, and those running are stopped."""
-        with run.pull:
+        with run.done:  # (not under ``pull``: a worker waiting for the caller holds it)
             run.stop = True
+            run.done.notify_all()
         for worker in (self.primary, *self.helpers):
             worker.retire()
 

@@ -39,9 +39,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,6 +117,20 @@ def _environment() -> dict[str, str]:
     paths = [os.path.abspath(p) for p in sys.path if p] + [env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
+
+
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcert-spawner")
+
+
+def _popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` from the main thread or from one thread that lives as long as this
+    process: a worker asks Linux to kill it when the thread that started it ends (``serve``'s
+    ``PR_SET_PDEATHSIG`` follows the thread, not the process), so a worker started from a thread
+    that ends first (a :class:`~.pool.WorkerPool`'s, which restarts its worker after a crash)
+    would be killed with it."""
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(*args, **kwargs)
+    return _SPAWNER.submit(subprocess.Popen, *args, **kwargs).result()
 
 
 def _kill_all(process: subprocess.Popen | None, token: str) -> None:
@@ -472,12 +488,7 @@ class Worker:
         if self._send_conn is None and self.retired:
             return "the stream was stopped before {op} started"
         try:
-            if self._send_conn is None:
-                self._spawn()
-                claims = self._ready()  # a fresh worker's one ready message
-                if self._claims is None:
-                    self._claims = claims
-            _ = self.claims  # the first request waits for the first load
+            self.load()
         except LoadError as exc:
             return f"could not start a fresh worker: {exc}"
         assert self._send_conn is not None
@@ -488,6 +499,16 @@ class Worker:
             self._lost()
             return f"{message} before {{op}} started"
         return None
+
+    def load(self) -> dict[str, Any]:
+        """The claims, once the worker has loaded (a fresh one started if it is not running; raises
+        LoadError)."""
+        if self._send_conn is None:
+            self._spawn()
+            claims = self._ready()  # a fresh worker's one ready message
+            if self._claims is None:
+                self._claims = claims
+        return self.claims  # the first request waits for the first load
 
     def _lost(self) -> None:
         self.close(kill=True)
@@ -504,7 +525,7 @@ class Worker:
         from_worker_r, from_worker_w = os.pipe()
         try:
             with open(self.log_path, "ab") as log:
-                self._process = subprocess.Popen(
+                self._process = _popen(
                     [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
                      str(self.max_memory)],
                     pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def test_crashes_in_two_workers_fail_the_same_cases_as_in_one():
     for cert in (serial, parallel):
         crashed = {r.case for r in cert.results if r.op == "conv2d" and r.status == "fail"}
         grouped = {r.case for r in cert.results if r.op == "conv2d" and "-g2-" in r.case}
-        assert crashed == grouped and grouped
+        assert crashed == grouped and grouped, [(r.case, r.reason) for r in cert.results if r.case in crashed]
         assert {s.feature for s in cert.features if s.status == "fail"} == {"groups"}
     assert [(r.case, r.status) for r in parallel.results if r.op != "conv2d_backward"] == [
         (r.case, r.status) for r in serial.results if r.op != "conv2d_backward"]
@@ -94,3 +95,27 @@ def test_a_pool_on_shared_slots_takes_a_free_slot_and_gives_it_back():
         shared = certify("im2col", dtypes=["float64"], quick=True, worker=pool)
     assert pool.most == 2 and slots.busy == 1
     assert _verdict(shared) == _verdict(serial)
+
+
+def test_a_stream_left_early_stops_its_workers_and_the_pool_runs_the_next_one():
+    """A caller that stops reading (an interrupted stage) leaves no worker running its cases, and the
+    next stream starts them afresh; a caller slower than the workers holds them at the window."""
+    from conformance.catalogue.selection import quick_cases
+    from conformance.execution import pool as pool_module
+    from conformance.judging.judge import begin
+
+    cases = quick_cases() * 2
+    assert len(cases) > pool_module.WINDOW + 8
+    with WorkerPool(Worker("im2col"), 2) as pool:
+        pendings = [begin(pool, c, "cpu", "float64", spec="im2col") for c in cases]
+        stream = pool.stream(pendings, lambda p: p.request)
+        assert [next(stream)[0] for _ in range(5)] == pendings[:5]
+        stream.close()
+        assert not pool.primary.retired and not any(h.retired for h in pool.helpers)
+        got = []
+        for p, outcome in pool.stream(pendings, lambda p: p.request):
+            got.append((p, outcome))
+            if len(got) == 1:
+                time.sleep(1.0)  # the workers run up to the window meanwhile, then wait
+        assert [p for p, _ in got] == pendings
+        assert all(o is None or o.kind == "ok" for _, o in got)
