@@ -12,16 +12,19 @@ gives; the plug-in's messages are shortened (``worker.MESSAGES``) in the stream'
 What differs: the circuit breaker counts the crashes and hangs in a row of each worker, and
 every worker writes to the same log.
 
-How many workers: a number (the first is the pool's own; the others, its helpers, start at
-the first stream of more than one case), or :class:`Slots` shared by the certifications a
-matrix runs side by side, from which a pool takes a helper only when no certification waits
-for one (the last implementations of a matrix get the cores the finished ones left).
+How many workers: a number (the first is the pool's own; the others, its helpers, start once
+a stream has run ``GROW_AFTER`` seconds, so a certification whose cases take milliseconds
+never starts one, and live until the pool closes), or :class:`Slots` shared by the
+certifications a matrix runs side by side, from which a pool takes a helper only when no
+certification waits for one (the last implementations of a matrix get the cores the finished
+ones left).
 """
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,6 +37,9 @@ from .worker import LoadError, Worker, default_max_memory
 T = TypeVar("T")
 #: Seconds between two looks at whether a pool may start another worker.
 GROW_EVERY = 0.5
+#: Seconds a stream runs in the workers the pool has before it starts another: a certification
+#: whose cases take milliseconds (most of them) never pays for a second worker's start.
+GROW_AFTER = 2.0
 #: Cases each worker of a pool takes ahead of those it runs (few: the last cases of a stream
 #: are then shared out evenly, where a single worker reads ahead by two batches).
 AHEAD = 4
@@ -100,6 +106,7 @@ class _Run:
     source: Iterator[Any]
     pull: threading.Lock = field(default_factory=threading.Lock)
     done: threading.Condition = field(default_factory=threading.Condition)
+    started: float = field(default_factory=time.monotonic)
     pulled: int = 0  # items taken from the source (under ``pull``)
     handed: int = 0  # outcomes handed on in order
     exhausted: bool = False
@@ -161,11 +168,13 @@ class WorkerPool:
         the pool may use; a stream of one case, or a pool that may use one worker, runs in the first."""
         source = iter(items)
         head = list(itertools.islice(source, 2))
-        if len(head) < 2 or (not self.helpers and not self._may_grow()):
+        if len(head) < 2 or (not self.helpers and isinstance(self.workers, int) and self.workers == 1):
             return self.primary.stream(itertools.chain(head, source), request_of)
         return self._parallel(itertools.chain(head, source), request_of)
 
-    def _may_grow(self) -> bool:
+    def _may_grow(self, run: _Run) -> bool:
+        if run.exhausted or run.stop or time.monotonic() - run.started < GROW_AFTER:
+            return False
         if isinstance(self.workers, int):
             return self.size < self.workers
         with self.workers.lock:
@@ -173,7 +182,7 @@ class WorkerPool:
 
     def _grow(self, run: _Run, request_of: Callable[[Any], tuple | None]) -> None:
         """Start the helpers the pool may have now, each on the stream."""
-        while not run.exhausted and not run.stop:
+        while self._may_grow(run):
             with self._lock:
                 if isinstance(self.workers, int):
                     if self.size >= self.workers:
@@ -206,7 +215,7 @@ class WorkerPool:
                 with run.done:
                     while at not in run.outcomes and run.running and run.error is None:
                         run.done.wait(GROW_EVERY)
-                        if at not in run.outcomes and self._may_grow():
+                        if at not in run.outcomes and self._may_grow(run):
                             break
                     got = run.outcomes.pop(at, None)
                     if got is None:
@@ -243,10 +252,10 @@ class WorkerPool:
 
         def feed() -> Iterator[tuple[int, Any]]:
             while True:
-                with run.pull:
-                    with run.done:  # a worker holding no case waits while the caller catches up
-                        while not held[0] and run.pulled - run.handed >= WINDOW and not run.stop:
-                            run.done.wait(GROW_EVERY)
+                with run.done:  # a worker holding no case waits while the caller catches up
+                    while not held[0] and run.pulled - run.handed >= WINDOW and not run.stop:
+                        run.done.wait(GROW_EVERY)
+                with run.pull:  # (never held while waiting: the others take their next case meanwhile)
                     if run.stop:
                         raise _Stopped
                     item = next(run.source, _END)

@@ -373,7 +373,7 @@ class Worker:
         if flight and len(payload) > AHEAD_BYTES:  # could fill the pipe while the worker writes: wait
             queue.extendleft(reversed(batch))
             return False
-        failure = self._send(payload)
+        failure = self._send(payload, lose=not flight)  # (cases in flight: their answers come first)
         if failure:
             queue.extendleft(reversed(batch))
             if not flight:  # nothing else can explain it: the first case is the one that failed
@@ -482,9 +482,11 @@ class Worker:
         self._lost()
         return False, message
 
-    def _send(self, payload: bytes) -> str | None:
+    def _send(self, payload: bytes, lose: bool = True) -> str | None:
         """Send one request (starting a fresh worker if needed); None, or why it could not be sent
-        (with ``{op}`` where the operation's name goes)."""
+        (with ``{op}`` where the operation's name goes). Without ``lose``, a worker that cannot be
+        sent to is kept until the answers it already wrote are read (its end of file then names
+        the case it died in)."""
         if self._send_conn is None and self.retired:
             return "the stream was stopped before {op} started"
         try:
@@ -495,6 +497,8 @@ class Worker:
         try:
             self._send_conn.send_bytes(payload)
         except OSError:
+            if not lose:
+                return "the worker stopped reading before {op} was sent"
             message = _death(self._process)
             self._lost()
             return f"{message} before {{op}} started"

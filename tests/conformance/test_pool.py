@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from conformance.execution import pool as pool_module
 from conformance.execution.pool import Slots, WorkerPool
 from conformance.execution.worker import Worker
 from conformance.verdicts.certificate import Certificate
 from conformance.verdicts.certify import certify
 
 HERE = Path(__file__).with_name("misbehaving.py")
+
+
+@pytest.fixture(autouse=True)
+def grow_at_once(monkeypatch):
+    """Helpers start with the first stream (these certifications take a second or two)."""
+    monkeypatch.setattr(pool_module, "GROW_AFTER", 0.0)
 
 
 def _verdict(cert: Certificate) -> dict:
@@ -101,7 +108,6 @@ def test_a_stream_left_early_stops_its_workers_and_the_pool_runs_the_next_one():
     """A caller that stops reading (an interrupted stage) leaves no worker running its cases, and the
     next stream starts them afresh; a caller slower than the workers holds them at the window."""
     from conformance.catalogue.selection import quick_cases
-    from conformance.execution import pool as pool_module
     from conformance.judging.judge import begin
 
     cases = quick_cases() * 2
@@ -119,3 +125,12 @@ def test_a_stream_left_early_stops_its_workers_and_the_pool_runs_the_next_one():
                 time.sleep(1.0)  # the workers run up to the window meanwhile, then wait
         assert [p for p, _ in got] == pendings
         assert all(o is None or o.kind == "ok" for _, o in got)
+
+
+def test_a_certification_of_quick_cases_never_starts_a_second_worker(monkeypatch):
+    """Cases that take milliseconds finish before a second worker would pay for its start."""
+    monkeypatch.setattr(pool_module, "GROW_AFTER", 60.0)
+    with WorkerPool(Worker("im2col"), 2) as pool:
+        cert = certify("im2col", dtypes=["float32"], quick=True, worker=pool)
+        assert pool.most == 1
+    assert cert.passed
