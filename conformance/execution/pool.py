@@ -302,17 +302,22 @@ class WorkerPool:
 
     # -- life cycle ---------------------------------------------------------------------
     def close(self, kill: bool = False) -> None:
-        """Close every worker (a later stream starts the first again); the helpers end for good."""
+        """Close every worker (a later stream starts the first again); the helpers end for good.
+        ``kill`` (an interruption, from another thread): at once, and no worker restarts for the
+        stream running now."""
         with self._lock:
             helpers, self.helpers = self.helpers, []
         for helper in helpers:
             if kill:
-                helper.close(kill=True)
+                helper.retire()
             else:
                 helper.shutdown()
         if isinstance(self.workers, Slots) and helpers:
             self.workers.give_back(len(helpers))
-        self.primary.close(kill=kill)
+        if kill:
+            self.primary.retire()
+        else:
+            self.primary.close()
 
     def shutdown(self) -> None:
         self.close()

@@ -509,6 +509,9 @@ class Worker:
         LoadError)."""
         if self._send_conn is None:
             self._spawn()
+            if self.retired:  # retired while it started (from another thread): it must not run
+                self.close(kill=True)
+                raise LoadError(f"spec={self.spec!r}: stopped while starting")
             claims = self._ready()  # a fresh worker's one ready message
             if self._claims is None:
                 self._claims = claims
