@@ -1,7 +1,7 @@
 """``python -m conformance``: the matrix, certification of one implementation, golden references.
 
     python -m conformance matrix [--impl NAME ...] [--device cpu] [--quick] [--out DIR]
-    python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick]
+    python -m conformance certify SPEC [--device cpu|cuda] [--dtype D ...] [--quick] [--workers N]
                                        [--case NAME] [--case-timeout S] [--shapes FILE]
                                        [--sweep N] [--seed S] [--max-seconds S]
                                        [--export-repro DIR] [--out DIR]
@@ -123,6 +123,7 @@ def _cache(args: argparse.Namespace):
 
 def _certify(args: argparse.Namespace, worker: Worker) -> int:
     from .catalogue.selection import all_cases, find_case
+    from .execution.pool import WorkerPool, default_workers
     from .verdicts.cache import certify_or_reuse
     from .verdicts.certify import CertifyOptions, Interrupted
 
@@ -141,7 +142,8 @@ def _certify(args: argparse.Namespace, worker: Worker) -> int:
                               require_claimed=True, on_checkpoint=lambda c: write_certificate(c, out),
                               selection=selection, sweep_examples=examples, seed=seed, shard=args.shard,
                               max_seconds=args.max_seconds, min_calls=args.min_calls)
-        cert = certify_or_reuse(args.spec, opts, worker=worker, cache=_cache(args))
+        with WorkerPool(worker, args.workers or default_workers()) as pool:
+            cert = certify_or_reuse(args.spec, opts, worker=pool, cache=_cache(args))
     except (LoadError, ValueError):  # no certificate for this spec: an older one must not outlive it
         for path in certificate_paths(args.spec, devices, out):
             path.unlink(missing_ok=True)
@@ -305,8 +307,9 @@ def parser() -> argparse.ArgumentParser:
                    help="implementation names or specs (one or more, repeatable; default: every registered)")
     m.add_argument("--device", default="cpu", choices=DEVICES)
     m.add_argument("--jobs", type=_jobs, default=None, metavar="N",
-                   help="implementations certified side by side (default: one per usable core, as many as "
-                        "memory allows); the verdicts are those of one at a time")
+                   help="worker processes in all (default: one per usable core, as many as memory allows): "
+                        "implementations certified side by side, and once none waits, the last ones share "
+                        "their cases among the free ones; the verdicts are those of one at a time")
     m.add_argument("--quick", action="store_true", help="a representative subset of the catalogue")
     _sweep_arguments(m)
     add_shard_argument(m, "cases of each implementation (the random sweep runs in part 1)")
@@ -326,6 +329,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--dtype", action=Several, default=[], choices=DTYPES,
                    help="one or more (repeatable); default: every claimed dtype")
     c.add_argument("--quick", action="store_true", help="a representative subset (for slow implementations)")
+    c.add_argument("--workers", type=_jobs, default=None, metavar="N",
+                   help="worker processes sharing the cases (default: one per usable core, as many as memory "
+                        "allows); the certificate is that of one")
     c.add_argument("--case", action=Several, default=[], metavar="NAME",
                    help="run only these cases (one or more, repeatable)")
     c.add_argument("--shapes", metavar="FILE",

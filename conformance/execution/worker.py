@@ -39,9 +39,11 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,6 +117,20 @@ def _environment() -> dict[str, str]:
     paths = [os.path.abspath(p) for p in sys.path if p] + [env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
+
+
+_SPAWNER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convcert-spawner")
+
+
+def _popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` from the main thread or from one thread that lives as long as this
+    process: a worker asks Linux to kill it when the thread that started it ends (``serve``'s
+    ``PR_SET_PDEATHSIG`` follows the thread, not the process), so a worker started from a thread
+    that ends first (a :class:`~.pool.WorkerPool`'s, which restarts its worker after a crash)
+    would be killed with it."""
+    if threading.current_thread() is threading.main_thread():
+        return subprocess.Popen(*args, **kwargs)
+    return _SPAWNER.submit(subprocess.Popen, *args, **kwargs).result()
 
 
 def _kill_all(process: subprocess.Popen | None, token: str) -> None:
@@ -203,6 +219,8 @@ class Worker:
         self.losses: dict[str, int] = {}
         self._messages: dict[str, int] = {}  # op -> messages kept in full
         self._log_cut = 0  # bytes of the plug-in's log cut so far
+        #: Set by :meth:`retire`: no fresh worker starts until the next stream begins.
+        self.retired = False
         self._token = os.urandom(8).hex()  # in every worker process's environment (reaper.TOKEN)
         self._subreaper = reaper.make_subreaper()  # orphans of a dead worker come back here
         self._spawn()  # loads in the background until the claims are first read
@@ -251,6 +269,15 @@ class Worker:
         crash only a fresh worker, and a shrinker must see what a crash does). A case the
         machine refused is run once more, in a fresh worker.
         """
+        return self.outcomes(items, request_of, self._kept)
+
+    def outcomes(self, items: Iterable[T], request_of: Callable[[T], tuple | None],
+                 kept: Callable[[str, Outcome], Outcome],
+                 ahead: int = 2 * BATCH) -> Iterator[tuple[T, Outcome | None]]:
+        """:meth:`stream`, each answer passed through ``kept(op, outcome)`` (what :meth:`stream`
+        keeps of the plug-in's messages; a :class:`~.pool.WorkerPool` keeps them in its own order),
+        reading at most ``ahead`` items of ``items`` before they are sent."""
+        self.retired = False
         self._hung = {}
         retried: set[int] = set()  # ids of the requests refused once
         queue: deque[list] = deque()  # [item, request, decided outcome], not sent yet, in order
@@ -258,7 +285,7 @@ class Worker:
         batches: deque[int] = deque()  # cases of each batch in flight
         source = iter(items)
         while True:
-            while len(queue) < 2 * BATCH:  # look ahead by two batches
+            while len(queue) < ahead:  # look ahead (by two batches)
                 item = next(source, _END)
                 if item is _END:
                     break
@@ -292,7 +319,7 @@ class Worker:
                 flight.clear()
                 batches.clear()
             self._count(request[0], outcome)
-            yield item, self._kept(request[0], outcome)
+            yield item, kept(request[0], outcome)
 
     def _trip(self, queue: deque[list]) -> None:
         """Decide, without running them, the queued cases of an operation that hung too often."""
@@ -346,7 +373,7 @@ class Worker:
         if flight and len(payload) > AHEAD_BYTES:  # could fill the pipe while the worker writes: wait
             queue.extendleft(reversed(batch))
             return False
-        failure = self._send(payload)
+        failure = self._send(payload, lose=not flight)  # (cases in flight: their answers come first)
         if failure:
             queue.extendleft(reversed(batch))
             if not flight:  # nothing else can explain it: the first case is the one that failed
@@ -455,28 +482,48 @@ class Worker:
         self._lost()
         return False, message
 
-    def _send(self, payload: bytes) -> str | None:
+    def _send(self, payload: bytes, lose: bool = True) -> str | None:
         """Send one request (starting a fresh worker if needed); None, or why it could not be sent
-        (with ``{op}`` where the operation's name goes)."""
+        (with ``{op}`` where the operation's name goes). Without ``lose``, a worker that cannot be
+        sent to is kept until the answers it already wrote are read (its end of file then names
+        the case it died in)."""
+        if self._send_conn is None and self.retired:
+            return "the stream was stopped before {op} started"
         try:
-            if self._send_conn is None:
-                self._spawn()
-                claims = self._ready()  # a fresh worker's one ready message
-                if self._claims is None:
-                    self._claims = claims
-            _ = self.claims  # the first request waits for the first load
+            self.load()
         except LoadError as exc:
             return f"could not start a fresh worker: {exc}"
         assert self._send_conn is not None
         try:
             self._send_conn.send_bytes(payload)
         except OSError:
+            if not lose:
+                return "the worker stopped reading before {op} was sent"
             message = _death(self._process)
             self._lost()
             return f"{message} before {{op}} started"
         return None
 
+    def load(self) -> dict[str, Any]:
+        """The claims, once the worker has loaded (a fresh one started if it is not running; raises
+        LoadError)."""
+        if self._send_conn is None:
+            self._spawn()
+            if self.retired:  # retired while it started (from another thread): it must not run
+                self.close(kill=True)
+                raise LoadError(f"spec={self.spec!r}: stopped while starting")
+            claims = self._ready()  # a fresh worker's one ready message
+            if self._claims is None:
+                self._claims = claims
+        return self.claims  # the first request waits for the first load
+
     def _lost(self) -> None:
+        self.close(kill=True)
+
+    def retire(self) -> None:
+        """Stop the worker now (from another thread, say) and start no fresh one before the next
+        stream: the cases its current stream still holds end at once, unrun."""
+        self.retired = True
         self.close(kill=True)
 
     # -- life cycle ------------------------------------------------------------------
@@ -485,7 +532,7 @@ class Worker:
         from_worker_r, from_worker_w = os.pipe()
         try:
             with open(self.log_path, "ab") as log:
-                self._process = subprocess.Popen(
+                self._process = _popen(
                     [sys.executable, "-c", _BOOT, self._load_spec, str(to_worker_r), str(from_worker_w),
                      str(self.max_memory)],
                     pass_fds=(to_worker_r, from_worker_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,

@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from conformance.execution.pool import WorkerPool
 from conformance.execution.sources import cache_folder
 from conformance.execution.worker import Worker
 from conformance.search.draws import version
@@ -73,7 +74,7 @@ def certifier_digest() -> str:
     return _sha256_files(certifier_files(), Path(__file__).resolve().parents[2])
 
 
-def key_parts(spec: str, worker: Worker, opts: CertifyOptions) -> dict[str, Any]:
+def key_parts(spec: str, worker: Worker | WorkerPool, opts: CertifyOptions) -> dict[str, Any]:
     """Everything the verdict on ``spec`` certified with ``opts`` depends on (waits for the worker)."""
     described = {k: v for k, v in worker.describe().items() if k != "log"}
     return {
@@ -139,7 +140,7 @@ class CertificateCache:
             path.unlink(missing_ok=True)
 
 
-def certify_or_reuse(spec: str, opts: CertifyOptions, *, worker: Worker,
+def certify_or_reuse(spec: str, opts: CertifyOptions, *, worker: Worker | WorkerPool,
                      cache: CertificateCache | None) -> Certificate:
     """:func:`certify` ``spec`` in ``worker``, unless ``cache`` holds a certificate with the same key:
     that one is returned with ``reused`` set (and handed to ``opts.on_checkpoint``, as a

@@ -27,6 +27,7 @@ import numpy as np
 from conformance.catalogue.cases import Case
 from conformance.catalogue.selection import all_cases, quick_cases
 from conformance.execution.executor import Claims, Executor, InProcess
+from conformance.execution.pool import Slots, WorkerPool
 from conformance.execution.protocol import ResourceRefused
 from conformance.execution.worker import CASE_TIMEOUT, LoadError, Worker
 from conformance.judging import references
@@ -149,7 +150,7 @@ def _claimed(described: dict[str, Any]) -> dict[str, Any]:
     return {k: described.get(k) for k in keys} | {"limits": limits}
 
 
-def _check_recreated(impl: Implementation, worker: Worker) -> None:
+def _check_recreated(impl: Implementation, worker: Worker | WorkerPool) -> None:
     """The worker re-creates ``impl`` from its class: refuse when that changes what it claims
     (an instance built with arguments, or changed after construction)."""
     here, there = _claimed(impl.describe()), _claimed(worker.claims["describe"])
@@ -179,15 +180,19 @@ def selection_of(claims: Claims, devices: Sequence[str] | None, dtypes: Sequence
 
 
 def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None = None, *,
-            isolate: bool = True, worker: Worker | None = None, **changes: Any) -> Certificate:
+            isolate: bool = True, worker: Worker | WorkerPool | None = None, workers: int | Slots = 1,
+            **changes: Any) -> Certificate:
     """Certify an implementation (instance, registered name or ``module:Class``).
 
     ``options`` (a :class:`CertifyOptions`) says what runs; ``changes`` replace its fields
     by name (``certify("im2col", dtypes=["float32"], quick=True)``). With ``isolate`` (the
     default) the implementation is loaded by its spec in a worker process (an instance is
     re-created from its class there): a crash or a case running past ``case_timeout``
-    seconds fails that case and the run goes on. A ``worker`` already started for the same
-    spec may be passed in (the caller closes it). Raises ``LoadError``, ``GoldenError``,
+    seconds fails that case and the run goes on. A ``worker`` (or a
+    :class:`~conformance.execution.pool.WorkerPool`) already started for the same spec may be
+    passed in (the caller closes it). ``workers`` > 1 (or :class:`~conformance.execution.pool.Slots`)
+    spreads the cases over that many worker processes, with the same certificate. Raises
+    ``LoadError``, ``GoldenError``,
     ``DeviceUnavailable`` or ``NotClaimed`` before any case runs, and ``Interrupted`` (a
     ``KeyboardInterrupt``) when interrupted.
     """
@@ -200,6 +205,8 @@ def certify(impl_or_spec: Implementation | str, options: CertifyOptions | None =
     owned = worker is None and isolate
     if owned:
         worker = Worker(spec, opts.case_timeout)
+    if worker is not None and not isinstance(worker, WorkerPool) and workers != 1:
+        worker = WorkerPool(worker, workers)
     try:
         executor: Executor
         if worker is not None:

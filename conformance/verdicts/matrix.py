@@ -4,8 +4,11 @@ Each implementation is certified in its own worker process, so one that crashes,
 or fails to load costs only its own cases (or its own entry); every other one is judged.
 Which implementations are available is read from the registry's table and the entry points'
 metadata, never by importing one in this process.
-Several can be certified side by side (``jobs``), and one none of whose inputs changed is
-reused from the certificate cache (:mod:`conformance.verdicts.cache`).
+Several can be certified side by side (``jobs``): ``jobs`` worker processes in all, so once
+no implementation waits for its turn, the cores that finished ones leave go to those still
+running (each a :class:`~conformance.execution.pool.WorkerPool` sharing its cases among its
+workers). One none of whose inputs changed is reused from the certificate cache
+(:mod:`conformance.verdicts.cache`).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalogue.selection import all_cases, quick_cases
-from conformance.execution.worker import LoadError, Worker, default_max_memory
+from conformance.execution.pool import MEMORY_PER_WORKER, Slots, WorkerPool, default_workers
+from conformance.execution.worker import LoadError, Worker
 from conformance.judging.references import verify_golden
 from implementations import FEATURES, registered, unavailable_reason
 from implementations.dtypes import DTYPES
 from implementations.files import json_float
-from implementations.host import usable_cores
 
 from .cache import CertificateCache, certify_or_reuse
 from .certificate import Certificate, certificate_stem
@@ -66,12 +69,12 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
 
 
 #: Memory one certification side by side with others may need (its worker, the parent's judging).
-MEMORY_PER_JOB = 3 << 30
+MEMORY_PER_JOB = MEMORY_PER_WORKER
 
 
 def default_jobs() -> int:
     """Certifications side by side by default: one per usable core, as many as memory allows."""
-    return max(1, min(usable_cores(), default_max_memory() * 4 // MEMORY_PER_JOB))
+    return default_workers()
 
 
 class _Schedule:
@@ -80,7 +83,7 @@ class _Schedule:
     def __init__(self, count: int, progress: bool):
         self.count, self.progress, self.started, self.finished = count, progress, 0, 0
         self.lock = threading.Lock()
-        self.running: dict[int, Worker | None] = {}  # thread certifying now -> its worker
+        self.running: dict[int, WorkerPool | None] = {}  # thread certifying now -> its workers
 
     def interrupt(self) -> None:
         """Interrupt every certification running side by side, as Ctrl-C interrupts one (each
@@ -120,7 +123,8 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
     ``cache`` (a :class:`~conformance.verdicts.cache.CertificateCache`) reuses the certificate of
     an implementation none of whose inputs changed. ``jobs`` certifications run side by side
     (threads, each with its worker process; the entries keep the order of ``names``, and each
-    verdict is the one a serial run gives); the longest known from the cache starts first.
+    verdict is the one a serial run gives); the longest known from the cache starts first, and once
+    none waits, a running certification takes the free slots for more workers of its own.
 
     Registered implementations that are unavailable, or that fail to load, appear with
     the reason instead of a verdict; one on which the certifier itself fails appears as
@@ -135,20 +139,25 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
     verify_golden()  # bad golden data stop the matrix before any implementation is judged
     names = list(names) if names else registered()
     schedule = _Schedule(len(names), opts.progress is True)
+    slots = Slots(jobs, waiting=len(names))
 
     def judge(name: str) -> dict[str, Any]:
         """The entry of ``name``: its certificate, or why it has none."""
         # availability from metadata; the claims from the worker (no plug-in runs here)
         reason = None if ":" in name else unavailable_reason(name)
         if reason:
+            slots.skip()
             return _entry(name, None, reason)
         schedule.start(name)
+        slots.begin()
         started = time.perf_counter()
         try:
             entry = certified(name)
         except KeyboardInterrupt:
             schedule.finish(name, time.perf_counter() - started, "interrupted")
             raise
+        finally:
+            slots.end()
         schedule.finish(name, time.perf_counter() - started)
         return entry
 
@@ -157,11 +166,12 @@ def build(names: Sequence[str] | None = None, *, device: str = "cpu",
         if log is not None:
             log.unlink(missing_ok=True)
         try:
-            with Worker(name, opts.case_timeout, log=log, max_memory=opts.max_memory) as worker:
+            with Worker(name, opts.case_timeout, log=log, max_memory=opts.max_memory) as worker, \
+                    WorkerPool(worker, slots) as pool:
                 with schedule.lock:
                     if threading.get_ident() in schedule.running:
-                        schedule.running[threading.get_ident()] = worker
-                cert = certify_or_reuse(name, opts, worker=worker, cache=cache)
+                        schedule.running[threading.get_ident()] = pool
+                cert = certify_or_reuse(name, opts, worker=pool, cache=cache)
         except LoadError as exc:  # an adapter that fails to import is reported, not raised
             return _entry(name, None, f"failed to load: {exc}")
         except DeviceUnavailable as exc:
