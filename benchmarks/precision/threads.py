@@ -16,7 +16,8 @@ keeping the turns, one process per implementation): on the cpu profile's ResNet-
 AlexNet rows (63 rows, 2-core AVX-512 VM, quiet, 2026-12-07) the median relative IQR was
 5.6%, 5.7%, 5.7% and 6.7% in one process and 5.5%-8.9% (five runs) with a process each;
 JAX's and TensorFlow's rows stayed at 10-12% either way (4.8% and 5.9% timed alone), so what
-taking turns costs them is not shared process state, and the turns stayed in one process. So a run sets, before any library loads:
+taking turns costs them is not shared process state, and the turns stayed in one process.
+So a run sets, before any library loads:
 
 - every implementation's CPU threads to ``--threads N`` (default: the usable cores) the same
   way: intra-op N and inter-op 1 (torch, TensorFlow; ONNX Runtime's sessions run sequentially),
