@@ -164,7 +164,10 @@ def run(args: argparse.Namespace) -> int:
     say(f"{timed} timed, {len(result_file.skipped)} skipped, {errors} errors, {len(wrong)} wrong, "
         f"in {wall:.0f} s; results: {path}")
     if busy["busy"]:
-        say(f"the machine was busy: {load.describe(busy)}")
+        say(f"the machine was busy: {load.describe(busy)}" + (
+            "; threads matched to the idle cores (--threads idle): its rankings may be read "
+            "(docs/benchmarks.md, Threads)" if idle else "; re-run on a quiet machine, or with "
+            "--threads idle, before reading rankings"))
     if wrong:
         say("wrong answers: " + "; ".join(wrong))
     # pytest's code 1 means a case raised (recorded as "error"); 5 means nothing ran.

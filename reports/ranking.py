@@ -11,8 +11,10 @@ older files) fall back to the medians' 95% confidence intervals (``ci_low_ms``/
 wholly below every other's. Rows of a run measured on a busy machine
 (``busy``) are neither ranked nor given a speedup: load slows implementations unevenly (on
 two cores with six busy processes torch's medians were 12x slower, TensorFlow's 4x, and 6
-of 58 winners changed), so a ranking would change with the load, and a ranking must not. (The regression gate
-against a saved run is :mod:`reports.gate`.)
+of 58 winners changed), so a ranking would change with the load, and a ranking must not. The
+exception is a busy run whose threads were matched to the cores the load left idle
+(``--threads idle``, :data:`reports.data.MATCHED_RULE`): its paired rankings agreed with a quiet run's. (The
+regression gate against a saved run is :mod:`reports.gate`; it judges no slowdown of a busy run.)
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from benchmarks import load
 from benchmarks.precision import paired
 from benchmarks.stats import NOISE_THRESHOLD
 
-from .data import with_series
+from .data import MATCHED_RULE, threads_matched, with_series
 
 #: Shown instead of a percentage when an effective rate beats the same-run GEMM peak beyond the noise:
 #: a fact about this run (the implementation may do fewer FLOPs, or the GEMM probe was disturbed).
@@ -271,7 +271,10 @@ def banners(runs: list[dict[str, Any]]) -> list[str]:
     for run in runs:
         name = f"**{run.get('machine')}** (started {run.get('started')})"
         busy = run.get("load") or {}
-        if busy.get("busy"):
+        if busy.get("busy") and threads_matched(run):
+            out.append(f"⚠ The machine was busy during the run of {name}: {load.describe(busy)}; "
+                       f"{MATCHED_RULE}.")
+        elif busy.get("busy"):
             out.append(f"⚠ The machine was busy during the run of {name}: {load.describe(busy)}. Its times "
                        "are slower and noisier than on an idle machine, and load slows implementations "
                        "unevenly (a multithreaded one most), so its rows are neither ranked nor given "

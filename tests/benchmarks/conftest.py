@@ -31,14 +31,16 @@ def _result_row(impl: str, workload: str, median_s: float, status: str = "ok", p
 
 
 def _write_run(path: Path, machine: str, rows: list[BenchmarkResult], skipped: tuple = (),
-               started: str = "2026-01-01T00:00:00", others_cpus: float = 0.0) -> Path:
-    """A result file; ``others_cpus``: CPUs (of 2) other processes kept busy during the run."""
+               started: str = "2026-01-01T00:00:00", others_cpus: float = 0.0,
+               threads: dict | None = None) -> Path:
+    """A result file; ``others_cpus``: CPUs (of 2) other processes kept busy during the run;
+    ``threads``: its ``threads`` record."""
     load = {"start": {"others_cpus": others_cpus, "loadavg_1m": others_cpus},
             "end": {"others_cpus": others_cpus, "loadavg_1m": others_cpus},
             "others_cpus_during_run": others_cpus, "usable_cpus": 2, "busy": others_cpus > 0.5}
     f = ResultFile(path, {"machine": machine, "profile": "smoke", "command": "test", "started": started,
                           "environment": {"cpu": "test cpu"}, "implementations": {}, "settings": {},
-                          "peaks": {}, "load": load})
+                          "peaks": {}, "load": load, **({"threads": threads} if threads else {})})
     for row in rows:
         f.add_result(row)
     for task, reason in skipped:

@@ -212,3 +212,14 @@ def test_a_busy_run_is_neither_ranked_nor_given_speedups(tmp_path, result_row, w
     assert (res["rank"] == "").all() and res["speedup"].isna().all()
     text = render.to_markdown(cli.build(data.load([f]), tmp_path, "im2col"))
     assert "not compared: busy run" in text and "neither ranked nor given speedups" in text
+
+
+def test_a_busy_run_with_threads_matched_to_the_idle_cores_is_ranked_and_says_why(tmp_path, result_row,
+                                                                                  write_run):
+    rows = [_spread(result_row, "im2col", 0.010, 0.05), _spread(result_row, "fast", 0.002, 0.05)]
+    matched = {"threads": 1, "chosen": "--threads idle: 1 of 2 usable cores; others kept 1.98 CPUs busy"}
+    f = write_run(tmp_path / "a.json", "m", rows, others_cpus=1.6, threads=matched)
+    res = ranking.rank(ranking.add_speedups(data.load([f]).results, "im2col")).set_index("impl")
+    assert res.loc["fast", "rank"] == "best" and res.loc["fast", "speedup"] > 1
+    text = render.to_markdown(cli.build(data.load([f]), tmp_path, "im2col"))
+    assert "not compared: busy run" not in text and "matched to the cores the load left idle" in text
