@@ -28,6 +28,25 @@ from .render import Image, Report
 DEFAULT_OUT = Path("reports/out")
 
 
+#: A matrix generated this many hours before the results no longer vouches for them. `nox`
+#: certifies first and times after, so the matrix of the same run is always a little older.
+MATRIX_MAX_AGE_H = 12
+
+
+def _hours_between(earlier: str, later: str) -> float:
+    """Hours from ``earlier`` to ``later`` (ISO times; naive ones read as UTC); inf if unreadable."""
+    from datetime import datetime, timezone
+
+    def parse(text: str) -> datetime:
+        t = datetime.fromisoformat(text)
+        return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+    try:
+        return (parse(later) - parse(earlier)).total_seconds() / 3600
+    except (TypeError, ValueError):
+        return float("inf")
+
+
 def matrix_note(path: Path, started: list[str]) -> str:
     """A plain warning when the conformance matrix is missing, unreadable, incomplete or older
     than the results it should vouch for (empty when it is there and current)."""
@@ -43,9 +62,9 @@ def matrix_note(path: Path, started: list[str]) -> str:
     broken = [e.get("name", "?") for e in matrix.get("implementations", []) if e.get("could_not_run")]
     newest = max((s for s in started if s), default="")
     notes = []
-    if newest and generated[:19] < newest[:19]:
+    if newest and _hours_between(generated, newest) > MATRIX_MAX_AGE_H:
         notes.append(f"**The conformance matrix is older than these results** (generated {generated}, "
-                     f"results from {newest}): run {run} again.")
+                     f"results from {newest}, over {MATRIX_MAX_AGE_H} h apart): run {run} again.")
     if broken:
         notes.append(f"**The conformance matrix is incomplete**: the certifier could not judge "
                      f"{', '.join(map(str, broken))}.")

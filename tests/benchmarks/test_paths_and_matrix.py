@@ -49,6 +49,9 @@ def test_the_report_says_when_the_matrix_is_missing_older_or_incomplete(tmp_path
     _matrix(tmp_path, "2026-11-30T00:00:00+00:00")
     path = tmp_path / "conformance" / "matrix.json"
     assert "older than these results" in report_cli.matrix_note(path, ["2026-12-01T00:00:00+00:00"])
+    # nox certifies first and times after: the same run's matrix is minutes older, and current
+    _matrix(tmp_path, "2026-12-01T00:00:00+00:00")
+    assert report_cli.matrix_note(path, ["2026-12-01T00:05:00+00:00"]) == ""
     _matrix(tmp_path, "2026-12-02T00:00:00+00:00", could_not_run=True)
     note = report_cli.matrix_note(path, ["2026-12-01T00:00:00+00:00"])
     assert "older" not in note and "could not judge torch" in note
