@@ -188,9 +188,9 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
     examples, seed = _sweep_budget(args)
     if args.jobs is None:
-        from .verdicts.matrix import default_jobs
+        from .execution.pool import default_workers
 
-        args.jobs = default_jobs()
+        args.jobs = default_workers()  # worker processes in all, one per usable core as memory allows
     data = build(args.impl or None, device=args.device, quick=args.quick, on_certificate=keep,
                  logs=writable_folder(str(out / "certificates")), cache=_cache(args), jobs=args.jobs,
                  progress=not args.no_progress, case_timeout=args.case_timeout,

@@ -35,8 +35,6 @@ MATRIX_MAX_AGE_H = 12
 
 def _hours_between(earlier: str, later: str) -> float:
     """Hours from ``earlier`` to ``later`` (ISO times; naive ones read as UTC); inf if unreadable."""
-    from datetime import datetime, timezone
-
     def parse(text: str) -> datetime:
         t = datetime.fromisoformat(text)
         return t if t.tzinfo else t.replace(tzinfo=timezone.utc)

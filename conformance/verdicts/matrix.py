@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance.catalogue.selection import all_cases, quick_cases
-from conformance.execution.pool import MEMORY_PER_WORKER, Slots, WorkerPool, default_workers
+from conformance.execution.pool import Slots, WorkerPool
 from conformance.execution.worker import LoadError, Worker
 from conformance.judging.references import verify_golden
 from implementations import FEATURES, registered, unavailable_reason
@@ -66,15 +66,6 @@ def _entry(name: str, cert: Certificate | None, reason: str = "") -> dict[str, A
         "cpu_path": cpu_path(cert.environment["implementation"]),
         **({"reused": cert.reused} if cert.reused else {}),
     }
-
-
-#: Memory one certification side by side with others may need (its worker, the parent's judging).
-MEMORY_PER_JOB = MEMORY_PER_WORKER
-
-
-def default_jobs() -> int:
-    """Certifications side by side by default: one per usable core, as many as memory allows."""
-    return default_workers()
 
 
 class _Schedule:
